@@ -1,0 +1,207 @@
+package chitchat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/gossipkit/chitchat-go/failuredetector"
+)
+
+// Config configures an Engine and the Server that drives it. Zero values mean
+// "use the default" wherever a default is documented.
+type Config struct {
+	// ID is this node's identity. Required: a non-empty Name and a valid
+	// Addr with a non-zero port.
+	ID NodeID
+
+	// ClusterID names the cluster. Syns carrying another id are answered with
+	// BadCluster and otherwise ignored. Required.
+	ClusterID string
+
+	// GossipInterval is the period of gossip rounds. Default 1s.
+	GossipInterval time.Duration
+
+	// ListenAddr is the address the server binds. Default: ID.Addr. It may
+	// differ from ID.Addr (e.g. bind 0.0.0.0, advertise a public address).
+	ListenAddr netip.AddrPort
+
+	// Seeds are "ip:port" literals or "host:port" names resolved by DNS at
+	// start and every DNSRefreshInterval; every resolved address counts.
+	Seeds []string
+
+	// FailureDetector configures liveness. Zero fields take the
+	// failuredetector defaults (phi 8, window 1000, max interval 10s,
+	// initial interval 5s, dead-node grace period 24h).
+	FailureDetector failuredetector.Config
+
+	// MarkedForDeletionGracePeriod is how long tombstones (and keys set with
+	// a TTL) live before garbage collection, measured on each node's own
+	// clock from the moment it learned of the deletion. A peer away for
+	// longer is brought back by a reset (a full resend of the node's state).
+	// Default 1h.
+	MarkedForDeletionGracePeriod time.Duration
+
+	// CatchupCallback, if set, is called once after a delta application that
+	// reset at least one node state. It runs with the engine's lock held and
+	// must not call back into the Engine or Server.
+	CatchupCallback func()
+
+	// ExtraLivenessPredicate, if set, filters the nodes published by the
+	// live-nodes watch (self included). It is evaluated only when the live set
+	// or a live node's max version changes, so it should depend on keys only.
+	// LiveNodes() ignores it, as upstream.
+	ExtraLivenessPredicate func(*NodeState) bool
+
+	// Logger receives the node's logs. Default: discard.
+	Logger *slog.Logger
+
+	// RandSeed seeds target selection and delta shuffling in the Server.
+	// 0 picks a random seed. (The Engine takes its *rand.Rand directly.)
+	RandSeed uint64
+
+	// MaxDatagramSize is the budget of every message, envelope included.
+	// Default and maximum 65,507 bytes (the largest UDP payload over IPv4).
+	// Must be at least MinDatagramSize.
+	MaxDatagramSize int
+
+	// Resolver resolves seed host names. Default net.DefaultResolver.
+	Resolver Resolver
+
+	// DNSRefreshInterval is the period of seed re-resolution when a seed
+	// needs DNS. Default 60s, as upstream.
+	DNSRefreshInterval time.Duration
+
+	// EventBuffer is the number of key-change events buffered per
+	// subscription of the Server before further events are dropped (and
+	// counted in Stats.EventsDropped). Default 4096.
+	EventBuffer int
+}
+
+// Resolver looks up the addresses of a host name.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// Defaults.
+const (
+	DefaultGossipInterval               = time.Second
+	DefaultMarkedForDeletionGracePeriod = time.Hour
+	DefaultDNSRefreshInterval           = 60 * time.Second
+	DefaultEventBuffer                  = 4096
+	// MinDatagramSize is the smallest datagram budget accepted: enough for
+	// a digest of a few nodes and one small key-value.
+	MinDatagramSize = 512
+)
+
+// Validate reports every problem of c at once, each naming the field and
+// what to fix. It does not modify c.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("chitchat: "+format, args...))
+	}
+	if c.ID.Name == "" {
+		bad("ID.Name is empty: set a name unique across the cluster")
+	}
+	if !c.ID.Addr.IsValid() || c.ID.Addr.Port() == 0 {
+		bad("ID.Addr %q is not a valid ip:port with a non-zero port", c.ID.Addr)
+	}
+	if c.ClusterID == "" {
+		bad("ClusterID is empty: set the cluster's name")
+	}
+	if c.GossipInterval < 0 {
+		bad("GossipInterval is %v: it must be positive (or 0 for the default %v)", c.GossipInterval, DefaultGossipInterval)
+	}
+	if c.ListenAddr.IsValid() != (c.ListenAddr != netip.AddrPort{}) {
+		bad("ListenAddr %q is not a valid ip:port", c.ListenAddr)
+	}
+	for _, s := range c.Seeds {
+		if _, _, err := net.SplitHostPort(s); err != nil {
+			bad("seed %q is not host:port: %v", s, err)
+		}
+	}
+	if err := c.withDefaults().FailureDetector.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.MarkedForDeletionGracePeriod < 0 {
+		bad("MarkedForDeletionGracePeriod is %v: it must be positive (or 0 for the default %v)",
+			c.MarkedForDeletionGracePeriod, DefaultMarkedForDeletionGracePeriod)
+	}
+	if c.MaxDatagramSize != 0 && (c.MaxDatagramSize < MinDatagramSize || c.MaxDatagramSize > MaxDatagramSize) {
+		bad("MaxDatagramSize is %d: it must be between %d and %d (or 0 for %d)",
+			c.MaxDatagramSize, MinDatagramSize, MaxDatagramSize, MaxDatagramSize)
+	}
+	if c.DNSRefreshInterval < 0 {
+		bad("DNSRefreshInterval is %v: it must be positive (or 0 for the default %v)", c.DNSRefreshInterval, DefaultDNSRefreshInterval)
+	}
+	if c.EventBuffer < 0 {
+		bad("EventBuffer is %d: it must be positive (or 0 for the default %d)", c.EventBuffer, DefaultEventBuffer)
+	}
+	return errors.Join(errs...)
+}
+
+// withDefaults returns a copy of c with defaults filled in.
+func (c Config) withDefaults() Config {
+	c.ID.Addr = normalizeAddr(c.ID.Addr)
+	if c.GossipInterval == 0 {
+		c.GossipInterval = DefaultGossipInterval
+	}
+	if !c.ListenAddr.IsValid() {
+		c.ListenAddr = c.ID.Addr
+	}
+	d := failuredetector.DefaultConfig()
+	fd := &c.FailureDetector
+	if fd.PhiThreshold == 0 {
+		fd.PhiThreshold = d.PhiThreshold
+	}
+	if fd.SamplingWindowSize == 0 {
+		fd.SamplingWindowSize = d.SamplingWindowSize
+	}
+	if fd.MaxInterval == 0 {
+		fd.MaxInterval = d.MaxInterval
+	}
+	if fd.InitialInterval == 0 {
+		fd.InitialInterval = d.InitialInterval
+	}
+	if fd.DeadNodeGracePeriod == 0 {
+		fd.DeadNodeGracePeriod = d.DeadNodeGracePeriod
+	}
+	if c.MarkedForDeletionGracePeriod == 0 {
+		c.MarkedForDeletionGracePeriod = DefaultMarkedForDeletionGracePeriod
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.MaxDatagramSize == 0 {
+		c.MaxDatagramSize = MaxDatagramSize
+	}
+	if c.Resolver == nil {
+		c.Resolver = net.DefaultResolver
+	}
+	if c.DNSRefreshInterval == 0 {
+		c.DNSRefreshInterval = DefaultDNSRefreshInterval
+	}
+	if c.EventBuffer == 0 {
+		c.EventBuffer = DefaultEventBuffer
+	}
+	c.Seeds = append([]string(nil), c.Seeds...)
+	return c
+}
+
+// parseSeeds splits seeds into literal addresses and names that need DNS.
+func parseSeeds(seeds []string) (static []netip.AddrPort, dns []string) {
+	for _, s := range seeds {
+		if ap, err := netip.ParseAddrPort(strings.TrimSpace(s)); err == nil {
+			static = append(static, normalizeAddr(ap))
+			continue
+		}
+		dns = append(dns, s)
+	}
+	return static, dns
+}

@@ -1,0 +1,424 @@
+package chitchat
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Delta wire format:
+//
+//	delta = fixarray(0)                              empty delta (1 byte)
+//	      | array16(n) block...                      n ≥ 1
+//	block = [kind uint, data bin]                    kind 1: zstd frame, 2: raw
+//
+// The blocks' decoded data, concatenated, is a stream of ops (an op may
+// straddle two blocks):
+//
+//	[0, name, generation, addr, last_gc_version, from_version_excluded]   node header
+//	[1, key, value, version, status]                                      key-value of the last node
+//	[2, max_version]                                                      max version of a node without key-values
+//
+// The writer fills a raw block and compresses it once it holds
+// blockThreshold bytes (or at the end), keeping it raw when zstd does not
+// make it smaller. Its size bound assumes the block being filled stays raw,
+// so it is exact when nothing compresses and an upper bound otherwise: an
+// encoded delta never exceeds the budget it was built for.
+
+const (
+	blockZstd = 1
+	blockRaw  = 2
+
+	// blockThreshold is the raw size of a block. 16 KiB as upstream: large
+	// enough for zstd to find repetition across keys, small enough to bound
+	// what one block can decompress to.
+	blockThreshold = 16 << 10
+	// blockOverhead bounds the framing of one block: fixarray, kind, bin16
+	// header (a block's data is never above blockThreshold bytes).
+	blockOverhead = 1 + 1 + 3
+	// deltaHeaderSize is the array16 header of a non-empty delta.
+	deltaHeaderSize = 3
+	// minCompressSize: below this a zstd frame costs more than it saves.
+	minCompressSize = 96
+	// maxDeltaStream caps the decoded op stream of one delta (16 maximal
+	// datagrams): it bounds what a hostile datagram of compressed zeros can
+	// make a receiver allocate.
+	maxDeltaStream = 1 << 20
+)
+
+var (
+	zstdEncoder = sync.OnceValue(func() *zstd.Encoder {
+		enc, err := zstd.NewWriter(nil,
+			zstd.WithEncoderLevel(zstd.SpeedDefault),
+			zstd.WithWindowSize(blockThreshold),
+			zstd.WithEncoderCRC(false), // UDP checksums (and AEAD, when enabled) cover integrity
+		)
+		if err != nil {
+			panic(fmt.Sprintf("chitchat: zstd encoder: %v", err))
+		}
+		return enc
+	})
+	zstdDecoder = sync.OnceValue(func() *zstd.Decoder {
+		dec, err := zstd.NewReader(nil,
+			zstd.WithDecoderMaxMemory(maxDeltaStream),
+			zstd.WithDecodeAllCapLimit(true),
+		)
+		if err != nil {
+			panic(fmt.Sprintf("chitchat: zstd decoder: %v", err))
+		}
+		return dec
+	})
+)
+
+// Op sizes, exact.
+
+func sizeNodeOp(id NodeID, lastGC, from uint64) int {
+	return 1 + 1 + sizeStr(len(id.Name)) + sizeUint(id.Generation) + sizeAddr(id.Addr) + sizeUint(lastGC) + sizeUint(from)
+}
+
+func sizeKVOp(key, value string, version uint64) int {
+	return 1 + 1 + sizeStr(len(key)) + sizeStr(len(value)) + sizeUint(version) + 1
+}
+
+func sizeMaxOp(maxVersion uint64) int { return 1 + 1 + sizeUint(maxVersion) }
+
+// deltaBound returns the bound on the encoded size of a delta made of ops
+// totalling stream bytes, when everything is stored raw.
+func deltaBound(stream int) int {
+	if stream == 0 {
+		return 1
+	}
+	return deltaHeaderSize + stream + (stream+blockThreshold-1)/blockThreshold*blockOverhead
+}
+
+// deltaWriter builds a delta and its encoding under a byte budget.
+type deltaWriter struct {
+	budget  int
+	buf     []byte // array16 header placeholder, then the flushed blocks
+	nblocks int
+	pending []byte // op bytes of the block being filled
+	stream  int    // op bytes written in all
+	delta   Delta
+}
+
+func newDeltaWriter(budget int) *deltaWriter {
+	return &deltaWriter{budget: budget, buf: []byte{mpArray16, 0, 0}}
+}
+
+// fits reports whether ops totalling n more bytes can be added.
+func (w *deltaWriter) fits(n int) bool {
+	if w.stream+n > maxDeltaStream {
+		return false
+	}
+	p := len(w.pending) + n
+	return len(w.buf)+p+(p+blockThreshold-1)/blockThreshold*blockOverhead <= w.budget
+}
+
+func (w *deltaWriter) addNode(id NodeID, lastGC, from uint64) {
+	b := append(w.pending, mpFixArray|6, 0)
+	b = appendStr(b, id.Name)
+	b = appendUint(b, id.Generation)
+	b = appendAddr(b, id.Addr)
+	b = appendUint(b, lastGC)
+	b = appendUint(b, from)
+	w.wrote(b)
+	w.delta.Nodes = append(w.delta.Nodes, NodeDelta{ID: id, LastGCVersion: lastGC, FromVersionExcluded: from})
+}
+
+func (w *deltaWriter) addKV(kv KeyValueMutation) {
+	b := append(w.pending, mpFixArray|5, 1)
+	b = appendStr(b, kv.Key)
+	b = appendStr(b, kv.Value)
+	b = appendUint(b, kv.Version)
+	b = append(b, byte(kv.Status))
+	w.wrote(b)
+	nd := &w.delta.Nodes[len(w.delta.Nodes)-1]
+	nd.KeyValues = append(nd.KeyValues, kv)
+	nd.MaxVersion = kv.Version
+}
+
+func (w *deltaWriter) addMax(v uint64) {
+	b := append(w.pending, mpFixArray|2, 2)
+	b = appendUint(b, v)
+	w.wrote(b)
+	w.delta.Nodes[len(w.delta.Nodes)-1].MaxVersion = v
+}
+
+// wrote records pending grown to b and flushes every full block.
+func (w *deltaWriter) wrote(b []byte) {
+	w.stream += len(b) - len(w.pending)
+	w.pending = b
+	for len(w.pending) >= blockThreshold {
+		w.flush(w.pending[:blockThreshold])
+		w.pending = w.pending[:copy(w.pending, w.pending[blockThreshold:])]
+	}
+}
+
+func (w *deltaWriter) flush(data []byte) {
+	kind := blockRaw
+	if len(data) >= minCompressSize {
+		c := zstdEncoder().EncodeAll(data, make([]byte, 0, len(data)))
+		if len(c) < len(data) {
+			kind, data = blockZstd, c
+		}
+	}
+	w.buf = append(w.buf, mpFixArray|2, byte(kind))
+	w.buf = appendBinHeader(w.buf, len(data))
+	w.buf = append(w.buf, data...)
+	w.nblocks++
+}
+
+// finish returns the delta with its encoding cached.
+func (w *deltaWriter) finish() Delta {
+	if len(w.pending) > 0 {
+		w.flush(w.pending)
+		w.pending = w.pending[:0]
+	}
+	if w.nblocks == 0 {
+		w.delta.enc = []byte{mpFixArray}
+	} else {
+		w.buf[1], w.buf[2] = byte(w.nblocks>>8), byte(w.nblocks)
+		w.delta.enc = w.buf
+	}
+	return w.delta
+}
+
+// appendDelta appends the encoding of d: the cached one if the writer built
+// it, else a fresh raw encoding (deltas built by hand, in tests and tools).
+func appendDelta(b []byte, d *Delta) []byte {
+	if d.enc != nil {
+		return append(b, d.enc...)
+	}
+	w := newDeltaWriter(int(^uint(0) >> 1))
+	for _, nd := range d.Nodes {
+		w.addNode(nd.ID, nd.LastGCVersion, nd.FromVersionExcluded)
+		for _, kv := range nd.KeyValues {
+			w.addKV(kv)
+		}
+		if len(nd.KeyValues) == 0 && nd.MaxVersion > 0 {
+			w.addMax(nd.MaxVersion)
+		}
+	}
+	enc := w.finish().enc
+	return append(b, enc...)
+}
+
+// minBlockSize is the smallest encoding of a block.
+const minBlockSize = 1 + 1 + 2
+
+var streamPool = sync.Pool{New: func() any { return new([]byte) }}
+
+func decodeDelta(r *reader) (Delta, error) {
+	n, err := r.arrayHeader("delta", minBlockSize)
+	if err != nil || n == 0 {
+		return Delta{}, err
+	}
+	var stream []byte
+	if n == 1 {
+		// The common case: one block, parsed where it lies when it is raw.
+		stream, err = readBlock(r, nil)
+	} else {
+		bufp := streamPool.Get().(*[]byte)
+		defer streamPool.Put(bufp)
+		stream = (*bufp)[:0]
+		for range n {
+			if stream, err = readBlock(r, stream); err != nil {
+				break
+			}
+		}
+		*bufp = stream[:0] // keep the grown buffer; parsed strings are copies
+	}
+	if err != nil {
+		return Delta{}, err
+	}
+	nodes, err := parseOps(stream)
+	if err != nil {
+		return Delta{}, err
+	}
+	return Delta{Nodes: nodes}, nil
+}
+
+// readBlock appends the decoded data of the next block to stream. With a nil
+// stream, a raw block is returned in place, without copying.
+func readBlock(r *reader, stream []byte) ([]byte, error) {
+	if err := r.fixArray("delta block", 2); err != nil {
+		return nil, err
+	}
+	kind, err := r.uint("block kind")
+	if err != nil {
+		return nil, err
+	}
+	data, err := r.bin("block data")
+	if err != nil {
+		return nil, err
+	}
+	switch kind {
+	case blockRaw:
+		if stream == nil {
+			return data, nil
+		}
+		if len(stream)+len(data) > maxDeltaStream {
+			return nil, r.fail("delta stream too large")
+		}
+		return append(stream, data...), nil
+	case blockZstd:
+		room := min(blockThreshold, maxDeltaStream-len(stream))
+		if room <= 0 {
+			return nil, r.fail("delta stream too large")
+		}
+		if cap(stream)-len(stream) < room {
+			grown := make([]byte, len(stream), len(stream)+max(room, 4*blockThreshold))
+			copy(grown, stream)
+			stream = grown
+		}
+		// The cap limit makes DecodeAll fail rather than write more than
+		// room bytes: a block never decodes to more than blockThreshold.
+		out, err := zstdDecoder().DecodeAll(data, stream[len(stream):len(stream):len(stream)+room])
+		if err != nil {
+			return nil, &DecodeError{Offset: r.off, Reason: "zstd block", Err: err}
+		}
+		return stream[:len(stream)+len(out)], nil
+	}
+	return nil, r.fail(fmt.Sprintf("unknown block kind %d", kind))
+}
+
+const (
+	opNode = 0
+	opKV   = 1
+	opMax  = 2
+)
+
+// parseOps decodes the op stream of a delta, enforcing the rules of the
+// format: ops belong to a preceding node header; a node appears once;
+// versions strictly increase within a node, starting above 0; a max-version
+// op only stands for a node without key-values. Error offsets are relative
+// to the op stream.
+func parseOps(stream []byte) ([]NodeDelta, error) {
+	r := &reader{b: stream}
+	var nodes []NodeDelta
+	var seen map[NodeID]struct{}
+	setMax := false // the current node had a max-version op
+	for r.remaining() > 0 {
+		start := r.off
+		n, err := r.arrayHeader("delta op", 1)
+		if err != nil {
+			return nil, err
+		}
+		tag, err := r.uint("op tag")
+		if err != nil {
+			return nil, err
+		}
+		want := opFields(tag)
+		if want == 0 {
+			r.off = start
+			return nil, r.fail(fmt.Sprintf("unknown delta op %d", tag))
+		}
+		if n != want {
+			r.off = start
+			return nil, r.fail(fmt.Sprintf("delta op %d: want %d fields, got %d", tag, want, n))
+		}
+		if tag != opNode && len(nodes) == 0 {
+			r.off = start
+			return nil, r.fail("delta op before any node header")
+		}
+		switch tag {
+		case opNode:
+			id, err := decodeNodeID(r)
+			if err != nil {
+				return nil, err
+			}
+			gc, err := r.uint("last gc version")
+			if err != nil {
+				return nil, err
+			}
+			from, err := r.uint("from version")
+			if err != nil {
+				return nil, err
+			}
+			if dup(nodes, &seen, id) {
+				r.off = start
+				return nil, r.fail(fmt.Sprintf("node %v appears twice in one delta", id))
+			}
+			nodes = append(nodes, NodeDelta{ID: id, LastGCVersion: gc, FromVersionExcluded: from})
+			setMax = false
+		case opKV:
+			nd := &nodes[len(nodes)-1]
+			var kv KeyValueMutation
+			if kv.Key, err = r.str("key"); err != nil {
+				return nil, err
+			}
+			if kv.Value, err = r.str("value"); err != nil {
+				return nil, err
+			}
+			if kv.Version, err = r.uint("version"); err != nil {
+				return nil, err
+			}
+			status, err := r.uint("status")
+			if err != nil {
+				return nil, err
+			}
+			if kv.Status = Status(status); status > uint64(StatusDeleteAfterTTL) {
+				r.off = start
+				return nil, r.fail(fmt.Sprintf("invalid status %d", status))
+			}
+			if setMax || kv.Version <= nd.MaxVersion {
+				r.off = start
+				return nil, r.fail(fmt.Sprintf("node %v: version %d does not follow %d", nd.ID, kv.Version, nd.MaxVersion))
+			}
+			nd.KeyValues = append(nd.KeyValues, kv)
+			nd.MaxVersion = kv.Version
+		case opMax:
+			nd := &nodes[len(nodes)-1]
+			v, err := r.uint("max version")
+			if err != nil {
+				return nil, err
+			}
+			if setMax || len(nd.KeyValues) > 0 {
+				r.off = start
+				return nil, r.fail(fmt.Sprintf("node %v: max-version op after key-values", nd.ID))
+			}
+			nd.MaxVersion = v
+			setMax = true
+		}
+	}
+	return nodes, nil
+}
+
+// opFields returns the number of fields of an op, 0 for an unknown op.
+func opFields(tag uint64) int {
+	switch tag {
+	case opNode:
+		return 6
+	case opKV:
+		return 5
+	case opMax:
+		return 2
+	}
+	return 0
+}
+
+// dup reports whether id is already in nodes, switching from a linear scan to
+// a set once the delta is large.
+func dup(nodes []NodeDelta, seen *map[NodeID]struct{}, id NodeID) bool {
+	const linear = 8
+	if len(nodes) < linear {
+		for i := range nodes {
+			if nodes[i].ID == id {
+				return true
+			}
+		}
+		return false
+	}
+	if *seen == nil {
+		*seen = make(map[NodeID]struct{}, 2*len(nodes))
+		for i := range nodes {
+			(*seen)[nodes[i].ID] = struct{}{}
+		}
+	}
+	if _, ok := (*seen)[id]; ok {
+		return true
+	}
+	(*seen)[id] = struct{}{}
+	return false
+}

@@ -1,0 +1,61 @@
+package chitchat
+
+import (
+	"slices"
+	"sort"
+)
+
+// NodeDigest is what a digest says about one node: enough for the receiver
+// to know which versions the sender lacks.
+type NodeDigest struct {
+	Heartbeat     uint64
+	LastGCVersion uint64
+	MaxVersion    uint64
+}
+
+// DigestEntry is one node of a digest.
+type DigestEntry struct {
+	ID NodeID
+	NodeDigest
+}
+
+// Digest lists every node the sender knows (except those scheduled for
+// deletion), sorted by ID with no duplicates. It is never truncated: its size
+// bounds the cluster size (about 2,400 nodes with short names in one 65,507
+// byte datagram; see BENCHMARKS.md).
+type Digest []DigestEntry
+
+func compareEntries(a, b DigestEntry) int { return a.ID.Compare(b.ID) }
+
+// Get returns the entry for id.
+func (d Digest) Get(id NodeID) (NodeDigest, bool) {
+	i, ok := slices.BinarySearchFunc(d, id, func(e DigestEntry, id NodeID) int { return e.ID.Compare(id) })
+	if !ok {
+		return NodeDigest{}, false
+	}
+	return d[i].NodeDigest, true
+}
+
+// normalize sorts d by ID and drops duplicates, keeping the last occurrence
+// (a digest is a map on the wire: the last entry for an id wins).
+func (d Digest) normalize() Digest {
+	sorted := true
+	for i := 1; i < len(d); i++ {
+		if compareEntries(d[i-1], d[i]) >= 0 {
+			sorted = false
+			break
+		}
+	}
+	if sorted {
+		return d
+	}
+	sort.SliceStable(d, func(i, j int) bool { return compareEntries(d[i], d[j]) < 0 })
+	out := d[:0]
+	for i, e := range d {
+		if i+1 < len(d) && d[i+1].ID == e.ID {
+			continue // a later entry for the same id wins
+		}
+		out = append(out, e)
+	}
+	return out
+}

@@ -1,0 +1,267 @@
+package chitchat
+
+import (
+	"iter"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+)
+
+// NodeState is one node's versioned key-value map, as known locally.
+//
+// Every mutation on the owner takes version MaxVersion+1, so versions are
+// unique within a node and the first one is 1 (0 means "nothing known").
+//
+// Invariants:
+//   - the map holds every non-deleted key of the owner's state at MaxVersion,
+//     and every tombstone with a version in (LastGCVersion, MaxVersion];
+//   - MaxVersion is at least every entry's version; it can be larger (the
+//     newest versions were tombstones since collected, or a delta said so);
+//   - LastGCVersion can exceed MaxVersion after a reset that delivered only
+//     part of the state;
+//   - (LastGCVersion, MaxVersion), compared lexicographically, never
+//     decreases (see monotonic).
+//
+// NodeStates handed out by Engine and Server accessors are deep copies:
+// reading them is safe from any goroutine, and they never change.
+type NodeState struct {
+	id            NodeID
+	heartbeat     uint64
+	kvs           map[string]VersionedValue
+	maxVersion    uint64
+	lastGCVersion uint64
+	// listeners is the Engine's registry; nil on copies.
+	listeners *listeners
+}
+
+func newNodeState(id NodeID, l *listeners) *NodeState {
+	return &NodeState{id: id, kvs: make(map[string]VersionedValue), listeners: l}
+}
+
+// ID returns the node's identity.
+func (ns *NodeState) ID() NodeID { return ns.id }
+
+// Heartbeat returns the last heartbeat known for the node.
+func (ns *NodeState) Heartbeat() uint64 { return ns.heartbeat }
+
+// MaxVersion returns the version up to which this state is complete.
+func (ns *NodeState) MaxVersion() uint64 { return ns.maxVersion }
+
+// LastGCVersion returns the highest version of a tombstone removed from this
+// state by garbage collection (or received through a reset).
+func (ns *NodeState) LastGCVersion() uint64 { return ns.lastGCVersion }
+
+// Get returns the value of key. Tombstones are absent; keys scheduled with
+// DeleteAfterTTL are still present until collected.
+func (ns *NodeState) Get(key string) (string, bool) {
+	v, ok := ns.kvs[key]
+	if !ok || v.IsDeleted() {
+		return "", false
+	}
+	return v.Value, true
+}
+
+// GetVersioned returns the raw entry of key, tombstones included.
+func (ns *NodeState) GetVersioned(key string) (VersionedValue, bool) {
+	v, ok := ns.kvs[key]
+	return v, ok
+}
+
+// ContainsKey reports whether Get would find key.
+func (ns *NodeState) ContainsKey(key string) bool {
+	_, ok := ns.Get(key)
+	return ok
+}
+
+// NumKeyValues returns the number of keys that are not tombstones.
+func (ns *NodeState) NumKeyValues() int {
+	n := 0
+	for _, v := range ns.kvs {
+		if !v.IsDeleted() {
+			n++
+		}
+	}
+	return n
+}
+
+// KeyValues yields the non-deleted entries in key order.
+func (ns *NodeState) KeyValues() iter.Seq2[string, VersionedValue] {
+	return ns.iter("", false)
+}
+
+// AllKeyValues yields every entry, tombstones included, in key order.
+func (ns *NodeState) AllKeyValues() iter.Seq2[string, VersionedValue] {
+	return ns.iter("", true)
+}
+
+// Prefix yields the non-deleted entries whose key starts with prefix, in key
+// order.
+func (ns *NodeState) Prefix(prefix string) iter.Seq2[string, VersionedValue] {
+	return ns.iter(prefix, false)
+}
+
+func (ns *NodeState) iter(prefix string, deleted bool) iter.Seq2[string, VersionedValue] {
+	return func(yield func(string, VersionedValue) bool) {
+		keys := make([]string, 0, len(ns.kvs))
+		for k, v := range ns.kvs {
+			if strings.HasPrefix(k, prefix) && (deleted || !v.IsDeleted()) {
+				keys = append(keys, k)
+			}
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			if !yield(k, ns.kvs[k]) {
+				return
+			}
+		}
+	}
+}
+
+// monotonic returns (LastGCVersion, MaxVersion): it never decreases.
+func (ns *NodeState) monotonic() [2]uint64 { return [2]uint64{ns.lastGCVersion, ns.maxVersion} }
+
+func lessMonotonic(a, b [2]uint64) bool {
+	return a[0] < b[0] || (a[0] == b[0] && a[1] < b[1])
+}
+
+// Clone returns a deep copy detached from any listener registry.
+func (ns *NodeState) Clone() *NodeState {
+	c := *ns
+	c.kvs = maps.Clone(ns.kvs)
+	c.listeners = nil
+	return &c
+}
+
+// digest returns the node's digest entry as known locally.
+func (ns *NodeState) digest() NodeDigest {
+	return NodeDigest{Heartbeat: ns.heartbeat, LastGCVersion: ns.lastGCVersion, MaxVersion: ns.maxVersion}
+}
+
+// incHeartbeat increments the heartbeat of the self node.
+func (ns *NodeState) incHeartbeat() {
+	if ns.heartbeat == ^uint64(0) {
+		panic("chitchat: invariant violated: heartbeat overflow")
+	}
+	ns.heartbeat++
+}
+
+// trySetHeartbeat records a heartbeat observed for another node and reports
+// whether it is an update worth feeding to the failure detector: the first
+// heartbeat ever seen is not (it only sets the baseline), a heartbeat that is
+// not strictly greater is not.
+func (ns *NodeState) trySetHeartbeat(h uint64) bool {
+	if ns.heartbeat == 0 {
+		ns.heartbeat = h
+		return false
+	}
+	if h > ns.heartbeat {
+		ns.heartbeat = h
+		return true
+	}
+	return false
+}
+
+// set writes key=value with a new version, unless the key already holds that
+// value with status Set.
+func (ns *NodeState) set(key, value string) {
+	if v, ok := ns.kvs[key]; ok && v.Status == StatusSet && v.Value == value {
+		return
+	}
+	ns.setVersioned(key, VersionedValue{Value: value, Version: ns.maxVersion + 1, Status: StatusSet})
+}
+
+// setWithTTL writes key=value with status DeleteAfterTTL: readable until
+// collected. Setting the same value again does not refresh the TTL.
+func (ns *NodeState) setWithTTL(now time.Time, key, value string) {
+	if v, ok := ns.kvs[key]; ok && v.Status == StatusDeleteAfterTTL && v.Value == value {
+		return
+	}
+	ns.setVersioned(key, VersionedValue{Value: value, Version: ns.maxVersion + 1, Status: StatusDeleteAfterTTL, MarkedAt: now})
+}
+
+// delete turns key into a tombstone (value cleared). It reports false if the
+// key does not exist. Listeners are not called.
+func (ns *NodeState) delete(now time.Time, key string) bool {
+	if _, ok := ns.kvs[key]; !ok {
+		return false
+	}
+	ns.maxVersion++
+	ns.kvs[key] = VersionedValue{Version: ns.maxVersion, Status: StatusDeleted, MarkedAt: now}
+	return true
+}
+
+// deleteAfterTTL schedules key for deletion, keeping its value readable until
+// collected. It reports false if the key does not exist. Listeners are not
+// called. As upstream, on a tombstone this makes the key visible again with
+// an empty value (spec §13.9).
+func (ns *NodeState) deleteAfterTTL(now time.Time, key string) bool {
+	v, ok := ns.kvs[key]
+	if !ok {
+		return false
+	}
+	ns.maxVersion++
+	ns.kvs[key] = VersionedValue{Value: v.Value, Version: ns.maxVersion, Status: StatusDeleteAfterTTL, MarkedAt: now}
+	return true
+}
+
+// setVersioned is the single entry point for writes that carry their own
+// version (local sets, deltas, resets). MaxVersion is raised first, even when
+// the write itself is stale and ignored. Listeners fire for every applied
+// write that is not a tombstone.
+func (ns *NodeState) setVersioned(key string, v VersionedValue) {
+	ns.maxVersion = max(ns.maxVersion, v.Version)
+	if old, ok := ns.kvs[key]; ok && old.Version >= v.Version {
+		return
+	}
+	ns.kvs[key] = v
+	if v.Status != StatusDeleted {
+		ns.listeners.fire(key, v.Value, ns.id)
+	}
+}
+
+// gcKeys removes tombstones and DeleteAfterTTL entries marked at least grace
+// ago and raises LastGCVersion to the highest version removed.
+func (ns *NodeState) gcKeys(now time.Time, grace time.Duration) {
+	for k, v := range ns.kvs {
+		if v.Status == StatusSet || now.Before(v.MarkedAt.Add(grace)) {
+			continue
+		}
+		delete(ns.kvs, k)
+		ns.lastGCVersion = max(ns.lastGCVersion, v.Version)
+	}
+}
+
+// staleKeyValues returns the entries (tombstones included) with a version
+// above floor, in increasing version order: the order a delta must carry them
+// in, so that any prefix of it is a valid partial update.
+func (ns *NodeState) staleKeyValues(floor uint64) []KeyValueMutation {
+	var out []KeyValueMutation
+	for k, v := range ns.kvs {
+		if v.Version > floor {
+			out = append(out, KeyValueMutation{Key: k, Value: v.Value, Version: v.Version, Status: v.Status})
+		}
+	}
+	slices.SortFunc(out, func(a, b KeyValueMutation) int {
+		switch {
+		case a.Version < b.Version:
+			return -1
+		case a.Version > b.Version:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// numStale counts the entries (tombstones included) with a version above
+// floor.
+func (ns *NodeState) numStale(floor uint64) int {
+	n := 0
+	for _, v := range ns.kvs {
+		if v.Version > floor {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,69 @@
+package chitchat
+
+import "net/netip"
+
+// gossipCount is the number of live peers gossiped with per round.
+const gossipCount = 3
+
+// randSource is the part of *rand.Rand target selection uses; tests pass a
+// source whose draws are 0.
+type randSource interface {
+	Float64() float64
+	IntN(n int) int
+}
+
+// selectTargets picks a round's gossip targets (spec §8.4): up to three live
+// peers (any peers while none is live), a dead peer with probability
+// |dead|/(|live|+1), and a seed when no chosen peer was one, or when there
+// are fewer live peers than seeds, with probability |seeds|/(|live|+|dead|)
+// (always while nobody is live). Seeds keep a cluster that split at start-up
+// from staying split (CASSANDRA-150). The three groups are not deduplicated
+// against each other, as upstream. Inputs are sorted, deduplicated sets.
+func selectTargets(r randSource, peers, live, dead, seeds []netip.AddrPort) (nodes []netip.AddrPort, deadTarget, seedTarget netip.AddrPort) {
+	pool := live
+	if len(pool) == 0 {
+		pool = peers
+	}
+	nodes = sample(r, pool, gossipCount)
+	gossipedWithSeed := false
+	for _, n := range nodes {
+		if contains(seeds, n) {
+			gossipedWithSeed = true
+			break
+		}
+	}
+	pDead := float64(len(dead)) / float64(len(live)+1)
+	if u := r.Float64(); pDead > u && len(dead) > 0 {
+		deadTarget = dead[r.IntN(len(dead))]
+	}
+	if !gossipedWithSeed || len(live) < len(seeds) {
+		pSeed := float64(len(seeds)) / float64(len(live)+len(dead))
+		if u := r.Float64(); (len(live) == 0 || u <= pSeed) && len(seeds) > 0 {
+			seedTarget = seeds[r.IntN(len(seeds))]
+		}
+	}
+	return nodes, deadTarget, seedTarget
+}
+
+// sample returns up to k distinct elements of s chosen uniformly (a partial
+// Fisher-Yates shuffle over a copy).
+func sample(r randSource, s []netip.AddrPort, k int) []netip.AddrPort {
+	if len(s) <= k {
+		return append([]netip.AddrPort(nil), s...)
+	}
+	c := append([]netip.AddrPort(nil), s...)
+	for i := range k {
+		j := i + r.IntN(len(c)-i)
+		c[i], c[j] = c[j], c[i]
+	}
+	return c[:k]
+}
+
+func contains(sorted []netip.AddrPort, a netip.AddrPort) bool {
+	for _, s := range sorted {
+		if s == a {
+			return true
+		}
+	}
+	return false
+}

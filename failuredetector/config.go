@@ -1,0 +1,82 @@
+package failuredetector
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// Config tunes a [Detector]. Start from [DefaultConfig]; the zero value is
+// invalid.
+type Config struct {
+	// PhiThreshold is the largest phi at which a node is still live. Phi is
+	// elapsed time over the smoothed mean interval (see the package doc), so
+	// the threshold is roughly "how many missed heartbeats make a node dead".
+	// Must be finite and > 0. Default 8.
+	PhiThreshold float64
+
+	// SamplingWindowSize is the maximum number of heartbeat intervals kept
+	// per node; older intervals are evicted first. Memory per node grows
+	// lazily up to SamplingWindowSize × 8 bytes. Must be >= 1. Default 1000.
+	SamplingWindowSize int
+
+	// MaxInterval is the longest heartbeat interval that is recorded;
+	// strictly longer intervals (pauses, partitions, restarts) are discarded
+	// so they cannot inflate the mean. Must be > 0. Default 10s.
+	MaxInterval time.Duration
+
+	// InitialInterval is the prior mean interval for additive smoothing,
+	// weighted as 5 observations. It dominates while a node has few
+	// intervals. Must be > 0. Default 5s.
+	InitialInterval time.Duration
+
+	// DeadNodeGracePeriod is how long a node stays dead before
+	// [Detector.GarbageCollect] returns it; after half of it the node is
+	// scheduled for deletion. Counted from the first time the node was found
+	// dead, not from its last update. Must be > 0. Default 24h.
+	DeadNodeGracePeriod time.Duration
+}
+
+// priorWeight is the number of pseudo-observations of InitialInterval mixed
+// into every mean (chitchat's ADDITIVE_SMOOTHING prior weight).
+const priorWeight = 5.0
+
+// DefaultConfig returns chitchat's defaults.
+func DefaultConfig() Config {
+	return Config{
+		PhiThreshold:        8.0,
+		SamplingWindowSize:  1000,
+		MaxInterval:         10 * time.Second,
+		InitialInterval:     5 * time.Second,
+		DeadNodeGracePeriod: 24 * time.Hour,
+	}
+}
+
+// Validate reports every invalid field at once (joined with [errors.Join]),
+// or nil. It does not modify c.
+func (c Config) Validate() error {
+	var errs []error
+	switch {
+	case math.IsNaN(c.PhiThreshold) || math.IsInf(c.PhiThreshold, 0):
+		errs = append(errs, fmt.Errorf("failuredetector: PhiThreshold must be a finite number > 0, got %v", c.PhiThreshold))
+	case c.PhiThreshold <= 0:
+		errs = append(errs, fmt.Errorf("failuredetector: PhiThreshold must be > 0, got %v", c.PhiThreshold))
+	}
+	if c.SamplingWindowSize < 1 {
+		errs = append(errs, fmt.Errorf("failuredetector: SamplingWindowSize must be >= 1, got %d", c.SamplingWindowSize))
+	}
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"MaxInterval", c.MaxInterval},
+		{"InitialInterval", c.InitialInterval},
+		{"DeadNodeGracePeriod", c.DeadNodeGracePeriod},
+	} {
+		if f.d <= 0 {
+			errs = append(errs, fmt.Errorf("failuredetector: %s must be > 0, got %v", f.name, f.d))
+		}
+	}
+	return errors.Join(errs...)
+}

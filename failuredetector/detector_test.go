@@ -1,0 +1,450 @@
+package failuredetector
+
+import (
+	"cmp"
+	"slices"
+	"testing"
+	"time"
+
+	gocmp "github.com/google/go-cmp/cmp"
+)
+
+func newDetector[K comparable](tb testing.TB, cfg Config) *Detector[K] {
+	tb.Helper()
+	d, err := New[K](cfg)
+	if err != nil {
+		tb.Fatalf("New() error = %v", err)
+	}
+	return d
+}
+
+func sorted[K cmp.Ordered](ids []K) []K {
+	slices.Sort(ids)
+	return ids
+}
+
+// checkSets compares the live and dead sets with the expected ones.
+func checkSets[K cmp.Ordered](tb testing.TB, d *Detector[K], wantLive, wantDead []K) {
+	tb.Helper()
+	if diff := gocmp.Diff(wantLive, sorted(d.LiveNodes())); diff != "" {
+		tb.Errorf("LiveNodes() mismatch (-want +got):\n%s", diff)
+	}
+	if diff := gocmp.Diff(wantDead, sorted(d.DeadNodes())); diff != "" {
+		tb.Errorf("DeadNodes() mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func mustPhi[K comparable](tb testing.TB, d *Detector[K], id K, now time.Time) float64 {
+	tb.Helper()
+	phi, ok := d.Phi(id, now)
+	if !ok {
+		tb.Fatalf("Phi(%v) undefined", id)
+	}
+	return phi
+}
+
+// T63
+func TestT63_DoesNotSeeANodeAsAliveWithASingleHeartbeat(t *testing.T) {
+	d := newDetector[string](t, DefaultConfig())
+	d.ReportHeartbeat("node-1", t0)
+	d.UpdateLiveness("node-1", t0)
+	checkSets(t, d, nil, []string{"node-1"})
+}
+
+// T64
+func TestT64_FailureDetector(t *testing.T) {
+	rng := newRand(t)
+	d := newDetector[int](t, DefaultConfig())
+	nodes := []int{10_001, 10_002, 10_003}
+	now := t0
+	for range 2001 {
+		now = now.Add(time.Duration(1+rng.IntN(2)) * time.Second)
+		d.ReportHeartbeat(nodes[rng.IntN(len(nodes))], now)
+	}
+	for _, id := range nodes {
+		d.UpdateLiveness(id, now)
+	}
+	checkSets(t, d, nodes, nil)
+	if got := d.GarbageCollect(now); len(got) != 0 {
+		t.Errorf("GarbageCollect() with all live = %v, want none", got)
+	}
+
+	// Stop reporting heartbeats.
+	now = now.Add(50 * time.Second)
+	for _, id := range nodes {
+		d.UpdateLiveness(id, now)
+	}
+	checkSets(t, d, nil, nodes)
+	if got := d.GarbageCollect(now); len(got) != 0 {
+		t.Errorf("GarbageCollect() right after death = %v, want none", got)
+	}
+
+	// Past the grace period.
+	now = now.Add(25 * time.Hour)
+	if diff := gocmp.Diff(nodes, sorted(d.GarbageCollect(now))); diff != "" {
+		t.Errorf("GarbageCollect() after grace mismatch (-want +got):\n%s", diff)
+	}
+	checkSets(t, d, nil, nil)
+	if got := d.Len(); got != 0 {
+		t.Errorf("Len() after GC = %d, want 0", got)
+	}
+}
+
+// T65
+func TestT65_NodeStateFromLiveToDownToLive(t *testing.T) {
+	rng := newRand(t)
+	d := newDetector[string](t, DefaultConfig())
+	const id = "node-10001"
+	now := t0
+	heartbeats := func(n int) {
+		for range n {
+			now = now.Add(time.Duration(1+rng.IntN(2)) * time.Second)
+			d.ReportHeartbeat(id, now)
+		}
+	}
+
+	heartbeats(2001)
+	d.UpdateLiveness(id, now)
+	checkSets(t, d, []string{id}, nil)
+
+	now = now.Add(20 * time.Second)
+	d.UpdateLiveness(id, now)
+	checkSets(t, d, nil, []string{id})
+
+	heartbeats(501)
+	d.UpdateLiveness(id, now)
+	checkSets(t, d, []string{id}, nil)
+}
+
+// T66
+func TestT66_AdditiveSmoothingPredominantInTheBeginning(t *testing.T) {
+	const tol = 1e-12
+	d := newDetector[string](t, DefaultConfig())
+	const id = "node-10001"
+	now := t0
+	d.ReportHeartbeat(id, now)
+	now = now.Add(time.Second)
+	for range 5 {
+		now = now.Add(200 * time.Millisecond)
+		d.ReportHeartbeat(id, now)
+	}
+	// Intervals 1.2, 0.2 × 4: sum 2, n 5; the prior (5 s × 5) dominates.
+	assertClose(t, "mean", d.windows[id].mean(), (2.0+25)/10, tol)
+
+	now = now.Add(6 * time.Second)
+	assertClose(t, "phi at +6s", mustPhi(t, d, id, now), 6/2.7, tol)
+	d.UpdateLiveness(id, now)
+	checkSets(t, d, []string{id}, nil)
+
+	now = now.Add(40 * time.Second)
+	assertClose(t, "phi at +46s", mustPhi(t, d, id, now), 46/2.7, tol)
+	d.UpdateLiveness(id, now)
+	checkSets(t, d, nil, []string{id})
+}
+
+// T67
+func TestT67_AdditiveSmoothingEffectFadesOff(t *testing.T) {
+	const tol = 1e-9
+	d := newDetector[string](t, DefaultConfig())
+	const id = "node-10001"
+	now := t0
+	d.ReportHeartbeat(id, now)
+	for range 1000 {
+		now = now.Add(200 * time.Millisecond)
+		d.ReportHeartbeat(id, now)
+	}
+	mean := (1000*0.2 + 25) / 1005
+	assertClose(t, "mean", d.windows[id].mean(), mean, tol)
+
+	now = now.Add(6 * time.Second)
+	assertClose(t, "phi at +6s", mustPhi(t, d, id, now), 6/mean, tol) // ≈ 26.8
+	d.UpdateLiveness(id, now)
+	checkSets(t, d, nil, []string{id})
+}
+
+func TestTimeOfDeathIsNotRefreshed(t *testing.T) {
+	d := newDetector[string](t, DefaultConfig())
+	d.ReportHeartbeat("a", t0)
+	d.UpdateLiveness("a", t0)
+	for _, dt := range []time.Duration{time.Second, time.Hour, 23 * time.Hour} {
+		d.UpdateLiveness("a", t0.Add(dt))
+		got, ok := d.TimeOfDeath("a")
+		if !ok || !got.Equal(t0) {
+			t.Errorf("TimeOfDeath after update at +%v = %v, %v; want %v, true", dt, got, ok, t0)
+		}
+	}
+	if got := d.GarbageCollect(t0.Add(24 * time.Hour)); !slices.Equal(got, []string{"a"}) {
+		t.Errorf("GarbageCollect(t0+24h) = %v, want [a]: grace counts from the first death", got)
+	}
+	if _, ok := d.TimeOfDeath("a"); ok {
+		t.Error("TimeOfDeath defined after garbage collection")
+	}
+}
+
+func TestDeadWindowResetKeepsLastHeartbeat(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PhiThreshold = 0.5
+	d := newDetector[string](t, cfg)
+	d.ReportHeartbeat("a", t0)
+	d.ReportHeartbeat("a", t0.Add(2*time.Second)) // mean (2+25)/6 = 4.5
+
+	now := t0.Add(5 * time.Second) // phi 3/4.5 > 0.5
+	d.UpdateLiveness("a", now)
+	checkSets(t, d, nil, []string{"a"})
+	if phi, ok := d.Phi("a", now); ok {
+		t.Fatalf("Phi after death = %v, want undefined (window reset)", phi)
+	}
+
+	// One heartbeat suffices: the interval is measured from the heartbeat
+	// before the death (4 s), not from nothing.
+	now = t0.Add(6 * time.Second)
+	d.ReportHeartbeat("a", now)
+	if got := d.windows["a"].stats.ordered(); !slices.Equal(got, []float64{4}) {
+		t.Fatalf("intervals after return = %v, want [4]", got)
+	}
+	d.UpdateLiveness("a", now)
+	checkSets(t, d, []string{"a"}, nil)
+	if _, ok := d.TimeOfDeath("a"); ok {
+		t.Error("TimeOfDeath still defined after coming back")
+	}
+}
+
+func TestComingBackRestartsGraceClock(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.DeadNodeGracePeriod = time.Hour
+	d := newDetector[string](t, cfg)
+
+	tDeath1 := t0
+	d.ReportHeartbeat("a", tDeath1)
+	d.UpdateLiveness("a", tDeath1) // single heartbeat: dead
+
+	back := tDeath1.Add(40 * time.Minute)
+	d.ReportHeartbeat("a", back.Add(-time.Second))
+	d.ReportHeartbeat("a", back)
+	d.UpdateLiveness("a", back)
+	checkSets(t, d, []string{"a"}, nil)
+
+	tDeath2 := back.Add(10 * time.Minute)
+	d.UpdateLiveness("a", tDeath2)
+	if got, _ := d.TimeOfDeath("a"); !got.Equal(tDeath2) {
+		t.Fatalf("TimeOfDeath after second death = %v, want %v", got, tDeath2)
+	}
+	if got := d.GarbageCollect(tDeath1.Add(time.Hour)); len(got) != 0 {
+		t.Errorf("GarbageCollect(first death + grace) = %v, want none", got)
+	}
+	if d.IsScheduledForDeletion("a", tDeath1.Add(time.Hour)) {
+		t.Error("scheduled for deletion based on the first death")
+	}
+	if got := d.GarbageCollect(tDeath2.Add(time.Hour)); !slices.Equal(got, []string{"a"}) {
+		t.Errorf("GarbageCollect(second death + grace) = %v, want [a]", got)
+	}
+}
+
+func TestScheduledForDeletionBoundary(t *testing.T) {
+	tests := []struct {
+		name  string
+		grace time.Duration
+	}{
+		{"default 24h", 24 * time.Hour},
+		{"odd nanoseconds", 3 * time.Nanosecond},
+		{"one nanosecond", time.Nanosecond},
+		{"odd seconds", 7 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.DeadNodeGracePeriod = tt.grace
+			d := newDetector[string](t, cfg)
+			d.EnsureWindow("a")
+			d.UpdateLiveness("a", t0)
+			d.ReportHeartbeat("live", t0.Add(-time.Second))
+			d.ReportHeartbeat("live", t0)
+			d.UpdateLiveness("live", t0)
+
+			// Scheduled iff 2 × (now − tDeath) > grace, computed exactly.
+			for e := time.Duration(0); 2*e <= tt.grace+2; e++ {
+				if 2*e < tt.grace-2 { // only probe around the boundary
+					e = (tt.grace-2)/2 - 1
+					continue
+				}
+				now := t0.Add(e)
+				want := 2*e > tt.grace
+				if got := d.IsScheduledForDeletion("a", now); got != want {
+					t.Errorf("IsScheduledForDeletion at death+%v = %v, want %v", e, got, want)
+				}
+				var wantIDs []string
+				if want {
+					wantIDs = []string{"a"}
+				}
+				if diff := gocmp.Diff(wantIDs, d.ScheduledForDeletionNodes(now)); diff != "" {
+					t.Errorf("ScheduledForDeletionNodes at death+%v mismatch (-want +got):\n%s", e, diff)
+				}
+			}
+			half := t0.Add(tt.grace / 2)
+			if tt.grace%2 == 0 && d.IsScheduledForDeletion("a", half) {
+				t.Error("scheduled exactly at grace/2")
+			}
+			if !d.IsScheduledForDeletion("a", half.Add(time.Nanosecond)) {
+				t.Error("not scheduled 1ns after grace/2")
+			}
+			if d.IsScheduledForDeletion("live", t0.Add(100*tt.grace)) {
+				t.Error("a live node is scheduled for deletion")
+			}
+			if d.IsScheduledForDeletion("unknown", t0.Add(100*tt.grace)) {
+				t.Error("an unknown node is scheduled for deletion")
+			}
+		})
+	}
+}
+
+func TestGarbageCollectBoundary(t *testing.T) {
+	cfg := DefaultConfig()
+	d := newDetector[string](t, cfg)
+	d.ReportHeartbeat("a", t0.Add(-time.Minute))
+	d.UpdateLiveness("a", t0) // dead: single heartbeat
+	d.UpdateLiveness("b", t0) // dead without a window
+	if got := d.Len(); got != 1 {
+		t.Fatalf("Len() = %d, want 1", got)
+	}
+
+	if got := d.GarbageCollect(t0.Add(cfg.DeadNodeGracePeriod - time.Nanosecond)); len(got) != 0 {
+		t.Fatalf("GarbageCollect 1ns before grace = %v, want none", got)
+	}
+	if !d.IsDead("a") || !d.IsDead("b") {
+		t.Fatal("nodes no longer dead after an empty GarbageCollect")
+	}
+	got := sorted(d.GarbageCollect(t0.Add(cfg.DeadNodeGracePeriod)))
+	if diff := gocmp.Diff([]string{"a", "b"}, got); diff != "" {
+		t.Errorf("GarbageCollect exactly at grace mismatch (-want +got):\n%s", diff)
+	}
+	checkSets(t, d, nil, nil)
+	if d.Len() != 0 {
+		t.Errorf("Len() after GC = %d, want 0 (window deleted)", d.Len())
+	}
+	if _, ok := d.Phi("a", t0); ok {
+		t.Error("Phi defined for a collected node")
+	}
+}
+
+func TestEnsureWindow(t *testing.T) {
+	t.Run("then UpdateLiveness is dead", func(t *testing.T) {
+		d := newDetector[string](t, DefaultConfig())
+		d.EnsureWindow("a")
+		if d.Len() != 1 {
+			t.Fatalf("Len() = %d, want 1", d.Len())
+		}
+		if _, ok := d.Phi("a", t0); ok {
+			t.Error("Phi defined for an empty window")
+		}
+		d.UpdateLiveness("a", t0)
+		checkSets(t, d, nil, []string{"a"})
+	})
+	t.Run("keeps an existing window", func(t *testing.T) {
+		d := newDetector[string](t, DefaultConfig())
+		d.ReportHeartbeat("a", t0)
+		d.ReportHeartbeat("a", t0.Add(time.Second))
+		d.EnsureWindow("a")
+		if _, ok := d.Phi("a", t0.Add(time.Second)); !ok {
+			t.Error("EnsureWindow replaced an existing window")
+		}
+		if d.Len() != 1 {
+			t.Errorf("Len() = %d, want 1", d.Len())
+		}
+	})
+}
+
+func TestForget(t *testing.T) {
+	d := newDetector[string](t, DefaultConfig())
+	for _, id := range []string{"live", "dead"} {
+		d.ReportHeartbeat(id, t0)
+		d.ReportHeartbeat(id, t0.Add(time.Second))
+	}
+	d.UpdateLiveness("live", t0.Add(time.Second))
+	d.UpdateLiveness("dead", t0.Add(time.Hour))
+	checkSets(t, d, []string{"live"}, []string{"dead"})
+
+	d.Forget("live")
+	d.Forget("dead")
+	d.Forget("unknown")
+	checkSets(t, d, nil, nil)
+	if d.Len() != 0 {
+		t.Errorf("Len() = %d, want 0", d.Len())
+	}
+	if got := d.GarbageCollect(t0.Add(100 * time.Hour)); len(got) != 0 {
+		t.Errorf("GarbageCollect() = %v, want none", got)
+	}
+}
+
+func TestQueriesOnUnknownNode(t *testing.T) {
+	d := newDetector[string](t, DefaultConfig())
+	if _, ok := d.Phi("x", t0); ok {
+		t.Error("Phi defined")
+	}
+	if d.IsLive("x") || d.IsDead("x") {
+		t.Error("unknown node is live or dead")
+	}
+	if _, ok := d.TimeOfDeath("x"); ok {
+		t.Error("TimeOfDeath defined")
+	}
+	if got := d.ScheduledForDeletionNodes(t0); got != nil {
+		t.Errorf("ScheduledForDeletionNodes() = %v, want nil", got)
+	}
+	checkSets(t, d, nil, nil)
+}
+
+func TestPhiThresholdIsInclusive(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.PhiThreshold = 2
+	d := newDetector[string](t, cfg)
+	d.ReportHeartbeat("a", t0)
+	d.ReportHeartbeat("a", t0.Add(5*time.Second)) // mean (5+25)/6 = 5 s exactly
+	last := t0.Add(5 * time.Second)
+
+	d.UpdateLiveness("a", last.Add(10*time.Second)) // phi == 2
+	if !d.IsLive("a") {
+		t.Errorf("phi == threshold: not live (phi %v)", mustPhi(t, d, "a", last.Add(10*time.Second)))
+	}
+	d.UpdateLiveness("a", last.Add(10*time.Second+time.Nanosecond))
+	if !d.IsDead("a") || d.IsLive("a") {
+		t.Error("phi just above threshold: not dead")
+	}
+}
+
+func BenchmarkReportHeartbeat(b *testing.B) {
+	d := newDetector[int](b, DefaultConfig())
+	now := t0
+	// Fill the window so the benchmark measures the steady state.
+	for range 2 * DefaultConfig().SamplingWindowSize {
+		now = now.Add(time.Second)
+		d.ReportHeartbeat(1, now)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		now = now.Add(time.Second)
+		d.ReportHeartbeat(1, now)
+	}
+}
+
+// BenchmarkUpdateLiveness1000 measures one liveness round over 1000 nodes,
+// half live and half dead.
+func BenchmarkUpdateLiveness1000(b *testing.B) {
+	const nodes = 1000
+	d := newDetector[int](b, DefaultConfig())
+	now := t0
+	for range 20 {
+		now = now.Add(time.Second)
+		for id := range nodes {
+			d.ReportHeartbeat(id, now)
+		}
+	}
+	for id := range nodes / 2 {
+		d.ReportHeartbeat(id, now.Add(time.Second))
+	}
+	now = now.Add(time.Second)
+	b.ReportAllocs()
+	for b.Loop() {
+		for id := range nodes {
+			d.UpdateLiveness(id, now)
+		}
+	}
+}

@@ -1,0 +1,96 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync/atomic"
+)
+
+// defaultSocketBuffer is the SO_RCVBUF/SO_SNDBUF size requested by default:
+// a gossip burst of 64 KiB datagrams must not overflow a small kernel
+// buffer.
+const defaultSocketBuffer = 4 << 20
+
+// UDP is the real-network Transport. The zero value is ready to use.
+type UDP struct {
+	// SocketBuffer is the kernel receive and send buffer size requested
+	// for each socket, in bytes. 0 means 4 MiB; negative leaves the OS
+	// default. Failures to set it are ignored (the OS may cap it).
+	SocketBuffer int
+}
+
+var _ Transport = UDP{}
+
+// Open binds a UDP socket on addr.
+func (u UDP) Open(addr netip.AddrPort) (Conn, error) {
+	addr = unmap(addr)
+	if !addr.IsValid() {
+		return nil, fmt.Errorf("failed to bind to %v/UDP for gossip: invalid address", addr)
+	}
+	pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
+	if err != nil {
+		return nil, fmt.Errorf("failed to bind to %v/UDP for gossip: %w", addr, err)
+	}
+	if size := u.SocketBuffer; size >= 0 {
+		if size == 0 {
+			size = defaultSocketBuffer
+		}
+		_ = pc.SetReadBuffer(size)
+		_ = pc.SetWriteBuffer(size)
+	}
+	local := addr
+	if la, ok := pc.LocalAddr().(*net.UDPAddr); ok {
+		local = unmap(la.AddrPort())
+	}
+	return &udpConn{pc: pc, local: local}, nil
+}
+
+type udpConn struct {
+	pc     *net.UDPConn
+	local  netip.AddrPort
+	closed atomic.Bool
+}
+
+func (c *udpConn) LocalAddr() netip.AddrPort { return c.local }
+
+func (c *udpConn) Send(to netip.AddrPort, b []byte) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	if len(b) > MaxPayloadSize {
+		return fmt.Errorf("transport: send %d bytes to %v (max %d): %w", len(b), to, MaxPayloadSize, ErrTooLarge)
+	}
+	if _, err := c.pc.WriteToUDPAddrPort(b, unmap(to)); err != nil {
+		if errors.Is(err, net.ErrClosed) {
+			return ErrClosed
+		}
+		return err // *net.OpError; IsTransient classifies its errno
+	}
+	return nil
+}
+
+func (c *udpConn) Recv(buf []byte) (int, netip.AddrPort, error) {
+	n, _, flags, from, err := c.pc.ReadMsgUDPAddrPort(buf, nil)
+	from = unmap(from)
+	if err != nil {
+		if c.closed.Load() || errors.Is(err, net.ErrClosed) {
+			return 0, netip.AddrPort{}, ErrClosed
+		}
+		return 0, from, err // *net.OpError; IsTransient classifies its errno
+	}
+	if flags&msgTrunc != 0 || n > MaxPayloadSize {
+		return 0, from, &transientError{fmt.Errorf(
+			"transport: dropped datagram from %v larger than the %d-byte buffer or %d: %w",
+			from, len(buf), MaxPayloadSize, ErrTooLarge)}
+	}
+	return n, from, nil
+}
+
+func (c *udpConn) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
+	return c.pc.Close()
+}
