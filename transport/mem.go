@@ -115,6 +115,10 @@ type Stats struct {
 // Network is an in-memory datagram network implementing [Transport]. It is
 // safe for concurrent use. Addresses are taken literally: there is no
 // wildcard (0.0.0.0) or loopback semantics.
+//
+// Under testing/synctest, create the Network and open its Conns inside the
+// bubble that uses them: inboxes are channels and Delay/Jitter use a
+// time.AfterFunc timer, all owned by the bubble that created them.
 type Network struct {
 	mtu       int
 	inboxSize int
@@ -316,15 +320,18 @@ func (n *Network) ResetStats() {
 	}
 }
 
-// send implements memConn.Send once the closed and MTU checks passed.
-func (n *Network) send(from *memConn, to netip.AddrPort, b []byte) {
+// send implements memConn.Send once the MTU check passed.
+func (n *Network) send(from *memConn, to netip.AddrPort, b []byte) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if from.closed.Load() {
+		return ErrClosed
+	}
 	st := from.stats
 	if n.dropP > 0 && n.rng.Float64() < n.dropP {
 		n.total.DroppedRandom++
 		st.DroppedRandom++
-		return
+		return nil
 	}
 	size := uint64(len(b))
 	n.total.SentMessages++
@@ -334,12 +341,12 @@ func (n *Network) send(from *memConn, to netip.AddrPort, b []byte) {
 	if n.blockedLocked(from.addr, to) {
 		n.total.DroppedCut++
 		st.DroppedCut++
-		return
+		return nil
 	}
 	p := getBuf(b)
 	if n.delay == 0 && n.jitter == 0 {
 		n.deliverLocked(datagram{from: from.addr, buf: p}, to, st)
-		return
+		return nil
 	}
 	d := n.delay
 	if n.jitter > 0 {
@@ -349,6 +356,7 @@ func (n *Network) send(from *memConn, to netip.AddrPort, b []byte) {
 		at: time.Now().Add(d), to: to, sender: st,
 		dg: datagram{from: from.addr, buf: p},
 	})
+	return nil
 }
 
 // deliverLocked puts dg into the inbox of the Conn currently open on to,
@@ -450,8 +458,7 @@ func (c *memConn) Send(to netip.AddrPort, b []byte) error {
 	if mtu := c.net.mtu; mtu > 0 && len(b) > mtu {
 		return fmt.Errorf("transport: datagram of %d bytes exceeds MTU %d: %w", len(b), mtu, ErrTooLarge)
 	}
-	c.net.send(c, unmap(to), b)
-	return nil
+	return c.net.send(c, unmap(to), b)
 }
 
 func (c *memConn) Recv(buf []byte) (int, netip.AddrPort, error) {

@@ -1,0 +1,553 @@
+package chitchat
+
+// The server drives an Engine over a transport. It is the only part of the
+// package with goroutines, sockets and timers:
+//
+//	recv loop    ── datagram ─▶ decode ─▶ lock, Engine.Process, unlock ─▶ send reply
+//	gossip loop  ── tick ─────▶ lock, Engine.Tick, unlock ─▶ send the Syn to each target
+//	                            ─▶ publish the live-nodes watch if it changed
+//	dns loop     ── every DNSRefreshInterval, if a seed is a host name ─▶ Engine.SetSeeds
+//	dispatchers  ── one per Subscribe: deliver key changes to the callback
+//
+// One mutex, mu, guards the Engine. It is held to process one message, build
+// one Syn or run one round's bookkeeping, never during I/O or a user
+// callback. Key changes go from the Engine's listeners (under mu) into each
+// subscription's bounded channel without blocking; a full channel drops and
+// counts.
+//
+// Lifecycle:
+//
+//	New ──▶ Run(ctx) ──▶ ctx done / Shutdown / fatal error / panic ──▶ stopped
+//
+// Run returns once every goroutine it started has exited and the socket is
+// closed. A panic in a goroutine is recovered and becomes Run's error
+// (wrapping ErrPanicked).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gossipkit/chitchat-go/transport"
+)
+
+// Errors of the Server.
+var (
+	// ErrClosed is returned by calls on a server that has stopped.
+	ErrClosed = errors.New("chitchat: server closed")
+	// ErrPanicked is wrapped by the error of a server whose goroutine panicked.
+	ErrPanicked = errors.New("chitchat server panicked")
+	// ErrRunning is returned by a second call to Run.
+	ErrRunning = errors.New("chitchat: server already running")
+)
+
+// Server runs one node: an Engine, a socket, the gossip loop. Its methods are
+// safe for concurrent use.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	conn  transport.Conn
+	seeds *seedResolver
+
+	mu     sync.Mutex // guards engine
+	engine *Engine
+
+	live  *watch[[]*NodeState]
+	stats serverStats
+
+	started  atomic.Bool
+	stopOnce sync.Once
+	stop     chan struct{} // closed by Shutdown
+	done     chan struct{} // closed when Run has returned, or at Shutdown if it never ran
+	errMu    sync.Mutex
+	err      error // the termination error
+
+	subsWG sync.WaitGroup // dispatchers
+
+	// testHookProcess, if set, is called with every decoded message before
+	// processing (tests use it to inject a panic, upstream's PanicForTest).
+	testHookProcess func(Message)
+}
+
+// New binds the socket on cfg.ListenAddr, resolves the seeds and builds the
+// engine with initial key-values. The node does nothing until Run.
+func New(cfg Config, tr transport.Transport, initial ...KeyValue) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	seed := cfg.RandSeed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	e, err := NewEngine(cfg, rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), initial)
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger.With("node", cfg.ID.Name)
+	s := &Server{
+		cfg:    cfg,
+		log:    log,
+		seeds:  newSeedResolver(cfg.Seeds, cfg.Resolver),
+		engine: e,
+		live:   newWatch[[]*NodeState](nil),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	// Resolve before binding, as upstream, so the first round is useful.
+	e.SetSeeds(s.seeds.resolve(context.Background(), log.Warn))
+	conn, err := tr.Open(cfg.ListenAddr)
+	if err != nil {
+		return nil, fmt.Errorf("chitchat: open %v: %w", cfg.ListenAddr, err)
+	}
+	s.conn = conn
+	return s, nil
+}
+
+// Spawn is New followed by Run in a goroutine (upstream's spawn_chitchat).
+// Stop the node with Shutdown or by cancelling ctx.
+func Spawn(ctx context.Context, cfg Config, tr transport.Transport, initial ...KeyValue) (*Server, error) {
+	s, err := New(cfg, tr, initial...)
+	if err != nil {
+		return nil, err
+	}
+	s.started.Store(true)
+	go s.run(ctx) // joined through s.done
+	return s, nil
+}
+
+// Run gossips until ctx is done, Shutdown is called, the socket fails or a
+// goroutine panics. It returns nil on a requested stop, the error otherwise,
+// and only after every goroutine it started has exited.
+func (s *Server) Run(ctx context.Context) error {
+	if !s.started.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	return s.run(ctx)
+}
+
+func (s *Server) run(ctx context.Context) error {
+	defer close(s.done)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	spawn := func(name string, f func(context.Context) error) {
+		wg.Go(func() {
+			defer func() {
+				if r := recover(); r != nil {
+					s.log.Error("goroutine panicked", "goroutine", name, "panic", r, "stack", string(debug.Stack()))
+					s.setErr(fmt.Errorf("%w: %s: %v", ErrPanicked, name, r))
+					cancel()
+				}
+			}()
+			if err := f(ctx); err != nil {
+				s.setErr(err)
+				cancel()
+			}
+		})
+	}
+	spawn("recv", s.recvLoop)
+	spawn("gossip", s.gossipLoop)
+	if len(s.seeds.names) > 0 {
+		spawn("dns", s.dnsLoop)
+	}
+	select {
+	case <-ctx.Done():
+	case <-s.stop:
+	}
+	cancel()
+	s.conn.Close() // unblocks the recv loop
+	wg.Wait()
+	s.closeOnce()
+	s.subsWG.Wait()
+	return s.Err()
+}
+
+// Shutdown stops the server and waits until Run has returned. It returns the
+// termination error (nil for a clean stop). Calling it again is harmless.
+func (s *Server) Shutdown() error {
+	s.stopOnce.Do(func() { close(s.stop) })
+	if s.started.CompareAndSwap(false, true) {
+		// Never ran: release what New acquired.
+		s.conn.Close()
+		s.closeOnce()
+		close(s.done)
+	}
+	<-s.done
+	return s.Err()
+}
+
+// closeOnce ends the live-nodes watch and the subscriptions.
+func (s *Server) closeOnce() {
+	s.stopOnce.Do(func() { close(s.stop) })
+	s.live.close()
+}
+
+// Done is closed when the server has stopped.
+func (s *Server) Done() <-chan struct{} { return s.done }
+
+// Err returns the termination error: nil while running or after a clean
+// stop.
+func (s *Server) Err() error {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	return s.err
+}
+
+func (s *Server) setErr(err error) {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	if s.err == nil {
+		s.err = err
+	}
+}
+
+func (s *Server) stopped() bool {
+	select {
+	case <-s.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// withEngine runs f on the engine under the lock. The deferred unlock keeps a
+// panic in f from leaving the lock held.
+func (s *Server) withEngine(f func(e *Engine)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(s.engine)
+}
+
+func (s *Server) recvLoop(ctx context.Context) error {
+	buf := make([]byte, transport.MaxPayloadSize)
+	var out []byte
+	for {
+		n, from, err := s.conn.Recv(buf)
+		if err != nil {
+			switch {
+			case errors.Is(err, transport.ErrClosed) || ctx.Err() != nil:
+				return nil
+			case transport.IsTransient(err):
+				if c := s.stats.recvErrors.Add(1); isPow2(c) {
+					s.log.Warn("transient UDP recv error", "err", err, "count", c)
+				}
+				continue
+			}
+			s.log.Error("fatal UDP recv error, stopping gossip loop", "err", err)
+			return fmt.Errorf("chitchat: fatal recv error: %w", err)
+		}
+		out = s.handleDatagram(from, buf[:n], out[:0])
+	}
+}
+
+// handleDatagram decodes, processes and answers one datagram. out is a
+// scratch buffer for the reply, returned for reuse.
+func (s *Server) handleDatagram(from netip.AddrPort, b []byte, out []byte) []byte {
+	s.stats.received.Add(1)
+	s.stats.receivedBytes.Add(uint64(len(b)))
+	m, err := DecodeMessage(b)
+	if err != nil {
+		if c := s.stats.decodeErrors.Add(1); isPow2(c) {
+			s.log.Warn("invalid-chitchat-payload", "payload_len", len(b), "from", from, "err", err, "count", c)
+		}
+		return out
+	}
+	if s.testHookProcess != nil {
+		s.testHookProcess(m)
+	}
+	now := time.Now()
+	var reply Message
+	s.withEngine(func(e *Engine) { reply = e.Process(now, m) })
+	if reply == nil {
+		return out
+	}
+	out = AppendMessage(out, reply)
+	s.send(from, out)
+	return out
+}
+
+// send transmits one encoded message; errors are counted, never fatal.
+func (s *Server) send(to netip.AddrPort, b []byte) error {
+	if len(b) > s.cfg.MaxDatagramSize {
+		s.stats.sendErrors.Add(1)
+		s.log.Warn("message exceeds the datagram budget: not sent", "to", to, "bytes", len(b))
+		return fmt.Errorf("chitchat: message of %d bytes exceeds the %d-byte budget", len(b), s.cfg.MaxDatagramSize)
+	}
+	if err := s.conn.Send(to, b); err != nil {
+		s.stats.sendErrors.Add(1)
+		return err
+	}
+	s.stats.sent.Add(1)
+	s.stats.sentBytes.Add(uint64(len(b)))
+	return nil
+}
+
+func (s *Server) gossipLoop(ctx context.Context) error {
+	t := time.NewTicker(s.cfg.GossipInterval)
+	defer t.Stop()
+	var buf []byte
+	for {
+		buf = s.round(buf[:0]) // the first round runs at once
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// round runs one gossip round and returns its scratch buffer.
+func (s *Server) round(buf []byte) []byte {
+	start := time.Now()
+	var r Round
+	var gen uint64
+	var live []*NodeState
+	s.withEngine(func(e *Engine) {
+		r = e.Tick(start)
+		gen, live = e.LiveNodesWatch()
+	})
+	buf = AppendMessage(buf, r.Syn)
+	for _, to := range r.Targets {
+		if err := s.send(to, buf); err != nil {
+			s.log.Debug("failed to gossip", "peer", to, "err", err)
+		}
+	}
+	if _, published, _, _ := s.live.load(); published != gen {
+		s.live.publishGen(live, gen)
+	}
+	s.stats.rounds.Add(1)
+	s.stats.roundNanos.Add(uint64(time.Since(start)))
+	return buf
+}
+
+func (s *Server) dnsLoop(ctx context.Context) error {
+	t := time.NewTicker(s.cfg.DNSRefreshInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		seeds := s.seeds.resolve(ctx, s.log.Warn)
+		s.withEngine(func(e *Engine) { e.SetSeeds(seeds) })
+	}
+}
+
+// Self returns the node's identity.
+func (s *Server) Self() NodeID { return s.cfg.ID }
+
+// ClusterID returns the cluster's name.
+func (s *Server) ClusterID() string { return s.cfg.ClusterID }
+
+// LocalAddr returns the address the socket is bound to.
+func (s *Server) LocalAddr() netip.AddrPort { return s.conn.LocalAddr() }
+
+// Set sets key to value on this node. See Engine.Set.
+func (s *Server) Set(key, value string) (err error) {
+	s.withEngine(func(e *Engine) { err = e.Set(key, value) })
+	return err
+}
+
+// SetWithTTL sets key to value, to be deleted after the tombstone grace
+// period. See Engine.SetWithTTL.
+func (s *Server) SetWithTTL(key, value string) (err error) {
+	now := time.Now()
+	s.withEngine(func(e *Engine) { err = e.SetWithTTL(now, key, value) })
+	return err
+}
+
+// Delete deletes key on this node and reports whether it existed.
+func (s *Server) Delete(key string) (ok bool) {
+	now := time.Now()
+	s.withEngine(func(e *Engine) { ok = e.Delete(now, key) })
+	return ok
+}
+
+// DeleteAfterTTL schedules key for deletion after the tombstone grace period
+// and reports whether it existed.
+func (s *Server) DeleteAfterTTL(key string) (ok bool) {
+	now := time.Now()
+	s.withEngine(func(e *Engine) { ok = e.DeleteAfterTTL(now, key) })
+	return ok
+}
+
+// Get returns the value of key on this node.
+func (s *Server) Get(key string) (v string, ok bool) {
+	s.withEngine(func(e *Engine) { v, ok = e.Get(key) })
+	return v, ok
+}
+
+// NodeState returns a copy of what this node knows of id.
+func (s *Server) NodeState(id NodeID) (ns *NodeState, ok bool) {
+	s.withEngine(func(e *Engine) { ns, ok = e.NodeState(id) })
+	return ns, ok
+}
+
+// Snapshot returns a deep copy of this node's view of the cluster.
+func (s *Server) Snapshot() (snap Snapshot) {
+	now := time.Now()
+	s.withEngine(func(e *Engine) { snap = e.Snapshot(now) })
+	return snap
+}
+
+// LiveNodeIDs returns this node, then every live peer, in ID order.
+func (s *Server) LiveNodeIDs() (ids []NodeID) {
+	s.withEngine(func(e *Engine) { ids = e.LiveNodes() })
+	return ids
+}
+
+// DeadNodeIDs returns the dead peers in ID order.
+func (s *Server) DeadNodeIDs() (ids []NodeID) {
+	s.withEngine(func(e *Engine) { ids = e.DeadNodes() })
+	return ids
+}
+
+// WithEngine runs f with exclusive access to the engine (upstream's
+// with_chitchat). f must not retain the engine nor call the Server.
+func (s *Server) WithEngine(f func(e *Engine)) { s.withEngine(f) }
+
+// ResetNodeStateIfUpdate replaces what this node knows of id by a state
+// fetched by other means. See Engine.ResetNodeStateIfUpdate.
+func (s *Server) ResetNodeStateIfUpdate(id NodeID, kvs map[string]VersionedValue, maxVersion, lastGCVersion uint64) (err error) {
+	now := time.Now()
+	s.withEngine(func(e *Engine) { err = e.ResetNodeStateIfUpdate(now, id, kvs, maxVersion, lastGCVersion) })
+	return err
+}
+
+// Gossip sends a Syn to addr now, outside the round schedule.
+func (s *Server) Gossip(addr netip.AddrPort) error {
+	if s.stopped() {
+		return ErrClosed
+	}
+	now := time.Now()
+	var syn *Syn
+	s.withEngine(func(e *Engine) { syn = e.CreateSyn(now) })
+	return s.send(normalizeAddr(addr), EncodeMessage(syn))
+}
+
+// LiveNodes returns the current value of the live-nodes watch: copies of the
+// live nodes' states, filtered by Config.ExtraLivenessPredicate, in ID order.
+// It is empty until the first round ends.
+func (s *Server) LiveNodes() []*NodeState {
+	v, _, _, _ := s.live.load()
+	return v
+}
+
+// WatchLiveNodes yields the live-nodes value at once, then every new value
+// until ctx is done or the server stops. A value is published at the end of
+// a round in which the live set or a live node's max version changed;
+// a slow consumer sees only the latest (values coalesce). Heartbeat-only
+// changes are never published.
+func (s *Server) WatchLiveNodes(ctx context.Context) iter.Seq[[]*NodeState] {
+	return s.live.seq(ctx)
+}
+
+// Subscribe calls fn with every key change (prefix stripped) of any node
+// whose key starts with prefix, as this node learns of it. Deletions are not
+// notified. fn runs on a goroutine of its own, in order, and may call the
+// Server. If fn falls Config.EventBuffer events behind, further events are
+// dropped and counted in Stats.EventsDropped. The returned function
+// unsubscribes and waits for fn to return.
+func (s *Server) Subscribe(prefix string, fn func(KeyChange)) (cancel func()) {
+	ch := make(chan KeyChange, s.cfg.EventBuffer)
+	quit := make(chan struct{})
+	var unsubscribe func()
+	s.withEngine(func(e *Engine) {
+		unsubscribe = e.Subscribe(prefix, func(ev KeyChange) {
+			select {
+			case ch <- ev:
+			default:
+				if c := s.stats.eventsDropped.Add(1); isPow2(c) {
+					s.log.Warn("subscriber too slow: key change dropped", "prefix", prefix, "dropped", c)
+				}
+			}
+		})
+	})
+	var wg sync.WaitGroup
+	s.subsWG.Add(1)
+	wg.Go(func() {
+		defer s.subsWG.Done()
+		for {
+			select {
+			case ev := <-ch:
+				fn(ev)
+			case <-quit:
+				return
+			case <-s.stop:
+				return
+			}
+		}
+	})
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.withEngine(func(*Engine) { unsubscribe() })
+			close(quit)
+			wg.Wait()
+		})
+	}
+}
+
+// Stats counts a server's traffic and protocol events.
+type Stats struct {
+	MessagesSent     uint64
+	BytesSent        uint64
+	MessagesReceived uint64
+	BytesReceived    uint64
+	SendErrors       uint64 // failed or refused sends (transient socket errors, oversized messages)
+	RecvErrors       uint64 // transient receive errors (connection refused, ENOBUFS, truncated datagrams)
+	DecodeErrors     uint64 // datagrams dropped as malformed
+	EventsDropped    uint64 // key changes dropped because a subscriber was too slow
+	Rounds           uint64
+	RoundTime        time.Duration // total time spent in rounds (bookkeeping and sends)
+	Heartbeat        uint64        // this node's heartbeat
+	KnownNodes       int           // node states held, self included
+	LiveNodes        int           // live nodes, self included
+	DeadNodes        int
+	KeyValues        int // non-deleted keys of this node
+	Engine           EngineStats
+}
+
+type serverStats struct {
+	sent, sentBytes, received, receivedBytes atomic.Uint64
+	sendErrors, recvErrors, decodeErrors     atomic.Uint64
+	eventsDropped, rounds, roundNanos        atomic.Uint64
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() Stats {
+	st := Stats{
+		MessagesSent:     s.stats.sent.Load(),
+		BytesSent:        s.stats.sentBytes.Load(),
+		MessagesReceived: s.stats.received.Load(),
+		BytesReceived:    s.stats.receivedBytes.Load(),
+		SendErrors:       s.stats.sendErrors.Load(),
+		RecvErrors:       s.stats.recvErrors.Load(),
+		DecodeErrors:     s.stats.decodeErrors.Load(),
+		EventsDropped:    s.stats.eventsDropped.Load(),
+		Rounds:           s.stats.rounds.Load(),
+		RoundTime:        time.Duration(s.stats.roundNanos.Load()),
+	}
+	s.withEngine(func(e *Engine) {
+		self := e.selfState()
+		st.Heartbeat = self.heartbeat
+		st.KnownNodes = len(e.ids)
+		st.LiveNodes = 1 + len(e.fd.LiveNodes())
+		st.DeadNodes = len(e.fd.DeadNodes())
+		st.KeyValues = self.NumKeyValues()
+		st.Engine = e.stats
+	})
+	return st
+}
+
+func isPow2(n uint64) bool { return n&(n-1) == 0 }
