@@ -89,7 +89,19 @@ func deltaBound(stream int) int {
 	if stream == 0 {
 		return 1
 	}
-	return deltaHeaderSize + stream + (stream+blockThreshold-1)/blockThreshold*blockOverhead
+	return deltaHeaderSize + rawBlocksSize(stream)
+}
+
+// rawBlocksSize returns the exact encoded size of n op bytes stored as raw
+// blocks: full blocks of blockThreshold bytes (bin16 headers), then the rest
+// (a bin8 header when it is below 256 bytes).
+func rawBlocksSize(n int) int {
+	full, rest := n/blockThreshold, n%blockThreshold
+	size := full * (blockOverhead + blockThreshold)
+	if rest > 0 {
+		size += 1 + 1 + sizeBin(rest)
+	}
+	return size
 }
 
 // deltaWriter builds a delta and its encoding under a byte budget.
@@ -111,8 +123,14 @@ func (w *deltaWriter) fits(n int) bool {
 	if w.stream+n > maxDeltaStream {
 		return false
 	}
-	p := len(w.pending) + n
-	return len(w.buf)+p+(p+blockThreshold-1)/blockThreshold*blockOverhead <= w.budget
+	return w.bound(n) <= w.budget
+}
+
+// bound returns the bound on the encoded size of the delta once ops totalling
+// n more bytes are added, assuming the blocks not yet flushed stay raw: exact
+// when they do.
+func (w *deltaWriter) bound(n int) int {
+	return len(w.buf) + rawBlocksSize(len(w.pending)+n)
 }
 
 func (w *deltaWriter) addNode(id NodeID, lastGC, from uint64) {
@@ -240,18 +258,20 @@ func decodeDelta(r *reader) (Delta, error) {
 }
 
 // readBlock appends the decoded data of the next block to stream. With a nil
-// stream, a raw block is returned in place, without copying.
+// stream, a raw block is returned in place, without copying. On error it
+// still returns stream (possibly grown), so that the caller's pooled buffer
+// survives hostile datagrams.
 func readBlock(r *reader, stream []byte) ([]byte, error) {
 	if err := r.fixArray("delta block", 2); err != nil {
-		return nil, err
+		return stream, err
 	}
 	kind, err := r.uint("block kind")
 	if err != nil {
-		return nil, err
+		return stream, err
 	}
 	data, err := r.bin("block data")
 	if err != nil {
-		return nil, err
+		return stream, err
 	}
 	switch kind {
 	case blockRaw:
@@ -259,16 +279,18 @@ func readBlock(r *reader, stream []byte) ([]byte, error) {
 			return data, nil
 		}
 		if len(stream)+len(data) > maxDeltaStream {
-			return nil, r.fail("delta stream too large")
+			return stream, r.fail("delta stream too large")
 		}
 		return append(stream, data...), nil
 	case blockZstd:
 		room := min(blockThreshold, maxDeltaStream-len(stream))
 		if room <= 0 {
-			return nil, r.fail("delta stream too large")
+			return stream, r.fail("delta stream too large")
 		}
 		if cap(stream)-len(stream) < room {
-			grown := make([]byte, len(stream), len(stream)+max(room, 4*blockThreshold))
+			// Grow geometrically: growing by a constant made a 1 MiB
+			// stream cost 8 MiB of allocations.
+			grown := make([]byte, len(stream), min(max(len(stream)+room, 2*cap(stream), 4*blockThreshold), maxDeltaStream))
 			copy(grown, stream)
 			stream = grown
 		}
@@ -276,11 +298,11 @@ func readBlock(r *reader, stream []byte) ([]byte, error) {
 		// room bytes: a block never decodes to more than blockThreshold.
 		out, err := zstdDecoder().DecodeAll(data, stream[len(stream):len(stream):len(stream)+room])
 		if err != nil {
-			return nil, &DecodeError{Offset: r.off, Reason: "zstd block", Err: err}
+			return stream, &DecodeError{Offset: r.off, Reason: "zstd block", Err: err}
 		}
 		return stream[:len(stream)+len(out)], nil
 	}
-	return nil, r.fail(fmt.Sprintf("unknown block kind %d", kind))
+	return stream, r.fail(fmt.Sprintf("unknown block kind %d", kind))
 }
 
 const (

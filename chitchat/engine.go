@@ -24,21 +24,26 @@ import (
 //
 // An Engine is not safe for concurrent use; Server wraps one in a mutex.
 type Engine struct {
-	cfg       Config
-	log       *slog.Logger
-	rng       *rand.Rand
-	self      NodeID
+	cfg  Config
+	log  *slog.Logger
+	rng  *rand.Rand
+	self NodeID
+	// states holds every node state sorted by ID, self included: digests
+	// are sorted too, so the hot paths merge the two instead of hashing
+	// NodeIDs. nodes indexes the same states for random access.
+	states    []*NodeState
 	nodes     map[NodeID]*NodeState
-	ids       []NodeID // the keys of nodes, sorted
 	listeners *listeners
-	fd        *failuredetector.Detector[NodeID]
-	gcHist    *gcHistory
-	seeds     []netip.AddrPort // sorted, deduplicated
-	maxKVOp   int              // largest encoded key-value op of the self node that fits a delta
+	// fd is keyed by NodeState.slot, a small integer unique to each state.
+	fd       *failuredetector.Detector[uint64]
+	nextSlot uint64
+	gcHist   *gcHistory
+	seeds    []netip.AddrPort // sorted, deduplicated
+	maxKVOp  int              // largest encoded key-value op of the self node that fits a delta
 
 	// prevLive is what the live-nodes watch last published: every live node
-	// and its max version, before the extra predicate.
-	prevLive     map[NodeID]uint64
+	// (by slot, in ID order) and its max version, before the extra predicate.
+	prevLive     []liveEntry
 	published    []*NodeState
 	publishedGen uint64
 
@@ -75,7 +80,7 @@ func NewEngine(cfg Config, rng *rand.Rand, initial []KeyValue) (*Engine, error) 
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	fd, err := failuredetector.New[NodeID](cfg.FailureDetector)
+	fd, err := failuredetector.New[uint64](cfg.FailureDetector)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +93,6 @@ func NewEngine(cfg Config, rng *rand.Rand, initial []KeyValue) (*Engine, error) 
 		listeners: newListeners(),
 		fd:        fd,
 		gcHist:    newGCHistory(gcHistorySize),
-		prevLive:  map[NodeID]uint64{},
 	}
 	// The self node's ops carry its header; versions and GC versions of at
 	// most 9 bytes each. An Ack (the largest delta budget) must hold both.
@@ -189,7 +193,13 @@ func (e *Engine) NodeState(id NodeID) (*NodeState, bool) {
 }
 
 // NodeIDs returns every node known, self included, in ID order.
-func (e *Engine) NodeIDs() []NodeID { return slices.Clone(e.ids) }
+func (e *Engine) NodeIDs() []NodeID {
+	ids := make([]NodeID, len(e.states))
+	for i, ns := range e.states {
+		ids[i] = ns.id
+	}
+	return ids
+}
 
 // Subscribe calls fn for every key starting with prefix written to any node
 // state (the prefix is stripped from KeyChange.Key). Deletions are not
@@ -216,13 +226,22 @@ func (e *Engine) Seeds() []netip.AddrPort { return slices.Clone(e.seeds) }
 // createNode adds an empty state for id. A node created again after garbage
 // collection is forgotten by the GC history.
 func (e *Engine) createNode(id NodeID) *NodeState {
+	i, _ := slices.BinarySearchFunc(e.states, id, compareState)
+	return e.createNodeAt(i, id)
+}
+
+// createNodeAt is createNode when the caller knows id's index in states.
+func (e *Engine) createNodeAt(i int, id NodeID) *NodeState {
 	ns := newNodeState(id, e.listeners)
+	e.nextSlot++
+	ns.slot = e.nextSlot
 	e.nodes[id] = ns
-	i, _ := slices.BinarySearchFunc(e.ids, id, NodeID.Compare)
-	e.ids = slices.Insert(e.ids, i, id)
+	e.states = slices.Insert(e.states, i, ns)
 	e.gcHist.pop(id)
 	return ns
 }
+
+func compareState(ns *NodeState, id NodeID) int { return ns.id.Compare(id) }
 
 // removeNode drops the state of a garbage-collected node and remembers its
 // heartbeat, so that stale gossip cannot resurrect it.
@@ -232,16 +251,18 @@ func (e *Engine) removeNode(id NodeID) {
 		return
 	}
 	delete(e.nodes, id)
-	if i, found := slices.BinarySearchFunc(e.ids, id, NodeID.Compare); found {
-		e.ids = slices.Delete(e.ids, i, i+1)
+	if i, found := slices.BinarySearchFunc(e.states, id, compareState); found {
+		e.states = slices.Delete(e.states, i, i+1)
 	}
+	e.fd.Forget(ns.slot)
 	e.gcHist.put(id, ns.heartbeat)
 }
 
-// scheduledForDeletion reports whether id is dead for long enough to be left
-// out of our digests and deltas.
-func (e *Engine) scheduledForDeletion(id NodeID, now time.Time) bool {
-	return e.fd.IsScheduledForDeletion(id, now)
+// scheduledForDeletion reports whether ns has been dead long enough to be
+// left out of our digests and deltas: more than half the dead-node grace
+// period (the detector's rule, on the mirrored time of death).
+func (e *Engine) scheduledForDeletion(ns *NodeState, now time.Time) bool {
+	return !ns.deadSince.IsZero() && ns.deadSince.Add(e.cfg.FailureDetector.DeadNodeGracePeriod/2).Before(now)
 }
 
 // CreateSyn returns a Syn carrying our digest. It does not change state.
@@ -251,12 +272,12 @@ func (e *Engine) CreateSyn(now time.Time) *Syn {
 
 // digest returns our view of every node not scheduled for deletion.
 func (e *Engine) digest(now time.Time) Digest {
-	d := make(Digest, 0, len(e.ids))
-	for _, id := range e.ids {
-		if id != e.self && e.scheduledForDeletion(id, now) {
+	d := make(Digest, 0, len(e.states))
+	for _, ns := range e.states {
+		if e.scheduledForDeletion(ns, now) {
 			continue
 		}
-		d = append(d, DigestEntry{ID: id, NodeDigest: e.nodes[id].digest()})
+		d = append(d, DigestEntry{ID: ns.id, NodeDigest: ns.digest()})
 	}
 	return d
 }
@@ -299,28 +320,32 @@ func (e *Engine) Process(now time.Time, m Message) Message {
 	return nil
 }
 
+// reportHeartbeats records the heartbeats of a digest, creating the nodes
+// it is the first to mention, unless they were garbage collected with a
+// heartbeat at least as large. Both the digest and states are sorted by ID:
+// one merge pass, no hashing.
 func (e *Engine) reportHeartbeats(now time.Time, d Digest) {
-	for i := range d {
-		e.reportHeartbeat(now, d[i].ID, d[i].Heartbeat)
-	}
-}
-
-// reportHeartbeat records a heartbeat a digest gave for id, creating the
-// node if needed, unless it was garbage collected with a heartbeat at least
-// as large.
-func (e *Engine) reportHeartbeat(now time.Time, id NodeID, heartbeat uint64) {
-	if id == e.self {
-		return
-	}
-	ns, ok := e.nodes[id]
-	if !ok {
-		if gcHeartbeat, collected := e.gcHist.peek(id); collected && gcHeartbeat >= heartbeat {
-			return
+	i := 0
+	for k := range d {
+		id := d[k].ID
+		for i < len(e.states) && e.states[i].id.Compare(id) < 0 {
+			i++
 		}
-		ns = e.createNode(id)
-	}
-	if ns.trySetHeartbeat(heartbeat) {
-		e.fd.ReportHeartbeat(id, now)
+		if id == e.self {
+			continue
+		}
+		var ns *NodeState
+		if i < len(e.states) && e.states[i].id == id {
+			ns = e.states[i]
+		} else {
+			if gcHeartbeat, collected := e.gcHist.peek(id); collected && gcHeartbeat >= d[k].Heartbeat {
+				continue
+			}
+			ns = e.createNodeAt(i, id)
+		}
+		if ns.trySetHeartbeat(d[k].Heartbeat) {
+			e.fd.ReportHeartbeat(ns.slot, now)
+		}
 	}
 }
 
@@ -385,7 +410,8 @@ type candidate struct {
 func (e *Engine) computeDelta(now time.Time, peer Digest, budget int) Delta {
 	var cands []candidate
 	j := 0
-	for _, id := range e.ids {
+	for _, ns := range e.states {
+		id := ns.id
 		for j < len(peer) && peer[j].ID.Compare(id) < 0 {
 			j++
 		}
@@ -393,8 +419,7 @@ func (e *Engine) computeDelta(now time.Time, peer Digest, budget int) Delta {
 		if j < len(peer) && peer[j].ID == id {
 			known = peer[j].NodeDigest
 		}
-		ns := e.nodes[id]
-		if ns.maxVersion <= known.MaxVersion || (id != e.self && e.scheduledForDeletion(id, now)) {
+		if ns.maxVersion <= known.MaxVersion || e.scheduledForDeletion(ns, now) {
 			continue
 		}
 		from := known.MaxVersion
@@ -477,16 +502,16 @@ type Round struct {
 // liveness (publishing the live-nodes watch) and collects dead nodes.
 func (e *Engine) Tick(now time.Time) Round {
 	var peers, live, dead []netip.AddrPort
-	for _, id := range e.ids {
-		if id == e.self {
+	for _, ns := range e.states {
+		if ns.id == e.self {
 			continue
 		}
-		peers = append(peers, id.Addr)
-		if e.fd.IsLive(id) {
-			live = append(live, id.Addr)
+		peers = append(peers, ns.id.Addr)
+		if ns.live {
+			live = append(live, ns.id.Addr)
 		}
-		if e.fd.IsDead(id) {
-			dead = append(dead, id.Addr)
+		if !ns.deadSince.IsZero() {
+			dead = append(dead, ns.id.Addr)
 		}
 	}
 	seeds := make([]netip.AddrPort, 0, len(e.seeds))
@@ -517,43 +542,54 @@ func addrSet(s []netip.AddrPort) []netip.AddrPort {
 // GCKeys removes, from every node state, tombstones and TTL'd keys marked at
 // least MarkedForDeletionGracePeriod before now.
 func (e *Engine) GCKeys(now time.Time) {
-	for _, id := range e.ids {
-		e.nodes[id].gcKeys(now, e.cfg.MarkedForDeletionGracePeriod)
+	for _, ns := range e.states {
+		ns.gcKeys(now, e.cfg.MarkedForDeletionGracePeriod)
 	}
+}
+
+// liveEntry is one node of the live-nodes watch, before the predicate.
+type liveEntry struct {
+	slot       uint64
+	maxVersion uint64
 }
 
 // UpdateLiveness re-evaluates every peer with the failure detector,
 // publishes the live-nodes watch if the live set or a live node's max
 // version changed, and garbage collects nodes dead for longer than the
 // dead-node grace period.
+//
+// Invariant: for every peer state, ns.live == fd.IsLive(ns.slot) and
+// ns.deadSince is the detector's time of death (zero when not dead). The
+// detector's live and dead sets change only here, so mirroring them here
+// keeps the hot paths (digests, deltas, target selection) off its maps.
 func (e *Engine) UpdateLiveness(now time.Time) {
-	for _, id := range e.ids {
-		if id == e.self {
+	current := make([]liveEntry, 0, len(e.prevLive)+1)
+	for _, ns := range e.states {
+		if ns.id == e.self {
+			current = append(current, liveEntry{ns.slot, ns.maxVersion})
 			continue
 		}
-		wasLive := e.fd.IsLive(id)
-		e.fd.UpdateLiveness(id, now)
-		if isLive := e.fd.IsLive(id); isLive != wasLive {
-			if isLive {
-				e.log.Info("node is live", "node", id)
+		e.fd.UpdateLiveness(ns.slot, now)
+		wasLive := ns.live
+		ns.live = e.fd.IsLive(ns.slot)
+		ns.deadSince, _ = e.fd.TimeOfDeath(ns.slot)
+		if ns.live != wasLive {
+			if ns.live {
+				e.log.Info("node is live", "node", ns.id)
 			} else {
-				e.log.Info("node is dead", "node", id)
+				e.log.Info("node is dead", "node", ns.id)
 			}
 		}
-	}
-	current := make(map[NodeID]uint64, len(e.prevLive))
-	for _, id := range e.LiveNodes() {
-		if ns, ok := e.nodes[id]; ok {
-			current[id] = ns.maxVersion
+		if ns.live {
+			current = append(current, liveEntry{ns.slot, ns.maxVersion})
 		}
 	}
-	if !maps.Equal(current, e.prevLive) {
+	if !slices.Equal(current, e.prevLive) {
 		published := make([]*NodeState, 0, len(current))
-		for _, id := range e.ids {
-			if _, ok := current[id]; !ok {
+		for _, ns := range e.states {
+			if ns.id != e.self && !ns.live {
 				continue
 			}
-			ns := e.nodes[id]
 			if e.cfg.ExtraLivenessPredicate != nil && !e.cfg.ExtraLivenessPredicate(ns) {
 				continue
 			}
@@ -563,13 +599,13 @@ func (e *Engine) UpdateLiveness(now time.Time) {
 		e.published = published
 		e.publishedGen++
 	}
-	for _, id := range e.fd.GarbageCollect(now) {
-		if id == e.self {
-			e.log.Error("self node was marked dead, please report")
-			continue
+	if collected := e.fd.GarbageCollect(now); len(collected) > 0 {
+		for _, ns := range slices.Clone(e.states) {
+			if slices.Contains(collected, ns.slot) {
+				e.log.Info("node garbage collected", "node", ns.id)
+				e.removeNode(ns.id)
+			}
 		}
-		e.log.Info("node garbage collected", "node", id)
-		e.removeNode(id)
 	}
 }
 
@@ -585,25 +621,37 @@ func (e *Engine) LiveNodesWatch() (generation uint64, nodes []*NodeState) {
 // LiveNodes returns the self node, then every peer the failure detector
 // deems live, in ID order. The extra liveness predicate is not applied.
 func (e *Engine) LiveNodes() []NodeID {
-	live := e.fd.LiveNodes()
-	slices.SortFunc(live, NodeID.Compare)
-	return append([]NodeID{e.self}, live...)
+	live := []NodeID{e.self}
+	for _, ns := range e.states {
+		if ns.live {
+			live = append(live, ns.id)
+		}
+	}
+	return live
 }
 
 // DeadNodes returns the nodes the failure detector deems dead, in ID order.
 // Newly discovered nodes are dead until three increasing heartbeats have
 // been observed (spec §13.13).
 func (e *Engine) DeadNodes() []NodeID {
-	dead := e.fd.DeadNodes()
-	slices.SortFunc(dead, NodeID.Compare)
+	var dead []NodeID
+	for _, ns := range e.states {
+		if !ns.deadSince.IsZero() {
+			dead = append(dead, ns.id)
+		}
+	}
 	return dead
 }
 
 // ScheduledForDeletionNodes returns the dead nodes left out of digests and
 // deltas, in ID order.
 func (e *Engine) ScheduledForDeletionNodes(now time.Time) []NodeID {
-	s := e.fd.ScheduledForDeletionNodes(now)
-	slices.SortFunc(s, NodeID.Compare)
+	var s []NodeID
+	for _, ns := range e.states {
+		if e.scheduledForDeletion(ns, now) {
+			s = append(s, ns.id)
+		}
+	}
 	return s
 }
 
@@ -645,7 +693,7 @@ func (e *Engine) ResetNodeStateIfUpdate(now time.Time, id NodeID, kvs map[string
 			ErrInconsistentReset, id, before, lastGCVersion, newMax)
 	}
 	if id != e.self {
-		e.fd.EnsureWindow(id)
+		e.fd.EnsureWindow(ns.slot)
 	}
 	for _, k := range slices.Sorted(maps.Keys(kvs)) {
 		v := kvs[k]
@@ -684,14 +732,14 @@ func (e *Engine) Snapshot(now time.Time) Snapshot {
 	s := Snapshot{
 		ClusterID:            e.cfg.ClusterID,
 		Self:                 e.self,
-		Nodes:                make([]*NodeState, 0, len(e.ids)),
+		Nodes:                make([]*NodeState, 0, len(e.states)),
 		Live:                 e.LiveNodes(),
 		Dead:                 e.DeadNodes(),
 		ScheduledForDeletion: e.ScheduledForDeletionNodes(now),
 		Seeds:                e.Seeds(),
 	}
-	for _, id := range e.ids {
-		s.Nodes = append(s.Nodes, e.nodes[id].Clone())
+	for _, ns := range e.states {
+		s.Nodes = append(s.Nodes, ns.Clone())
 	}
 	return s
 }

@@ -42,7 +42,8 @@ func (l *listeners) subscribe(prefix string, fn func(KeyChange)) (cancel func())
 		subs = make(map[uint64]func(KeyChange))
 		l.byPrefix[prefix] = subs
 		i, _ := slices.BinarySearch(l.prefixes, prefix)
-		l.prefixes = slices.Insert(l.prefixes, i, prefix)
+		// Copy on write: a fire in progress keeps iterating its own slice.
+		l.prefixes = slices.Insert(slices.Clip(l.prefixes), i, prefix)
 	}
 	subs[id] = fn
 	return func() {
@@ -54,7 +55,10 @@ func (l *listeners) subscribe(prefix string, fn func(KeyChange)) (cancel func())
 		if len(subs) == 0 {
 			delete(l.byPrefix, prefix)
 			if i, found := slices.BinarySearch(l.prefixes, prefix); found {
-				l.prefixes = slices.Delete(l.prefixes, i, i+1)
+				// Copy on write: deleting in place would shift the slice a
+				// fire in progress is iterating, skipping or repeating a
+				// prefix when a callback unsubscribes.
+				l.prefixes = slices.Delete(slices.Clone(l.prefixes), i, i+1)
 			}
 		}
 	}

@@ -33,6 +33,12 @@ type NodeState struct {
 	lastGCVersion uint64
 	// listeners is the Engine's registry; nil on copies.
 	listeners *listeners
+
+	// slot keys the node in the failure detector; live and deadSince mirror
+	// the detector's verdict (see Engine.UpdateLiveness).
+	slot      uint64
+	live      bool
+	deadSince time.Time
 }
 
 func newNodeState(id NodeID, l *listeners) *NodeState {

@@ -541,9 +541,9 @@ func (s *Server) Stats() Stats {
 	s.withEngine(func(e *Engine) {
 		self := e.selfState()
 		st.Heartbeat = self.heartbeat
-		st.KnownNodes = len(e.ids)
-		st.LiveNodes = 1 + len(e.fd.LiveNodes())
-		st.DeadNodes = len(e.fd.DeadNodes())
+		st.KnownNodes = len(e.states)
+		st.LiveNodes = len(e.LiveNodes())
+		st.DeadNodes = len(e.DeadNodes())
 		st.KeyValues = self.NumKeyValues()
 		st.Engine = e.stats
 	})

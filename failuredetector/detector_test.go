@@ -2,11 +2,14 @@ package failuredetector
 
 import (
 	"cmp"
+	"maps"
+	"math"
 	"slices"
 	"testing"
 	"time"
 
 	gocmp "github.com/google/go-cmp/cmp"
+	"pgregory.net/rapid"
 )
 
 func newDetector[K comparable](tb testing.TB, cfg Config) *Detector[K] {
@@ -262,11 +265,7 @@ func TestScheduledForDeletionBoundary(t *testing.T) {
 			d.UpdateLiveness("live", t0)
 
 			// Scheduled iff 2 × (now − tDeath) > grace, computed exactly.
-			for e := time.Duration(0); 2*e <= tt.grace+2; e++ {
-				if 2*e < tt.grace-2 { // only probe around the boundary
-					e = (tt.grace-2)/2 - 1
-					continue
-				}
+			for e := max(tt.grace/2-2, 0); e <= tt.grace/2+2; e++ {
 				now := t0.Add(e)
 				want := 2*e > tt.grace
 				if got := d.IsScheduledForDeletion("a", now); got != want {
@@ -408,6 +407,193 @@ func TestPhiThresholdIsInclusive(t *testing.T) {
 	if !d.IsDead("a") || d.IsLive("a") {
 		t.Error("phi just above threshold: not dead")
 	}
+}
+
+// modelWindow is a naive sampling window: a plain slice, re-summed on use.
+type modelWindow struct {
+	intervals []float64
+	last      time.Time
+	hasLast   bool
+}
+
+// detectorModel is the reference the property test checks Detector
+// against; it shares no code with it.
+type detectorModel struct {
+	cfg     Config
+	windows map[int]*modelWindow
+	live    map[int]bool
+	dead    map[int]time.Time
+}
+
+func (m *detectorModel) phi(id int, now time.Time) (float64, bool) {
+	w := m.windows[id]
+	if w == nil || len(w.intervals) == 0 {
+		return 0, false
+	}
+	sum := 0.0
+	for _, x := range w.intervals {
+		sum += x
+	}
+	mean := (sum + 5*m.cfg.InitialInterval.Seconds()) / (float64(len(w.intervals)) + 5)
+	return max(now.Sub(w.last), 0).Seconds() / mean, true
+}
+
+// TestDetectorProperties runs random sequences of operations and checks the
+// detector against a naive model after each one. Invariants: no node is both
+// live and dead; phi is finite, >= 0 and matches the model; only dead nodes
+// are garbage collected, exactly when their grace period has elapsed.
+func TestDetectorProperties(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		const nodes = 4
+		cfg := Config{
+			PhiThreshold:        rapid.Float64Range(0.1, 20).Draw(t, "phiThreshold"),
+			SamplingWindowSize:  rapid.IntRange(1, 6).Draw(t, "windowSize"),
+			MaxInterval:         time.Duration(rapid.IntRange(1, 20_000).Draw(t, "maxIntervalMs")) * time.Millisecond,
+			InitialInterval:     time.Duration(rapid.IntRange(1, 10_000).Draw(t, "initialIntervalMs")) * time.Millisecond,
+			DeadNodeGracePeriod: time.Duration(rapid.IntRange(1, 7200).Draw(t, "graceS")) * time.Second,
+		}
+		d, err := New[int](cfg)
+		if err != nil {
+			t.Fatalf("New() error = %v", err)
+		}
+		m := &detectorModel{cfg: cfg, windows: map[int]*modelWindow{}, live: map[int]bool{}, dead: map[int]time.Time{}}
+		now := t0
+		drawID := func(t *rapid.T) int { return rapid.IntRange(0, nodes-1).Draw(t, "id") }
+		ensure := func(id int) *modelWindow {
+			if m.windows[id] == nil {
+				m.windows[id] = &modelWindow{}
+			}
+			return m.windows[id]
+		}
+		update := func(id int) {
+			// The verdict must follow from Phi as observed just before.
+			phi, ok := d.Phi(id, now)
+			d.UpdateLiveness(id, now)
+			if ok && phi <= cfg.PhiThreshold {
+				m.live[id] = true
+				delete(m.dead, id)
+				return
+			}
+			delete(m.live, id)
+			if _, dead := m.dead[id]; !dead {
+				m.dead[id] = now
+			}
+			if w := m.windows[id]; w != nil {
+				w.intervals = nil
+			}
+		}
+
+		report := func(id int) {
+			d.ReportHeartbeat(id, now)
+			w := ensure(id)
+			if w.hasLast {
+				if iv := max(now.Sub(w.last), 0); iv <= cfg.MaxInterval {
+					w.intervals = append(w.intervals, iv.Seconds())
+					if len(w.intervals) > cfg.SamplingWindowSize {
+						w.intervals = w.intervals[1:]
+					}
+				}
+			}
+			w.last, w.hasLast = now, true
+		}
+		// Steps land on the interesting boundaries often, not only by luck.
+		step := rapid.OneOf(
+			rapid.Int64Range(0, int64(15*time.Second)),
+			rapid.SampledFrom([]int64{0, 1, int64(cfg.MaxInterval), int64(cfg.MaxInterval) + 1, int64(cfg.InitialInterval)}),
+		)
+
+		t.Repeat(map[string]func(*rapid.T){
+			"advance": func(t *rapid.T) {
+				now = now.Add(time.Duration(step.Draw(t, "dt")))
+			},
+			"heartbeats": func(t *rapid.T) {
+				id := drawID(t)
+				for range rapid.IntRange(1, 3*cfg.SamplingWindowSize).Draw(t, "n") {
+					now = now.Add(time.Duration(step.Draw(t, "dt")))
+					report(id)
+				}
+			},
+			"advanceLong": func(t *rapid.T) {
+				now = now.Add(time.Duration(rapid.Int64Range(0, int64(3*time.Hour)).Draw(t, "dt")))
+			},
+			"report": func(t *rapid.T) { report(drawID(t)) },
+			"ensure": func(t *rapid.T) {
+				id := drawID(t)
+				d.EnsureWindow(id)
+				ensure(id)
+			},
+			"update": func(t *rapid.T) { update(drawID(t)) },
+			"updateAll": func(t *rapid.T) {
+				for id := range nodes {
+					update(id)
+				}
+			},
+			"gc": func(t *rapid.T) {
+				deadBefore := maps.Clone(m.dead)
+				got := sorted(d.GarbageCollect(now))
+				var want []int
+				for id, tDeath := range deadBefore {
+					if !now.Before(tDeath.Add(cfg.DeadNodeGracePeriod)) {
+						want = append(want, id)
+					}
+				}
+				for _, id := range got {
+					if _, wasDead := deadBefore[id]; !wasDead {
+						t.Fatalf("GarbageCollect returned %d, which was not dead", id)
+					}
+				}
+				if diff := gocmp.Diff(sorted(want), got); diff != "" {
+					t.Fatalf("GarbageCollect mismatch (-want +got):\n%s", diff)
+				}
+				for _, id := range got {
+					delete(m.dead, id)
+					delete(m.windows, id)
+				}
+			},
+			"forget": func(t *rapid.T) {
+				id := drawID(t)
+				d.Forget(id)
+				delete(m.windows, id)
+				delete(m.live, id)
+				delete(m.dead, id)
+			},
+			"": func(t *rapid.T) {
+				for id := range nodes {
+					if d.IsLive(id) && d.IsDead(id) {
+						t.Fatalf("node %d is both live and dead", id)
+					}
+					if d.IsLive(id) != m.live[id] {
+						t.Fatalf("IsLive(%d) = %v, want %v", id, d.IsLive(id), m.live[id])
+					}
+					wantT, wantDead := m.dead[id]
+					gotT, gotDead := d.TimeOfDeath(id)
+					if gotDead != wantDead || !gotT.Equal(wantT) || d.IsDead(id) != wantDead {
+						t.Fatalf("TimeOfDeath(%d) = %v, %v; want %v, %v", id, gotT, gotDead, wantT, wantDead)
+					}
+					if d.IsScheduledForDeletion(id, now) && !wantDead {
+						t.Fatalf("node %d scheduled for deletion but not dead", id)
+					}
+					phi, ok := d.Phi(id, now)
+					if math.IsNaN(phi) || math.IsInf(phi, 0) || phi < 0 {
+						t.Fatalf("Phi(%d) = %v, want finite and >= 0", id, phi)
+					}
+					wantPhi, wantOK := m.phi(id, now)
+					if ok != wantOK || math.Abs(phi-wantPhi) > 1e-9*max(1, wantPhi) {
+						t.Fatalf("Phi(%d) = %v, %v; model %v, %v", id, phi, ok, wantPhi, wantOK)
+					}
+				}
+				if diff := gocmp.Diff(sorted(slices.Collect(maps.Keys(m.live))), sorted(d.LiveNodes())); diff != "" {
+					t.Fatalf("LiveNodes() mismatch (-want +got):\n%s", diff)
+				}
+				if diff := gocmp.Diff(sorted(slices.Collect(maps.Keys(m.dead))), sorted(d.DeadNodes())); diff != "" {
+					t.Fatalf("DeadNodes() mismatch (-want +got):\n%s", diff)
+				}
+				if got, want := d.Len(), len(m.windows); got != want {
+					t.Fatalf("Len() = %d, want %d", got, want)
+				}
+			},
+		})
+	})
 }
 
 func BenchmarkReportHeartbeat(b *testing.B) {
