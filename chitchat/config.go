@@ -81,6 +81,48 @@ type Config struct {
 	// subscription of the Server before further events are dropped (and
 	// counted in Stats.EventsDropped). Default 4096.
 	EventBuffer int
+
+	// Limits bound what peers can make this node hold. Zero fields take the
+	// defaults of DefaultLimits.
+	Limits Limits
+
+	// Keyring, if set, authenticates and encrypts every datagram with
+	// XChaCha20-Poly1305 (70 bytes per datagram, taken from
+	// MaxDatagramSize). Datagrams that fail authentication, replays and
+	// datagrams of another cluster are dropped and counted.
+	Keyring *Keyring
+	// AcceptPlaintext, with a Keyring, also accepts unencrypted datagrams:
+	// the migration step that lets a live cluster switch encryption on
+	// (memberlist's GossipVerifyIncoming=false).
+	AcceptPlaintext bool
+	// SendPlaintext, with a Keyring, still sends unencrypted datagrams: the
+	// first migration step, while some nodes have no key yet
+	// (memberlist's GossipVerifyOutgoing=false).
+	SendPlaintext bool
+}
+
+// Limits bound the state a node keeps on behalf of its peers, so that a
+// flood of invented nodes, keys or oversized values cannot grow its memory
+// without bound. Honest nodes never reach them with the defaults.
+type Limits struct {
+	// MaxNodes caps the node states held, self included. When it is
+	// reached, a newly mentioned node replaces the oldest node never seen
+	// live, if any; otherwise it is ignored. Default 10,000 (a digest of
+	// short names fills a datagram at about 2,400).
+	MaxNodes int
+	// MaxKeysPerNode caps the keys (tombstones included) of one node. A
+	// node delta that would exceed it is refused. Default 100,000.
+	MaxKeysPerNode int
+	// MaxKeySize caps the size of a key in bytes. Default 4,096.
+	MaxKeySize int
+	// MaxValueSize caps the size of a value in bytes; a key-value must also
+	// fit one datagram. Default 61,440.
+	MaxValueSize int
+}
+
+// DefaultLimits returns the default limits.
+func DefaultLimits() Limits {
+	return Limits{MaxNodes: 10_000, MaxKeysPerNode: 100_000, MaxKeySize: 4096, MaxValueSize: 60 << 10}
 }
 
 // Resolver looks up the addresses of a host name.
@@ -143,6 +185,30 @@ func (c Config) Validate() error {
 	if c.EventBuffer < 0 {
 		bad("EventBuffer is %d: it must be positive (or 0 for the default %d)", c.EventBuffer, DefaultEventBuffer)
 	}
+	d := DefaultLimits()
+	for _, l := range []struct {
+		name     string
+		v, deflt int
+	}{
+		{"MaxNodes", c.Limits.MaxNodes, d.MaxNodes},
+		{"MaxKeysPerNode", c.Limits.MaxKeysPerNode, d.MaxKeysPerNode},
+		{"MaxKeySize", c.Limits.MaxKeySize, d.MaxKeySize},
+		{"MaxValueSize", c.Limits.MaxValueSize, d.MaxValueSize},
+	} {
+		if l.v < 0 {
+			bad("Limits.%s is %d: it must be positive (or 0 for the default %d)", l.name, l.v, l.deflt)
+		}
+	}
+	if c.Limits.MaxNodes == 1 {
+		bad("Limits.MaxNodes is 1: it must leave room for peers")
+	}
+	if c.Keyring != nil && c.MaxDatagramSize != 0 && c.MaxDatagramSize-sealOverhead < MinDatagramSize {
+		bad("MaxDatagramSize is %d: with a Keyring it must be at least %d (%d bytes go to encryption)",
+			c.MaxDatagramSize, MinDatagramSize+sealOverhead, sealOverhead)
+	}
+	if (c.AcceptPlaintext || c.SendPlaintext) && c.Keyring == nil {
+		bad("AcceptPlaintext and SendPlaintext need a Keyring: they are migration steps towards encryption")
+	}
 	return errors.Join(errs...)
 }
 
@@ -189,6 +255,20 @@ func (c Config) withDefaults() Config {
 	}
 	if c.EventBuffer == 0 {
 		c.EventBuffer = DefaultEventBuffer
+	}
+	dl := DefaultLimits()
+	for _, f := range []struct {
+		v *int
+		d int
+	}{
+		{&c.Limits.MaxNodes, dl.MaxNodes},
+		{&c.Limits.MaxKeysPerNode, dl.MaxKeysPerNode},
+		{&c.Limits.MaxKeySize, dl.MaxKeySize},
+		{&c.Limits.MaxValueSize, dl.MaxValueSize},
+	} {
+		if *f.v == 0 {
+			*f.v = f.d
+		}
 	}
 	c.Seeds = append([]string(nil), c.Seeds...)
 	return c

@@ -67,8 +67,12 @@ func (s deltaStatus) String() string {
 }
 
 // wellFormed checks what the wire decoder guarantees, for node deltas built
-// by other means: versions are positive and none exceeds MaxVersion.
+// by other means (versions are positive and none exceeds MaxVersion), and
+// that versions stay far from overflowing.
 func (d *NodeDelta) wellFormed() bool {
+	if d.MaxVersion > maxSafeVersion || d.LastGCVersion > maxSafeVersion || d.FromVersionExcluded > maxSafeVersion {
+		return false
+	}
 	for _, kv := range d.KeyValues {
 		if kv.Version == 0 || kv.Version > d.MaxVersion || !kv.Status.valid() {
 			return false

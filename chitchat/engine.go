@@ -40,6 +40,11 @@ type Engine struct {
 	gcHist   *gcHistory
 	seeds    []netip.AddrPort // sorted, deduplicated
 	maxKVOp  int              // largest encoded key-value op of the self node that fits a delta
+	limits   Limits
+	// neverLive queues the slots of nodes not yet seen live, oldest first:
+	// the first to go when Limits.MaxNodes is reached. Entries of nodes since
+	// seen live or removed are skipped lazily.
+	neverLive []uint64
 
 	// prevLive is what the live-nodes watch last published: every live node
 	// (by slot, in ID order) and its max version, before the extra predicate.
@@ -57,6 +62,9 @@ type EngineStats struct {
 	NodeResets         uint64 // node deltas applied after a reset
 	NodeDeltasRejected uint64 // node deltas rejected (stale, from the future, inapplicable, malformed)
 	RepliesTooLarge    uint64 // SynAcks not sent because our digest alone exceeds the datagram budget
+	NodesRefused       uint64 // new nodes ignored because Limits.MaxNodes was reached
+	NodesEvicted       uint64 // never-live nodes dropped to make room for new ones
+	NodeDeltasRefused  uint64 // node deltas refused for exceeding Limits
 }
 
 // Errors returned by Engine and Server mutations.
@@ -70,7 +78,19 @@ var (
 	// ErrInconsistentReset: ResetNodeStateIfUpdate was given a state that
 	// would not move the node's (LastGCVersion, MaxVersion) forward.
 	ErrInconsistentReset = errors.New("chitchat: reset would not advance the node state")
+	// ErrTooManyKeys: the node already holds Limits.MaxKeysPerNode keys.
+	ErrTooManyKeys = errors.New("chitchat: too many keys")
 )
+
+// LeftKey is the key a node sets when it leaves the cluster gracefully
+// (Server.Leave): peers report it as left, not dead, as soon as they learn
+// it, and garbage collect it after the dead-node grace period.
+const LeftKey = "__chitchat.left"
+
+// maxSafeVersion bounds versions and heartbeats accepted from peers: no
+// honest node gets near it, and it keeps version arithmetic from
+// overflowing.
+const maxSafeVersion = 1 << 62
 
 // NewEngine returns an engine for cfg with the self node's heartbeat at 1
 // and initial set in order (versions 1..n). rng drives target selection and
@@ -93,6 +113,7 @@ func NewEngine(cfg Config, rng *rand.Rand, initial []KeyValue) (*Engine, error) 
 		listeners: newListeners(),
 		fd:        fd,
 		gcHist:    newGCHistory(gcHistorySize),
+		limits:    cfg.Limits,
 	}
 	// The self node's ops carry its header; versions and GC versions of at
 	// most 9 bytes each. An Ack (the largest delta budget) must hold both.
@@ -131,8 +152,19 @@ func (e *Engine) checkKV(key, value string) error {
 	if !utf8.ValidString(key) || !utf8.ValidString(value) {
 		return ErrInvalidUTF8
 	}
+	if len(key) > e.limits.MaxKeySize || len(value) > e.limits.MaxValueSize {
+		return fmt.Errorf("%w: key %q: %d-byte key, %d-byte value; limits are %d and %d",
+			ErrValueTooLarge, truncate(key, 64), len(key), len(value), e.limits.MaxKeySize, e.limits.MaxValueSize)
+	}
 	if n := sizeKVOp(key, value, math.MaxUint64); n > e.maxKVOp {
 		return fmt.Errorf("%w: key %q: %d bytes encoded, at most %d fit", ErrValueTooLarge, truncate(key, 64), n, e.maxKVOp)
+	}
+	self := e.selfState()
+	if _, ok := self.kvs[key]; !ok && len(self.kvs) >= e.limits.MaxKeysPerNode {
+		return fmt.Errorf("%w: the node holds %d keys (Limits.MaxKeysPerNode)", ErrTooManyKeys, len(self.kvs))
+	}
+	if self.maxVersion >= maxSafeVersion {
+		return fmt.Errorf("%w: version space exhausted", ErrValueTooLarge)
 	}
 	return nil
 }
@@ -238,7 +270,35 @@ func (e *Engine) createNodeAt(i int, id NodeID) *NodeState {
 	e.nodes[id] = ns
 	e.states = slices.Insert(e.states, i, ns)
 	e.gcHist.pop(id)
+	if id != e.self {
+		e.neverLive = append(e.neverLive, ns.slot)
+	}
 	return ns
+}
+
+// makeRoom frees a place for a new node when Limits.MaxNodes is reached, by
+// dropping the oldest node never seen live (invented ids never heartbeat
+// convincingly). It reports whether there is room.
+func (e *Engine) makeRoom() bool {
+	if len(e.states) < e.limits.MaxNodes {
+		return true
+	}
+	for len(e.neverLive) > 0 {
+		slot := e.neverLive[0]
+		e.neverLive = e.neverLive[1:]
+		for _, ns := range e.states {
+			if ns.slot == slot {
+				if ns.everLive {
+					break
+				}
+				e.stats.NodesEvicted++
+				e.dropNode(ns)
+				return true
+			}
+		}
+	}
+	e.stats.NodesRefused++
+	return false
 }
 
 func compareState(ns *NodeState, id NodeID) int { return ns.id.Compare(id) }
@@ -250,19 +310,28 @@ func (e *Engine) removeNode(id NodeID) {
 	if !ok {
 		return
 	}
-	delete(e.nodes, id)
-	if i, found := slices.BinarySearchFunc(e.states, id, compareState); found {
+	e.dropNode(ns)
+	e.gcHist.put(id, ns.heartbeat)
+}
+
+// dropNode forgets ns entirely.
+func (e *Engine) dropNode(ns *NodeState) {
+	delete(e.nodes, ns.id)
+	if i, found := slices.BinarySearchFunc(e.states, ns.id, compareState); found {
 		e.states = slices.Delete(e.states, i, i+1)
 	}
 	e.fd.Forget(ns.slot)
-	e.gcHist.put(id, ns.heartbeat)
 }
 
 // scheduledForDeletion reports whether ns has been dead long enough to be
 // left out of our digests and deltas: more than half the dead-node grace
 // period (the detector's rule, on the mirrored time of death).
 func (e *Engine) scheduledForDeletion(ns *NodeState, now time.Time) bool {
-	return !ns.deadSince.IsZero() && ns.deadSince.Add(e.cfg.FailureDetector.DeadNodeGracePeriod/2).Before(now)
+	gone := ns.deadSince
+	if ns.left {
+		gone = ns.leftAt
+	}
+	return !gone.IsZero() && gone.Add(e.cfg.FailureDetector.DeadNodeGracePeriod/2).Before(now)
 }
 
 // CreateSyn returns a Syn carrying our digest. It does not change state.
@@ -341,9 +410,18 @@ func (e *Engine) reportHeartbeats(now time.Time, d Digest) {
 			if gcHeartbeat, collected := e.gcHist.peek(id); collected && gcHeartbeat >= d[k].Heartbeat {
 				continue
 			}
+			if d[k].Heartbeat > maxSafeVersion || d[k].MaxVersion > maxSafeVersion || d[k].LastGCVersion > maxSafeVersion {
+				continue
+			}
+			if len(e.states) >= e.limits.MaxNodes {
+				if !e.makeRoom() {
+					continue
+				}
+				i, _ = slices.BinarySearchFunc(e.states, id, compareState)
+			}
 			ns = e.createNodeAt(i, id)
 		}
-		if ns.trySetHeartbeat(d[k].Heartbeat) {
+		if ns.trySetHeartbeat(d[k].Heartbeat) && !ns.left {
 			e.fd.ReportHeartbeat(ns.slot, now)
 		}
 	}
@@ -358,6 +436,11 @@ func (e *Engine) applyDelta(now time.Time, d *Delta) {
 		nd := &d.Nodes[i]
 		ns, ok := e.nodes[nd.ID]
 		if !ok {
+			continue
+		}
+		if !e.withinLimits(ns, nd) {
+			e.stats.NodeDeltasRefused++
+			e.log.Warn("node delta refused: exceeds limits", "node", nd.ID)
 			continue
 		}
 		status := deltaReject
@@ -382,11 +465,46 @@ func (e *Engine) applyDelta(now time.Time, d *Delta) {
 			e.stats.NodeResets++
 			e.log.Info("resetting node state", "node", nd.ID, "last_gc_version", nd.LastGCVersion)
 		}
+		e.checkLeft(now, ns)
 	}
 	if reset && e.cfg.CatchupCallback != nil {
 		e.log.Info("executing catch-up callback")
 		e.cfg.CatchupCallback()
 	}
+}
+
+// withinLimits reports whether applying nd to ns keeps ns within Limits.
+func (e *Engine) withinLimits(ns *NodeState, nd *NodeDelta) bool {
+	added := 0
+	for _, kv := range nd.KeyValues {
+		if len(kv.Key) > e.limits.MaxKeySize || len(kv.Value) > e.limits.MaxValueSize {
+			return false
+		}
+		if _, ok := ns.kvs[kv.Key]; !ok {
+			added++
+		}
+	}
+	if nd.FromVersionExcluded == 0 && nd.LastGCVersion > ns.lastGCVersion {
+		// Possibly a reset, which starts from nothing.
+		return len(nd.KeyValues) <= e.limits.MaxKeysPerNode
+	}
+	return len(ns.kvs)+added <= e.limits.MaxKeysPerNode
+}
+
+// checkLeft notices that a peer has set LeftKey.
+func (e *Engine) checkLeft(now time.Time, ns *NodeState) {
+	if ns.left || ns.id == e.self {
+		return
+	}
+	if _, ok := ns.Get(LeftKey); !ok {
+		return
+	}
+	ns.left = true
+	ns.leftAt = now
+	ns.live = false
+	ns.deadSince = time.Time{}
+	e.fd.Forget(ns.slot)
+	e.log.Info("node left", "node", ns.id)
 }
 
 // candidate is a node with news for a peer, ranked for the delta.
@@ -510,7 +628,7 @@ func (e *Engine) Tick(now time.Time) Round {
 		if ns.live {
 			live = append(live, ns.id.Addr)
 		}
-		if !ns.deadSince.IsZero() {
+		if !ns.deadSince.IsZero() && !ns.left {
 			dead = append(dead, ns.id.Addr)
 		}
 	}
@@ -569,9 +687,15 @@ func (e *Engine) UpdateLiveness(now time.Time) {
 			current = append(current, liveEntry{ns.slot, ns.maxVersion})
 			continue
 		}
+		if ns.left {
+			// Left nodes are out of the failure detector's hands (see
+			// checkLeft); they are collected after the grace period.
+			continue
+		}
 		e.fd.UpdateLiveness(ns.slot, now)
 		wasLive := ns.live
 		ns.live = e.fd.IsLive(ns.slot)
+		ns.everLive = ns.everLive || ns.live
 		ns.deadSince, _ = e.fd.TimeOfDeath(ns.slot)
 		if ns.live != wasLive {
 			if ns.live {
@@ -587,7 +711,7 @@ func (e *Engine) UpdateLiveness(now time.Time) {
 	if !slices.Equal(current, e.prevLive) {
 		published := make([]*NodeState, 0, len(current))
 		for _, ns := range e.states {
-			if ns.id != e.self && !ns.live {
+			if ns.id != e.self && (!ns.live || ns.left) {
 				continue
 			}
 			if e.cfg.ExtraLivenessPredicate != nil && !e.cfg.ExtraLivenessPredicate(ns) {
@@ -599,12 +723,12 @@ func (e *Engine) UpdateLiveness(now time.Time) {
 		e.published = published
 		e.publishedGen++
 	}
-	if collected := e.fd.GarbageCollect(now); len(collected) > 0 {
-		for _, ns := range slices.Clone(e.states) {
-			if slices.Contains(collected, ns.slot) {
-				e.log.Info("node garbage collected", "node", ns.id)
-				e.removeNode(ns.id)
-			}
+	collected := e.fd.GarbageCollect(now)
+	grace := e.cfg.FailureDetector.DeadNodeGracePeriod
+	for _, ns := range slices.Clone(e.states) {
+		if slices.Contains(collected, ns.slot) || (ns.left && !now.Before(ns.leftAt.Add(grace))) {
+			e.log.Info("node garbage collected", "node", ns.id)
+			e.removeNode(ns.id)
 		}
 	}
 }
@@ -623,11 +747,23 @@ func (e *Engine) LiveNodesWatch() (generation uint64, nodes []*NodeState) {
 func (e *Engine) LiveNodes() []NodeID {
 	live := []NodeID{e.self}
 	for _, ns := range e.states {
-		if ns.live {
+		if ns.live && !ns.left {
 			live = append(live, ns.id)
 		}
 	}
 	return live
+}
+
+// LeftNodes returns the peers that left gracefully (Server.Leave), in ID
+// order, until they are garbage collected.
+func (e *Engine) LeftNodes() []NodeID {
+	var left []NodeID
+	for _, ns := range e.states {
+		if ns.left {
+			left = append(left, ns.id)
+		}
+	}
+	return left
 }
 
 // DeadNodes returns the nodes the failure detector deems dead, in ID order.
@@ -636,7 +772,7 @@ func (e *Engine) LiveNodes() []NodeID {
 func (e *Engine) DeadNodes() []NodeID {
 	var dead []NodeID
 	for _, ns := range e.states {
-		if !ns.deadSince.IsZero() {
+		if !ns.deadSince.IsZero() && !ns.left {
 			dead = append(dead, ns.id)
 		}
 	}
@@ -708,6 +844,7 @@ func (e *Engine) ResetNodeStateIfUpdate(now time.Time, id NodeID, kvs map[string
 		}
 	}
 	ns.lastGCVersion = lastGCVersion
+	e.checkLeft(now, ns)
 	return nil
 }
 
@@ -721,6 +858,8 @@ type Snapshot struct {
 	Live []NodeID
 	// Dead lists dead peers in ID order.
 	Dead []NodeID
+	// Left lists the peers that left gracefully, in ID order.
+	Left []NodeID
 	// ScheduledForDeletion lists the dead peers no longer gossiped.
 	ScheduledForDeletion []NodeID
 	// Seeds are the current seed addresses.
@@ -735,6 +874,7 @@ func (e *Engine) Snapshot(now time.Time) Snapshot {
 		Nodes:                make([]*NodeState, 0, len(e.states)),
 		Live:                 e.LiveNodes(),
 		Dead:                 e.DeadNodes(),
+		Left:                 e.LeftNodes(),
 		ScheduledForDeletion: e.ScheduledForDeletionNodes(now),
 		Seeds:                e.Seeds(),
 	}

@@ -39,6 +39,12 @@ type NodeState struct {
 	slot      uint64
 	live      bool
 	deadSince time.Time
+	everLive  bool // seen live at least once: protected from eviction
+	// left is set once the node's LeftKey is known; from then on the
+	// failure detector no longer judges it and it is collected at
+	// leftAt plus the dead-node grace period.
+	left   bool
+	leftAt time.Time
 }
 
 func newNodeState(id NodeID, l *listeners) *NodeState {

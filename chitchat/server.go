@@ -57,8 +57,11 @@ type Server struct {
 	conn  transport.Conn
 	seeds *seedResolver
 
-	mu     sync.Mutex // guards engine
+	mu     sync.Mutex // guards engine and leave
 	engine *Engine
+	leave  *leaveState
+
+	sealer *sealer // nil without a Keyring
 
 	live  *watch[[]*NodeState]
 	stats serverStats
@@ -88,7 +91,12 @@ func New(cfg Config, tr transport.Transport, initial ...KeyValue) (*Server, erro
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
-	e, err := NewEngine(cfg, rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), initial)
+	engineCfg := cfg
+	if cfg.Keyring != nil {
+		// Sealing adds sealOverhead bytes to every datagram.
+		engineCfg.MaxDatagramSize -= sealOverhead
+	}
+	e, err := NewEngine(engineCfg, rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), initial)
 	if err != nil {
 		return nil, err
 	}
@@ -101,6 +109,9 @@ func New(cfg Config, tr transport.Transport, initial ...KeyValue) (*Server, erro
 		live:   newWatch[[]*NodeState](nil),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
+	}
+	if cfg.Keyring != nil {
+		s.sealer = newSealer(cfg.Keyring, cfg.ClusterID, cfg.ID.Addr, uint64(time.Now().UnixNano()), cfg.Limits.MaxNodes)
 	}
 	// Resolve before binding, as upstream, so the first round is useful.
 	e.SetSeeds(s.seeds.resolve(context.Background(), log.Warn))
@@ -229,7 +240,10 @@ func (s *Server) withEngine(f func(e *Engine)) {
 
 func (s *Server) recvLoop(ctx context.Context) error {
 	buf := make([]byte, transport.MaxPayloadSize)
-	var out []byte
+	var out, plain []byte
+	if s.sealer != nil {
+		plain = make([]byte, 0, transport.MaxPayloadSize)
+	}
 	for {
 		n, from, err := s.conn.Recv(buf)
 		if err != nil {
@@ -245,8 +259,43 @@ func (s *Server) recvLoop(ctx context.Context) error {
 			s.log.Error("fatal UDP recv error, stopping gossip loop", "err", err)
 			return fmt.Errorf("chitchat: fatal recv error: %w", err)
 		}
-		out = s.handleDatagram(from, buf[:n], out[:0])
+		b := buf[:n]
+		if s.sealer != nil {
+			if b = s.unseal(b, plain); b == nil {
+				continue
+			}
+		}
+		out = s.handleDatagram(from, b, out[:0])
 	}
+}
+
+// unseal returns the plaintext of a received datagram, or nil (counted) if
+// it must be dropped.
+func (s *Server) unseal(b, scratch []byte) []byte {
+	if !isSealed(b) {
+		if s.cfg.AcceptPlaintext {
+			return b
+		}
+		s.stats.plaintextRefused.Add(1)
+		return nil
+	}
+	plain, err := s.sealer.open(b, scratch)
+	if err == nil {
+		return plain
+	}
+	var c *atomic.Uint64
+	switch err {
+	case errWrongCluster:
+		c = &s.stats.wrongCluster
+	case errReplay:
+		c = &s.stats.replays
+	default:
+		c = &s.stats.authFailures
+	}
+	if n := c.Add(1); isPow2(n) {
+		s.log.Warn("encrypted datagram dropped", "err", err, "count", n)
+	}
+	return nil
 }
 
 // handleDatagram decodes, processes and answers one datagram. out is a
@@ -266,7 +315,10 @@ func (s *Server) handleDatagram(from netip.AddrPort, b []byte, out []byte) []byt
 	}
 	now := time.Now()
 	var reply Message
-	s.withEngine(func(e *Engine) { reply = e.Process(now, m) })
+	s.withEngine(func(e *Engine) {
+		reply = e.Process(now, m)
+		s.noteLeaveAckLocked(from, m)
+	})
 	if reply == nil {
 		return out
 	}
@@ -275,8 +327,12 @@ func (s *Server) handleDatagram(from netip.AddrPort, b []byte, out []byte) []byt
 	return out
 }
 
-// send transmits one encoded message; errors are counted, never fatal.
+// send transmits one encoded message, sealed if a keyring is set; errors
+// are counted, never fatal.
 func (s *Server) send(to netip.AddrPort, b []byte) error {
+	if s.sealer != nil && !s.cfg.SendPlaintext {
+		b = s.sealer.seal(make([]byte, 0, len(b)+sealOverhead), b)
+	}
 	if len(b) > s.cfg.MaxDatagramSize {
 		s.stats.sendErrors.Add(1)
 		s.log.Warn("message exceeds the datagram budget: not sent", "to", to, "bytes", len(b))
@@ -508,12 +564,17 @@ type Stats struct {
 	RecvErrors       uint64 // transient receive errors (connection refused, ENOBUFS, truncated datagrams)
 	DecodeErrors     uint64 // datagrams dropped as malformed
 	EventsDropped    uint64 // key changes dropped because a subscriber was too slow
+	AuthFailures     uint64 // encrypted datagrams no key of the keyring opens
+	Replays          uint64 // encrypted datagrams already received
+	WrongCluster     uint64 // encrypted datagrams of another cluster
+	PlaintextRefused uint64 // unencrypted datagrams refused (keyring set, AcceptPlaintext off)
 	Rounds           uint64
 	RoundTime        time.Duration // total time spent in rounds (bookkeeping and sends)
 	Heartbeat        uint64        // this node's heartbeat
 	KnownNodes       int           // node states held, self included
 	LiveNodes        int           // live nodes, self included
 	DeadNodes        int
+	LeftNodes        int
 	KeyValues        int // non-deleted keys of this node
 	Engine           EngineStats
 }
@@ -522,6 +583,8 @@ type serverStats struct {
 	sent, sentBytes, received, receivedBytes atomic.Uint64
 	sendErrors, recvErrors, decodeErrors     atomic.Uint64
 	eventsDropped, rounds, roundNanos        atomic.Uint64
+	authFailures, replays, wrongCluster      atomic.Uint64
+	plaintextRefused                         atomic.Uint64
 }
 
 // Stats returns the server's counters.
@@ -535,6 +598,10 @@ func (s *Server) Stats() Stats {
 		RecvErrors:       s.stats.recvErrors.Load(),
 		DecodeErrors:     s.stats.decodeErrors.Load(),
 		EventsDropped:    s.stats.eventsDropped.Load(),
+		AuthFailures:     s.stats.authFailures.Load(),
+		Replays:          s.stats.replays.Load(),
+		WrongCluster:     s.stats.wrongCluster.Load(),
+		PlaintextRefused: s.stats.plaintextRefused.Load(),
 		Rounds:           s.stats.rounds.Load(),
 		RoundTime:        time.Duration(s.stats.roundNanos.Load()),
 	}
@@ -544,6 +611,7 @@ func (s *Server) Stats() Stats {
 		st.KnownNodes = len(e.states)
 		st.LiveNodes = len(e.LiveNodes())
 		st.DeadNodes = len(e.DeadNodes())
+		st.LeftNodes = len(e.LeftNodes())
 		st.KeyValues = self.NumKeyValues()
 		st.Engine = e.stats
 	})

@@ -1,0 +1,195 @@
+package chitchat
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"sync/atomic"
+
+	"golang.org/x/crypto/chacha20poly1305"
+)
+
+// Encrypted datagram:
+//
+//	envelope(4: magic, version, typeSealed) cluster-tag(4) nonce(24) ciphertext
+//	ciphertext = XChaCha20-Poly1305(primary key, nonce,
+//	             plaintext = counter(8) sender-ip(16) sender-port(2) message,
+//	             associated data = envelope ++ cluster-tag ++ cluster id)
+//
+// The cluster id is bound as associated data, so a datagram sealed for
+// another cluster never opens; the clear cluster tag (4 bytes of SHA-256 of
+// the id) only lets the receiver count that case apart from a wrong key.
+// The counter and the sender's advertised address are inside the
+// authenticated plaintext and drive a per-sender anti-replay window.
+
+const (
+	typeSealed   = 0xe0 // message type of an encrypted datagram
+	sealHeader   = envelopeSize + 4 + chacha20poly1305.NonceSizeX
+	sealInner    = 8 + 16 + 2
+	sealOverhead = sealHeader + sealInner + chacha20poly1305.Overhead // 70 bytes
+	replayWindow = 1024                                               // datagrams of reordering tolerated per sender
+)
+
+// Errors of opening a datagram; the server counts each kind.
+var (
+	errWrongCluster = errors.New("chitchat: encrypted datagram of another cluster")
+	errAuth         = errors.New("chitchat: datagram failed authentication")
+	errReplay       = errors.New("chitchat: replayed datagram")
+	errPlaintext    = errors.New("chitchat: unencrypted datagram refused")
+)
+
+// sealer encrypts and decrypts datagrams for one node. Not safe for
+// concurrent use of open; seal may run concurrently with open.
+type sealer struct {
+	ring       *Keyring
+	clusterID  string
+	clusterTag [4]byte
+	self       netip.AddrPort
+	counter    atomic.Uint64 // last counter sent
+	windows    *replayWindows
+}
+
+func newSealer(ring *Keyring, clusterID string, self netip.AddrPort, counterBase uint64, maxSenders int) *sealer {
+	h := sha256.Sum256([]byte(clusterID))
+	s := &sealer{
+		ring:       ring,
+		clusterID:  clusterID,
+		clusterTag: [4]byte(h[:4]),
+		self:       self,
+		windows:    newReplayWindows(maxSenders),
+	}
+	// Counters start at the boot time in nanoseconds, so a restarted sender
+	// (with a clock that did not go back) continues above its old window.
+	s.counter.Store(counterBase)
+	return s
+}
+
+func isSealed(b []byte) bool {
+	return len(b) >= envelopeSize && b[0] == magic0 && b[1] == magic1 && b[3] == typeSealed
+}
+
+// seal appends the encrypted form of msg to dst. It is safe for concurrent
+// use.
+func (s *sealer) seal(dst, msg []byte) []byte {
+	counter := s.counter.Add(1)
+	set := s.ring.load()
+	start := len(dst)
+	dst = append(dst, magic0, magic1, protocolVersion, typeSealed)
+	dst = append(dst, s.clusterTag[:]...)
+	var nonce [chacha20poly1305.NonceSizeX]byte
+	rand.Read(nonce[:]) // never fails (crypto/rand)
+	dst = append(dst, nonce[:]...)
+	aad := make([]byte, 0, 8+len(s.clusterID))
+	aad = append(append(aad, dst[start:start+8]...), s.clusterID...)
+	var inner [sealInner]byte
+	binary.BigEndian.PutUint64(inner[:8], counter)
+	ip := s.self.Addr().As16()
+	copy(inner[8:24], ip[:])
+	binary.BigEndian.PutUint16(inner[24:], s.self.Port())
+	plain := append(inner[:], msg...)
+	return set.aeads[0].Seal(dst, nonce[:], plain, aad)
+}
+
+// open authenticates and decrypts a sealed datagram and returns the inner
+// message. scratch is reused for the plaintext.
+func (s *sealer) open(b, scratch []byte) ([]byte, error) {
+	if len(b) < sealOverhead {
+		return nil, errAuth
+	}
+	if [4]byte(b[envelopeSize:envelopeSize+4]) != s.clusterTag {
+		return nil, errWrongCluster
+	}
+	nonce := b[envelopeSize+4 : sealHeader]
+	aad := append(append(make([]byte, 0, 8+len(s.clusterID)), b[:envelopeSize+4]...), s.clusterID...)
+	var plain []byte
+	var err error = errAuth
+	for _, aead := range s.ring.load().aeads {
+		if plain, err = aead.Open(scratch[:0], nonce, b[sealHeader:], aad); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return nil, errAuth
+	}
+	counter := binary.BigEndian.Uint64(plain[:8])
+	sender := netip.AddrPortFrom(netip.AddrFrom16([16]byte(plain[8:24])).Unmap(), binary.BigEndian.Uint16(plain[24:26]))
+	if !s.windows.accept(sender, counter) {
+		return nil, errReplay
+	}
+	return plain[sealInner:], nil
+}
+
+// replayWindows tracks, per sender, the highest counter seen and which of
+// the replayWindow counters below it were seen. Senders are evicted oldest
+// first beyond max, which bounds memory; an evicted sender's old datagrams
+// could then be replayed once, within the window it had.
+type replayWindows struct {
+	max     int
+	byAddr  map[netip.AddrPort]*window
+	order   []netip.AddrPort // insertion order, for eviction
+	evicted uint64
+}
+
+type window struct {
+	highest uint64
+	seen    [replayWindow / 64]uint64 // bit i: highest-i was seen
+}
+
+func newReplayWindows(max int) *replayWindows {
+	return &replayWindows{max: max, byAddr: make(map[netip.AddrPort]*window)}
+}
+
+// accept reports whether counter is new for sender, and records it.
+func (r *replayWindows) accept(sender netip.AddrPort, counter uint64) bool {
+	w, ok := r.byAddr[sender]
+	if !ok {
+		if len(r.byAddr) >= r.max {
+			oldest := r.order[0]
+			r.order = r.order[1:]
+			delete(r.byAddr, oldest)
+			r.evicted++
+		}
+		w = &window{highest: counter}
+		w.seen[0] = 1
+		r.byAddr[sender] = w
+		r.order = append(r.order, sender)
+		return true
+	}
+	if counter > w.highest {
+		w.shift(counter - w.highest)
+		w.highest = counter
+		w.seen[0] |= 1
+		return true
+	}
+	d := w.highest - counter
+	if d >= replayWindow {
+		return false
+	}
+	word, bit := d/64, d%64
+	if w.seen[word]&(1<<bit) != 0 {
+		return false
+	}
+	w.seen[word] |= 1 << bit
+	return true
+}
+
+// shift moves the window forward by n counters.
+func (w *window) shift(n uint64) {
+	if n >= replayWindow {
+		w.seen = [replayWindow / 64]uint64{}
+		return
+	}
+	words, rem := int(n/64), n%64
+	for i := len(w.seen) - 1; i >= 0; i-- {
+		var v uint64
+		if j := i - words; j >= 0 {
+			v = w.seen[j] << rem
+			if rem > 0 && j > 0 {
+				v |= w.seen[j-1] >> (64 - rem)
+			}
+		}
+		w.seen[i] = v
+	}
+}
