@@ -1,0 +1,61 @@
+package chitchat
+
+import (
+	"fmt"
+	"slices"
+)
+
+// checkInvariants verifies what must hold for an engine between any two
+// calls. prev, if not nil, holds each node's monotonic pair from an earlier
+// check (by slot) and is updated.
+func checkInvariants(e *Engine, prev map[uint64][2]uint64) error {
+	if !slices.IsSortedFunc(e.states, func(a, b *NodeState) int { return a.id.Compare(b.id) }) {
+		return fmt.Errorf("states not sorted")
+	}
+	if len(e.states) != len(e.nodes) {
+		return fmt.Errorf("%d states but %d indexed", len(e.states), len(e.nodes))
+	}
+	if len(e.states) > e.limits.MaxNodes {
+		return fmt.Errorf("%d states above MaxNodes %d", len(e.states), e.limits.MaxNodes)
+	}
+	if _, ok := e.nodes[e.self]; !ok {
+		return fmt.Errorf("self state missing")
+	}
+	for i, ns := range e.states {
+		if i > 0 && e.states[i-1].id == ns.id {
+			return fmt.Errorf("node %v twice", ns.id)
+		}
+		if e.nodes[ns.id] != ns {
+			return fmt.Errorf("node %v indexed to another state", ns.id)
+		}
+		if ns.maxVersion > maxSafeVersion || ns.lastGCVersion > maxSafeVersion {
+			return fmt.Errorf("node %v: versions (%d, %d) above the safe bound", ns.id, ns.lastGCVersion, ns.maxVersion)
+		}
+		for k, v := range ns.kvs {
+			if v.Version > ns.maxVersion {
+				return fmt.Errorf("node %v: key %q at version %d above max version %d", ns.id, k, v.Version, ns.maxVersion)
+			}
+			if v.Version == 0 {
+				return fmt.Errorf("node %v: key %q at version 0", ns.id, k)
+			}
+		}
+		if len(ns.kvs) > e.limits.MaxKeysPerNode {
+			return fmt.Errorf("node %v: %d keys above MaxKeysPerNode", ns.id, len(ns.kvs))
+		}
+		if ns.id != e.self && !ns.left {
+			if ns.live != e.fd.IsLive(ns.slot) {
+				return fmt.Errorf("node %v: mirrored live %v, detector says %v", ns.id, ns.live, e.fd.IsLive(ns.slot))
+			}
+			if td, _ := e.fd.TimeOfDeath(ns.slot); !td.Equal(ns.deadSince) {
+				return fmt.Errorf("node %v: mirrored death %v, detector says %v", ns.id, ns.deadSince, td)
+			}
+		}
+		if prev != nil {
+			if p, ok := prev[ns.slot]; ok && lessMonotonic(ns.monotonic(), p) {
+				return fmt.Errorf("node %v: (last_gc_version, max_version) went from %v to %v", ns.id, p, ns.monotonic())
+			}
+			prev[ns.slot] = ns.monotonic()
+		}
+	}
+	return nil
+}
