@@ -71,6 +71,16 @@ var (
 	})
 )
 
+// The codecs are built at package initialization, outside any
+// testing/synctest bubble: their internal pools are channels, and a channel
+// created inside one bubble (by the first delta encoded there) is fatal to
+// use from any other bubble or from outside.
+// The encoder creates its pool lazily, at its first EncodeAll.
+func init() {
+	zstdEncoder().EncodeAll([]byte{0}, nil)
+	zstdDecoder()
+}
+
 // Op sizes, exact.
 
 func sizeNodeOp(id NodeID, lastGC, from uint64) int {

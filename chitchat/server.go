@@ -511,9 +511,11 @@ func (s *Server) WatchLiveNodes(ctx context.Context) iter.Seq[[]*NodeState] {
 // Subscribe calls fn with every key change (prefix stripped) of any node
 // whose key starts with prefix, as this node learns of it. Deletions are not
 // notified. fn runs on a goroutine of its own, in order, and may call the
-// Server. If fn falls Config.EventBuffer events behind, further events are
-// dropped and counted in Stats.EventsDropped. The returned function
-// unsubscribes and waits for fn to return.
+// Server (but not Shutdown: Shutdown waits for fn). If fn falls
+// Config.EventBuffer events behind, further events are dropped and counted
+// in Stats.EventsDropped. The returned function unsubscribes: fn is not
+// called again once it returns. Called from outside fn, it also waits for a
+// call of fn in progress; called from inside fn, it returns at once.
 func (s *Server) Subscribe(prefix string, fn func(KeyChange)) (cancel func()) {
 	ch := make(chan KeyChange, s.cfg.EventBuffer)
 	quit := make(chan struct{})
@@ -530,13 +532,21 @@ func (s *Server) Subscribe(prefix string, fn func(KeyChange)) (cancel func()) {
 		})
 	})
 	var wg sync.WaitGroup
+	var dispatching atomic.Bool // fn is running
 	s.subsWG.Add(1)
 	wg.Go(func() {
 		defer s.subsWG.Done()
 		for {
 			select {
 			case ev := <-ch:
+				select {
+				case <-quit: // cancelled while the event was queued
+					return
+				default:
+				}
+				dispatching.Store(true)
 				fn(ev)
+				dispatching.Store(false)
 			case <-quit:
 				return
 			case <-s.stop:
@@ -549,7 +559,9 @@ func (s *Server) Subscribe(prefix string, fn func(KeyChange)) (cancel func()) {
 		once.Do(func() {
 			s.withEngine(func(*Engine) { unsubscribe() })
 			close(quit)
-			wg.Wait()
+			if !dispatching.Load() {
+				wg.Wait()
+			}
 		})
 	}
 }
