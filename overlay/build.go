@@ -1,0 +1,207 @@
+package overlay
+
+// The conversion from gossip to WireGuard is two pure steps, in the manner
+// of tailscale's nmcfg.WGCfg:
+//
+//	chitchat.Snapshot ──FromSnapshot──▶ []PeerInfo ──Build──▶ []Peer
+//
+// Neither step fails as a whole: an entry that cannot be used is left out
+// and reported as a Skipped, and the caller decides how loudly to log it.
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gossipkit/chitchat-go/chitchat"
+)
+
+// SkipReason says why an entry was left out.
+type SkipReason uint8
+
+// Skip reasons.
+const (
+	// SkipMalformed: the value does not decode, fails PeerInfo.Validate, or
+	// its node_id differs from the one in its key.
+	SkipMalformed SkipReason = iota + 1
+	// SkipSuperseded: another live chitchat node later in ID order (a newer
+	// incarnation, typically) publishes the same node_id.
+	SkipSuperseded
+	// SkipSelf: an entry carries our own node_id but comes from another
+	// chitchat node (a previous incarnation of this node, not yet dead).
+	SkipSelf
+	// SkipOwnKey: the peer has this device's public key.
+	SkipOwnKey
+	// SkipDuplicateKey: an earlier peer already has this public key.
+	SkipDuplicateKey
+	// SkipDuplicateIP: this overlay IP is ours or an earlier peer's.
+	SkipDuplicateIP
+)
+
+func (r SkipReason) String() string {
+	switch r {
+	case SkipMalformed:
+		return "malformed"
+	case SkipSuperseded:
+		return "superseded"
+	case SkipSelf:
+		return "self"
+	case SkipOwnKey:
+		return "own-key"
+	case SkipDuplicateKey:
+		return "duplicate-key"
+	case SkipDuplicateIP:
+		return "duplicate-ip"
+	}
+	return fmt.Sprintf("SkipReason(%d)", uint8(r))
+}
+
+// Skipped is an entry left out of a conversion.
+type Skipped struct {
+	Reason SkipReason
+	// Node is the chitchat node that holds the entry (zero from Build).
+	Node chitchat.NodeID
+	// Key is the gossip key, e.g. "worker:42".
+	Key string
+	// NodeID is the worker id of the entry (from its key, or from the
+	// PeerInfo for Build).
+	NodeID uint64
+	// Value is the raw gossip value (empty from Build).
+	Value string
+	// Err details the problem of a malformed entry.
+	Err error
+}
+
+func (s Skipped) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s", s.Key, s.Reason)
+	if s.Node != (chitchat.NodeID{}) {
+		fmt.Fprintf(&b, " from %v", s.Node)
+	}
+	if s.Err != nil {
+		fmt.Fprintf(&b, ": %v", s.Err)
+	}
+	return b.String()
+}
+
+// FromSnapshot returns the valid PeerInfo entries of the live nodes of snap
+// other than snap.Self, in node_id order. selfNodeID is this worker's id:
+// an entry carrying it from another chitchat node (an older incarnation of
+// this worker) is skipped, as is every entry that does not decode. Keys
+// under KeyPrefix whose suffix is not a decimal u64 are ignored, as the seed
+// ignores them. If two live nodes publish the same node_id, the one later in
+// chitchat ID order wins (the higher generation for the same name).
+func FromSnapshot(snap chitchat.Snapshot, selfNodeID uint64) (peers []PeerInfo, skipped []Skipped) {
+	live := make(map[chitchat.NodeID]bool, len(snap.Live))
+	for _, id := range snap.Live {
+		live[id] = true
+	}
+	type entry struct {
+		info PeerInfo
+		node chitchat.NodeID
+		key  string
+	}
+	byID := make(map[uint64]entry)
+	for _, ns := range snap.Nodes {
+		node := ns.ID()
+		if node == snap.Self || !live[node] {
+			continue
+		}
+		for key, vv := range ns.Prefix(KeyPrefix) {
+			id, ok := ParseGossipKey(key)
+			if !ok {
+				continue
+			}
+			bad := Skipped{Reason: SkipMalformed, Node: node, Key: key, NodeID: id, Value: vv.Value}
+			info, err := DecodeValue(vv.Value)
+			switch {
+			case err != nil:
+				bad.Err = err
+				skipped = append(skipped, bad)
+				continue
+			case info.NodeID != id:
+				bad.Err = fmt.Errorf("node_id %d under key %s", info.NodeID, key)
+				skipped = append(skipped, bad)
+				continue
+			case id == selfNodeID:
+				bad.Reason = SkipSelf
+				skipped = append(skipped, bad)
+				continue
+			}
+			if prev, dup := byID[id]; dup {
+				// snap.Nodes is in ID order: the current node wins.
+				skipped = append(skipped, Skipped{Reason: SkipSuperseded, Node: prev.node, Key: prev.key, NodeID: id,
+					Err: fmt.Errorf("superseded by %v", node)})
+			}
+			byID[id] = entry{info, node, key}
+		}
+	}
+	peers = make([]PeerInfo, 0, len(byID))
+	for _, e := range byID {
+		peers = append(peers, e.info)
+	}
+	slices.SortFunc(peers, func(a, b PeerInfo) int { return cmp.Compare(a.NodeID, b.NodeID) })
+	return peers, skipped
+}
+
+// BuildOptions tunes Build.
+type BuildOptions struct {
+	// SelfPublicKey is this device's public key: a peer with it is skipped
+	// (WireGuard would ignore it).
+	SelfPublicKey Key
+	// SelfOverlayIP is this device's overlay address: a peer claiming it is
+	// skipped.
+	SelfOverlayIP netip.Addr
+	// PersistentKeepalive is set on every peer; 0 is off. It is rounded
+	// down to whole seconds.
+	PersistentKeepalive time.Duration
+}
+
+// Build converts peer infos to WireGuard peers, in input order. An info
+// that fails Validate, has our key or IP, or repeats an earlier peer's
+// public key or overlay IP is skipped and reported; the first one wins.
+// Each peer routes exactly its overlay address (/32 or /128).
+func Build(infos []PeerInfo, opts BuildOptions) (peers []Peer, skipped []Skipped) {
+	keys := make(map[Key]uint64, len(infos))
+	ips := make(map[netip.Addr]uint64, len(infos))
+	keepalive := opts.PersistentKeepalive.Truncate(time.Second)
+	for _, info := range infos {
+		bad := Skipped{Key: GossipKey(info.NodeID), NodeID: info.NodeID}
+		ip := info.OverlayIP.Unmap()
+		if err := info.Validate(); err != nil {
+			bad.Reason, bad.Err = SkipMalformed, err
+			skipped = append(skipped, bad)
+			continue
+		}
+		if info.PublicKey == opts.SelfPublicKey {
+			bad.Reason = SkipOwnKey
+			skipped = append(skipped, bad)
+			continue
+		}
+		if other, dup := keys[info.PublicKey]; dup {
+			bad.Reason, bad.Err = SkipDuplicateKey, fmt.Errorf("public key of node %d", other)
+			skipped = append(skipped, bad)
+			continue
+		}
+		if other, dup := ips[ip]; dup || (opts.SelfOverlayIP.IsValid() && ip == opts.SelfOverlayIP.Unmap()) {
+			bad.Reason, bad.Err = SkipDuplicateIP, fmt.Errorf("overlay IP %v is ours", ip)
+			if dup {
+				bad.Err = fmt.Errorf("overlay IP %v of node %d", ip, other)
+			}
+			skipped = append(skipped, bad)
+			continue
+		}
+		keys[info.PublicKey] = info.NodeID
+		ips[ip] = info.NodeID
+		peers = append(peers, Peer{
+			PublicKey:           info.PublicKey,
+			Endpoint:            netip.AddrPortFrom(info.Endpoint.Addr().Unmap(), info.Endpoint.Port()),
+			AllowedIPs:          []netip.Prefix{hostPrefix(ip)},
+			PersistentKeepalive: keepalive,
+		})
+	}
+	return peers, skipped
+}

@@ -1,0 +1,54 @@
+// Package overlay builds a WireGuard mesh from chitchat gossip: each worker
+// publishes its WireGuard key, endpoint and overlay address, and every
+// worker configures the others as peers.
+//
+// It is a Go port of the gossip pool of zlayer-overlay (Rust), and speaks
+// its format: one key per worker,
+//
+//	worker:<node_id> → base64url-no-pad(JSON(PeerInfo))
+//	JSON: {"node_id":42,"wg_pubkey":"…","wg_endpoint":"203.0.113.7:51820","overlay_ip":"10.200.0.42","labels":{}}
+//
+// so Go and Rust workers can share a cluster.
+//
+// The package has three layers; use the one you need.
+//
+// Pure conversions, no I/O (modeled on tailscale's nmcfg):
+//
+//	chitchat.Snapshot ─FromSnapshot─▶ []PeerInfo ─Build─▶ []Peer ─┬─ RenderWGQuick (wg-quick file)
+//	                                                              ├─ RenderUAPI    (full IpcSet body)
+//	                          DiffPeers(old, new []Peer) ─ Diff ──┴─ RenderUAPIDiff (reconcile body)
+//
+// Entries that cannot be used are skipped and reported (Skipped), never an
+// error for the whole set.
+//
+// Pool: a gossip pool over a chitchat node (StartPool spawns one, NewPool
+// uses yours). Peers returns the live workers' entries; Subscribe delivers
+// TopologyEvents (Joined, Updated, Left) driven by key changes and by
+// liveness, without polling: an entry change is reported as soon as the
+// gossip exchange that carries it is applied, a deletion or a death at the
+// end of the next gossip round. AnnounceSelf republishes this worker's
+// entry after a key rotation or an endpoint change.
+//
+// Mesh: a node with a userspace WireGuard device (wireguard-go over a
+// gVisor netstack: no root, no kernel module) whose peers are reconciled
+// from the pool by diffs, with Dial and Listen on its overlay address and
+// RotateKey.
+//
+//	m, err := overlay.StartMesh(ctx, overlay.MeshConfig{
+//		NodeID:       1,
+//		OverlayIP:    netip.MustParseAddr("10.200.0.1"),
+//		EndpointAddr: netip.MustParseAddr("203.0.113.7"),
+//		ListenPort:   51820,
+//	}, overlay.GossipConfig{
+//		ClusterID:  "prod",
+//		ListenAddr: netip.MustParseAddrPort("203.0.113.7:7946"),
+//		Seeds:      []string{"203.0.113.8:7946"},
+//	})
+//	ln, err := m.Listen("tcp", ":8080")                     // on 10.200.0.1:8080
+//	c, err := m.Dial(ctx, "tcp", "10.200.0.2:8080")         // through the tunnel
+//
+// Keys: Key is a Curve25519 key. String is standard base64 (wg and
+// wg-quick), URLString base64url without padding (PeerInfo, as the seed),
+// Hex the UAPI form; ParseKey accepts either base64 alphabet, padded or
+// not.
+package overlay

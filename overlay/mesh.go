@@ -1,0 +1,446 @@
+package overlay
+
+// A Mesh is one node of the overlay: a userspace WireGuard device
+// (wireguard-go over a gVisor netstack TUN, so no root and no kernel
+// module), a Pool that announces it, and a reconcile loop that keeps the
+// device's peers equal to the pool's view:
+//
+//	pool view changed ─▶ Build(pool.Peers()) ─▶ DiffPeers(applied, desired)
+//	                   ─▶ IpcSet(RenderUAPIDiff(diff)) ─▶ applied = desired
+//
+// The device is reconciled, never rebuilt: an unchanged peer keeps its
+// session. If an IpcSet fails, the next reconcile replaces the whole peer
+// set (replace_peers=true).
+//
+// Locking: keyMu guards the private key and serializes rotations; reconMu
+// guards what the device was last told (applied, resync) and is held for a
+// whole reconcile, so reconciles never interleave.
+//
+// Close order: reconcile loop, then pool (and its chitchat node if the
+// mesh started it), then device (its TUN, netstack and UDP socket).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gossipkit/chitchat-go/chitchat"
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
+	"golang.zx2c4.com/wireguard/tun/netstack"
+)
+
+// DefaultMTU is the TUN MTU of a mesh: wg-quick's default, which leaves room
+// for WireGuard's 80 bytes of overhead over IPv6 on a 1500-byte link.
+const DefaultMTU = 1420
+
+// MeshConfig configures a Mesh.
+type MeshConfig struct {
+	// NodeID is this worker's id in the pool (the key is "worker:<NodeID>").
+	NodeID uint64
+	// PrivateKey is the device's private key. If zero, PrivateKeyFile is
+	// used; if that is empty too, an ephemeral key is generated.
+	PrivateKey Key
+	// PrivateKeyFile is a `wg genkey` file. If it does not exist it is
+	// created with a new key (mode 0600), so a restart keeps the identity.
+	PrivateKeyFile string
+	// ListenPort is the WireGuard UDP port, bound on every interface. 0
+	// picks a free port, which Endpoint reports.
+	ListenPort int
+	// OverlayIP is this node's address inside the overlay. Required.
+	OverlayIP netip.Addr
+	// EndpointAddr is the IP peers reach the WireGuard port at; it is
+	// announced with the bound port as wg_endpoint. Required, and not
+	// unspecified.
+	EndpointAddr netip.Addr
+	// Labels are published with the entry.
+	Labels map[string]string
+	// MTU of the TUN device. Default DefaultMTU.
+	MTU int
+	// PersistentKeepalive is set on every peer, in whole seconds; 0 is off.
+	// Use 25s for nodes behind NAT.
+	PersistentKeepalive time.Duration
+	// Logger receives the mesh's, the pool's and wireguard-go's errors.
+	// Default: discard.
+	Logger *slog.Logger
+	// VerboseDevice also sends wireguard-go's verbose log to Logger, at
+	// Debug.
+	VerboseDevice bool
+	// OnReconcile, if set, is called after every reconcile that changed or
+	// tried to change the device, with the diff and IpcSet's error. It runs
+	// on the reconcile goroutine: it must not block nor call the Mesh.
+	OnReconcile func(Diff, error)
+}
+
+// Validate reports every problem of c at once. It reads (never writes)
+// PrivateKeyFile if it exists. It does not modify c.
+func (c MeshConfig) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("overlay: "+format, args...)) }
+	if !c.PrivateKey.IsZero() && c.PrivateKeyFile != "" {
+		bad("both PrivateKey and PrivateKeyFile are set: choose one")
+	}
+	if c.PrivateKey.IsZero() && c.PrivateKeyFile != "" {
+		if _, err := os.Stat(c.PrivateKeyFile); err == nil {
+			if _, err := ReadKeyFile(c.PrivateKeyFile); err != nil {
+				errs = append(errs, err)
+			}
+		} else if errors.Is(err, fs.ErrNotExist) {
+			if _, err := os.Stat(filepath.Dir(c.PrivateKeyFile)); err != nil {
+				bad("PrivateKeyFile %s cannot be created: %v", c.PrivateKeyFile, err)
+			}
+		} else {
+			bad("PrivateKeyFile: %v", err)
+		}
+	}
+	if c.ListenPort < 0 || c.ListenPort > 65535 {
+		bad("ListenPort %d is not in 0-65535 (0 picks a free port)", c.ListenPort)
+	}
+	switch ip := c.OverlayIP; {
+	case !ip.IsValid():
+		bad("OverlayIP is not set")
+	case ip.IsUnspecified() || ip.Zone() != "" || ip.Is4In6():
+		bad("OverlayIP %v must be a plain unicast IPv4 or IPv6 address", ip)
+	}
+	switch ip := c.EndpointAddr; {
+	case !ip.IsValid():
+		bad("EndpointAddr is not set: give the IP peers reach the WireGuard port at")
+	case ip.IsUnspecified():
+		bad("EndpointAddr %v is unspecified: give an address peers can reach", ip)
+	}
+	if c.MTU != 0 && (c.MTU < 576 || c.MTU > 65535) {
+		bad("MTU %d is not in 576-65535 (0 for %d)", c.MTU, DefaultMTU)
+	}
+	if c.OverlayIP.Is6() && c.MTU != 0 && c.MTU < 1280 {
+		bad("MTU %d is below IPv6's minimum of 1280", c.MTU)
+	}
+	if k := c.PersistentKeepalive; k < 0 || k%time.Second != 0 || k > 65535*time.Second {
+		bad("PersistentKeepalive %v must be whole seconds in 0-65535s", k)
+	}
+	return errors.Join(errs...)
+}
+
+// Mesh is a running overlay node. Its methods are safe for concurrent use.
+type Mesh struct {
+	cfg      MeshConfig
+	log      *slog.Logger
+	dev      wgDevice
+	tnet     *netstack.Net
+	endpoint netip.AddrPort
+	pool     *Pool
+
+	stopWatch func()
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+
+	keyMu sync.Mutex // guards priv; held across a rotation
+	priv  Key
+
+	reconMu sync.Mutex // guards the fields below; held for a whole reconcile
+	applied []Peer     // what the device was last told, in Build order
+	resync  bool       // the device's peers are unknown: replace them all
+}
+
+// wgDevice is what the mesh needs of a *device.Device once it is up (a
+// seam for tests of the reconcile loop).
+type wgDevice interface {
+	IpcSet(string) error
+	IpcGet() (string, error)
+	Close()
+}
+
+// StartMesh brings up the device, then starts a pool (and its chitchat
+// node) that announces it, then keeps the device's peers reconciled.
+func StartMesh(ctx context.Context, cfg MeshConfig, gossip GossipConfig) (*Mesh, error) {
+	if err := errors.Join(cfg.Validate(), gossip.Validate()); err != nil {
+		return nil, err
+	}
+	if gossip.Logger == nil {
+		gossip.Logger = cfg.Logger
+	}
+	return startMesh(cfg, func(self PeerInfo) (*Pool, error) { return StartPool(ctx, gossip, self) })
+}
+
+// NewMesh is StartMesh over an existing chitchat node (see NewPool): Close
+// stops the mesh and its pool but not srv.
+func NewMesh(cfg MeshConfig, srv *chitchat.Server) (*Mesh, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return startMesh(cfg, func(self PeerInfo) (*Pool, error) {
+		return NewPool(srv, self, PoolOptions{Logger: cfg.Logger})
+	})
+}
+
+func startMesh(cfg MeshConfig, pool func(PeerInfo) (*Pool, error)) (*Mesh, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	cfg.MTU = cmpOr(cfg.MTU, DefaultMTU)
+	m := &Mesh{cfg: cfg, log: cfg.Logger.With("overlay_node", cfg.NodeID)}
+	priv, err := m.privateKey()
+	if err != nil {
+		return nil, err
+	}
+	m.priv = priv
+	if err := m.startDevice(); err != nil {
+		return nil, err
+	}
+	self := PeerInfo{
+		NodeID:    cfg.NodeID,
+		PublicKey: priv.PublicKey(),
+		Endpoint:  m.endpoint,
+		OverlayIP: cfg.OverlayIP,
+		Labels:    cfg.Labels,
+	}
+	if m.pool, err = pool(self); err != nil {
+		m.dev.Close()
+		return nil, err
+	}
+	changes, stop := m.pool.watchChanges()
+	m.stopWatch = stop
+	m.wg.Go(func() {
+		for range changes {
+			m.reconcile()
+		}
+	})
+	m.log.Info("overlay mesh up", "overlay_ip", cfg.OverlayIP, "endpoint", m.endpoint, "public_key", self.PublicKey)
+	return m, nil
+}
+
+func (m *Mesh) privateKey() (Key, error) {
+	switch {
+	case !m.cfg.PrivateKey.IsZero():
+		return m.cfg.PrivateKey, nil
+	case m.cfg.PrivateKeyFile != "":
+		return LoadOrCreateKeyFile(m.cfg.PrivateKeyFile)
+	}
+	m.log.Info("no WireGuard key configured: using an ephemeral key")
+	return GeneratePrivateKey()
+}
+
+// startDevice creates the netstack TUN and the device, sets the key and
+// port, brings it up and reads back the bound port.
+func (m *Mesh) startDevice() error {
+	tunDev, tnet, err := netstack.CreateNetTUN([]netip.Addr{m.cfg.OverlayIP}, nil, m.cfg.MTU)
+	if err != nil {
+		return fmt.Errorf("overlay: netstack: %w", err)
+	}
+	m.tnet = tnet
+	dev := device.NewDevice(tunDev, conn.NewDefaultBind(), m.deviceLogger())
+	m.dev = dev
+	err = dev.IpcSet(fmt.Sprintf("private_key=%s\nlisten_port=%d\n", m.priv.Hex(), m.cfg.ListenPort))
+	if err == nil {
+		err = dev.Up()
+	}
+	var get string
+	if err == nil {
+		get, err = dev.IpcGet()
+	}
+	var c Config
+	if err == nil {
+		c, err = ParseUAPI(get)
+	}
+	if err != nil {
+		dev.Close()
+		return fmt.Errorf("overlay: WireGuard device on port %d: %w", m.cfg.ListenPort, err)
+	}
+	m.endpoint = netip.AddrPortFrom(m.cfg.EndpointAddr, c.ListenPort)
+	return nil
+}
+
+func (m *Mesh) deviceLogger() *device.Logger {
+	verbose := device.DiscardLogf
+	if m.cfg.VerboseDevice {
+		verbose = func(format string, args ...any) { m.log.Debug("wireguard: " + fmt.Sprintf(format, args...)) }
+	}
+	return &device.Logger{
+		Verbosef: verbose,
+		Errorf:   func(format string, args ...any) { m.log.Warn("wireguard: " + fmt.Sprintf(format, args...)) },
+	}
+}
+
+// reconcile brings the device's peers to the pool's view.
+func (m *Mesh) reconcile() {
+	m.reconMu.Lock()
+	defer m.reconMu.Unlock()
+	priv := m.currentKey()
+	desired, skipped := Build(m.pool.Peers(), BuildOptions{
+		SelfPublicKey:       priv.PublicKey(),
+		SelfOverlayIP:       m.cfg.OverlayIP,
+		PersistentKeepalive: m.cfg.PersistentKeepalive,
+	})
+	for _, s := range skipped {
+		m.log.Debug("overlay peer not configured", "peer", s.NodeID, "reason", s.Reason, "err", s.Err)
+	}
+	d := DiffPeers(m.applied, desired)
+	if d.Empty() && !m.resync {
+		return
+	}
+	uapi := RenderUAPIDiff(d)
+	if m.resync {
+		// Not RenderUAPI: its private_key line could undo a concurrent
+		// rotation.
+		uapi = "replace_peers=true\n" + RenderUAPIDiff(Diff{Added: desired})
+	}
+	err := m.dev.IpcSet(uapi)
+	if err != nil {
+		m.resync = true
+		m.log.Warn("overlay device reconcile failed; will replace all peers next time", "diff", d, "err", err)
+	} else {
+		m.applied, m.resync = desired, false
+		m.log.Info("overlay device reconciled", "diff", d, "peers", len(desired))
+	}
+	if m.cfg.OnReconcile != nil {
+		m.cfg.OnReconcile(d, err)
+	}
+}
+
+func (m *Mesh) currentKey() Key {
+	m.keyMu.Lock()
+	defer m.keyMu.Unlock()
+	return m.priv
+}
+
+// RotateKey switches the device to priv, announces the new public key and
+// reconciles. Sessions under the old key end; peers reach the node again
+// once they have the new entry (one gossip exchange) and handshake.
+func (m *Mesh) RotateKey(priv Key) error {
+	if priv.IsZero() {
+		return errors.New("overlay: RotateKey: zero key")
+	}
+	m.keyMu.Lock()
+	if err := m.dev.IpcSet("private_key=" + priv.Hex() + "\n"); err != nil {
+		m.keyMu.Unlock()
+		return fmt.Errorf("overlay: set private key: %w", err)
+	}
+	m.priv = priv
+	m.keyMu.Unlock()
+
+	self := m.pool.Self()
+	self.PublicKey = priv.PublicKey()
+	if err := m.pool.AnnounceSelf(self); err != nil {
+		return err
+	}
+	m.log.Info("WireGuard key rotated", "public_key", self.PublicKey)
+	m.reconcile() // a peer may have had the new key
+	return nil
+}
+
+// Dial connects to address through the overlay (netstack's DialContext):
+// network is "tcp", "udp" (or their 4/6 forms), address an overlay
+// "ip:port".
+func (m *Mesh) Dial(ctx context.Context, network, address string) (net.Conn, error) {
+	return m.tnet.DialContext(ctx, network, address)
+}
+
+// Listen listens for TCP connections on the overlay address. address is
+// ":port" or "<overlay ip>:port" (an unspecified IP means the overlay
+// address); network is "tcp", "tcp4" or "tcp6".
+func (m *Mesh) Listen(network, address string) (net.Listener, error) {
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+	default:
+		return nil, fmt.Errorf("overlay: Listen: network %q is not tcp (use ListenPacket for udp)", network)
+	}
+	ap, err := m.localAddr(address)
+	if err != nil {
+		return nil, err
+	}
+	return m.tnet.ListenTCPAddrPort(ap)
+}
+
+// ListenPacket is Listen for UDP ("udp", "udp4", "udp6").
+func (m *Mesh) ListenPacket(network, address string) (net.PacketConn, error) {
+	switch network {
+	case "udp", "udp4", "udp6":
+	default:
+		return nil, fmt.Errorf("overlay: ListenPacket: network %q is not udp", network)
+	}
+	ap, err := m.localAddr(address)
+	if err != nil {
+		return nil, err
+	}
+	return m.tnet.ListenUDPAddrPort(ap)
+}
+
+func (m *Mesh) localAddr(address string) (netip.AddrPort, error) {
+	host, portStr, err := net.SplitHostPort(address)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("overlay: listen address %q: %w", address, err)
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("overlay: listen address %q: bad port", address)
+	}
+	ip := m.cfg.OverlayIP
+	if host != "" {
+		h, err := netip.ParseAddr(host)
+		if err != nil || (!h.IsUnspecified() && h != ip) {
+			return netip.AddrPort{}, fmt.Errorf("overlay: listen address %q: the only local address is %v", address, ip)
+		}
+	}
+	return netip.AddrPortFrom(ip, uint16(port)), nil
+}
+
+// OverlayIP returns the node's overlay address.
+func (m *Mesh) OverlayIP() netip.Addr { return m.cfg.OverlayIP }
+
+// Endpoint returns the announced WireGuard endpoint (EndpointAddr and the
+// bound port).
+func (m *Mesh) Endpoint() netip.AddrPort { return m.endpoint }
+
+// PublicKey returns the device's current public key.
+func (m *Mesh) PublicKey() Key { return m.currentKey().PublicKey() }
+
+// Pool returns the mesh's gossip pool.
+func (m *Mesh) Pool() *Pool { return m.pool }
+
+// Peers returns the peers the device was last configured with.
+func (m *Mesh) Peers() []Peer {
+	m.reconMu.Lock()
+	defer m.reconMu.Unlock()
+	return clonePeers(m.applied)
+}
+
+// WGConfig returns the device's configuration as a Config, for
+// RenderWGQuick or RenderUAPI: key, port, overlay address, MTU and the
+// applied peers.
+func (m *Mesh) WGConfig() Config {
+	m.reconMu.Lock()
+	peers := clonePeers(m.applied)
+	m.reconMu.Unlock()
+	return Config{
+		PrivateKey: m.currentKey(),
+		ListenPort: m.endpoint.Port(),
+		Addresses:  []netip.Prefix{hostPrefix(m.cfg.OverlayIP)},
+		MTU:        m.cfg.MTU,
+		Peers:      peers,
+	}
+}
+
+// IpcGet returns the device's UAPI "get" output (ParseUAPI reads it).
+func (m *Mesh) IpcGet() (string, error) { return m.dev.IpcGet() }
+
+// Close stops reconciling, closes the pool (and the chitchat node if
+// StartMesh started it), then the device. It returns the pool's error and
+// is idempotent.
+func (m *Mesh) Close() error {
+	m.closeOnce.Do(func() {
+		m.stopWatch()
+		m.wg.Wait()
+		m.closeErr = m.pool.Close()
+		m.dev.Close()
+	})
+	return m.closeErr
+}

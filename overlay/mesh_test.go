@@ -1,0 +1,573 @@
+package overlay
+
+// The end-to-end test is the package's one real-network test: three nodes
+// on 127.0.0.1 (ports picked by the OS) gossip over UDP, bring up
+// userspace WireGuard devices, and exchange bytes over TCP between their
+// overlay addresses, which only the tunnels can reach. It runs outside
+// synctest (real sockets and wireguard-go's timers).
+//
+// Waits are event-driven (each mesh reports its reconciles through
+// OnReconcile) and bounded by one context deadline. The only retry is the
+// TCP dial: a WireGuard handshake is timer-driven, and an initiation that
+// reaches a peer before that peer has configured us is dropped and retried
+// by wireguard-go 5 s later. Each dial attempt has a 1 s timeout; the
+// overall deadline bounds the number of attempts. Persistent keepalives
+// are off so that no handshake starts before both sides are configured.
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gossipkit/chitchat-go/chitchat"
+	"github.com/gossipkit/chitchat-go/failuredetector"
+	"github.com/gossipkit/chitchat-go/transport"
+)
+
+const echoPort = 7000
+
+var loopback = netip.MustParseAddr("127.0.0.1")
+
+// e2eGossip is a fast gossip configuration for the real-network test: 100
+// ms rounds, and a failure detector tolerant enough (phi 50: 5 s of
+// silence) that a loaded CI machine never declares a false death.
+func e2eGossip(seeds ...string) GossipConfig {
+	return GossipConfig{
+		ClusterID:       "overlay-e2e",
+		ListenAddr:      netip.AddrPortFrom(loopback, 0),
+		Seeds:           seeds,
+		GossipInterval:  100 * time.Millisecond,
+		FailureDetector: failuredetector.Config{InitialInterval: 100 * time.Millisecond, PhiThreshold: 50},
+		LeaveTimeout:    2 * time.Second,
+	}
+}
+
+// e2eNode is a mesh and the reconciles it reported.
+type e2eNode struct {
+	id     uint64
+	m      *Mesh
+	recons chan struct{}
+
+	mu  sync.Mutex
+	err error // first reconcile error
+}
+
+func (n *e2eNode) reconcileErr() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.err
+}
+
+func e2eMeshConfig(id uint64, n *e2eNode) MeshConfig {
+	return MeshConfig{
+		NodeID:       id,
+		OverlayIP:    netip.AddrFrom4([4]byte{100, 64, 0, byte(id)}),
+		EndpointAddr: loopback,
+		OnReconcile: func(_ Diff, err error) {
+			if err != nil {
+				n.mu.Lock()
+				n.err = cmpOr(n.err, err)
+				n.mu.Unlock()
+			}
+			select {
+			case n.recons <- struct{}{}:
+			default: // a wake-up is pending: the waiter re-reads Peers()
+			}
+		},
+	}
+}
+
+// startEcho serves one line per connection: it answers "<id> got <line>".
+func startEcho(tb testing.TB, n *e2eNode) {
+	tb.Helper()
+	ln, err := n.m.Listen("tcp", fmt.Sprintf(":%d", echoPort))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	tb.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				line, err := bufio.NewReader(c).ReadString('\n')
+				if err != nil {
+					return
+				}
+				fmt.Fprintf(c, "%d got %s", n.id, line)
+			})
+		}
+	})
+}
+
+// waitPeers waits until n's device is configured with exactly the public
+// keys want.
+func waitPeers(ctx context.Context, tb testing.TB, n *e2eNode, want ...Key) {
+	tb.Helper()
+	for {
+		if err := n.reconcileErr(); err != nil {
+			tb.Fatalf("node %d: reconcile failed: %v", n.id, err)
+		}
+		got := map[Key]bool{}
+		for _, p := range n.m.Peers() {
+			got[p.PublicKey] = true
+		}
+		match := len(got) == len(want)
+		for _, k := range want {
+			match = match && got[k]
+		}
+		if match {
+			return
+		}
+		select {
+		case <-n.recons:
+		case <-ctx.Done():
+			tb.Fatalf("node %d: device peers %v, want %v: %v", n.id, n.m.Peers(), want, ctx.Err())
+		}
+	}
+}
+
+// exchange sends one line from a to b's echo server through the overlay
+// and checks the answer. Only the dial is retried (see the file comment).
+func exchange(ctx context.Context, tb testing.TB, a, b *e2eNode) {
+	tb.Helper()
+	addr := netip.AddrPortFrom(b.m.OverlayIP(), echoPort).String()
+	var c net.Conn
+	var err error
+	for attempt := 1; ; attempt++ {
+		dctx, cancel := context.WithTimeout(ctx, time.Second)
+		c, err = a.m.Dial(dctx, "tcp", addr)
+		cancel()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			tb.Fatalf("%d→%d: dial %s: %v after %d attempts", a.id, b.id, addr, err, attempt)
+		}
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	msg := fmt.Sprintf("hello from %d to %d", a.id, b.id)
+	if _, err := fmt.Fprintf(c, "%s\n", msg); err != nil {
+		tb.Fatalf("%d→%d: write: %v", a.id, b.id, err)
+	}
+	reply, err := io.ReadAll(c)
+	if err != nil {
+		tb.Fatalf("%d→%d: read: %v", a.id, b.id, err)
+	}
+	if want := fmt.Sprintf("%d got %s\n", b.id, msg); string(reply) != want {
+		tb.Fatalf("%d→%d: reply %q, want %q", a.id, b.id, reply, want)
+	}
+	if remote := c.RemoteAddr().String(); remote != addr {
+		tb.Errorf("%d→%d: connected to %s, want the overlay address %s", a.id, b.id, remote, addr)
+	}
+}
+
+func exchangeAll(ctx context.Context, tb testing.TB, nodes ...*e2eNode) {
+	tb.Helper()
+	for _, a := range nodes {
+		for _, b := range nodes {
+			if a != b {
+				exchange(ctx, tb, a, b)
+			}
+		}
+	}
+}
+
+// devicePeer returns the "get" section of the device's peer with key k.
+func devicePeer(tb testing.TB, m *Mesh, k Key) (section string, ok bool) {
+	tb.Helper()
+	get, err := m.IpcGet()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(get, "public_key="+k.Hex()+"\n")
+	if !ok {
+		return "", false
+	}
+	section, _, _ = strings.Cut(rest, "public_key=")
+	return section, true
+}
+
+func TestMeshEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real UDP and WireGuard devices")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	start := time.Now()
+
+	var nodes []*e2eNode
+	newNode := func(id uint64) *e2eNode {
+		n := &e2eNode{id: id, recons: make(chan struct{}, 1)}
+		nodes = append(nodes, n)
+		return n
+	}
+
+	// Node 1 starts its own chitchat node (StartMesh).
+	n1 := newNode(1)
+	m, err := StartMesh(ctx, e2eMeshConfig(1, n1), e2eGossip())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n1.m = m
+	defer n1.m.Close()
+	seed := n1.m.Pool().Server().Self().Addr.String()
+
+	// Node 2 too, with its key in a file that StartMesh creates.
+	n2 := newNode(2)
+	cfg2 := e2eMeshConfig(2, n2)
+	cfg2.PrivateKeyFile = filepath.Join(t.TempDir(), "wg2.key")
+	if n2.m, err = StartMesh(ctx, cfg2, e2eGossip(seed)); err != nil {
+		t.Fatal(err)
+	}
+	defer n2.m.Close()
+	if k, err := ReadKeyFile(cfg2.PrivateKeyFile); err != nil || k.PublicKey() != n2.m.PublicKey() {
+		t.Fatalf("key file: %v, %v", k, err)
+	}
+
+	// Node 3 runs on a chitchat node of its own (NewMesh), as an
+	// application that already gossips would.
+	n3 := newNode(3)
+	conn, err := transport.UDP{}.Open(netip.AddrPortFrom(loopback, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := e2eGossip(seed)
+	srv, err := chitchat.Spawn(ctx, chitchat.Config{
+		ID:              chitchat.NodeID{Name: "app-3", Addr: conn.LocalAddr()},
+		ClusterID:       g.ClusterID,
+		GossipInterval:  g.GossipInterval,
+		Seeds:           g.Seeds,
+		FailureDetector: g.FailureDetector,
+	}, boundTransport{conn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	if n3.m, err = NewMesh(e2eMeshConfig(3, n3), srv); err != nil {
+		t.Fatal(err)
+	}
+	defer n3.m.Close()
+
+	for _, n := range nodes {
+		startEcho(t, n)
+	}
+	k1, k2, k3 := n1.m.PublicKey(), n2.m.PublicKey(), n3.m.PublicKey()
+	waitPeers(ctx, t, n1, k2, k3)
+	waitPeers(ctx, t, n2, k1, k3)
+	waitPeers(ctx, t, n3, k1, k2)
+	t.Logf("mesh formed after %v", time.Since(start))
+
+	exchangeAll(ctx, t, n1, n2, n3)
+	if sec, ok := devicePeer(t, n2.m, k1); !ok || strings.Contains(sec, "rx_bytes=0\n") {
+		t.Errorf("node 2's device shows no traffic from node 1:\n%s", sec)
+	}
+	t.Logf("all pairs exchanged after %v", time.Since(start))
+
+	// Node 3 rotates its key: the others replace the peer, and traffic to
+	// and from it works again.
+	newKey, err := GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n3.m.RotateKey(newKey); err != nil {
+		t.Fatal(err)
+	}
+	k3new := newKey.PublicKey()
+	if n3.m.PublicKey() != k3new || n3.m.Pool().Self().PublicKey != k3new {
+		t.Fatal("the mesh does not report the new key")
+	}
+	waitPeers(ctx, t, n1, k2, k3new)
+	waitPeers(ctx, t, n2, k1, k3new)
+	exchange(ctx, t, n1, n3)
+	exchange(ctx, t, n2, n3)
+	exchange(ctx, t, n3, n1)
+	if _, ok := devicePeer(t, n1.m, k3); ok {
+		t.Error("node 1's device still has node 3's old key")
+	}
+	t.Logf("rotation done after %v", time.Since(start))
+
+	// Node 2 stops: the others remove it from their devices.
+	if err := n2.m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitPeers(ctx, t, n1, k3new)
+	waitPeers(ctx, t, n3, k1)
+	for _, n := range []*e2eNode{n1, n3} {
+		if _, ok := devicePeer(t, n.m, k2); ok {
+			t.Errorf("node %d's device still lists node 2", n.id)
+		}
+	}
+	exchange(ctx, t, n1, n3)
+	t.Logf("stop handled after %v", time.Since(start))
+
+	// The wg-quick view of node 1 matches its device.
+	wq := RenderWGQuick(n1.m.WGConfig(), true)
+	if !strings.Contains(wq, "PublicKey = "+k3new.String()) || strings.Contains(wq, k2.String()) {
+		t.Errorf("wg-quick of node 1:\n%s", wq)
+	}
+
+	// Close node 1 while node 3 still runs, so that its leave is
+	// acknowledged at once rather than timing out.
+	if err := n1.m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitPeers(ctx, t, n3)
+}
+
+func TestMeshListenAddresses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real UDP")
+	}
+	n := &e2eNode{id: 1, recons: make(chan struct{}, 1)}
+	cfg := e2eMeshConfig(1, n)
+	cfg.VerboseDevice = true // wireguard-go's log, at Debug, to the discarding default logger
+	m, err := StartMesh(context.Background(), cfg, e2eGossip())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	n.m = m
+	if ep := m.Endpoint(); ep.Addr() != loopback || ep.Port() == 0 {
+		t.Errorf("Endpoint() = %v", ep)
+	}
+	if got := m.WGConfig(); got.ListenPort != m.Endpoint().Port() || got.MTU != DefaultMTU || len(got.Peers) != 0 {
+		t.Errorf("WGConfig() = %+v", got)
+	}
+	tests := []struct {
+		name, network, addr string
+		packet, wantErr     bool
+	}{
+		{name: "port only", network: "tcp", addr: ":7001"},
+		{name: "overlay address", network: "tcp4", addr: "100.64.0.1:7002"},
+		{name: "unspecified", network: "tcp", addr: "0.0.0.0:7003"},
+		{name: "udp", network: "udp", addr: ":7004", packet: true},
+		{name: "other address", network: "tcp", addr: "100.64.0.2:7005", wantErr: true},
+		{name: "bad port", network: "tcp", addr: ":http", wantErr: true},
+		{name: "no port", network: "tcp", addr: "100.64.0.1", wantErr: true},
+		{name: "tcp via ListenPacket", network: "tcp", addr: ":7006", packet: true, wantErr: true},
+		{name: "udp via Listen", network: "udp", addr: ":7007", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c io.Closer
+			var err error
+			if tt.packet {
+				c, err = m.ListenPacket(tt.network, tt.addr)
+			} else {
+				c, err = m.Listen(tt.network, tt.addr)
+			}
+			if tt.wantErr {
+				if err == nil {
+					c.Close()
+					t.Fatal("want an error")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Close()
+		})
+	}
+	if err := m.RotateKey(Key{}); err == nil {
+		t.Error("RotateKey(zero): want an error")
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+func TestMeshConfigValidate(t *testing.T) {
+	dir := t.TempDir()
+	badKeyFile := filepath.Join(dir, "bad.key")
+	if err := os.WriteFile(badKeyFile, []byte("nope\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ok := MeshConfig{
+		NodeID:       1,
+		OverlayIP:    netip.MustParseAddr("100.64.0.1"),
+		EndpointAddr: loopback,
+	}
+	tests := []struct {
+		name string
+		mut  func(*MeshConfig)
+		want []string
+	}{
+		{name: "minimal", mut: func(*MeshConfig) {}},
+		{name: "key file to create", mut: func(c *MeshConfig) { c.PrivateKeyFile = filepath.Join(dir, "new.key") }},
+		{name: "IPv6 overlay", mut: func(c *MeshConfig) { c.OverlayIP = netip.MustParseAddr("fd00::1"); c.MTU = 1280 }},
+		{name: "everything wrong", mut: func(c *MeshConfig) {
+			*c = MeshConfig{
+				PrivateKey:          testPrivateKey(1),
+				PrivateKeyFile:      badKeyFile,
+				ListenPort:          70000,
+				MTU:                 100,
+				PersistentKeepalive: 1500 * time.Millisecond,
+			}
+		}, want: []string{"both PrivateKey and PrivateKeyFile", "ListenPort 70000", "OverlayIP is not set", "EndpointAddr is not set", "MTU 100", "PersistentKeepalive"}},
+		{name: "unreadable key file", mut: func(c *MeshConfig) { c.PrivateKeyFile = badKeyFile }, want: []string{"bad.key"}},
+		{name: "key file in missing dir", mut: func(c *MeshConfig) { c.PrivateKeyFile = filepath.Join(dir, "no", "k") }, want: []string{"cannot be created"}},
+		{name: "unspecified addresses", mut: func(c *MeshConfig) {
+			c.OverlayIP = netip.IPv4Unspecified()
+			c.EndpointAddr = netip.IPv6Unspecified()
+		}, want: []string{"OverlayIP 0.0.0.0", "EndpointAddr :: is unspecified"}},
+		{name: "mapped overlay", mut: func(c *MeshConfig) { c.OverlayIP = netip.MustParseAddr("::ffff:100.64.0.1") }, want: []string{"OverlayIP"}},
+		{name: "IPv6 small MTU", mut: func(c *MeshConfig) { c.OverlayIP = netip.MustParseAddr("fd00::1"); c.MTU = 1000 }, want: []string{"1280"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := ok
+			tt.mut(&c)
+			checkErrors(t, c.Validate(), tt.want)
+		})
+	}
+	if _, err := StartMesh(context.Background(), MeshConfig{}, GossipConfig{}); err == nil {
+		t.Error("StartMesh with empty configs: want an error")
+	}
+	if _, err := NewMesh(MeshConfig{}, nil); err == nil {
+		t.Error("NewMesh with an empty config: want an error")
+	}
+}
+
+// TestStartMeshPortInUse: a failure to bind the WireGuard port is an error,
+// and nothing is left running.
+func TestStartMeshPortInUse(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real UDP")
+	}
+	pc, err := net.ListenUDP("udp", &net.UDPAddr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	cfg := e2eMeshConfig(1, &e2eNode{recons: make(chan struct{}, 1)})
+	cfg.ListenPort = pc.LocalAddr().(*net.UDPAddr).Port
+	_, err = StartMesh(context.Background(), cfg, e2eGossip())
+	if err == nil || !strings.Contains(err.Error(), "WireGuard device") {
+		t.Errorf("err = %v, want a device error", err)
+	}
+	var ipcErr interface{ ErrorCode() int64 }
+	if err != nil && !errors.As(err, &ipcErr) {
+		t.Logf("error is not an IPCError: %v", err)
+	}
+}
+
+// fakeDevice records IpcSet bodies and fails the ones it is told to.
+type fakeDevice struct {
+	mu   sync.Mutex
+	sets []string
+	fail int // fail this many more IpcSet calls
+}
+
+func (d *fakeDevice) IpcSet(s string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.sets = append(d.sets, s)
+	if d.fail > 0 {
+		d.fail--
+		return errors.New("fake IpcSet failure")
+	}
+	return nil
+}
+
+func (d *fakeDevice) IpcGet() (string, error) { return "", nil }
+func (d *fakeDevice) Close()                  {}
+
+func (d *fakeDevice) take() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := d.sets
+	d.sets = nil
+	return s
+}
+
+// TestReconcile drives the reconcile step against a fake device: diffs
+// when the device is in sync, a full replacement after a failed IpcSet,
+// nothing when nothing changed.
+func TestReconcile(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := newNetwork(t)
+		a, b, evA, _ := joinedPair(t, net)
+		dev := &fakeDevice{fail: 1}
+		var diffs []Diff
+		var errs []error
+		m := &Mesh{
+			cfg: MeshConfig{
+				OverlayIP:           testInfo(1).OverlayIP,
+				PersistentKeepalive: 25 * time.Second,
+				OnReconcile:         func(d Diff, err error) { diffs, errs = append(diffs, d), append(errs, err) },
+			},
+			log:  slog.New(slog.DiscardHandler),
+			dev:  dev,
+			pool: a,
+			priv: testPrivateKey(1),
+		}
+		peer2 := Peer{
+			PublicKey:           testInfo(2).PublicKey,
+			Endpoint:            testInfo(2).Endpoint,
+			AllowedIPs:          []netip.Prefix{hostPrefix(testInfo(2).OverlayIP)},
+			PersistentKeepalive: 25 * time.Second,
+		}
+
+		m.reconcile() // fails: the device's peers are now unknown
+		if len(errs) != 1 || errs[0] == nil || len(m.Peers()) != 0 {
+			t.Fatalf("after a failed IpcSet: errs %v, applied %v", errs, m.Peers())
+		}
+		m.reconcile() // replaces everything
+		sets := dev.take()
+		if len(sets) != 2 || !strings.HasPrefix(sets[1], "replace_peers=true\npublic_key="+peer2.PublicKey.Hex()) {
+			t.Fatalf("IpcSet bodies %q", sets)
+		}
+		if diff := cmp.Diff([]Peer{peer2}, m.Peers(), cmpInfo); diff != "" {
+			t.Errorf("applied mismatch (-want +got):\n%s", diff)
+		}
+
+		m.reconcile() // nothing changed: no IpcSet, no callback
+		if sets := dev.take(); len(sets) != 0 || len(diffs) != 2 {
+			t.Errorf("no-op reconcile: IpcSet %q, %d callbacks", sets, len(diffs))
+		}
+
+		// A peer that moves is changed in place.
+		moved := testInfo(2)
+		moved.Endpoint = netip.MustParseAddrPort("127.0.0.1:60002")
+		if err := b.AnnounceSelf(moved); err != nil {
+			t.Fatal(err)
+		}
+		expect(t, evA, Updated, moved)
+		m.reconcile()
+		peer2.Endpoint = moved.Endpoint
+		want := RenderUAPIDiff(Diff{Changed: []Peer{peer2}})
+		if diff := cmp.Diff([]string{want}, dev.take()); diff != "" {
+			t.Errorf("IpcSet bodies mismatch (-want +got):\n%s", diff)
+		}
+		if len(errs) != 3 || errs[2] != nil || len(diffs[2].Changed) != 1 {
+			t.Errorf("callbacks: %v %v", diffs, errs)
+		}
+	})
+}
