@@ -17,7 +17,9 @@ import (
 // "use the default" wherever a default is documented.
 type Config struct {
 	// ID is this node's identity. Required: a non-empty Name and a valid
-	// Addr with a non-zero port.
+	// Addr. With port 0 (and a ListenAddr left to its default, or also of
+	// port 0) the Server advertises the port the transport binds; an Engine
+	// needs a concrete port.
 	ID NodeID
 
 	// ClusterID names the cluster. Syns carrying another id are answered with
@@ -151,8 +153,11 @@ func (c Config) Validate() error {
 	if c.ID.Name == "" {
 		bad("ID.Name is empty: set a name unique across the cluster")
 	}
-	if !c.ID.Addr.IsValid() || c.ID.Addr.Port() == 0 {
-		bad("ID.Addr %q is not a valid ip:port with a non-zero port", c.ID.Addr)
+	if !c.ID.Addr.IsValid() {
+		bad("ID.Addr %q is not a valid ip:port", c.ID.Addr)
+	}
+	if c.ID.Addr.Port() == 0 && c.ListenAddr.IsValid() && c.ListenAddr.Port() != 0 {
+		bad("ID.Addr has port 0 but ListenAddr %v does not: set the advertised port, or listen on port 0 too", c.ListenAddr)
 	}
 	if c.ClusterID == "" {
 		bad("ClusterID is empty: set the cluster's name")

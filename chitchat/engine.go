@@ -99,6 +99,9 @@ func NewEngine(cfg Config, rng *rand.Rand, initial []KeyValue) (*Engine, error) 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.ID.Addr.Port() == 0 {
+		return nil, fmt.Errorf("chitchat: ID.Addr %v: an Engine needs the port it is reached on", cfg.ID.Addr)
+	}
 	cfg = cfg.withDefaults()
 	fd, err := failuredetector.New[uint64](cfg.FailureDetector)
 	if err != nil {

@@ -91,6 +91,17 @@ func New(cfg Config, tr transport.Transport, initial ...KeyValue) (*Server, erro
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
+	// Resolve before binding, as upstream, so the first round is useful.
+	seeds := newSeedResolver(cfg.Seeds, cfg.Resolver)
+	resolved := seeds.resolve(context.Background(), cfg.Logger.Warn)
+	conn, err := tr.Open(cfg.ListenAddr)
+	if err != nil {
+		return nil, fmt.Errorf("chitchat: open %v: %w", cfg.ListenAddr, err)
+	}
+	if cfg.ID.Addr.Port() == 0 {
+		// Advertise the port the transport picked.
+		cfg.ID.Addr = netip.AddrPortFrom(cfg.ID.Addr.Addr(), conn.LocalAddr().Port())
+	}
 	engineCfg := cfg
 	if cfg.Keyring != nil {
 		// Sealing adds sealOverhead bytes to every datagram.
@@ -98,13 +109,15 @@ func New(cfg Config, tr transport.Transport, initial ...KeyValue) (*Server, erro
 	}
 	e, err := NewEngine(engineCfg, rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), initial)
 	if err != nil {
+		conn.Close()
 		return nil, err
 	}
-	log := cfg.Logger.With("node", cfg.ID.Name)
+	e.SetSeeds(resolved)
 	s := &Server{
 		cfg:    cfg,
-		log:    log,
-		seeds:  newSeedResolver(cfg.Seeds, cfg.Resolver),
+		log:    cfg.Logger.With("node", cfg.ID.Name),
+		conn:   conn,
+		seeds:  seeds,
 		engine: e,
 		live:   newWatch[[]*NodeState](nil),
 		stop:   make(chan struct{}),
@@ -113,13 +126,6 @@ func New(cfg Config, tr transport.Transport, initial ...KeyValue) (*Server, erro
 	if cfg.Keyring != nil {
 		s.sealer = newSealer(cfg.Keyring, cfg.ClusterID, cfg.ID.Addr, uint64(time.Now().UnixNano()), cfg.Limits.MaxNodes)
 	}
-	// Resolve before binding, as upstream, so the first round is useful.
-	e.SetSeeds(s.seeds.resolve(context.Background(), log.Warn))
-	conn, err := tr.Open(cfg.ListenAddr)
-	if err != nil {
-		return nil, fmt.Errorf("chitchat: open %v: %w", cfg.ListenAddr, err)
-	}
-	s.conn = conn
 	return s, nil
 }
 
@@ -399,7 +405,8 @@ func (s *Server) dnsLoop(ctx context.Context) error {
 	}
 }
 
-// Self returns the node's identity.
+// Self returns the node's identity (with the bound port if Config.ID.Addr
+// had port 0).
 func (s *Server) Self() NodeID { return s.cfg.ID }
 
 // ClusterID returns the cluster's name.

@@ -165,3 +165,19 @@ func TestServerRealUDPCluster(t *testing.T) {
 		return false
 	})
 }
+
+// A node configured with port 0 advertises the port its socket bound.
+func TestServerAdvertisesBoundPort(t *testing.T) {
+	cfg := chitchat.Config{
+		ID:        chitchat.NodeID{Name: "ephemeral", Addr: netip.MustParseAddrPort("127.0.0.1:0")},
+		ClusterID: "c",
+	}
+	s, err := chitchat.New(cfg, transport.UDP{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown()
+	if got, bound := s.Self().Addr, s.LocalAddr(); got.Port() == 0 || got != bound {
+		t.Errorf("Self().Addr = %v, want the bound address %v", got, bound)
+	}
+}
