@@ -1,0 +1,244 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gossipkit/chitchat-go/chitchat"
+)
+
+// api serves the node's HTTP endpoints. Upstream's chitchat-test endpoints
+// (/, /set_kv/, /mark_for_deletion/) answer exactly as upstream's, so that
+// scripts written for it work unchanged.
+type api struct {
+	srv      *chitchat.Server
+	interval time.Duration // gossip interval: the pace of /events
+	metrics  http.Handler
+}
+
+func newAPI(srv *chitchat.Server, interval time.Duration) *api {
+	return &api{srv: srv, interval: interval, metrics: metricsHandler(srv)}
+}
+
+func (a *api) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", a.index)
+	// Upstream's paths end with a slash, and its CLI test calls them
+	// without: both forms answer (no redirect, which curl would not follow).
+	for path, h := range map[string]http.HandlerFunc{
+		"/set_kv":            a.setKV,
+		"/mark_for_deletion": a.markForDeletion,
+		"/delete_after_ttl":  a.deleteAfterTTL,
+	} {
+		mux.HandleFunc("GET "+path, h)
+		mux.HandleFunc("GET "+path+"/{$}", h)
+	}
+	mux.HandleFunc("GET /events", a.events)
+	mux.HandleFunc("GET /healthz", a.healthz)
+	mux.Handle("GET /metrics", a.metrics)
+	mux.HandleFunc("GET /v1/agent/members", a.members)
+	mux.HandleFunc("GET /ui", serveUI)
+	mux.HandleFunc("GET /ui/{$}", serveUI)
+	return mux
+}
+
+// The document of GET / (spec §11.2): upstream's serde serialization of
+// chitchat's state, field for field. Structs keep the field order;
+// key_values is a map because encoding/json writes map keys sorted, which
+// is upstream's BTreeMap order.
+type (
+	stateDoc struct {
+		ClusterID    string          `json:"cluster_id"`
+		ClusterState clusterStateDoc `json:"cluster_state"`
+		LiveNodes    []chitchatIDDoc `json:"live_nodes"`
+		DeadNodes    []chitchatIDDoc `json:"dead_nodes"`
+	}
+	clusterStateDoc struct {
+		NodeStates []nodeStateDoc `json:"node_states"`
+		SeedAddrs  []string       `json:"seed_addrs"`
+	}
+	nodeStateDoc struct {
+		ChitchatID    chitchatIDDoc              `json:"chitchat_id"`
+		Heartbeat     uint64                     `json:"heartbeat"`
+		KeyValues     map[string]versionedValDoc `json:"key_values"`
+		MaxVersion    uint64                     `json:"max_version"`
+		LastGCVersion uint64                     `json:"last_gc_version"`
+	}
+	chitchatIDDoc struct {
+		NodeID              string `json:"node_id"`
+		GenerationID        uint64 `json:"generation_id"`
+		GossipAdvertiseAddr string `json:"gossip_advertise_addr"`
+	}
+	versionedValDoc struct {
+		Value   string `json:"value"`
+		Version uint64 `json:"version"`
+		Status  string `json:"status"` // "Set", "Delete" or "DeleteAfterTtl"
+	}
+)
+
+// document renders a snapshot. Every list is non-nil: upstream writes []
+// for an empty list, never null.
+func document(s chitchat.Snapshot) stateDoc {
+	d := stateDoc{
+		ClusterID: s.ClusterID,
+		ClusterState: clusterStateDoc{
+			NodeStates: make([]nodeStateDoc, 0, len(s.Nodes)),
+			SeedAddrs:  make([]string, 0, len(s.Seeds)),
+		},
+		LiveNodes: idDocs(s.Live),
+		DeadNodes: idDocs(s.Dead),
+	}
+	for _, ns := range s.Nodes {
+		kvs := make(map[string]versionedValDoc)
+		for k, v := range ns.AllKeyValues() {
+			kvs[k] = versionedValDoc{Value: v.Value, Version: v.Version, Status: v.Status.String()}
+		}
+		d.ClusterState.NodeStates = append(d.ClusterState.NodeStates, nodeStateDoc{
+			ChitchatID:    idDoc(ns.ID()),
+			Heartbeat:     ns.Heartbeat(),
+			KeyValues:     kvs,
+			MaxVersion:    ns.MaxVersion(),
+			LastGCVersion: ns.LastGCVersion(),
+		})
+	}
+	for _, a := range s.Seeds {
+		d.ClusterState.SeedAddrs = append(d.ClusterState.SeedAddrs, a.String())
+	}
+	return d
+}
+
+func idDoc(id chitchat.NodeID) chitchatIDDoc {
+	// netip.AddrPort writes IPv6 as "[::1]:port", as Rust's SocketAddr.
+	return chitchatIDDoc{NodeID: id.Name, GenerationID: id.Generation, GossipAdvertiseAddr: id.Addr.String()}
+}
+
+func idDocs(ids []chitchat.NodeID) []chitchatIDDoc {
+	out := make([]chitchatIDDoc, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, idDoc(id))
+	}
+	return out
+}
+
+// index serves the cluster state, pretty-printed with two spaces as
+// upstream (which answers text/plain).
+func (a *api) index(w http.ResponseWriter, _ *http.Request) {
+	b, err := json.MarshalIndent(document(a.srv.Snapshot()), "", "  ")
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write(b)
+}
+
+// statusOK is upstream's answer to a mutation: {"status":true}.
+var statusOK = []byte(`{"status":true}`)
+
+func (a *api) setKV(w http.ResponseWriter, r *http.Request) {
+	q, ok := requireParams(w, r, "key", "value")
+	if !ok {
+		return
+	}
+	if err := a.srv.Set(q["key"], q["value"]); err != nil {
+		writeMutationError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, statusOK)
+}
+
+// markForDeletion deletes a key of this node; like upstream it answers
+// {"status":true} also when the key did not exist.
+func (a *api) markForDeletion(w http.ResponseWriter, r *http.Request) {
+	q, ok := requireParams(w, r, "key")
+	if !ok {
+		return
+	}
+	a.srv.Delete(q["key"])
+	writeJSON(w, http.StatusOK, statusOK)
+}
+
+// deleteAfterTTL keeps a key readable for the tombstone grace period, then
+// deletes it everywhere. Not in upstream's demo.
+func (a *api) deleteAfterTTL(w http.ResponseWriter, r *http.Request) {
+	q, ok := requireParams(w, r, "key")
+	if !ok {
+		return
+	}
+	a.srv.DeleteAfterTTL(q["key"])
+	writeJSON(w, http.StatusOK, statusOK)
+}
+
+// healthz answers 200 while the gossip server runs, 503 once it stopped.
+func (a *api) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	select {
+	case <-a.srv.Done():
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "gossip server stopped: %v\n", a.srv.Err())
+	default:
+		w.Write([]byte("ok\n"))
+	}
+}
+
+// requireParams returns the named query parameters, or answers 400 naming
+// every missing one. An empty value is a value (?value= sets "").
+func requireParams(w http.ResponseWriter, r *http.Request, names ...string) (map[string]string, bool) {
+	q := r.URL.Query()
+	got := make(map[string]string, len(names))
+	var missing []string
+	for _, n := range names {
+		if !q.Has(n) {
+			missing = append(missing, n)
+			continue
+		}
+		got[n] = q.Get(n)
+	}
+	if len(missing) > 0 {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("missing query parameter(s): %s (usage: %s)",
+			strings.Join(missing, ", "), usageOf(r.URL.Path)))
+		return nil, false
+	}
+	return got, true
+}
+
+func usageOf(path string) string {
+	path = strings.TrimSuffix(path, "/")
+	if path == "/set_kv" {
+		return path + "/?key=K&value=V"
+	}
+	return path + "/?key=K"
+}
+
+func writeMutationError(w http.ResponseWriter, err error) {
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, chitchat.ErrValueTooLarge):
+		status = http.StatusRequestEntityTooLarge
+	case errors.Is(err, chitchat.ErrInvalidUTF8):
+		status = http.StatusBadRequest
+	case errors.Is(err, chitchat.ErrClosed):
+		status = http.StatusServiceUnavailable
+	}
+	writeError(w, status, err.Error())
+}
+
+// errorDoc is the body of every error answer.
+type errorDoc struct {
+	Error string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	b, _ := json.Marshal(errorDoc{Error: msg})
+	writeJSON(w, status, b)
+}
+
+func writeJSON(w http.ResponseWriter, status int, b []byte) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(b)
+}

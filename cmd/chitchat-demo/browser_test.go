@@ -1,0 +1,368 @@
+package main
+
+// /ui in a real headless browser, driven over the Chrome DevTools Protocol
+// on a pipe (--remote-debugging-pipe: NUL-terminated JSON messages on file
+// descriptors 3 and 4), so no WebSocket client or dependency is needed. The
+// test waits on the page's own "chitchat:render" event, never on a timer.
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// findBrowser returns a Chromium-like browser on PATH, or "".
+func findBrowser() string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// /ui loads, lists the live nodes with their keys, and shows a node as dead
+// once it is killed. With UPDATE_SCREENSHOT=1 the final page is saved as
+// docs/ui.png (the README's screenshot).
+func TestUIInBrowser(t *testing.T) {
+	t.Parallel()
+	browserPath := findBrowser()
+	if browserPath == "" {
+		t.Skip("no headless browser: none of chromium, chromium-browser, google-chrome is on PATH; " +
+			"install one (Debian: apt-get install chromium) to test /ui in a browser")
+	}
+	ctx := testContext(t)
+	base := freePorts(t, 4)
+	var nodes []*proc
+	for i := range 4 {
+		args := []string{"--listen_addr", addr(base + i), "--node_id", "node_" + strconv.Itoa(i),
+			"--interval_ms", "100", "--initial_interval", "1s"}
+		if i > 0 {
+			args = append(args, "--seed", addr(base))
+		}
+		nodes = append(nodes, startProc(t, "node_"+strconv.Itoa(i), args...))
+	}
+	for _, p := range nodes {
+		p.url = p.waitLine(ctx, readyRE)[1]
+	}
+	// Some keys, a deleted one and one deleted after a TTL, for the page to show.
+	for _, q := range []struct {
+		node int
+		path string
+	}{
+		{0, "/set_kv/?key=role&value=gateway"}, {0, "/set_kv/?key=zone&value=eu-west-1a"},
+		{1, "/set_kv/?key=role&value=indexer"}, {1, "/set_kv/?key=some_key&value=some_value"},
+		{2, "/set_kv/?key=role&value=searcher"}, {2, "/set_kv/?key=draining&value=true"},
+		{2, "/mark_for_deletion/?key=draining"},
+		{3, "/set_kv/?key=role&value=searcher"}, {3, "/set_kv/?key=lease&value=7f3a"},
+		{3, "/delete_after_ttl/?key=lease"},
+	} {
+		mustStatusTrue(ctx, t, nodes[q.node].url+q.path)
+	}
+
+	b := startBrowser(ctx, t, browserPath)
+	page := b.open(ctx, t, nodes[0].url+"/ui")
+	cards := page.waitFor(ctx, t, "4 live nodes with their keys", `cards =>
+		cards.length === 4 &&
+		cards.every((c, i) => c.node === "node_" + i && c.status === "live") &&
+		cards[0].self && !cards[1].self &&
+		cards.map(c => c.keys.length).join() === "2,2,2,2"`)
+	t.Logf("page shows %s", cards)
+
+	nodes[3].cmd.Process.Kill()
+	nodes[3].wait(ctx)
+	cards = page.waitFor(ctx, t, "node_3 dead, the others live", `cards =>
+		cards.length === 4 && cards[3].status === "dead" &&
+		cards.slice(0, 3).every(c => c.status === "live")`)
+	t.Logf("page shows %s", cards)
+
+	png := page.screenshot(ctx, t)
+	shot := filepath.Join(t.TempDir(), "ui.png")
+	if os.Getenv("UPDATE_SCREENSHOT") == "1" {
+		shot = filepath.Join("..", "..", "docs", "ui.png")
+	}
+	if err := os.WriteFile(shot, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s (%d bytes)", shot, len(png))
+}
+
+// browser is a headless Chromium driven over --remote-debugging-pipe.
+type browser struct {
+	cmd    *exec.Cmd
+	w      *os.File // CDP messages to the browser (its fd 3)
+	stderr *syncBuffer
+
+	mu      sync.Mutex
+	nextID  int
+	pending map[int]chan cdpMessage
+	waiters map[string][]chan cdpMessage // "sessionId method" -> one-shot waiters
+	closed  chan struct{}                // the browser's end of the pipe closed
+}
+
+type cdpMessage struct {
+	ID        int             `json:"id,omitempty"`
+	Method    string          `json:"method,omitempty"`
+	Params    json.RawMessage `json:"params,omitempty"`
+	SessionID string          `json:"sessionId,omitempty"`
+	Result    json.RawMessage `json:"result,omitempty"`
+	Error     *struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	} `json:"error,omitempty"`
+}
+
+func startBrowser(ctx context.Context, t *testing.T, path string) *browser {
+	t.Helper()
+	// Not t.TempDir: the browser's helper processes may still write there
+	// while it is removed, which t.TempDir reports as an error.
+	profile, err := os.MkdirTemp("", "chitchat-demo-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	toBrowser, ourW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ourR, fromBrowser, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &browser{w: ourW, stderr: &syncBuffer{}, pending: make(map[int]chan cdpMessage),
+		waiters: make(map[string][]chan cdpMessage), closed: make(chan struct{})}
+	b.cmd = exec.Command(path,
+		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--no-default-browser-check", "--disable-background-networking", "--disable-component-update",
+		"--disable-sync", "--disable-extensions", "--disable-dev-shm-usage", "--mute-audio", "--hide-scrollbars",
+		"--window-size=1280,900", "--user-data-dir="+profile, "--remote-debugging-pipe", "about:blank")
+	b.cmd.ExtraFiles = []*os.File{toBrowser, fromBrowser} // fds 3 and 4
+	b.cmd.Stderr = b.stderr
+	b.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // to kill its helpers too
+	if err := b.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", path, err)
+	}
+	toBrowser.Close()
+	fromBrowser.Close()
+	exited := make(chan struct{})
+	go func() {
+		b.cmd.Wait()
+		close(exited)
+	}()
+	go b.readLoop(ourR)
+	t.Cleanup(func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		b.call(closeCtx, "", "Browser.close", nil)
+		select {
+		case <-exited:
+		case <-closeCtx.Done():
+		}
+		syscall.Kill(-b.cmd.Process.Pid, syscall.SIGKILL) // the whole process group
+		<-exited
+		ourW.Close()
+		os.RemoveAll(profile)
+		if t.Failed() {
+			t.Logf("--- browser stderr (last 30 lines):\n%s", b.stderr.tail(30))
+		}
+	})
+	// The first answer tells that the browser is up.
+	if _, err := b.call(ctx, "", "Browser.getVersion", nil); err != nil {
+		t.Fatalf("browser did not answer: %v", err)
+	}
+	return b
+}
+
+func (b *browser) readLoop(r *os.File) {
+	defer close(b.closed)
+	br := bufio.NewReaderSize(r, 1<<20)
+	for {
+		raw, err := br.ReadBytes(0)
+		if err != nil {
+			return
+		}
+		var m cdpMessage
+		if json.Unmarshal(raw[:len(raw)-1], &m) != nil {
+			continue
+		}
+		b.mu.Lock()
+		if m.ID != 0 {
+			if ch, ok := b.pending[m.ID]; ok {
+				delete(b.pending, m.ID)
+				ch <- m
+			}
+		} else {
+			key := m.SessionID + " " + m.Method
+			for _, ch := range b.waiters[key] {
+				ch <- m
+			}
+			delete(b.waiters, key)
+		}
+		b.mu.Unlock()
+	}
+}
+
+// call sends a command and waits for its answer.
+func (b *browser) call(ctx context.Context, session, method string, params any) (json.RawMessage, error) {
+	b.mu.Lock()
+	b.nextID++
+	id := b.nextID
+	ch := make(chan cdpMessage, 1)
+	b.pending[id] = ch
+	msg, err := json.Marshal(struct {
+		ID        int    `json:"id"`
+		Method    string `json:"method"`
+		Params    any    `json:"params,omitempty"`
+		SessionID string `json:"sessionId,omitempty"`
+	}{id, method, params, session})
+	if err == nil {
+		_, err = b.w.Write(append(msg, 0))
+	}
+	b.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", method, err)
+	}
+	select {
+	case m := <-ch:
+		if m.Error != nil {
+			return nil, fmt.Errorf("%s: %s (code %d)", method, m.Error.Message, m.Error.Code)
+		}
+		return m.Result, nil
+	case <-b.closed:
+		return nil, fmt.Errorf("%s: the browser closed the pipe", method)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%s: %w", method, ctx.Err())
+	}
+}
+
+// expect registers a one-shot waiter for an event, before the command that
+// causes it is sent.
+func (b *browser) expect(session, method string) <-chan cdpMessage {
+	ch := make(chan cdpMessage, 1)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	key := session + " " + method
+	b.waiters[key] = append(b.waiters[key], ch)
+	return ch
+}
+
+// page is a browser tab.
+type page struct {
+	b       *browser
+	session string
+}
+
+// open creates a tab of 1280×900 CSS pixels and loads url in it.
+func (b *browser) open(ctx context.Context, t *testing.T, url string) *page {
+	t.Helper()
+	must := func(raw json.RawMessage, err error) json.RawMessage {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	var target struct{ TargetID string }
+	json.Unmarshal(must(b.call(ctx, "", "Target.createTarget", map[string]any{"url": "about:blank"})), &target)
+	var attached struct{ SessionID string }
+	json.Unmarshal(must(b.call(ctx, "", "Target.attachToTarget", map[string]any{"targetId": target.TargetID, "flatten": true})), &attached)
+	p := &page{b: b, session: attached.SessionID}
+	must(b.call(ctx, p.session, "Page.enable", nil))
+	must(b.call(ctx, p.session, "Emulation.setDeviceMetricsOverride",
+		map[string]any{"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": false}))
+	loaded := b.expect(p.session, "Page.loadEventFired")
+	var nav struct{ ErrorText string }
+	json.Unmarshal(must(b.call(ctx, p.session, "Page.navigate", map[string]any{"url": url})), &nav)
+	if nav.ErrorText != "" {
+		t.Fatalf("navigate to %s: %s", url, nav.ErrorText)
+	}
+	select {
+	case <-loaded:
+	case <-ctx.Done():
+		t.Fatalf("%s did not load: %v", url, ctx.Err())
+	}
+	return p
+}
+
+// cardsJS lists the page's node cards as the tests see them.
+const cardsJS = `() => [...document.querySelectorAll(".card")].map(c => ({
+	node: c.dataset.node, status: c.dataset.status, generation: c.dataset.generation,
+	self: !c.querySelector(".badge.self").hidden,
+	keys: [...c.querySelectorAll("tr[data-key]")].map(r => r.dataset.key),
+}))`
+
+// waitFor waits until pred (a JavaScript function of the cards) holds,
+// checking at each render of the page, and returns the cards as JSON.
+func (p *page) waitFor(ctx context.Context, t *testing.T, desc, pred string) string {
+	t.Helper()
+	expr := `new Promise(resolve => {
+		const cards = (` + cardsJS + `), pred = (` + pred + `);
+		const check = () => {
+			const cs = cards();
+			if (pred(cs)) {
+				document.removeEventListener("chitchat:render", check);
+				resolve(JSON.stringify(cs));
+			}
+		};
+		document.addEventListener("chitchat:render", check);
+		check();
+	})`
+	v, err := p.eval(ctx, expr)
+	if err != nil {
+		// Show what the page shows instead.
+		c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		now, _ := p.eval(c, "JSON.stringify(("+cardsJS+")())")
+		t.Fatalf("/ui never showed %s: %v; it shows %s", desc, err, now)
+	}
+	return v
+}
+
+// eval evaluates a JavaScript expression, awaiting it if it is a promise,
+// and returns its string value.
+func (p *page) eval(ctx context.Context, expr string) (string, error) {
+	raw, err := p.b.call(ctx, p.session, "Runtime.evaluate",
+		map[string]any{"expression": expr, "awaitPromise": true, "returnByValue": true})
+	if err != nil {
+		return "", err
+	}
+	var r struct {
+		Result           struct{ Value any }
+		ExceptionDetails *struct{ Text string }
+	}
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return "", err
+	}
+	if r.ExceptionDetails != nil {
+		return "", errors.New("JavaScript exception: " + r.ExceptionDetails.Text)
+	}
+	s, _ := r.Result.Value.(string)
+	return s, nil
+}
+
+func (p *page) screenshot(ctx context.Context, t *testing.T) []byte {
+	t.Helper()
+	raw, err := p.b.call(ctx, p.session, "Page.captureScreenshot", map[string]any{"format": "png"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct{ Data string }
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatal(err)
+	}
+	png, err := base64.StdEncoding.DecodeString(r.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return png
+}

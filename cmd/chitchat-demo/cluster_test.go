@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// launchedNode is one line of the launcher's summary.
+type launchedNode struct {
+	name string
+	pid  int
+	url  string
+}
+
+var (
+	summaryRE = regexp.MustCompile(`^\s+(node_\d+)\s+pid (\d+)\s+(http://\S+)/$`)
+	// Matches a node line or the last line of the summary.
+	summaryEndRE = regexp.MustCompile(`^\s+(node_\d+)\s+pid (\d+)\s+(http://\S+)/$|^Press Ctrl-C`)
+)
+
+// startLauncher runs "chitchat-demo cluster -n n" and returns its nodes once
+// it printed that they all serve.
+func startLauncher(ctx context.Context, t *testing.T, n int) (*proc, []launchedNode) {
+	t.Helper()
+	base := freePorts(t, n)
+	l := startProc(t, "launcher", "cluster", "-n", strconv.Itoa(n), "--base_port", strconv.Itoa(base), "--interval_ms", "50")
+	var nodes []launchedNode
+	for {
+		m := l.waitLine(ctx, summaryEndRE)
+		if m[1] == "" {
+			break
+		}
+		pid, _ := strconv.Atoi(m[2])
+		nodes = append(nodes, launchedNode{m[1], pid, m[3]})
+	}
+	t.Cleanup(func() {
+		// Should the launcher have failed to stop its nodes, do not leave
+		// them behind.
+		if !t.Failed() {
+			return
+		}
+		for _, c := range nodes {
+			syscall.Kill(c.pid, syscall.SIGKILL)
+		}
+	})
+	if len(nodes) != n {
+		t.Fatalf("launcher listed %d nodes, want %d", len(nodes), n)
+	}
+	for i, c := range nodes {
+		if want := "http://" + addr(base+i); c.url != want || c.name != "node_"+strconv.Itoa(i) {
+			t.Errorf("node %d is %s at %s, want node_%d at %s", i, c.name, c.url, i, want)
+		}
+	}
+	return l, nodes
+}
+
+// cluster -n 3 starts three nodes that form a cluster and serve, and leaves
+// no process behind after SIGTERM.
+func TestClusterCommand(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	l, nodes := startLauncher(ctx, t, 3)
+	for _, c := range nodes {
+		for _, path := range []string{"/healthz", "/ui"} {
+			if code, _, _ := httpGet(ctx, t, c.url+path); code != http.StatusOK {
+				t.Errorf("GET %s%s = %d, want 200", c.url, path, code)
+			}
+		}
+	}
+	mustWatch(ctx, t, nodes[0].url, liveDead(3, 0))
+
+	l.stop(ctx, syscall.SIGTERM)
+	for _, c := range nodes {
+		// The launcher reaped its children before exiting: a pid still
+		// there would be a leftover (or a zombie nobody waited for).
+		if err := syscall.Kill(c.pid, 0); !errors.Is(err, syscall.ESRCH) {
+			t.Errorf("%s (pid %d) is still there after the launcher exited: kill(pid, 0) = %v", c.name, c.pid, err)
+		}
+	}
+	log := l.stderr.String()
+	for _, c := range nodes {
+		if !strings.Contains(log, c.name+" | ") || !strings.Contains(log, `msg="node stopped"`) {
+			t.Errorf("%s did not log a clean stop:\n%s", c.name, log)
+		}
+	}
+	if !strings.Contains(log, "stopped 3 node(s)") {
+		t.Errorf("the launcher did not report stopping 3 nodes:\n%s", log)
+	}
+}

@@ -1,0 +1,267 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// nodeOptions is a node's validated command line.
+type nodeOptions struct {
+	listen    netip.AddrPort // UDP gossip and TCP HTTP bind address
+	public    netip.AddrPort // gossip advertise address
+	nodeID    string
+	seeds     []string
+	interval  time.Duration
+	clusterID string
+	deadGrace time.Duration // failure detector's dead-node grace period
+	phi       float64       // failure detector's phi threshold
+	initial   time.Duration // failure detector's initial (prior) interval
+	tombGrace time.Duration // MarkedForDeletionGracePeriod
+	logLevel  slog.Level
+}
+
+// stringValue is a flag.Value that keeps the text as given; every flag is
+// parsed after flag.Parse so that all problems can be reported at once
+// (flag.Parse stops at the first one).
+type stringValue struct {
+	s   string
+	set bool
+}
+
+func (v *stringValue) String() string { return v.s }
+func (v *stringValue) Set(s string) error {
+	v.s, v.set = s, true
+	return nil
+}
+
+// listValue is a repeatable flag (--seed a --seed b).
+type listValue []string
+
+func (v *listValue) String() string { return strings.Join(*v, ",") }
+func (v *listValue) Set(s string) error {
+	*v = append(*v, s)
+	return nil
+}
+
+// nodeFlags holds the raw text of a node's flags.
+type nodeFlags struct {
+	listen, public, nodeID, interval     stringValue
+	clusterID, deadGrace, tombGrace, log stringValue
+	phi, initial                         stringValue
+	seeds                                listValue
+}
+
+// Defaults of chitchat-test (spec §11.1); the last three are ours.
+const (
+	defaultListenAddr = "127.0.0.1:10000"
+	defaultIntervalMS = "500"
+	defaultClusterID  = "testing"
+	defaultDeadGrace  = "10s"
+	defaultTombGrace  = "60s"
+	defaultLogLevel   = "info"
+	defaultPhi        = "8"  // failuredetector default
+	defaultInitial    = "5s" // failuredetector default
+)
+
+func newNodeFlagSet() (*flag.FlagSet, *nodeFlags) {
+	nf := &nodeFlags{
+		listen:    stringValue{s: defaultListenAddr},
+		interval:  stringValue{s: defaultIntervalMS},
+		clusterID: stringValue{s: defaultClusterID},
+		deadGrace: stringValue{s: defaultDeadGrace},
+		tombGrace: stringValue{s: defaultTombGrace},
+		log:       stringValue{s: defaultLogLevel},
+		phi:       stringValue{s: defaultPhi},
+		initial:   stringValue{s: defaultInitial},
+	}
+	fs := flag.NewFlagSet("chitchat-demo", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // we print errors and usage ourselves
+	fs.Var(&nf.listen, "listen_addr", "`ip:port` to bind: UDP for gossip and TCP for the HTTP API")
+	fs.Var(&nf.public, "public_addr", "`ip:port` other nodes use to reach this one (default: --listen_addr)")
+	fs.Var(&nf.nodeID, "node_id", "unique node `name` (default: server:{public_addr}-{random words})")
+	fs.Var(&nf.seeds, "seed", "`host:port` of a node to join (ip or DNS name); repeat for several")
+	fs.Var(&nf.interval, "interval_ms", "gossip interval in `milliseconds`")
+	fs.Var(&nf.clusterID, "cluster_id", "cluster `name`; nodes of other clusters are ignored")
+	fs.Var(&nf.deadGrace, "dead_node_grace_period", "how long a dead node is remembered before it is forgotten, as a `duration` such as 10s")
+	fs.Var(&nf.tombGrace, "marked_for_deletion_grace_period", "how long deleted keys are kept as tombstones, as a `duration`")
+	fs.Var(&nf.phi, "phi_threshold", "failure detector: a node is dead once silent for about `phi` times its mean heartbeat interval")
+	fs.Var(&nf.initial, "initial_interval", "failure detector: heartbeat interval assumed before any is measured (a `duration`); "+
+		"lower it with a short --interval_ms to detect deaths sooner")
+	fs.Var(&nf.log, "log_level", "log `level`: debug, info, warn or error")
+	return fs, nf
+}
+
+// parseNodeFlags parses and validates a node's command line. It returns
+// flag.ErrHelp for -h/--help, and otherwise every problem found, each one
+// naming the flag and saying what to fix.
+func parseNodeFlags(args []string) (nodeOptions, error) {
+	fs, nf := newNodeFlagSet()
+	var problems []error
+	bad := func(format string, a ...any) { problems = append(problems, fmt.Errorf(format, a...)) }
+	if err := parseAll(fs, args, bad); err != nil {
+		return nodeOptions{}, err
+	}
+
+	var o nodeOptions
+	o.listen = parseAddrFlag("listen_addr", nf.listen.s, bad)
+	o.public = o.listen
+	if nf.public.set {
+		o.public = parseAddrFlag("public_addr", nf.public.s, bad)
+		if o.public.IsValid() && o.public.Addr().IsUnspecified() {
+			bad("--public_addr %q: other nodes cannot send to a wildcard address; give this machine's address", nf.public.s)
+		}
+	} else if o.listen.IsValid() && o.listen.Addr().IsUnspecified() {
+		bad("--listen_addr %q is a wildcard address: also set --public_addr to the ip:port other nodes should use", nf.listen.s)
+	}
+	for _, s := range nf.seeds {
+		host, port, err := net.SplitHostPort(s)
+		switch {
+		case err != nil:
+			bad("--seed %q: not host:port (%v); write it like 127.0.0.1:10000 or localhost:10000 ([::1]:10000 for IPv6)", s, stripAddrErr(err))
+		case host == "":
+			bad("--seed %q: the host is missing; write it like 127.0.0.1:10000", s)
+		case !validPort(port):
+			bad("--seed %q: port %q is not a number between 1 and 65535", s, port)
+		}
+	}
+	o.seeds = nf.seeds
+	if nf.nodeID.set && strings.TrimSpace(nf.nodeID.s) == "" {
+		bad("--node_id is empty: give a unique name, or leave the flag out for a generated one")
+	}
+	o.nodeID = nf.nodeID.s
+	if ms, err := strconv.ParseInt(nf.interval.s, 10, 64); err != nil || ms <= 0 || ms > 3_600_000 {
+		bad("--interval_ms %q: must be a whole number of milliseconds between 1 and 3600000 (default %s)", nf.interval.s, defaultIntervalMS)
+	} else {
+		o.interval = time.Duration(ms) * time.Millisecond
+	}
+	o.clusterID = nf.clusterID.s
+	if o.clusterID == "" {
+		bad("--cluster_id is empty: give the cluster a name (default %q)", defaultClusterID)
+	}
+	o.deadGrace = parseDurationFlag("dead_node_grace_period", nf.deadGrace.s, bad)
+	o.tombGrace = parseDurationFlag("marked_for_deletion_grace_period", nf.tombGrace.s, bad)
+	o.initial = parseDurationFlag("initial_interval", nf.initial.s, bad)
+	if v, err := strconv.ParseFloat(nf.phi.s, 64); err != nil || !(v > 0) || math.IsInf(v, 0) {
+		bad("--phi_threshold %q: must be a positive number (default %s)", nf.phi.s, defaultPhi)
+	} else {
+		o.phi = v
+	}
+	if err := o.logLevel.UnmarshalText([]byte(nf.log.s)); err != nil {
+		bad("--log_level %q: must be debug, info, warn or error", nf.log.s)
+	}
+	if err := errors.Join(problems...); err != nil {
+		return nodeOptions{}, err
+	}
+	if o.nodeID == "" {
+		o.nodeID = fmt.Sprintf("server:%s-%s", o.public, memorableID())
+	}
+	return o, nil
+}
+
+// parseAll runs fs.Parse over args, going on after each error so that every
+// unknown flag is reported, not only the first. It returns flag.ErrHelp if
+// help was asked for.
+func parseAll(fs *flag.FlagSet, args []string, bad func(string, ...any)) error {
+	for {
+		err := fs.Parse(args)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		msg := err.Error()
+		args = fs.Args()
+		if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+			msg = fmt.Sprintf("unknown flag --%s (run with --help for the list of flags)", name)
+			// "--unknown value": skip the value too, or it would end flag parsing.
+			if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+				args = args[1:]
+			}
+		} else if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+			msg = fmt.Sprintf("flag --%s needs a value", name)
+		}
+		bad("%s", msg)
+	}
+	for _, a := range fs.Args() {
+		bad("unexpected argument %q: every option is a flag such as --seed 127.0.0.1:10000", a)
+	}
+	return nil
+}
+
+func parseAddrFlag(name, s string, bad func(string, ...any)) netip.AddrPort {
+	ap, err := netip.ParseAddrPort(s)
+	switch {
+	case err != nil:
+		bad("--%s %q: not an ip:port such as 127.0.0.1:10000 ([::1]:10000 for IPv6; host names are not accepted here)", name, s)
+	case ap.Port() == 0:
+		bad("--%s %q: the port must be between 1 and 65535", name, s)
+	default:
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	return netip.AddrPort{}
+}
+
+func parseDurationFlag(name, s string, bad func(string, ...any)) time.Duration {
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		bad("--%s %q: must be a positive duration with a unit, such as 10s, 500ms or 1m30s", name, s)
+		return 0
+	}
+	return d
+}
+
+func validPort(s string) bool {
+	p, err := strconv.ParseUint(s, 10, 16)
+	return err == nil && p > 0
+}
+
+// stripAddrErr keeps the reason of a net.AddrError ("missing port in
+// address"), without repeating the address.
+func stripAddrErr(err error) string {
+	var ae *net.AddrError
+	if errors.As(err, &ae) {
+		return ae.Err
+	}
+	return err.Error()
+}
+
+// printFlags writes fs's flags with their defaults, spelled with two dashes.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		fmt.Fprintf(w, "  --%s %s\n    \t%s", f.Name, name, usage)
+		if f.DefValue != "" {
+			fmt.Fprintf(w, " (default %s)", f.DefValue)
+		}
+		fmt.Fprintln(w)
+	})
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, `chitchat-demo runs a node of a chitchat gossip cluster with an HTTP API,
+a drop-in replacement for chitchat's chitchat-test server.
+
+Usage:
+  chitchat-demo [flags]                 run one node
+  chitchat-demo cluster [-n 5] [flags]  run a local cluster (see chitchat-demo cluster --help)
+
+Flags:
+`)
+	fs, _ := newNodeFlagSet()
+	printFlags(w, fs)
+	fmt.Fprint(w, `
+HTTP API (GET, on --listen_addr): / (cluster state), /set_kv/?key=&value=,
+/mark_for_deletion/?key=, /delete_after_ttl/?key=, /events, /ui, /metrics,
+/healthz, /v1/agent/members.
+`)
+}

@@ -1,0 +1,188 @@
+// Command chitchat-demo runs a node of a chitchat gossip cluster behind an
+// HTTP API. It is a drop-in replacement for upstream's chitchat-test: same
+// flags, same endpoints on the same address, same JSON; plus /events (the
+// state as Server-Sent Events), /ui (a live page), /metrics (Prometheus),
+// /healthz, /v1/agent/members (Consul-shaped), /delete_after_ttl, and a
+// "cluster" subcommand that runs a local cluster in one command:
+//
+//	go run ./cmd/chitchat-demo cluster -n 5
+//
+// The node is a thin main over the library's public API: flags are parsed
+// here (flags.go) and nowhere else.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gossipkit/chitchat-go/chitchat"
+	"github.com/gossipkit/chitchat-go/failuredetector"
+	"github.com/gossipkit/chitchat-go/transport"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1 // the node could not start or failed while running
+	exitUsage = 2 // bad flags
+)
+
+// run is main without the os.Exit, so that the flow reads top to bottom.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "cluster" {
+		return runCluster(args[1:], stdout, stderr)
+	}
+	opts, err := parseNodeFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		printUsage(stdout)
+		return exitOK
+	}
+	if err != nil {
+		reportFlagErrors(stderr, "chitchat-demo", err)
+		return exitUsage
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: opts.logLevel}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := runNode(ctx, opts, logger, stdout); err != nil {
+		logger.Error("node failed", "err", err)
+		return exitError
+	}
+	return exitOK
+}
+
+// reportFlagErrors prints every problem of err (an errors.Join) on its own
+// line.
+func reportFlagErrors(w io.Writer, cmd string, err error) {
+	reportProblems(w, cmd+": invalid command line:", err)
+	fmt.Fprintf(w, "Run %s --help for the list of flags.\n", cmd)
+}
+
+func reportProblems(w io.Writer, heading string, err error) {
+	fmt.Fprintln(w, heading)
+	for line := range strings.SplitSeq(err.Error(), "\n") {
+		fmt.Fprintf(w, "  - %s\n", line)
+	}
+}
+
+// config builds the library configuration: upstream chitchat-test's fixed
+// settings (spec §11.1), with the cluster id and grace periods overridable.
+func (o nodeOptions) config(logger *slog.Logger) chitchat.Config {
+	return chitchat.Config{
+		ID: chitchat.NodeID{
+			Name: o.nodeID,
+			// Upstream uses the start time in seconds, which repeats when a
+			// node restarts within the same second, and a restarted node
+			// MUST take a larger generation (spec §1.2). Microseconds grow
+			// at every restart and stay below 2^53 until the year 2255, so
+			// JavaScript (the /ui page) reads them exactly.
+			Generation: uint64(time.Now().UnixMicro()),
+			Addr:       o.public,
+		},
+		ClusterID:      o.clusterID,
+		GossipInterval: o.interval,
+		ListenAddr:     o.listen,
+		Seeds:          o.seeds,
+		FailureDetector: failuredetector.Config{
+			PhiThreshold:        o.phi,
+			InitialInterval:     o.initial,
+			DeadNodeGracePeriod: o.deadGrace,
+			// SamplingWindowSize and MaxInterval: library defaults.
+		},
+		MarkedForDeletionGracePeriod: o.tombGrace,
+		Logger:                       logger,
+	}
+}
+
+// shutdownTimeout bounds the HTTP server's graceful shutdown.
+const shutdownTimeout = 5 * time.Second
+
+// runNode runs one node until ctx is done (SIGINT/SIGTERM) or the gossip or
+// HTTP server fails. It prints one line on stdout once both sockets are
+// bound (the launcher and the tests wait for it).
+func runNode(ctx context.Context, o nodeOptions, logger *slog.Logger, stdout io.Writer) error {
+	cfg := o.config(logger)
+	srv, err := chitchat.New(cfg, transport.UDP{})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.listen.String())
+	if err != nil {
+		srv.Shutdown()
+		return fmt.Errorf("cannot serve HTTP on %v/TCP: %w", o.listen, err)
+	}
+
+	// Cancelling httpCtx ends every request, the long-lived /events streams
+	// included, so that the HTTP server's graceful shutdown is quick.
+	httpCtx, cancelHTTP := context.WithCancel(context.Background())
+	defer cancelHTTP()
+	a := newAPI(srv, cfg.GossipInterval)
+	hs := &http.Server{
+		Handler:           a.routes(),
+		BaseContext:       func(net.Listener) context.Context { return httpCtx },
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	gossipDone := make(chan error, 1)
+	go func() { gossipDone <- srv.Run(context.Background()) }()
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- hs.Serve(ln) }()
+
+	base := httpBase(o.listen)
+	logger.Info("node started", "node", cfg.ID.Name, "generation", cfg.ID.Generation,
+		"listen", o.listen, "public", o.public, "seeds", o.seeds, "interval", o.interval, "cluster", o.clusterID)
+	fmt.Fprintf(stdout, "node %q serving %s/ (ui: %s/ui)\n", cfg.ID.Name, base, base)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down", "cause", context.Cause(ctx))
+	case err := <-gossipDone:
+		runErr = fmt.Errorf("gossip server stopped: %w", err)
+	case err := <-httpDone:
+		runErr = fmt.Errorf("HTTP server stopped: %w", err)
+	}
+	cancelHTTP()
+	shCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(shCtx); err != nil {
+		logger.Warn("HTTP server did not stop in time; closing its connections", "err", err)
+		hs.Close()
+	}
+	if err := srv.Shutdown(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("gossip server: %w", err)
+	}
+	if runErr == nil {
+		logger.Info("node stopped")
+	}
+	return runErr
+}
+
+// httpBase is the URL prefix of the HTTP API: the listen address, or
+// localhost when it is a wildcard.
+func httpBase(listen netip.AddrPort) string {
+	if listen.Addr().IsUnspecified() {
+		loop := netip.MustParseAddr("127.0.0.1")
+		if listen.Addr().Is6() {
+			loop = netip.IPv6Loopback()
+		}
+		listen = netip.AddrPortFrom(loop, listen.Port())
+	}
+	return "http://" + listen.String()
+}
