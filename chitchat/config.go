@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"strings"
 	"time"
@@ -72,7 +71,8 @@ type Config struct {
 	// Must be at least MinDatagramSize.
 	MaxDatagramSize int
 
-	// Resolver resolves seed host names. Default net.DefaultResolver.
+	// Resolver resolves seed host names. Default net.DefaultResolver (set
+	// by the Server).
 	Resolver Resolver
 
 	// DNSRefreshInterval is the period of seed re-resolution when a seed
@@ -169,7 +169,7 @@ func (c Config) Validate() error {
 		bad("ListenAddr %q is not a valid ip:port", c.ListenAddr)
 	}
 	for _, s := range c.Seeds {
-		if _, _, err := net.SplitHostPort(s); err != nil {
+		if err := checkSeed(s); err != nil {
 			bad("seed %q is not host:port: %v", s, err)
 		}
 	}
@@ -251,9 +251,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxDatagramSize == 0 {
 		c.MaxDatagramSize = MaxDatagramSize
-	}
-	if c.Resolver == nil {
-		c.Resolver = net.DefaultResolver
 	}
 	if c.DNSRefreshInterval == 0 {
 		c.DNSRefreshInterval = DefaultDNSRefreshInterval

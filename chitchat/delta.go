@@ -102,6 +102,16 @@ func (ns *NodeState) classify(d *NodeDelta) deltaStatus {
 		return deltaApplyAfterReset
 	}
 	if ns.maxVersion < d.MaxVersion {
+		if ns.maxVersion < ns.lastGCVersion && d.LastGCVersion < ns.lastGCVersion && d.MaxVersion < ns.lastGCVersion {
+			// We were reset and have not caught up: our entries are the
+			// low versions of a state taken after every tombstone up to
+			// our LastGCVersion was collected. This sender has not seen
+			// those collections, and its entries up to d.MaxVersion may be
+			// values that such a tombstone overwrote: no later delta would
+			// ever delete them again (upstream has the same hole). Wait for
+			// a sender that has caught up; the owner always has.
+			return deltaReject
+		}
 		return deltaApply
 	}
 	return deltaReject

@@ -1,6 +1,7 @@
 package chitchat
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 
@@ -122,6 +123,11 @@ type deltaWriter struct {
 	pending []byte // op bytes of the block being filled
 	stream  int    // op bytes written in all
 	delta   Delta
+	// kvs backs the KeyValues of every node of delta, so that a delta
+	// allocates per doubling rather than per node; nodeKV is where the last
+	// node's key-values start.
+	kvs    []KeyValueMutation
+	nodeKV int
 }
 
 func newDeltaWriter(budget int) *deltaWriter {
@@ -152,6 +158,7 @@ func (w *deltaWriter) addNode(id NodeID, lastGC, from uint64) {
 	b = appendUint(b, from)
 	w.wrote(b)
 	w.delta.Nodes = append(w.delta.Nodes, NodeDelta{ID: id, LastGCVersion: lastGC, FromVersionExcluded: from})
+	w.nodeKV = len(w.kvs)
 }
 
 func (w *deltaWriter) addKV(kv KeyValueMutation) {
@@ -161,10 +168,16 @@ func (w *deltaWriter) addKV(kv KeyValueMutation) {
 	b = appendUint(b, kv.Version)
 	b = append(b, byte(kv.Status))
 	w.wrote(b)
+	w.kvs = append(w.kvs, kv)
 	nd := &w.delta.Nodes[len(w.delta.Nodes)-1]
-	nd.KeyValues = append(nd.KeyValues, kv)
+	nd.KeyValues = capped(w.kvs[w.nodeKV:])
 	nd.MaxVersion = kv.Version
 }
+
+// capped returns s with its capacity cut to its length: the node deltas of
+// one delta share a backing array, and appending to one must not overwrite
+// the next.
+func capped(s []KeyValueMutation) []KeyValueMutation { return s[:len(s):len(s)] }
 
 func (w *deltaWriter) addMax(v uint64) {
 	b := append(w.pending, mpFixArray|2, 2)
@@ -238,6 +251,7 @@ const minBlockSize = 1 + 1 + 2
 var streamPool = sync.Pool{New: func() any { return new([]byte) }}
 
 func decodeDelta(r *reader) (Delta, error) {
+	start := r.off
 	n, err := r.arrayHeader("delta", minBlockSize)
 	if err != nil || n == 0 {
 		return Delta{}, err
@@ -262,6 +276,13 @@ func decodeDelta(r *reader) (Delta, error) {
 	}
 	nodes, err := parseOps(stream)
 	if err != nil {
+		// Op errors are located in the (decompressed) op stream: report the
+		// delta's offset in the datagram, and the stream offset in the text.
+		var de *DecodeError
+		if errors.As(err, &de) {
+			de.Reason = fmt.Sprintf("delta op stream offset %d: %s", de.Offset, de.Reason)
+			de.Offset = start
+		}
 		return Delta{}, err
 	}
 	return Delta{Nodes: nodes}, nil
@@ -329,6 +350,8 @@ const (
 func parseOps(stream []byte) ([]NodeDelta, error) {
 	r := &reader{b: stream}
 	var nodes []NodeDelta
+	var kvs []KeyValueMutation // backs every node's KeyValues, as in deltaWriter
+	nodeKV := 0                // where the last node's key-values start in kvs
 	var seen map[NodeID]struct{}
 	setMax := false // the current node had a max-version op
 	for r.remaining() > 0 {
@@ -373,6 +396,7 @@ func parseOps(stream []byte) ([]NodeDelta, error) {
 				return nil, r.fail(fmt.Sprintf("node %v appears twice in one delta", id))
 			}
 			nodes = append(nodes, NodeDelta{ID: id, LastGCVersion: gc, FromVersionExcluded: from})
+			nodeKV = len(kvs)
 			setMax = false
 		case opKV:
 			nd := &nodes[len(nodes)-1]
@@ -398,7 +422,8 @@ func parseOps(stream []byte) ([]NodeDelta, error) {
 				r.off = start
 				return nil, r.fail(fmt.Sprintf("node %v: version %d does not follow %d", nd.ID, kv.Version, nd.MaxVersion))
 			}
-			nd.KeyValues = append(nd.KeyValues, kv)
+			kvs = append(kvs, kv)
+			nd.KeyValues = capped(kvs[nodeKV:])
 			nd.MaxVersion = kv.Version
 		case opMax:
 			nd := &nodes[len(nodes)-1]

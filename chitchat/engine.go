@@ -102,6 +102,9 @@ func NewEngine(cfg Config, rng *rand.Rand, initial []KeyValue) (*Engine, error) 
 	if cfg.ID.Addr.Port() == 0 {
 		return nil, fmt.Errorf("chitchat: ID.Addr %v: an Engine needs the port it is reached on", cfg.ID.Addr)
 	}
+	if rng == nil {
+		return nil, errors.New("chitchat: NewEngine needs a *rand.Rand (e.g. rand.New(rand.NewPCG(seed, seed)))")
+	}
 	cfg = cfg.withDefaults()
 	fd, err := failuredetector.New[uint64](cfg.FailureDetector)
 	if err != nil {

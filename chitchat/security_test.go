@@ -74,7 +74,9 @@ func TestLeaveIsReportedAtOnceAndCollected(t *testing.T) {
 		for i := range 4 {
 			srvs = append(srvs, spawnSec(t, net, i, nil))
 		}
-		waitLive(t, srvs[0], 4, 10*time.Second)
+		for _, s := range srvs {
+			waitLive(t, s, 4, 10*time.Second)
+		}
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		defer cancel()
@@ -104,6 +106,24 @@ func TestLeaveIsReportedAtOnceAndCollected(t *testing.T) {
 			if st := s.Stats(); st.DeadNodes != 0 {
 				t.Errorf("%s: %d dead nodes, want 0", s.Self().Name, st.DeadNodes)
 			}
+		}
+	})
+}
+
+// A node that leaves before it sees any peer live still tells one.
+func TestLeaveBeforePeersAreLive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := newNet(t)
+		a := spawnSec(t, net, 0, nil)
+		b := spawnSec(t, net, 1, nil)
+		synctest.Wait() // first round: they know each other, neither is live yet
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		if err := b.Leave(ctx); err != nil {
+			t.Fatalf("Leave: %v", err)
+		}
+		if snap := a.Snapshot(); !slices.Contains(snap.Left, b.Self()) {
+			t.Errorf("node_0 does not report node_1 left: left=%v live=%v dead=%v", snap.Left, snap.Live, snap.Dead)
 		}
 	})
 }

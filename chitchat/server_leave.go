@@ -20,8 +20,8 @@ type leaveState struct {
 }
 
 // Leave announces that this node is leaving the cluster and waits until at
-// least three live peers (all of them if fewer) have learned it, as their
-// digests show, or until ctx ends. Peers then report the node as left, not
+// least three live peers (all of them if fewer; one known peer if none is
+// live yet) have learned it, as their digests show, or until ctx ends. Peers then report the node as left, not
 // dead, without waiting for the failure detector, and garbage collect it
 // after the dead-node grace period. The node keeps running: call Shutdown
 // afterwards. Leave sends a Syn to every live peer at once (at most eight)
@@ -48,9 +48,20 @@ func (s *Server) Leave(ctx context.Context) error {
 		for _, id := range e.LiveNodes()[1:] {
 			peers = append(peers, id.Addr)
 		}
+		need := min(leaveAcks, len(peers))
+		if len(peers) == 0 {
+			// Nobody live yet (peers need three heartbeats to be): tell the
+			// peers we know, and wait for one of them to have heard.
+			for _, ns := range e.states {
+				if ns.id != e.self && !ns.left {
+					peers = append(peers, ns.id.Addr)
+				}
+			}
+			need = min(1, len(peers))
+		}
 		st = &leaveState{
 			version: e.selfState().maxVersion,
-			need:    min(leaveAcks, len(peers)),
+			need:    need,
 			acks:    make(map[netip.AddrPort]struct{}),
 			done:    make(chan struct{}),
 		}

@@ -18,6 +18,9 @@ type seedResolver struct {
 }
 
 func newSeedResolver(seeds []string, r Resolver) *seedResolver {
+	if r == nil {
+		r = net.DefaultResolver
+	}
 	static, names := parseSeeds(seeds)
 	return &seedResolver{static: static, names: names, r: r}
 }
@@ -35,6 +38,18 @@ func (s *seedResolver) resolve(ctx context.Context, logf func(msg string, args .
 		out = append(out, addrs...)
 	}
 	return out
+}
+
+// checkSeed reports whether s is a host:port with a numeric port.
+func checkSeed(s string) error {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return err
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	return nil
 }
 
 func lookupSeed(ctx context.Context, r Resolver, hostport string) ([]netip.AddrPort, error) {

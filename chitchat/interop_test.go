@@ -1,0 +1,308 @@
+package chitchat
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/klauspost/compress/zstd"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Interoperability of the hand-written msgpack codec (msgpack.go) with
+// github.com/vmihailenco/msgpack/v5, both ways: what we encode is standard
+// msgpack with the documented structure (codec.go, deltacodec.go), and what
+// another encoder writes, whatever integer widths it picks, decodes.
+
+// generic decodes every msgpack value of b with vmihailenco's generic
+// decoder, failing on trailing garbage.
+func generic(tb testing.TB, b []byte) []any {
+	tb.Helper()
+	dec := msgpack.NewDecoder(bytes.NewReader(b))
+	var out []any
+	for {
+		v, err := dec.DecodeInterface()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			tb.Fatalf("vmihailenco cannot decode % x: %v", b, err)
+		}
+		out = append(out, v)
+	}
+}
+
+// u64 converts a generically decoded integer.
+func u64(tb testing.TB, v any) uint64 {
+	tb.Helper()
+	switch n := v.(type) {
+	case int8:
+		return uint64(n)
+	case int16:
+		return uint64(n)
+	case int32:
+		return uint64(n)
+	case int64:
+		return uint64(n)
+	case uint8:
+		return uint64(n)
+	case uint16:
+		return uint64(n)
+	case uint32:
+		return uint64(n)
+	case uint64:
+		return n
+	}
+	tb.Fatalf("%#v is not an integer", v)
+	return 0
+}
+
+func array(tb testing.TB, v any, n int) []any {
+	tb.Helper()
+	a, ok := v.([]any)
+	if !ok || (n >= 0 && len(a) != n) {
+		tb.Fatalf("%#v is not an array of %d elements", v, n)
+	}
+	return a
+}
+
+// genericID checks name, generation, address bytes.
+func genericID(tb testing.TB, fields []any, want NodeID) {
+	tb.Helper()
+	addr := fields[2].([]byte)
+	var ip netip.Addr
+	if len(addr) == 6 {
+		ip = netip.AddrFrom4([4]byte(addr[:4]))
+	} else {
+		ip = netip.AddrFrom16([16]byte(addr[:16]))
+	}
+	got := NodeID{Name: fields[0].(string), Generation: u64(tb, fields[1]), Addr: netip.AddrPortFrom(ip, uint16(addr[len(addr)-2])<<8|uint16(addr[len(addr)-1]))}
+	if got != want {
+		tb.Fatalf("id = %v, want %v", got, want)
+	}
+}
+
+func genericDigest(tb testing.TB, v any, want Digest) {
+	tb.Helper()
+	entries := array(tb, v, len(want))
+	for i, e := range entries {
+		f := array(tb, e, 6)
+		genericID(tb, f, want[i].ID)
+		got := NodeDigest{Heartbeat: u64(tb, f[3]), LastGCVersion: u64(tb, f[4]), MaxVersion: u64(tb, f[5])}
+		if got != want[i].NodeDigest {
+			tb.Fatalf("entry %d = %+v, want %+v", i, got, want[i].NodeDigest)
+		}
+	}
+}
+
+// genericDelta decodes the blocks with vmihailenco (zstd blocks with a
+// plain zstd decoder) and rebuilds the node deltas from the ops.
+func genericDelta(tb testing.TB, v any) []NodeDelta {
+	tb.Helper()
+	var stream []byte
+	for _, blk := range array(tb, v, -1) {
+		f := array(tb, blk, 2)
+		data := f[1].([]byte)
+		switch u64(tb, f[0]) {
+		case blockRaw:
+		case blockZstd:
+			dec, err := zstd.NewReader(nil)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			if data, err = dec.DecodeAll(data, nil); err != nil {
+				tb.Fatalf("zstd block: %v", err)
+			}
+			dec.Close()
+		default:
+			tb.Fatalf("block kind %v", f[0])
+		}
+		stream = append(stream, data...)
+	}
+	var nodes []NodeDelta
+	for _, op := range generic(tb, stream) {
+		f := array(tb, op, -1)
+		switch u64(tb, f[0]) {
+		case opNode:
+			f = array(tb, op, 6)
+			addr := f[3].([]byte)
+			nodes = append(nodes, NodeDelta{
+				ID:                  NodeID{Name: f[1].(string), Generation: u64(tb, f[2]), Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte(addr[:4])), uint16(addr[4])<<8|uint16(addr[5]))},
+				LastGCVersion:       u64(tb, f[4]),
+				FromVersionExcluded: u64(tb, f[5]),
+			})
+		case opKV:
+			f = array(tb, op, 5)
+			nd := &nodes[len(nodes)-1]
+			m := kv(f[1].(string), f[2].(string), u64(tb, f[3]), Status(u64(tb, f[4])))
+			nd.KeyValues = append(nd.KeyValues, m)
+			nd.MaxVersion = m.Version
+		case opMax:
+			nodes[len(nodes)-1].MaxVersion = u64(tb, array(tb, op, 2)[1])
+		}
+	}
+	return nodes
+}
+
+func TestInteropOurEncodingIsStandardMsgpack(t *testing.T) {
+	for i, m := range seedMessages() {
+		t.Run(fmt.Sprintf("%v %d", m.Type(), i), func(t *testing.T) {
+			b := AppendMessage(nil, m)
+			if !bytes.Equal(b[:envelopeSize], envelope(m.Type())) {
+				t.Fatalf("envelope % x", b[:envelopeSize])
+			}
+			body := generic(t, b[envelopeSize:])
+			if _, ok := m.(*BadCluster); ok {
+				if len(body) != 0 {
+					t.Fatalf("BadCluster body = %v, want none", body)
+				}
+				return
+			}
+			if len(body) != 1 {
+				t.Fatalf("body holds %d values, want 1", len(body))
+			}
+			switch m := m.(type) {
+			case *Syn:
+				f := array(t, body[0], 2)
+				if f[0].(string) != m.ClusterID {
+					t.Errorf("cluster id = %v", f[0])
+				}
+				genericDigest(t, f[1], m.Digest)
+			case *SynAck:
+				f := array(t, body[0], 2)
+				genericDigest(t, f[0], m.Digest)
+				if diff := cmp.Diff(m.Delta.Nodes, genericDelta(t, f[1]), cmpOpts); diff != "" {
+					t.Errorf("delta mismatch (-ours +vmihailenco):\n%s", diff)
+				}
+			case *Ack:
+				f := array(t, body[0], 1)
+				if diff := cmp.Diff(m.Delta.Nodes, genericDelta(t, f[0]), cmpOpts); diff != "" {
+					t.Errorf("delta mismatch (-ours +vmihailenco):\n%s", diff)
+				}
+			}
+		})
+	}
+}
+
+// foreign builds a message body with vmihailenco's encoder.
+type foreign struct {
+	buf bytes.Buffer
+	enc *msgpack.Encoder
+}
+
+func newForeign(t MessageType) *foreign {
+	f := &foreign{}
+	f.buf.Write(envelope(t))
+	f.enc = msgpack.NewEncoder(&f.buf)
+	return f
+}
+
+func must(tb testing.TB, err error) {
+	tb.Helper()
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// id writes a node id's three fields with deliberately wide integers.
+func (f *foreign) id(tb testing.TB, id NodeID) {
+	tb.Helper()
+	must(tb, f.enc.EncodeString(id.Name))
+	must(tb, f.enc.EncodeUint64(id.Generation))
+	a := id.Addr.Addr().As4()
+	must(tb, f.enc.EncodeBytes(append(a[:], byte(id.Addr.Port()>>8), byte(id.Addr.Port()))))
+}
+
+func TestInteropForeignEncodingDecodes(t *testing.T) {
+	long := strings.Repeat("é", 40) // str8
+	t.Run("syn", func(t *testing.T) {
+		f := newForeign(TypeSyn)
+		must(t, f.enc.EncodeArrayLen(2))
+		must(t, f.enc.EncodeString(long))
+		must(t, f.enc.EncodeArrayLen(2))
+		// Entries out of order: the decoder sorts them.
+		for _, e := range []struct {
+			id         NodeID
+			hb, gc, mx uint64
+		}{{id(10002), 300, 2, 70000}, {id(10001), 1, 0, 5}} {
+			must(t, f.enc.EncodeArrayLen(6))
+			f.id(t, e.id)
+			must(t, f.enc.EncodeUint16(uint16(e.hb)))
+			must(t, f.enc.EncodeInt64(int64(e.gc))) // signed, non-negative
+			must(t, f.enc.EncodeUint(e.mx))
+		}
+		want := &Syn{ClusterID: long, Digest: Digest{
+			{ID: id(10001), NodeDigest: NodeDigest{Heartbeat: 1, MaxVersion: 5}},
+			{ID: id(10002), NodeDigest: NodeDigest{Heartbeat: 300, LastGCVersion: 2, MaxVersion: 70000}},
+		}}
+		got, err := DecodeMessage(f.buf.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+			t.Errorf("mismatch (-want +got):\n%s", diff)
+		}
+	})
+	for _, compress := range []bool{false, true} {
+		name := "ack raw block"
+		if compress {
+			name = "ack zstd block"
+		}
+		t.Run(name, func(t *testing.T) {
+			var ops bytes.Buffer
+			enc := msgpack.NewEncoder(&ops)
+			must(t, enc.EncodeArrayLen(6))
+			must(t, enc.EncodeUint8(opNode))
+			tmp := &foreign{enc: enc}
+			tmp.id(t, id(10001))
+			must(t, enc.EncodeUint32(3))
+			must(t, enc.EncodeInt8(1))
+			for i, v := range []uint64{2, 300, 1 << 20} {
+				must(t, enc.EncodeArrayLen(5))
+				must(t, enc.EncodeInt16(opKV))
+				must(t, enc.EncodeString("key"+string(rune('a'+i))))
+				must(t, enc.EncodeString(long))
+				must(t, enc.EncodeUint64(v))
+				must(t, enc.EncodeUint8(uint8(i)))
+			}
+			must(t, enc.EncodeArrayLen(6))
+			must(t, enc.EncodeUint(opNode))
+			tmp.id(t, id(10002))
+			must(t, enc.EncodeUint(0))
+			must(t, enc.EncodeUint(0))
+			must(t, enc.EncodeArrayLen(2))
+			must(t, enc.EncodeUint(opMax))
+			must(t, enc.EncodeUint64(9))
+			data, kind := ops.Bytes(), uint64(blockRaw)
+			if compress {
+				zenc, err := zstd.NewWriter(nil)
+				must(t, err)
+				data, kind = zenc.EncodeAll(data, nil), blockZstd
+			}
+			f := newForeign(TypeAck)
+			must(t, f.enc.EncodeArrayLen(1))
+			must(t, f.enc.EncodeArrayLen(1))
+			must(t, f.enc.EncodeArrayLen(2))
+			must(t, f.enc.EncodeUint(kind))
+			must(t, f.enc.EncodeBytes(data))
+			want := &Ack{Delta: Delta{Nodes: []NodeDelta{
+				{ID: id(10001), LastGCVersion: 3, FromVersionExcluded: 1, MaxVersion: 1 << 20, KeyValues: []KeyValueMutation{
+					kv("keya", long, 2, StatusSet), kv("keyb", long, 300, StatusDeleted), kv("keyc", long, 1<<20, StatusDeleteAfterTTL),
+				}},
+				{ID: id(10002), MaxVersion: 9},
+			}}}
+			got, err := DecodeMessage(f.buf.Bytes())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+				t.Errorf("mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
