@@ -41,8 +41,9 @@ func ParseKey(s string) (Key, error) {
 // String returns the key in standard base64.
 func (k Key) String() string { return base64.StdEncoding.EncodeToString(k[:]) }
 
-// fingerprint identifies a key in logs without revealing it.
-func (k Key) fingerprint() string {
+// Fingerprint names a key without revealing it: the first 4 bytes of its
+// SHA-256, in hex. Logs and the demo's /v1/keyring use it.
+func (k Key) Fingerprint() string {
 	h := sha256.Sum256(k[:])
 	return fmt.Sprintf("%x", h[:4])
 }
@@ -116,7 +117,7 @@ func (k *Keyring) UseKey(key Key) error {
 	keys := k.load().keys
 	i := slices.Index(keys, key)
 	if i < 0 {
-		return fmt.Errorf("chitchat: key %s is not in the keyring: add it first", key.fingerprint())
+		return fmt.Errorf("chitchat: key %s is not in the keyring: add it first", key.Fingerprint())
 	}
 	return k.store(append([]Key{key}, slices.Delete(slices.Clone(keys), i, i+1)...))
 }

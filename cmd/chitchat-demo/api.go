@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gossipkit/chitchat-go/chitchat"
+	"github.com/gossipkit/chitchat-go/overlay"
 )
 
 // api serves the node's HTTP endpoints. Upstream's chitchat-test endpoints
@@ -16,12 +18,16 @@ import (
 // scripts written for it work unchanged.
 type api struct {
 	srv      *chitchat.Server
-	interval time.Duration // gossip interval: the pace of /events
+	cfg      chitchat.Config // what srv was started with (its keyring, for /v1/keyring)
+	interval time.Duration   // gossip interval: the pace of /events
+	mesh     *overlay.Mesh   // nil without --overlay
 	metrics  http.Handler
 }
 
-func newAPI(srv *chitchat.Server, interval time.Duration) *api {
-	return &api{srv: srv, interval: interval, metrics: metricsHandler(srv)}
+// newAPI serves srv, started with cfg; mesh is nil without --overlay.
+func newAPI(srv *chitchat.Server, cfg chitchat.Config, mesh *overlay.Mesh) *api {
+	return &api{srv: srv, cfg: cfg, interval: cmp.Or(cfg.GossipInterval, chitchat.DefaultGossipInterval),
+		mesh: mesh, metrics: metricsHandler(srv)}
 }
 
 func (a *api) routes() http.Handler {
@@ -41,21 +47,30 @@ func (a *api) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", a.healthz)
 	mux.Handle("GET /metrics", a.metrics)
 	mux.HandleFunc("GET /v1/agent/members", a.members)
+	mux.HandleFunc("GET /v1/keyring", a.keyring)
+	mux.HandleFunc("GET /overlay/peers", a.overlayPeers)
+	mux.HandleFunc("GET /overlay/wg-quick", a.overlayWGQuick)
 	mux.HandleFunc("GET /ui", serveUI)
 	mux.HandleFunc("GET /ui/{$}", serveUI)
 	return mux
 }
 
 // The document of GET / (spec §11.2): upstream's serde serialization of
-// chitchat's state, field for field. Structs keep the field order;
-// key_values is a map because encoding/json writes map keys sorted, which
-// is upstream's BTreeMap order.
+// chitchat's state, field for field, plus left_nodes. Structs keep the
+// field order; key_values is a map because encoding/json writes map keys
+// sorted, which is upstream's BTreeMap order.
 type (
 	stateDoc struct {
 		ClusterID    string          `json:"cluster_id"`
 		ClusterState clusterStateDoc `json:"cluster_state"`
 		LiveNodes    []chitchatIDDoc `json:"live_nodes"`
 		DeadNodes    []chitchatIDDoc `json:"dead_nodes"`
+		// LeftNodes is not in upstream's document (chitchat v0.10.1 has no
+		// graceful leave): the nodes that left (Server.Leave), neither
+		// live nor dead, until garbage collected. It comes last, so that
+		// readers of upstream's fields see them where they expect them;
+		// serde readers ignore unknown fields by default.
+		LeftNodes []chitchatIDDoc `json:"left_nodes"`
 	}
 	clusterStateDoc struct {
 		NodeStates []nodeStateDoc `json:"node_states"`
@@ -91,6 +106,7 @@ func document(s chitchat.Snapshot) stateDoc {
 		},
 		LiveNodes: idDocs(s.Live),
 		DeadNodes: idDocs(s.Dead),
+		LeftNodes: idDocs(s.Left),
 	}
 	for _, ns := range s.Nodes {
 		kvs := make(map[string]versionedValDoc)

@@ -40,7 +40,7 @@ func testNode(t *testing.T) (*chitchat.Server, *httptest.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(newAPI(srv, cfg.GossipInterval).routes())
+	ts := httptest.NewServer(newAPI(srv, cfg, nil).routes())
 	t.Cleanup(func() {
 		srv.Shutdown() // ends the /events streams
 		ts.Close()
@@ -297,7 +297,8 @@ func testEngine(t *testing.T, name string, gen uint64, addr string, kvs ...chitc
 }
 
 // The document of / byte for byte: upstream's field names and order, two
-// spaces, key_values sorted with tombstones, IPv6 in brackets.
+// spaces, key_values sorted with tombstones, IPv6 in brackets; then
+// left_nodes, our addition (upstream has no graceful leave).
 func TestDocumentGolden(t *testing.T) {
 	s := twoNodeSnapshot(t)
 	s.Dead = []chitchat.NodeID{s.Nodes[1].ID()}
@@ -373,7 +374,8 @@ func TestDocumentGolden(t *testing.T) {
       "generation_id": 1713600001,
       "gossip_advertise_addr": "[::1]:13001"
     }
-  ]
+  ],
+  "left_nodes": []
 }`
 	if diff := cmp.Diff(want, string(got)); diff != "" {
 		t.Errorf("document mismatch (-want +got):\n%s", diff)
@@ -383,14 +385,29 @@ func TestDocumentGolden(t *testing.T) {
 // An empty cluster state writes [] and {}, never null.
 func TestDocumentEmptyLists(t *testing.T) {
 	s := twoNodeSnapshot(t)
-	s.Nodes, s.Live, s.Dead, s.Seeds = nil, nil, nil, nil
+	s.Nodes, s.Live, s.Dead, s.Left, s.Seeds = nil, nil, nil, nil, nil
 	got, _ := json.Marshal(document(s))
-	want := `{"cluster_id":"testing","cluster_state":{"node_states":[],"seed_addrs":[]},"live_nodes":[],"dead_nodes":[]}`
+	want := `{"cluster_id":"testing","cluster_state":{"node_states":[],"seed_addrs":[]},"live_nodes":[],"dead_nodes":[],"left_nodes":[]}`
 	if string(got) != want {
 		t.Errorf("got %s, want %s", got, want)
 	}
 	lonely := testEngine(t, "lonely", 1, "127.0.0.1:13000").Snapshot(time.Now())
 	if b, _ := json.Marshal(document(lonely)); !bytes.Contains(b, []byte(`"key_values":{},`)) {
 		t.Errorf("key_values of a node without keys is not {}: %s", b)
+	}
+}
+
+// A node that left is listed in left_nodes, after dead_nodes, and not as
+// dead.
+func TestDocumentLeftNodes(t *testing.T) {
+	s := twoNodeSnapshot(t)
+	s.Live, s.Dead, s.Left = s.Live[:1], nil, []chitchat.NodeID{s.Nodes[1].ID()}
+	got, err := json.Marshal(document(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `"dead_nodes":[],"left_nodes":[{"node_id":"node_1","generation_id":1713600001,"gossip_advertise_addr":"[::1]:13001"}]}`
+	if !bytes.HasSuffix(got, []byte(want)) {
+		t.Errorf("document ends with %s, want %s", got[max(0, len(got)-len(want)):], want)
 	}
 }

@@ -32,9 +32,10 @@ func findBrowser() string {
 	return ""
 }
 
-// /ui loads, lists the live nodes with their keys, and shows a node as dead
-// once it is killed. With UPDATE_SCREENSHOT=1 the final page is saved as
-// docs/ui.png (the README's screenshot).
+// /ui loads, lists the live nodes with their keys, shows a node as left
+// once it is stopped (SIGTERM) and as dead once it is killed. With
+// UPDATE_SCREENSHOT=1 the final page is saved as docs/ui.png (the README's
+// screenshot).
 func TestUIInBrowser(t *testing.T) {
 	t.Parallel()
 	browserPath := findBrowser()
@@ -80,12 +81,21 @@ func TestUIInBrowser(t *testing.T) {
 		cards.map(c => c.keys.length).join() === "2,2,2,2"`)
 	t.Logf("page shows %s", cards)
 
+	nodes[2].stop(ctx, syscall.SIGTERM)
+	cards = page.waitFor(ctx, t, "node_2 left, the others live", `cards =>
+		cards.length === 4 && cards[2].status === "left" && cards[2].badge === "left" &&
+		[0, 1, 3].every(i => cards[i].status === "live")`)
+	t.Logf("page shows %s", cards)
+
 	nodes[3].cmd.Process.Kill()
 	nodes[3].wait(ctx)
-	cards = page.waitFor(ctx, t, "node_3 dead, the others live", `cards =>
-		cards.length === 4 && cards[3].status === "dead" &&
-		cards.slice(0, 3).every(c => c.status === "live")`)
+	cards = page.waitFor(ctx, t, "node_3 dead, node_2 left, the others live", `cards =>
+		cards.length === 4 && cards[3].status === "dead" && cards[2].status === "left" &&
+		cards.slice(0, 2).every(c => c.status === "live")`)
 	t.Logf("page shows %s", cards)
+	if stats, err := page.eval(ctx, `["nLive", "nDead", "nLeft"].map(id => document.getElementById(id).textContent).join()`); err != nil || stats != "2,1,1" {
+		t.Errorf("live, dead, left counts = %q (%v), want 2,1,1", stats, err)
+	}
 
 	png := page.screenshot(ctx, t)
 	shot := filepath.Join(t.TempDir(), "ui.png")
@@ -298,6 +308,7 @@ func (b *browser) open(ctx context.Context, t *testing.T, url string) *page {
 const cardsJS = `() => [...document.querySelectorAll(".card")].map(c => ({
 	node: c.dataset.node, status: c.dataset.status, generation: c.dataset.generation,
 	self: !c.querySelector(".badge.self").hidden,
+	badge: c.querySelector(".badge:not(.self)").textContent,
 	keys: [...c.querySelectorAll("tr[data-key]")].map(r => r.dataset.key),
 }))`
 

@@ -87,7 +87,8 @@ func TestMultipleNodesWithDNSSeed(t *testing.T) {
 }
 
 // The JSON of / has exactly upstream's shape (spec §11.2): field names and
-// order, nesting, types, status strings, address strings, node order.
+// order, nesting, types, status strings, address strings, node order; plus
+// left_nodes last, our one addition (upstream has no graceful leave).
 func TestStateJSONShape(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
@@ -126,8 +127,10 @@ func TestStateJSONShape(t *testing.T) {
 		t.Errorf("node_states[0] = %+v and live_nodes = %+v, want node_0 then node_1 (self first)",
 			d.ClusterState.NodeStates[0].ChitchatID, d.LiveNodes)
 	}
-	if d.DeadNodes == nil || len(d.DeadNodes) != 0 || d.ClusterState.SeedAddrs == nil || len(d.ClusterState.SeedAddrs) != 0 {
-		t.Errorf("dead_nodes = %v, seed_addrs = %v: want [] and [] (not null)", d.DeadNodes, d.ClusterState.SeedAddrs)
+	if d.DeadNodes == nil || len(d.DeadNodes) != 0 || d.LeftNodes == nil || len(d.LeftNodes) != 0 ||
+		d.ClusterState.SeedAddrs == nil || len(d.ClusterState.SeedAddrs) != 0 {
+		t.Errorf("dead_nodes = %v, left_nodes = %v, seed_addrs = %v: want [], [] and [] (not null)",
+			d.DeadNodes, d.LeftNodes, d.ClusterState.SeedAddrs)
 	}
 	want := map[string]strictValue{
 		"a": {"1", 1, "Set"},
@@ -167,6 +170,7 @@ type (
 		} `json:"cluster_state"`
 		LiveNodes []strictID `json:"live_nodes"`
 		DeadNodes []strictID `json:"dead_nodes"`
+		LeftNodes []strictID `json:"left_nodes"` // not upstream's
 	}
 	strictID struct {
 		NodeID              string `json:"node_id"`
@@ -185,7 +189,7 @@ func checkShape(t *testing.T, body []byte) {
 	t.Helper()
 	idKeys := []string{"node_id", "generation_id", "gossip_advertise_addr"}
 	top := object(t, body)
-	expectKeys(t, "document", top, "cluster_id", "cluster_state", "live_nodes", "dead_nodes")
+	expectKeys(t, "document", top, "cluster_id", "cluster_state", "live_nodes", "dead_nodes", "left_nodes")
 	cs := object(t, top.get("cluster_state"))
 	expectKeys(t, "cluster_state", cs, "node_states", "seed_addrs")
 	for i, raw := range array(t, cs.get("node_states")) {
@@ -200,7 +204,7 @@ func checkShape(t *testing.T, body []byte) {
 			expectKeys(t, "key_values["+k+"]", object(t, kvs.get(k)), "value", "version", "status")
 		}
 	}
-	for _, list := range []string{"live_nodes", "dead_nodes"} {
+	for _, list := range []string{"live_nodes", "dead_nodes", "left_nodes"} {
 		for _, raw := range array(t, top.get(list)) {
 			expectKeys(t, list+" entry", object(t, raw), idKeys...)
 		}
@@ -284,7 +288,12 @@ func TestBadFlags(t *testing.T) {
 		{"cluster: unknown flag", []string{"cluster", "--nodes", "3"}, 2, []string{"unknown flag --nodes"}},
 		{"cluster: node flag set by the launcher", []string{"cluster", "--", "--node_id", "x"}, 2, []string{"--node_id cannot be passed"}},
 		{"cluster: bad node flag", []string{"cluster", "--", "--interval_ms", "fast"}, 2, []string{`--interval_ms "fast"`}},
-		{"help", []string{"--help"}, 0, []string{"--listen_addr", "--seed", "--interval_ms", "cluster"}},
+		{"bad gossip key", []string{"--gossip_key", "c2VjcmV0"}, 2, []string{"--gossip_key: gossip key is 6 bytes, want 32", "head -c 32 /dev/urandom | base64"}},
+		{"overlay without its ids", []string{"--overlay", "--interval_ms", "0"}, 2,
+			[]string{"--overlay needs --overlay_node_id", "--overlay needs --overlay_ip", "--interval_ms"}},
+		{"cluster: bad overlay flag", []string{"cluster", "--", "--wg_keepalive", "25s"}, 2, []string{"add --overlay"}},
+		{"help", []string{"--help"}, 0, []string{"--listen_addr", "--seed", "--interval_ms", "cluster",
+			"--leave_timeout", "--gossip_key ", "--gossip_key_file", "--overlay\n", "--overlay_ip", "/overlay/wg-quick", "/v1/keyring"}},
 		{"cluster help", []string{"cluster", "-h"}, 0, []string{"--base_port", "-n"}},
 	}
 	for _, tt := range tests {

@@ -7,7 +7,8 @@ package main
 //	launcher ── start ──▶ node_0 … node_{n-1}   (stdout: ready line; stderr: logs, prefixed and copied)
 //	         ◀─ ready ──  each child prints "node … serving http://…" once bound
 //	         ── prints the URLs, waits for SIGINT/SIGTERM
-//	         ── SIGTERM to every child, waits ≤ stopTimeout, SIGKILL to stragglers, reaps all
+//	         ── SIGTERM to every child (each leaves the cluster, then stops),
+//	            waits ≤ --leave_timeout + stopTimeout, SIGKILL to stragglers, reaps all
 //
 // On Linux the children also get SIGKILL if the launcher dies without
 // stopping them (Pdeathsig), so no node outlives it.
@@ -36,7 +37,7 @@ import (
 // Launcher timings.
 const (
 	readyTimeout = 30 * time.Second // every node must be serving by then
-	stopTimeout  = 5 * time.Second  // SIGTERM grace before SIGKILL
+	stopTimeout  = 5 * time.Second  // SIGTERM grace before SIGKILL, on top of the nodes' --leave_timeout
 )
 
 // clusterOptions is the launcher's validated command line.
@@ -44,8 +45,9 @@ type clusterOptions struct {
 	n           int
 	basePort    uint16
 	host        netip.Addr
-	interval    string   // --interval_ms, passed to every node
-	passthrough []string // node flags after "--", passed to every node
+	interval    string        // --interval_ms, passed to every node
+	passthrough []string      // node flags after "--", passed to every node
+	stopGrace   time.Duration // how long a node may take to stop after SIGTERM
 }
 
 func newClusterFlagSet() (*flag.FlagSet, *stringValue, *stringValue, *stringValue, *stringValue) {
@@ -65,7 +67,7 @@ func newClusterFlagSet() (*flag.FlagSet, *stringValue, *stringValue, *stringValu
 func printClusterUsage(w io.Writer) {
 	fmt.Fprint(w, `chitchat-demo cluster runs a local chitchat cluster: N nodes on one machine,
 node_i on host:base_port+i, each seeded with node_0. Ctrl-C (or SIGTERM) stops
-them all.
+them all: each node leaves the cluster (--leave_timeout), then exits.
 
 Usage:
   chitchat-demo cluster [flags] [-- node flags]
@@ -116,9 +118,11 @@ func parseClusterFlags(args []string) (clusterOptions, error) {
 	}
 	if len(problems) == 0 {
 		// Check the node flags once, up front, rather than N times later.
-		if _, err := parseNodeFlags(o.nodeArgs(0)); err != nil && !errors.Is(err, flag.ErrHelp) {
+		no, err := parseNodeFlags(o.nodeArgs(0))
+		if err != nil && !errors.Is(err, flag.ErrHelp) {
 			problems = append(problems, err)
 		}
+		o.stopGrace = no.leaveTimeout + stopTimeout
 	}
 	return o, errors.Join(problems...)
 }
@@ -204,7 +208,7 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 	out := &prefixWriter{w: stderr}
 	width := len(o.name(o.n - 1))
 	children := make([]*child, 0, o.n)
-	defer func() { stopChildren(children, stderr) }()
+	defer func() { stopChildren(children, o.stopGrace, stderr) }()
 	for i := range o.n {
 		c, err := startChild(exe, o.name(i), width, o.nodeArgs(i), out)
 		if err != nil {
@@ -303,10 +307,10 @@ func startChild(exe, name string, width int, args []string, out *prefixWriter) (
 	return c, nil
 }
 
-// stopChildren sends SIGTERM to every running child, waits up to
-// stopTimeout, then kills the stragglers. It returns once every child has
+// stopChildren sends SIGTERM to every running child, waits up to grace,
+// then kills the stragglers. It returns once every child has
 // been reaped.
-func stopChildren(children []*child, stderr io.Writer) {
+func stopChildren(children []*child, grace time.Duration, stderr io.Writer) {
 	for _, c := range children {
 		select {
 		case <-c.exited:
@@ -314,7 +318,7 @@ func stopChildren(children []*child, stderr io.Writer) {
 			c.cmd.Process.Signal(syscall.SIGTERM)
 		}
 	}
-	deadline := time.NewTimer(stopTimeout)
+	deadline := time.NewTimer(grace)
 	defer deadline.Stop()
 	expired := false
 	for _, c := range children {
@@ -331,7 +335,7 @@ func stopChildren(children []*child, stderr io.Writer) {
 			continue
 		default:
 		}
-		fmt.Fprintf(stderr, "chitchat-demo cluster: %s did not stop within %v: killing it\n", c.name, stopTimeout)
+		fmt.Fprintf(stderr, "chitchat-demo cluster: %s did not stop within %v: killing it\n", c.name, grace)
 		c.cmd.Process.Kill()
 		<-c.exited
 	}

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gossipkit/chitchat-go/chitchat"
 )
 
 // nodeOptions is a node's validated command line.
@@ -27,6 +29,27 @@ type nodeOptions struct {
 	initial   time.Duration // failure detector's initial (prior) interval
 	tombGrace time.Duration // MarkedForDeletionGracePeriod
 	logLevel  slog.Level
+
+	// leaveTimeout bounds the graceful leave on SIGINT/SIGTERM; 0 skips it.
+	leaveTimeout time.Duration
+
+	// Gossip encryption: the keys, primary first (none: plaintext), and
+	// the migration switches.
+	gossipKeys      []chitchat.Key
+	acceptPlaintext bool
+	sendPlaintext   bool
+
+	overlay *overlayOptions // nil unless --overlay
+}
+
+// overlayOptions is the validated WireGuard overlay part of the command
+// line.
+type overlayOptions struct {
+	nodeID     uint64
+	ip         netip.Addr
+	listenPort int           // 0 picks a free port
+	keyFile    string        // "" for an ephemeral key
+	keepalive  time.Duration // whole seconds; 0 is off
 }
 
 // stringValue is a flag.Value that keeps the text as given; every flag is
@@ -52,12 +75,26 @@ func (v *listValue) Set(s string) error {
 	return nil
 }
 
+// boolValue is a flag that may be given without a value (--overlay), kept
+// as text like the others and parsed later.
+type boolValue struct{ stringValue }
+
+func (*boolValue) IsBoolFlag() bool { return true }
+
 // nodeFlags holds the raw text of a node's flags.
 type nodeFlags struct {
 	listen, public, nodeID, interval     stringValue
 	clusterID, deadGrace, tombGrace, log stringValue
-	phi, initial                         stringValue
+	phi, initial, leaveTimeout           stringValue
 	seeds                                listValue
+
+	gossipKeys                     listValue
+	gossipKeyFile                  stringValue
+	acceptPlaintext, sendPlaintext boolValue
+
+	overlay                              boolValue
+	overlayNodeID, overlayIP             stringValue
+	wgListenPort, wgKeyFile, wgKeepalive stringValue
 }
 
 // Defaults of chitchat-test (spec §11.1); the last three are ours.
@@ -70,6 +107,10 @@ const (
 	defaultLogLevel   = "info"
 	defaultPhi        = "8"  // failuredetector default
 	defaultInitial    = "5s" // failuredetector default
+
+	defaultLeaveTimeout = "3s"
+	defaultWGPort       = "51820" // WireGuard's usual port
+	defaultWGKeepalive  = "0s"
 )
 
 func newNodeFlagSet() (*flag.FlagSet, *nodeFlags) {
@@ -82,6 +123,10 @@ func newNodeFlagSet() (*flag.FlagSet, *nodeFlags) {
 		log:       stringValue{s: defaultLogLevel},
 		phi:       stringValue{s: defaultPhi},
 		initial:   stringValue{s: defaultInitial},
+
+		leaveTimeout: stringValue{s: defaultLeaveTimeout},
+		wgListenPort: stringValue{s: defaultWGPort},
+		wgKeepalive:  stringValue{s: defaultWGKeepalive},
 	}
 	fs := flag.NewFlagSet("chitchat-demo", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // we print errors and usage ourselves
@@ -96,7 +141,27 @@ func newNodeFlagSet() (*flag.FlagSet, *nodeFlags) {
 	fs.Var(&nf.phi, "phi_threshold", "failure detector: a node is dead once silent for about `phi` times its mean heartbeat interval")
 	fs.Var(&nf.initial, "initial_interval", "failure detector: heartbeat interval assumed before any is measured (a `duration`); "+
 		"lower it with a short --interval_ms to detect deaths sooner")
+	fs.Var(&nf.leaveTimeout, "leave_timeout", "on SIGINT/SIGTERM, how long to wait for peers to learn that this node leaves "+
+		"(a `duration`; they then report it left, not dead); 0 skips the leave")
 	fs.Var(&nf.log, "log_level", "log `level`: debug, info, warn or error")
+
+	fs.Var(&nf.gossipKeys, "gossip_key", "encrypt gossip with this `key` (32 bytes in base64); repeat for several: "+
+		"the first encrypts, every one decrypts (for key rotation)")
+	fs.Var(&nf.gossipKeyFile, "gossip_key_file", "read gossip keys from this `file`: one base64 key per line, the first "+
+		"encrypts; blank lines and #comments are ignored (keys given with --gossip_key come first)")
+	fs.Var(&nf.acceptPlaintext, "gossip_accept_plaintext", "with a key, also accept unencrypted gossip "+
+		"(migration step: while some nodes still send plaintext)")
+	fs.Var(&nf.sendPlaintext, "gossip_send_plaintext", "with a key, still send unencrypted gossip "+
+		"(first migration step: while some nodes have no key yet)")
+
+	fs.Var(&nf.overlay, "overlay", "run a WireGuard overlay node (userspace: no root, no kernel module) announced over gossip")
+	fs.Var(&nf.overlayNodeID, "overlay_node_id", "overlay: this worker's `id`, a number unique in the cluster (required with --overlay)")
+	fs.Var(&nf.overlayIP, "overlay_ip", "overlay: this node's `ip` inside the overlay, such as 10.200.0.1 (required with --overlay)")
+	fs.Var(&nf.wgListenPort, "wg_listen_port", "overlay: WireGuard UDP `port`, on every interface; 0 picks a free one")
+	fs.Var(&nf.wgKeyFile, "wg_private_key_file", "overlay: WireGuard private key `file` (wg genkey format), created (mode 0600) "+
+		"if missing; without it the key is new at every start")
+	fs.Var(&nf.wgKeepalive, "wg_keepalive", "overlay: WireGuard persistent keepalive, a `duration` in whole seconds "+
+		"such as 25s for nodes behind NAT; 0 is off")
 	return fs, nf
 }
 
@@ -158,6 +223,13 @@ func parseNodeFlags(args []string) (nodeOptions, error) {
 	if err := o.logLevel.UnmarshalText([]byte(nf.log.s)); err != nil {
 		bad("--log_level %q: must be debug, info, warn or error", nf.log.s)
 	}
+	if d, err := time.ParseDuration(nf.leaveTimeout.s); err != nil || d < 0 {
+		bad("--leave_timeout %q: must be a duration with a unit, such as 3s or 500ms, or 0 to skip the leave", nf.leaveTimeout.s)
+	} else {
+		o.leaveTimeout = d
+	}
+	o.gossipKeys, o.acceptPlaintext, o.sendPlaintext = parseKeyFlags(nf, bad)
+	o.overlay = parseOverlayFlags(nf, o.listen, o.public, bad)
 	if err := errors.Join(problems...); err != nil {
 		return nodeOptions{}, err
 	}
@@ -220,6 +292,17 @@ func parseDurationFlag(name, s string, bad func(string, ...any)) time.Duration {
 	return d
 }
 
+func parseBoolFlag(name string, v boolValue, bad func(string, ...any)) bool {
+	if !v.set {
+		return false
+	}
+	b, err := strconv.ParseBool(v.s)
+	if err != nil {
+		bad("--%s=%q: must be true or false (or the flag alone for true)", name, v.s)
+	}
+	return b
+}
+
 func validPort(s string) bool {
 	p, err := strconv.ParseUint(s, 10, 16)
 	return err == nil && p > 0
@@ -239,7 +322,10 @@ func stripAddrErr(err error) string {
 func printFlags(w io.Writer, fs *flag.FlagSet) {
 	fs.VisitAll(func(f *flag.Flag) {
 		name, usage := flag.UnquoteUsage(f)
-		fmt.Fprintf(w, "  --%s %s\n    \t%s", f.Name, name, usage)
+		if name != "" { // a bool flag has none
+			name = " " + name
+		}
+		fmt.Fprintf(w, "  --%s%s\n    \t%s", f.Name, name, usage)
 		if f.DefValue != "" {
 			fmt.Fprintf(w, " (default %s)", f.DefValue)
 		}
@@ -262,6 +348,9 @@ Flags:
 	fmt.Fprint(w, `
 HTTP API (GET, on --listen_addr): / (cluster state), /set_kv/?key=&value=,
 /mark_for_deletion/?key=, /delete_after_ttl/?key=, /events, /ui, /metrics,
-/healthz, /v1/agent/members.
+/healthz, /v1/agent/members, /v1/keyring, /overlay/peers, /overlay/wg-quick.
+
+SIGINT or SIGTERM: the node leaves the cluster (peers list it in left_nodes,
+not dead_nodes), then stops.
 `)
 }

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
+	"net/http"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -97,4 +102,93 @@ func slicesIndexFunc(ids []chitchatIDDoc, name string) int {
 		}
 	}
 	panic(fmt.Sprintf("no %s in %v", name, ids))
+}
+
+// SIGTERM makes a node leave: it exits 0 and the others list it in
+// left_nodes, never in dead_nodes. A node killed with SIGKILL cannot leave:
+// it is listed in dead_nodes, never in left_nodes. /v1/agent/members and
+// /metrics tell the two apart too.
+func TestGracefulLeaveIsNotDeath(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	// A long grace period: nothing is collected during the test. A prior
+	// interval in line with the 50 ms gossip interval, for a quick death.
+	base := freePorts(t, 3)
+	var nodes []*proc
+	for i := range 3 {
+		args := []string{"--listen_addr", addr(base + i), "--node_id", "node_" + strconv.Itoa(i), "--interval_ms", "50",
+			"--initial_interval", "1s", "--dead_node_grace_period", "1m"}
+		if i > 0 {
+			args = append(args, "--seed", addr(base))
+		}
+		nodes = append(nodes, startProc(t, "node_"+strconv.Itoa(i), args...))
+	}
+	for _, p := range nodes {
+		p.url = p.waitLine(ctx, readyRE)[1]
+	}
+	// Every node must see the others live first: a node not yet seen live
+	// three times is "dead" on discovery (upstream's rule), and leaving then
+	// would say nothing about the leave.
+	var d stateDoc
+	for _, p := range nodes {
+		d = mustWatch(ctx, t, p.url, liveDead(3, 0))
+	}
+	leaver := d.LiveNodes[slicesIndexFunc(d.LiveNodes, "node_2")]
+	victim := d.LiveNodes[slicesIndexFunc(d.LiveNodes, "node_1")]
+	neverDead := cond{"node_2 is not in dead_nodes", func(d stateDoc) bool { return !containsID(d.DeadNodes, leaver) }}
+	hasLeft := cond{"node_2 in left_nodes, 2 live", func(d stateDoc) bool {
+		return containsID(d.LeftNodes, leaver) && len(d.LiveNodes) == 2 && len(d.DeadNodes) == 0
+	}}
+
+	start := time.Now()
+	errs := make(chan error, 2)
+	for _, p := range nodes[:2] {
+		go func() {
+			_, err := follow(ctx, http.DefaultClient, p.url, &neverDead, hasLeft)
+			errs <- err
+		}()
+	}
+	nodes[2].stop(ctx, syscall.SIGTERM)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("node_2 exited and is left on both survivors after %v", time.Since(start))
+	if log := nodes[2].stderr.String(); !strings.Contains(log, `msg="left the cluster"`) {
+		t.Errorf("node_2 did not log a completed leave:\n%s", log)
+	}
+
+	start = time.Now()
+	nodes[1].cmd.Process.Kill()
+	nodes[1].wait(ctx)
+	isDead := cond{"node_1 in dead_nodes, node_2 still left", func(d stateDoc) bool {
+		return containsID(d.DeadNodes, victim) && containsID(d.LeftNodes, leaver) && len(d.LiveNodes) == 1
+	}}
+	neither := cond{"node_1 is not in left_nodes and node_2 not in dead_nodes", func(d stateDoc) bool {
+		return !containsID(d.LeftNodes, victim) && neverDead.f(d)
+	}}
+	if _, err := follow(ctx, http.DefaultClient, nodes[0].url, &neither, isDead); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("node_1 dead on node_0 after %v", time.Since(start))
+
+	_, _, body := httpGet(ctx, t, nodes[0].url+"/v1/agent/members")
+	var members []member
+	if err := json.Unmarshal(body, &members); err != nil {
+		t.Fatal(err)
+	}
+	status := map[string]int{}
+	for _, m := range members {
+		status[m.Name] = m.Status
+	}
+	if want := map[string]int{"node_0": memberAlive, "node_1": memberFailed, "node_2": memberLeft}; !maps.Equal(status, want) {
+		t.Errorf("member statuses %v, want %v", status, want)
+	}
+	_, _, body = httpGet(ctx, t, nodes[0].url+"/metrics")
+	for _, m := range []string{"\nchitchat_live_nodes 1\n", "\nchitchat_dead_nodes 1\n", "\nchitchat_left_nodes 1\n"} {
+		if !strings.Contains(string(body), m) {
+			t.Errorf("node_0's /metrics has no %q", strings.TrimSpace(m))
+		}
+	}
 }

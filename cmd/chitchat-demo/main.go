@@ -7,8 +7,13 @@
 //
 //	go run ./cmd/chitchat-demo cluster -n 5
 //
+// Beyond upstream: gossip encryption (--gossip_key, --gossip_key_file;
+// /v1/keyring shows key fingerprints), a graceful leave on SIGINT/SIGTERM
+// (peers report the node in left_nodes, not dead_nodes), and a WireGuard
+// overlay built from gossip (--overlay; /overlay/peers, /overlay/wg-quick).
+//
 // The node is a thin main over the library's public API: flags are parsed
-// here (flags.go) and nowhere else.
+// here (flags.go, flags_keys.go, flags_overlay.go) and nowhere else.
 package main
 
 import (
@@ -29,6 +34,7 @@ import (
 
 	"github.com/gossipkit/chitchat-go/chitchat"
 	"github.com/gossipkit/chitchat-go/failuredetector"
+	"github.com/gossipkit/chitchat-go/overlay"
 	"github.com/gossipkit/chitchat-go/transport"
 )
 
@@ -82,9 +88,10 @@ func reportProblems(w io.Writer, heading string, err error) {
 }
 
 // config builds the library configuration: upstream chitchat-test's fixed
-// settings (spec §11.1), with the cluster id and grace periods overridable.
-func (o nodeOptions) config(logger *slog.Logger) chitchat.Config {
-	return chitchat.Config{
+// settings (spec §11.1), with the cluster id and grace periods overridable,
+// and the gossip keys if any.
+func (o nodeOptions) config(logger *slog.Logger) (chitchat.Config, error) {
+	cfg := chitchat.Config{
 		ID: chitchat.NodeID{
 			Name: o.nodeID,
 			// Upstream uses the start time in seconds, which repeats when a
@@ -108,16 +115,31 @@ func (o nodeOptions) config(logger *slog.Logger) chitchat.Config {
 		MarkedForDeletionGracePeriod: o.tombGrace,
 		Logger:                       logger,
 	}
+	if len(o.gossipKeys) > 0 {
+		kr, err := chitchat.NewKeyring(o.gossipKeys[0], o.gossipKeys[1:]...)
+		if err != nil {
+			return chitchat.Config{}, err
+		}
+		cfg.Keyring, cfg.AcceptPlaintext, cfg.SendPlaintext = kr, o.acceptPlaintext, o.sendPlaintext
+	}
+	return cfg, nil
 }
 
 // shutdownTimeout bounds the HTTP server's graceful shutdown.
 const shutdownTimeout = 5 * time.Second
 
 // runNode runs one node until ctx is done (SIGINT/SIGTERM) or the gossip or
-// HTTP server fails. It prints one line on stdout once both sockets are
+// HTTP server fails. It prints one line on stdout once every socket is
 // bound (the launcher and the tests wait for it).
+//
+// Stopping, in order: leave the cluster (at most --leave_timeout, so that
+// peers report this node left rather than dead), stop HTTP (ending the
+// /events streams), close the overlay, stop gossip.
 func runNode(ctx context.Context, o nodeOptions, logger *slog.Logger, stdout io.Writer) error {
-	cfg := o.config(logger)
+	cfg, err := o.config(logger)
+	if err != nil {
+		return err
+	}
 	srv, err := chitchat.New(cfg, transport.UDP{})
 	if err != nil {
 		return err
@@ -127,12 +149,20 @@ func runNode(ctx context.Context, o nodeOptions, logger *slog.Logger, stdout io.
 		srv.Shutdown()
 		return fmt.Errorf("cannot serve HTTP on %v/TCP: %w", o.listen, err)
 	}
+	var mesh *overlay.Mesh
+	if o.overlay != nil {
+		if mesh, err = overlay.NewMesh(o.overlay.meshConfig(o.public, logger), srv); err != nil {
+			ln.Close()
+			srv.Shutdown()
+			return fmt.Errorf("cannot start the overlay: %w", err)
+		}
+	}
 
 	// Cancelling httpCtx ends every request, the long-lived /events streams
 	// included, so that the HTTP server's graceful shutdown is quick.
 	httpCtx, cancelHTTP := context.WithCancel(context.Background())
 	defer cancelHTTP()
-	a := newAPI(srv, cfg.GossipInterval)
+	a := newAPI(srv, cfg, mesh)
 	hs := &http.Server{
 		Handler:           a.routes(),
 		BaseContext:       func(net.Listener) context.Context { return httpCtx },
@@ -145,8 +175,16 @@ func runNode(ctx context.Context, o nodeOptions, logger *slog.Logger, stdout io.
 	go func() { httpDone <- hs.Serve(ln) }()
 
 	base := httpBase(o.listen)
-	logger.Info("node started", "node", cfg.ID.Name, "generation", cfg.ID.Generation,
-		"listen", o.listen, "public", o.public, "seeds", o.seeds, "interval", o.interval, "cluster", o.clusterID)
+	attrs := []any{"node", cfg.ID.Name, "generation", cfg.ID.Generation, "listen", o.listen, "public", o.public,
+		"seeds", o.seeds, "interval", o.interval, "cluster", o.clusterID}
+	if cfg.Keyring != nil {
+		attrs = append(attrs, "gossip_keys", len(cfg.Keyring.Keys()), "primary_key", cfg.Keyring.Keys()[0].Fingerprint(),
+			"accept_plaintext", cfg.AcceptPlaintext, "send_plaintext", cfg.SendPlaintext)
+	}
+	if mesh != nil {
+		attrs = append(attrs, "overlay_ip", mesh.OverlayIP(), "wg_endpoint", mesh.Endpoint(), "wg_public_key", mesh.PublicKey())
+	}
+	logger.Info("node started", attrs...)
 	fmt.Fprintf(stdout, "node %q serving %s/ (ui: %s/ui)\n", cfg.ID.Name, base, base)
 
 	var runErr error
@@ -158,12 +196,18 @@ func runNode(ctx context.Context, o nodeOptions, logger *slog.Logger, stdout io.
 	case err := <-httpDone:
 		runErr = fmt.Errorf("HTTP server stopped: %w", err)
 	}
+	leave(srv, o.leaveTimeout, logger)
 	cancelHTTP()
 	shCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := hs.Shutdown(shCtx); err != nil {
 		logger.Warn("HTTP server did not stop in time; closing its connections", "err", err)
 		hs.Close()
+	}
+	if mesh != nil {
+		if err := mesh.Close(); err != nil {
+			logger.Warn("overlay did not close cleanly", "err", err)
+		}
 	}
 	if err := srv.Shutdown(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("gossip server: %w", err)
@@ -172,6 +216,30 @@ func runNode(ctx context.Context, o nodeOptions, logger *slog.Logger, stdout io.
 		logger.Info("node stopped")
 	}
 	return runErr
+}
+
+// leave announces that the node leaves the cluster and waits, at most
+// timeout, until peers know (0 skips it). Peers that learn it report the
+// node as left at once; the others will find it dead. Either way the node
+// stops: a leave that times out is only logged.
+func leave(srv *chitchat.Server, timeout time.Duration, logger *slog.Logger) {
+	if timeout <= 0 {
+		return
+	}
+	select {
+	case <-srv.Done():
+		return // the gossip server failed: nobody to tell
+	default:
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := srv.Leave(ctx); err != nil {
+		logger.Warn("leaving the cluster: not every peer was told; they will find this node dead instead",
+			"err", err, "timeout", timeout)
+		return
+	}
+	logger.Info("left the cluster", "took", time.Since(start).Round(time.Millisecond))
 }
 
 // httpBase is the URL prefix of the HTTP API: the listen address, or

@@ -143,7 +143,15 @@ type proc struct {
 // of the test if it still runs, and its log is shown if the test failed.
 func startProc(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, name: name, cmd: exec.Command(demoBin, args...), lines: make(chan string, 256),
+	return startCommand(t, name, exec.Command(demoBin, args...))
+}
+
+// startCommand is startProc for a command line of choice (the binary
+// behind a wrapper such as "ip netns exec").
+func startCommand(t *testing.T, name string, cmd *exec.Cmd) *proc {
+	t.Helper()
+	args := cmd.Args[1:]
+	p := &proc{t: t, name: name, cmd: cmd, lines: make(chan string, 256),
 		stderr: &syncBuffer{}, exited: make(chan struct{})}
 	p.cmd.Stderr = p.stderr
 	out, err := p.cmd.StdoutPipe()
@@ -258,20 +266,29 @@ func (s *syncBuffer) tail(n int) string {
 // httpGet fetches url and returns the status, content type and body.
 func httpGet(ctx context.Context, t *testing.T, url string) (int, string, []byte) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	code, ctype, b, err := fetch(ctx, http.DefaultClient, url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	return code, ctype, b
+}
+
+// fetch is httpGet with a client of choice, for any goroutine.
+func fetch(ctx context.Context, client *http.Client, url string) (int, string, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
+		return 0, "", nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, "", nil, fmt.Errorf("GET %s: %w", url, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
+		return 0, "", nil, fmt.Errorf("GET %s: %w", url, err)
 	}
-	return resp.StatusCode, resp.Header.Get("Content-Type"), b
+	return resp.StatusCode, resp.Header.Get("Content-Type"), b, nil
 }
 
 // getState fetches and decodes GET /.
@@ -303,11 +320,17 @@ func mustStatusTrue(ctx context.Context, t *testing.T, url string) {
 // It returns the document that satisfied the last condition, or an error
 // naming the first condition not met when ctx ends.
 func watch(ctx context.Context, base string, conds ...cond) (stateDoc, error) {
+	return follow(ctx, http.DefaultClient, base, nil, conds...)
+}
+
+// follow is watch through client, and with an invariant: if always is not
+// nil, it must hold at every event until the last condition held.
+func follow(ctx context.Context, client *http.Client, base string, always *cond, conds ...cond) (stateDoc, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/events", nil)
 	if err != nil {
 		return stateDoc{}, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return stateDoc{}, err
 	}
@@ -323,6 +346,9 @@ func watch(ctx context.Context, base string, conds ...cond) (stateDoc, error) {
 		last = stateDoc{}
 		if err := json.Unmarshal([]byte(data), &last); err != nil {
 			return last, fmt.Errorf("%s/events: %v", base, err)
+		}
+		if always != nil && !always.f(last) {
+			return last, fmt.Errorf("%s/events: %s no longer holds while waiting for %s; state: %s", base, always.desc, conds[0].desc, summary(last))
 		}
 		for len(conds) > 0 && conds[0].f(last) {
 			conds = conds[1:]
@@ -376,6 +402,10 @@ func summary(d stateDoc) string {
 	}
 	fmt.Fprintf(&b, " ] dead=[")
 	for _, id := range d.DeadNodes {
+		fmt.Fprintf(&b, " %s:%d", id.NodeID, id.GenerationID)
+	}
+	fmt.Fprintf(&b, " ] left=[")
+	for _, id := range d.LeftNodes {
 		fmt.Fprintf(&b, " %s:%d", id.NodeID, id.GenerationID)
 	}
 	fmt.Fprintf(&b, " ] states=[")

@@ -1,0 +1,104 @@
+package main
+
+// The WireGuard overlay flags: --overlay and its --overlay_* and --wg_*
+// companions.
+
+import (
+	"errors"
+	"io/fs"
+	"math"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gossipkit/chitchat-go/overlay"
+)
+
+// parseOverlayFlags returns the overlay options, nil without --overlay.
+func parseOverlayFlags(nf *nodeFlags, listen, public netip.AddrPort, bad func(string, ...any)) *overlayOptions {
+	if !parseBoolFlag("overlay", nf.overlay, bad) {
+		var stray []string
+		for _, f := range []struct {
+			name string
+			v    stringValue
+		}{
+			{"overlay_node_id", nf.overlayNodeID}, {"overlay_ip", nf.overlayIP}, {"wg_listen_port", nf.wgListenPort},
+			{"wg_private_key_file", nf.wgKeyFile}, {"wg_keepalive", nf.wgKeepalive},
+		} {
+			if f.v.set {
+				stray = append(stray, "--"+f.name)
+			}
+		}
+		if len(stray) > 0 {
+			bad("%s only apply to the overlay: add --overlay, or drop them", strings.Join(stray, ", "))
+		}
+		return nil
+	}
+	o := &overlayOptions{keyFile: nf.wgKeyFile.s}
+	var problems int
+	ovBad := func(format string, a ...any) { problems++; bad(format, a...) }
+	if !nf.overlayNodeID.set {
+		ovBad("--overlay needs --overlay_node_id: a number unique in the cluster, such as 1")
+	} else if id, err := strconv.ParseUint(nf.overlayNodeID.s, 10, 64); err != nil {
+		ovBad("--overlay_node_id %q: must be a whole number between 0 and %d", nf.overlayNodeID.s, uint64(math.MaxUint64))
+	} else {
+		o.nodeID = id
+	}
+	if !nf.overlayIP.set {
+		ovBad("--overlay needs --overlay_ip: this node's address inside the overlay, such as 10.200.0.1")
+	} else if ip, err := netip.ParseAddr(nf.overlayIP.s); err != nil || ip.Unmap().IsUnspecified() || ip.Zone() != "" {
+		ovBad("--overlay_ip %q: must be a plain IP address such as 10.200.0.1 (no port, no prefix length)", nf.overlayIP.s)
+	} else {
+		o.ip = ip.Unmap()
+	}
+	if p, err := strconv.ParseUint(nf.wgListenPort.s, 10, 16); err != nil {
+		ovBad("--wg_listen_port %q: must be a port between 0 and 65535 (0 picks a free one; default %s)", nf.wgListenPort.s, defaultWGPort)
+	} else {
+		o.listenPort = int(p)
+		// WireGuard binds every interface, so any gossip IP would clash.
+		if p != 0 && listen.IsValid() && uint16(p) == listen.Port() {
+			ovBad("--wg_listen_port %d is also the gossip port of --listen_addr (UDP): pick another", p)
+		}
+	}
+	if d, err := time.ParseDuration(nf.wgKeepalive.s); err != nil || d < 0 || d%time.Second != 0 || d > 65535*time.Second {
+		ovBad("--wg_keepalive %q: must be whole seconds between 0s and 65535s, such as 25s (0 is off)", nf.wgKeepalive.s)
+	} else {
+		o.keepalive = d
+	}
+	if nf.wgKeyFile.set && o.keyFile == "" {
+		ovBad("--wg_private_key_file is empty: give a path, or leave the flag out for an ephemeral key")
+	}
+	if o.keyFile != "" {
+		if _, err := os.Stat(o.keyFile); err == nil {
+			if _, err := overlay.ReadKeyFile(o.keyFile); err != nil {
+				ovBad("--wg_private_key_file %s: not a WireGuard private key (want one base64 key, as `wg genkey` writes)", o.keyFile)
+			}
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			ovBad("--wg_private_key_file %s: %v", o.keyFile, stripPathErr(err))
+		} else if _, err := os.Stat(filepath.Dir(o.keyFile)); err != nil {
+			ovBad("--wg_private_key_file %s: cannot be created there: %v", o.keyFile, stripPathErr(err))
+		}
+	}
+	if problems == 0 && public.IsValid() {
+		// Whatever the overlay package checks beyond the above.
+		if err := o.meshConfig(public, nil).Validate(); err != nil {
+			for line := range strings.SplitSeq(err.Error(), "\n") {
+				bad("--overlay: %s", strings.TrimPrefix(line, "overlay: "))
+			}
+		}
+	}
+	return o
+}
+
+// stripPathErr keeps the reason of a *fs.PathError ("no such file or
+// directory"), the path being in the message already.
+func stripPathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
