@@ -22,7 +22,7 @@ func benchID(i int) NodeID {
 
 // benchEngine returns the engine of node 0 knowing nodes 1..n-1 with ten
 // keys each (versions 1..10) and a heartbeat, plus its own ten keys.
-func benchEngine(b *testing.B, self, n int) *Engine {
+func benchEngine(b testing.TB, self, n int) *Engine {
 	b.Helper()
 	cfg := Config{ID: benchID(self), ClusterID: "default-cluster", MarkedForDeletionGracePeriod: 10000 * time.Second}
 	var initial []KeyValue

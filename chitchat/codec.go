@@ -204,12 +204,29 @@ func decodeDigest(r *reader) (Digest, error) {
 		return nil, err
 	}
 	d := make(Digest, n)
+	if n == 0 {
+		return d, nil
+	}
+	// The names are substrings of one copy of the rest of the datagram: one
+	// allocation instead of one per entry. A decoded digest therefore pins
+	// that copy; the Engine clones the names of the nodes it creates.
+	start := r.off
+	rest := string(r.b[start:])
 	for i := range d {
 		if err := r.fixArray("digest entry", 6); err != nil {
 			return nil, err
 		}
 		e := &d[i]
-		if e.ID, err = decodeNodeID(r); err != nil {
+		name, err := r.strBytes("node name")
+		if err != nil {
+			return nil, err
+		}
+		at := r.off - len(name) - start
+		e.ID.Name = rest[at : at+len(name)]
+		if e.ID.Generation, err = r.uint("generation"); err != nil {
+			return nil, err
+		}
+		if e.ID.Addr, err = r.addr("node address"); err != nil {
 			return nil, err
 		}
 		if e.Heartbeat, err = r.uint("heartbeat"); err != nil {

@@ -3,6 +3,7 @@ package chitchat
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -115,24 +116,45 @@ func rawBlocksSize(n int) int {
 	return size
 }
 
-// deltaWriter builds a delta and its encoding under a byte budget.
+// deltaWriter builds a delta and its encoding under a byte budget. An
+// Engine keeps one and reuses its scratch buffers (pending, zbuf) from delta
+// to delta; what a delta returns (encoding, nodes, key-values) is its own.
 type deltaWriter struct {
 	budget  int
-	buf     []byte // array16 header placeholder, then the flushed blocks
+	buf     []byte // array16 header placeholder, then the flushed blocks; nil until the first flush
 	nblocks int
 	pending []byte // op bytes of the block being filled
+	zbuf    []byte // zstd output of the block being flushed
 	stream  int    // op bytes written in all
 	delta   Delta
-	// kvs backs the KeyValues of every node of delta, so that a delta
-	// allocates per doubling rather than per node; nodeKV is where the last
-	// node's key-values start.
-	kvs    []KeyValueMutation
-	nodeKV int
+	kvs     kvRuns // backs the KeyValues of every node of delta
 }
 
+// maxKeptScratch bounds the scratch buffers a writer keeps for the next
+// delta: a large delta (a catch-up) does not pin its block-sized buffers.
+const maxKeptScratch = 4 << 10
+
 func newDeltaWriter(budget int) *deltaWriter {
-	return &deltaWriter{budget: budget, buf: []byte{mpArray16, 0, 0}}
+	w := &deltaWriter{}
+	w.reset(budget)
+	return w
 }
+
+// reset starts a new delta within budget, keeping the scratch buffers.
+func (w *deltaWriter) reset(budget int) {
+	pending, zbuf := w.pending[:0], w.zbuf[:0]
+	if cap(pending) > maxKeptScratch {
+		pending = nil
+	}
+	if cap(zbuf) > maxKeptScratch {
+		zbuf = nil
+	}
+	*w = deltaWriter{budget: budget, pending: pending, zbuf: zbuf}
+}
+
+// emptyDeltaEnc is the encoding of every empty delta. It is shared, and
+// never written to.
+var emptyDeltaEnc = []byte{mpFixArray}
 
 // fits reports whether ops totalling n more bytes can be added.
 func (w *deltaWriter) fits(n int) bool {
@@ -146,7 +168,7 @@ func (w *deltaWriter) fits(n int) bool {
 // n more bytes are added, assuming the blocks not yet flushed stay raw: exact
 // when they do.
 func (w *deltaWriter) bound(n int) int {
-	return len(w.buf) + rawBlocksSize(len(w.pending)+n)
+	return max(len(w.buf), deltaHeaderSize) + rawBlocksSize(len(w.pending)+n)
 }
 
 func (w *deltaWriter) addNode(id NodeID, lastGC, from uint64) {
@@ -157,8 +179,8 @@ func (w *deltaWriter) addNode(id NodeID, lastGC, from uint64) {
 	b = appendUint(b, lastGC)
 	b = appendUint(b, from)
 	w.wrote(b)
-	w.delta.Nodes = append(w.delta.Nodes, NodeDelta{ID: id, LastGCVersion: lastGC, FromVersionExcluded: from})
-	w.nodeKV = len(w.kvs)
+	w.delta.Nodes = appendDoubling(w.delta.Nodes, NodeDelta{ID: id, LastGCVersion: lastGC, FromVersionExcluded: from})
+	w.kvs.startNode()
 }
 
 func (w *deltaWriter) addKV(kv KeyValueMutation) {
@@ -168,16 +190,47 @@ func (w *deltaWriter) addKV(kv KeyValueMutation) {
 	b = appendUint(b, kv.Version)
 	b = append(b, byte(kv.Status))
 	w.wrote(b)
-	w.kvs = append(w.kvs, kv)
 	nd := &w.delta.Nodes[len(w.delta.Nodes)-1]
-	nd.KeyValues = capped(w.kvs[w.nodeKV:])
+	nd.KeyValues = w.kvs.add(kv)
 	nd.MaxVersion = kv.Version
 }
 
-// capped returns s with its capacity cut to its length: the node deltas of
-// one delta share a backing array, and appending to one must not overwrite
-// the next.
-func capped(s []KeyValueMutation) []KeyValueMutation { return s[:len(s):len(s)] }
+// appendDoubling appends v to s, doubling the capacity (at least 8) when s is
+// full: append grows large slices by only 1.25×, which made the node list of
+// a delta of thousands of nodes allocate five times its size.
+func appendDoubling[T any](s []T, v T) []T {
+	if len(s) == cap(s) {
+		s = slices.Grow(s, max(len(s), 8))
+	}
+	return append(s, v)
+}
+
+// kvRuns allocates the KeyValues of the consecutive node deltas of one delta
+// from shared chunks instead of one growing slice per node. A node's entries
+// stay contiguous: when a chunk is full, the next one is twice as large and
+// the current node's entries move into it. A delta of n key-values thus
+// allocates O(log n) times and about 2n entries, whatever the sizes of its
+// nodes.
+type kvRuns struct {
+	chunk []KeyValueMutation
+	start int // the current node's first entry in chunk
+}
+
+// startNode begins the entries of the next node.
+func (k *kvRuns) startNode() { k.start = len(k.chunk) }
+
+// add appends kv to the current node's entries and returns them, with the
+// capacity cut to the length so that appending to them copies rather than
+// overwrite the next node's.
+func (k *kvRuns) add(kv KeyValueMutation) []KeyValueMutation {
+	if len(k.chunk) == cap(k.chunk) {
+		next := make([]KeyValueMutation, 0, max(2*cap(k.chunk), 8))
+		k.chunk = append(next, k.chunk[k.start:]...)
+		k.start = 0
+	}
+	k.chunk = append(k.chunk, kv)
+	return k.chunk[k.start:len(k.chunk):len(k.chunk)]
+}
 
 func (w *deltaWriter) addMax(v uint64) {
 	b := append(w.pending, mpFixArray|2, 2)
@@ -191,18 +244,33 @@ func (w *deltaWriter) wrote(b []byte) {
 	w.stream += len(b) - len(w.pending)
 	w.pending = b
 	for len(w.pending) >= blockThreshold {
-		w.flush(w.pending[:blockThreshold])
+		w.flush(w.pending[:blockThreshold], true)
 		w.pending = w.pending[:copy(w.pending, w.pending[blockThreshold:])]
 	}
 }
 
-func (w *deltaWriter) flush(data []byte) {
+// flush appends a block of data to the encoding; more tells that further
+// blocks will follow.
+func (w *deltaWriter) flush(data []byte, more bool) {
 	kind := blockRaw
 	if len(data) >= minCompressSize {
-		c := zstdEncoder().EncodeAll(data, make([]byte, 0, len(data)))
+		if cap(w.zbuf) < len(data) {
+			w.zbuf = make([]byte, 0, len(data))
+		}
+		c := zstdEncoder().EncodeAll(data, w.zbuf[:0])
+		w.zbuf = c[:0]
 		if len(c) < len(data) {
 			kind, data = blockZstd, c
 		}
+	}
+	if w.buf == nil {
+		// The encoding never exceeds the budget: reserve a datagram's
+		// worth at once if more blocks follow, else just this block.
+		c := deltaHeaderSize + blockOverhead + len(data)
+		if more {
+			c = max(c, min(w.budget, MaxDatagramSize))
+		}
+		w.buf = append(make([]byte, 0, c), mpArray16, 0, 0)
 	}
 	w.buf = append(w.buf, mpFixArray|2, byte(kind))
 	w.buf = appendBinHeader(w.buf, len(data))
@@ -213,16 +281,18 @@ func (w *deltaWriter) flush(data []byte) {
 // finish returns the delta with its encoding cached.
 func (w *deltaWriter) finish() Delta {
 	if len(w.pending) > 0 {
-		w.flush(w.pending)
+		w.flush(w.pending, false)
 		w.pending = w.pending[:0]
 	}
 	if w.nblocks == 0 {
-		w.delta.enc = []byte{mpFixArray}
+		w.delta.enc = emptyDeltaEnc
 	} else {
 		w.buf[1], w.buf[2] = byte(w.nblocks>>8), byte(w.nblocks)
 		w.delta.enc = w.buf
 	}
-	return w.delta
+	d := w.delta
+	w.reset(w.budget) // drop the references to what d now owns
+	return d
 }
 
 // appendDelta appends the encoding of d: the cached one if the writer built
@@ -350,8 +420,7 @@ const (
 func parseOps(stream []byte) ([]NodeDelta, error) {
 	r := &reader{b: stream}
 	var nodes []NodeDelta
-	var kvs []KeyValueMutation // backs every node's KeyValues, as in deltaWriter
-	nodeKV := 0                // where the last node's key-values start in kvs
+	var kvs kvRuns // backs every node's KeyValues
 	var seen map[NodeID]struct{}
 	setMax := false // the current node had a max-version op
 	for r.remaining() > 0 {
@@ -395,8 +464,8 @@ func parseOps(stream []byte) ([]NodeDelta, error) {
 				r.off = start
 				return nil, r.fail(fmt.Sprintf("node %v appears twice in one delta", id))
 			}
-			nodes = append(nodes, NodeDelta{ID: id, LastGCVersion: gc, FromVersionExcluded: from})
-			nodeKV = len(kvs)
+			nodes = appendDoubling(nodes, NodeDelta{ID: id, LastGCVersion: gc, FromVersionExcluded: from})
+			kvs.startNode()
 			setMax = false
 		case opKV:
 			nd := &nodes[len(nodes)-1]
@@ -422,8 +491,7 @@ func parseOps(stream []byte) ([]NodeDelta, error) {
 				r.off = start
 				return nil, r.fail(fmt.Sprintf("node %v: version %d does not follow %d", nd.ID, kv.Version, nd.MaxVersion))
 			}
-			kvs = append(kvs, kv)
-			nd.KeyValues = capped(kvs[nodeKV:])
+			nd.KeyValues = kvs.add(kv)
 			nd.MaxVersion = kv.Version
 		case opMax:
 			nd := &nodes[len(nodes)-1]

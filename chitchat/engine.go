@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -53,6 +54,13 @@ type Engine struct {
 	publishedGen uint64
 
 	stats EngineStats
+
+	// Scratch buffers of the hot paths, reused from call to call.
+	stale    []KeyValueMutation // computeDelta: one node's news
+	cands    []candidate        // computeDelta: the nodes with news
+	liveNext []liveEntry        // UpdateLiveness: the live set being built
+	targets  targetSets         // Tick: the address sets targets are drawn from
+	dw       deltaWriter        // computeDelta: its scratch buffers
 }
 
 // EngineStats counts protocol events of an Engine.
@@ -256,6 +264,7 @@ func (e *Engine) SetSeeds(seeds []netip.AddrPort) {
 	}
 	slices.SortFunc(s, netip.AddrPort.Compare)
 	e.seeds = slices.Compact(s)
+	e.targets.valid = false
 }
 
 // Seeds returns the current seed addresses.
@@ -270,11 +279,15 @@ func (e *Engine) createNode(id NodeID) *NodeState {
 
 // createNodeAt is createNode when the caller knows id's index in states.
 func (e *Engine) createNodeAt(i int, id NodeID) *NodeState {
+	// A name decoded from a digest shares the datagram's memory (see
+	// decodeDigest): the state keeps a copy of its own.
+	id.Name = strings.Clone(id.Name)
 	ns := newNodeState(id, e.listeners)
 	e.nextSlot++
 	ns.slot = e.nextSlot
 	e.nodes[id] = ns
 	e.states = slices.Insert(e.states, i, ns)
+	e.targets.valid = false
 	e.gcHist.pop(id)
 	if id != e.self {
 		e.neverLive = append(e.neverLive, ns.slot)
@@ -326,6 +339,7 @@ func (e *Engine) dropNode(ns *NodeState) {
 	if i, found := slices.BinarySearchFunc(e.states, ns.id, compareState); found {
 		e.states = slices.Delete(e.states, i, i+1)
 	}
+	e.targets.valid = false
 	e.fd.Forget(ns.slot)
 }
 
@@ -403,14 +417,21 @@ func (e *Engine) reportHeartbeats(now time.Time, d Digest) {
 	i := 0
 	for k := range d {
 		id := d[k].ID
-		for i < len(e.states) && e.states[i].id.Compare(id) < 0 {
-			i++
+		order := 1 // states[i] compared to id; never 0 past the end
+		for ; i < len(e.states); i++ {
+			if e.states[i].id == id { // the common case, and cheaper than Compare
+				order = 0
+				break
+			}
+			if order = e.states[i].id.Compare(id); order >= 0 {
+				break
+			}
 		}
 		if id == e.self {
 			continue
 		}
 		var ns *NodeState
-		if i < len(e.states) && e.states[i].id == id {
+		if order == 0 {
 			ns = e.states[i]
 		} else {
 			if gcHeartbeat, collected := e.gcHist.peek(id); collected && gcHeartbeat >= d[k].Heartbeat {
@@ -509,6 +530,7 @@ func (e *Engine) checkLeft(now time.Time, ns *NodeState) {
 	ns.leftAt = now
 	ns.live = false
 	ns.deadSince = time.Time{}
+	e.targets.valid = false
 	e.fd.Forget(ns.slot)
 	e.log.Info("node left", "node", ns.id)
 }
@@ -532,15 +554,22 @@ type candidate struct {
 // the delta: smaller news of other nodes still fill the datagram, so one
 // large value cannot starve everyone else (spec §13.7).
 func (e *Engine) computeDelta(now time.Time, peer Digest, budget int) Delta {
-	var cands []candidate
+	cands := e.cands[:0]
 	j := 0
 	for _, ns := range e.states {
 		id := ns.id
-		for j < len(peer) && peer[j].ID.Compare(id) < 0 {
-			j++
+		order := 1 // peer[j] compared to id; never 0 past the end
+		for ; j < len(peer); j++ {
+			if peer[j].ID == id { // the common case, and cheaper than Compare
+				order = 0
+				break
+			}
+			if order = peer[j].ID.Compare(id); order >= 0 {
+				break
+			}
 		}
 		var known NodeDigest
-		if j < len(peer) && peer[j].ID == id {
+		if order == 0 {
 			known = peer[j].NodeDigest
 		}
 		if ns.maxVersion <= known.MaxVersion || e.scheduledForDeletion(ns, now) {
@@ -584,15 +613,19 @@ func (e *Engine) computeDelta(now time.Time, peer Digest, budget int) Delta {
 		i = k
 	}
 
-	w := newDeltaWriter(budget)
+	w := &e.dw
+	w.reset(budget)
 	const smallestNews = 14 + 6 // a node header and a key-value can't be smaller
+	staleUsed := 0
 	for _, c := range cands {
 		if !w.fits(smallestNews) {
 			break
 		}
 		ns := c.ns
 		hdr := sizeNodeOp(ns.id, ns.lastGCVersion, c.from)
-		stale := ns.staleKeyValues(c.from)
+		e.stale = ns.appendStaleKeyValues(e.stale[:0], c.from)
+		stale := e.stale
+		staleUsed = max(staleUsed, len(stale))
 		if len(stale) == 0 {
 			// Only collected tombstones are newer: tell the peer the version.
 			if w.fits(hdr + sizeMaxOp(ns.maxVersion)) {
@@ -612,6 +645,10 @@ func (e *Engine) computeDelta(now time.Time, peer Digest, budget int) Delta {
 			w.addKV(kv)
 		}
 	}
+	// Keep the scratch buffers, not what they point to.
+	clear(e.stale[:staleUsed])
+	clear(cands)
+	e.cands = cands[:0]
 	return w.finish()
 }
 
@@ -625,26 +662,8 @@ type Round struct {
 // heartbeat, collects expired tombstones, builds the Syn, then updates
 // liveness (publishing the live-nodes watch) and collects dead nodes.
 func (e *Engine) Tick(now time.Time) Round {
-	var peers, live, dead []netip.AddrPort
-	for _, ns := range e.states {
-		if ns.id == e.self {
-			continue
-		}
-		peers = append(peers, ns.id.Addr)
-		if ns.live {
-			live = append(live, ns.id.Addr)
-		}
-		if !ns.deadSince.IsZero() && !ns.left {
-			dead = append(dead, ns.id.Addr)
-		}
-	}
-	seeds := make([]netip.AddrPort, 0, len(e.seeds))
-	for _, s := range e.seeds {
-		if s != e.self.Addr {
-			seeds = append(seeds, s)
-		}
-	}
-	nodes, deadTarget, seedTarget := selectTargets(e.rng, addrSet(peers), addrSet(live), addrSet(dead), seeds)
+	t := e.targetSets()
+	nodes, deadTarget, seedTarget := selectTargets(e.rng, t.peers, t.live, t.dead, t.seeds)
 	if deadTarget.IsValid() {
 		nodes = append(nodes, deadTarget)
 	}
@@ -656,6 +675,57 @@ func (e *Engine) Tick(now time.Time) Round {
 	syn := e.CreateSyn(now)
 	e.UpdateLiveness(now)
 	return Round{Targets: nodes, Syn: syn}
+}
+
+// targetSets caches the sorted, deduplicated address sets Tick draws gossip
+// targets from: the live peers, the dead peers, the seeds other than
+// ourselves, and every peer while none is live. They change only when a state is added or removed, a
+// peer's liveness changes, or the seeds change, and valid is cleared then;
+// rebuilding them every round (sorting thousands of addresses) was the
+// largest cost of a round.
+type targetSets struct {
+	valid                    bool
+	peers, live, dead, seeds []netip.AddrPort
+}
+
+// targetSets returns the address sets, rebuilt if they are stale.
+func (e *Engine) targetSets() *targetSets {
+	t := &e.targets
+	if t.valid {
+		return t
+	}
+	t.live, t.dead = t.live[:0], t.dead[:0]
+	for _, ns := range e.states {
+		if ns.id == e.self {
+			continue
+		}
+		if ns.live {
+			t.live = append(t.live, ns.id.Addr)
+		}
+		if !ns.deadSince.IsZero() && !ns.left {
+			t.dead = append(t.dead, ns.id.Addr)
+		}
+	}
+	t.live, t.dead = addrSet(t.live), addrSet(t.dead)
+	// Targets are drawn from every peer only while none is live: only then
+	// is the set of every peer worth its memory.
+	t.peers = nil
+	if len(t.live) == 0 {
+		for _, ns := range e.states {
+			if ns.id != e.self {
+				t.peers = append(t.peers, ns.id.Addr)
+			}
+		}
+		t.peers = addrSet(t.peers)
+	}
+	t.seeds = t.seeds[:0]
+	for _, s := range e.seeds {
+		if s != e.self.Addr {
+			t.seeds = append(t.seeds, s)
+		}
+	}
+	t.valid = true
+	return t
 }
 
 func addrSet(s []netip.AddrPort) []netip.AddrPort {
@@ -687,7 +757,7 @@ type liveEntry struct {
 // detector's live and dead sets change only here, so mirroring them here
 // keeps the hot paths (digests, deltas, target selection) off its maps.
 func (e *Engine) UpdateLiveness(now time.Time) {
-	current := make([]liveEntry, 0, len(e.prevLive)+1)
+	current := e.liveNext[:0]
 	for _, ns := range e.states {
 		if ns.id == e.self {
 			current = append(current, liveEntry{ns.slot, ns.maxVersion})
@@ -699,10 +769,13 @@ func (e *Engine) UpdateLiveness(now time.Time) {
 			continue
 		}
 		e.fd.UpdateLiveness(ns.slot, now)
-		wasLive := ns.live
+		wasLive, wasDead := ns.live, !ns.deadSince.IsZero()
 		ns.live = e.fd.IsLive(ns.slot)
 		ns.everLive = ns.everLive || ns.live
 		ns.deadSince, _ = e.fd.TimeOfDeath(ns.slot)
+		if ns.live != wasLive || ns.deadSince.IsZero() == wasDead {
+			e.targets.valid = false
+		}
 		if ns.live != wasLive {
 			if ns.live {
 				e.log.Info("node is live", "node", ns.id)
@@ -725,17 +798,24 @@ func (e *Engine) UpdateLiveness(now time.Time) {
 			}
 			published = append(published, ns.Clone())
 		}
-		e.prevLive = current
+		// The previous value's buffer becomes the next round's scratch.
+		e.prevLive, e.liveNext = current, e.prevLive
 		e.published = published
 		e.publishedGen++
+	} else {
+		e.liveNext = current
 	}
 	collected := e.fd.GarbageCollect(now)
 	grace := e.cfg.FailureDetector.DeadNodeGracePeriod
-	for _, ns := range slices.Clone(e.states) {
+	var gone []NodeID // removed after the scan, which removal would disturb
+	for _, ns := range e.states {
 		if slices.Contains(collected, ns.slot) || (ns.left && !now.Before(ns.leftAt.Add(grace))) {
-			e.log.Info("node garbage collected", "node", ns.id)
-			e.removeNode(ns.id)
+			gone = append(gone, ns.id)
 		}
+	}
+	for _, id := range gone {
+		e.log.Info("node garbage collected", "node", id)
+		e.removeNode(id)
 	}
 }
 

@@ -248,13 +248,19 @@ func (ns *NodeState) gcKeys(now time.Time, grace time.Duration) {
 // above floor, in increasing version order: the order a delta must carry them
 // in, so that any prefix of it is a valid partial update.
 func (ns *NodeState) staleKeyValues(floor uint64) []KeyValueMutation {
-	var out []KeyValueMutation
+	return ns.appendStaleKeyValues(nil, floor)
+}
+
+// appendStaleKeyValues is staleKeyValues appending to out (a scratch buffer
+// of the caller's, so that a delta does not allocate per node).
+func (ns *NodeState) appendStaleKeyValues(out []KeyValueMutation, floor uint64) []KeyValueMutation {
+	start := len(out)
 	for k, v := range ns.kvs {
 		if v.Version > floor {
 			out = append(out, KeyValueMutation{Key: k, Value: v.Value, Version: v.Version, Status: v.Status})
 		}
 	}
-	slices.SortFunc(out, func(a, b KeyValueMutation) int {
+	slices.SortFunc(out[start:], func(a, b KeyValueMutation) int {
 		switch {
 		case a.Version < b.Version:
 			return -1

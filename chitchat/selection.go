@@ -45,18 +45,44 @@ func selectTargets(r randSource, peers, live, dead, seeds []netip.AddrPort) (nod
 	return nodes, deadTarget, seedTarget
 }
 
-// sample returns up to k distinct elements of s chosen uniformly (a partial
-// Fisher-Yates shuffle over a copy).
+// sample returns up to k distinct elements of s chosen uniformly: the first
+// k elements of a partial Fisher-Yates shuffle of s, without copying or
+// modifying s (it is the engine's cached set). The result has room for the
+// dead and seed targets Tick appends.
 func sample(r randSource, s []netip.AddrPort, k int) []netip.AddrPort {
+	out := make([]netip.AddrPort, 0, k+2)
 	if len(s) <= k {
-		return append([]netip.AddrPort(nil), s...)
+		return append(out, s...)
 	}
-	c := append([]netip.AddrPort(nil), s...)
+	// Step i of the shuffle swaps positions i and j >= i, and position i
+	// is final from then on: out receives it, and moved records where the
+	// element that was at i went, the only change later steps can see.
+	var buf [gossipCount]movedAddr
+	moved := buf[:0]
 	for i := range k {
-		j := i + r.IntN(len(c)-i)
-		c[i], c[j] = c[j], c[i]
+		j := i + r.IntN(len(s)-i)
+		ai, aj := addrAt(s, moved, i), addrAt(s, moved, j)
+		moved = append(moved, movedAddr{j, ai})
+		out = append(out, aj)
 	}
-	return c[:k]
+	return out
+}
+
+// movedAddr is an element of the shuffled set and its new position.
+type movedAddr struct {
+	pos int
+	a   netip.AddrPort
+}
+
+// addrAt returns the element at position p of s after the moves (the
+// latest move to p wins).
+func addrAt(s []netip.AddrPort, moved []movedAddr, p int) netip.AddrPort {
+	for i := len(moved) - 1; i >= 0; i-- {
+		if moved[i].pos == p {
+			return moved[i].a
+		}
+	}
+	return s[p]
 }
 
 func contains(sorted []netip.AddrPort, a netip.AddrPort) bool {
