@@ -1,0 +1,137 @@
+// Command chitchat-bench measures chitchat-go the way the memberlist
+// baseline harness (../shared/bench/memberlist) measures hashicorp/memberlist,
+// so that both can run back to back on one machine and be compared field by
+// field. It has two modes:
+//
+//   - the default mode runs N Servers in this process on 127.0.0.1 UDP and
+//     prints one JSON object: convergence time, steady-state cost (bytes,
+//     datagrams, CPU, heap per node) and failure-detection latency, with the
+//     memberlist harness's field names and definitions;
+//   - -sim runs N Engines on internal/sim's in-memory network in virtual time
+//     and prints one JSON object per N: gossip rounds to converge and to
+//     spread a key, bytes per node per round, memory per node, and where the
+//     full digest stops fitting one datagram.
+//
+// See BENCHMARKS.md at the repository root for how to run both harnesses and
+// what the figures mean.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// options are the parsed flags.
+type options struct {
+	ns         []int
+	profile    string
+	interval   time.Duration
+	port       int
+	warmup     time.Duration
+	steady     time.Duration
+	timeout    time.Duration
+	loss       float64
+	seed       uint64
+	cpuprofile string
+	memprofile string
+	sim        bool
+	simRounds  int
+	lockstep   bool
+}
+
+// run parses args, runs the benchmark and writes JSON lines to stdout and
+// progress to stderr. It returns the process exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("chitchat-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	nList := fs.String("n", "50", "number of nodes (>= 2); with -sim a comma-separated list, e.g. 100,1000,2000")
+	fs.StringVar(&o.profile, "profile", "default", "configuration profile; chitchat-go has one: default (gossip every -interval, failure detector initial interval = -interval)")
+	fs.DurationVar(&o.interval, "interval", 300*time.Millisecond, "gossip interval")
+	fs.IntVar(&o.port, "port", 0, "node i binds 127.0.0.1:port+i; 0 picks free ports")
+	fs.DurationVar(&o.warmup, "warmup", 0, "pause between convergence and the steady window")
+	fs.DurationVar(&o.steady, "steady", 10*time.Second, "steady-state measurement window after convergence (+warmup)")
+	fs.DurationVar(&o.timeout, "timeout", 120*time.Second, "limit for each wait (convergence, detection); with -sim, virtual time")
+	fs.Float64Var(&o.loss, "loss", 0, "probability of dropping each outgoing UDP datagram")
+	fs.Uint64Var(&o.seed, "seed", 0, "seed of the loss draws, the nodes' RNGs and (with -sim) the simulation; 0 picks one")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	fs.StringVar(&o.memprofile, "memprofile", "", "write a heap profile, taken when heap_bytes_per_node is measured, to this file (with -sim, to file.N)")
+	fs.BoolVar(&o.sim, "sim", false, "simulate in virtual time on the in-memory network instead of running UDP servers")
+	fs.IntVar(&o.simRounds, "sim-steady-rounds", 10, "with -sim: rounds of the steady-state window")
+	fs.BoolVar(&o.lockstep, "lockstep", false, "with -sim: every node ticks at the same instant and each datagram takes 1 ms, so that information moves at most one hop per round (synchronous rounds, as in the push-pull bound)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	for _, f := range strings.Split(*nList, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 2 {
+			fmt.Fprintf(stderr, "chitchat-bench: -n: %q is not a node count >= 2\n", f)
+			return 2
+		}
+		o.ns = append(o.ns, n)
+	}
+	switch {
+	case o.profile != "default":
+		fmt.Fprintf(stderr, "chitchat-bench: unknown profile %q (chitchat-go has one: default)\n", o.profile)
+		return 2
+	case o.loss < 0 || o.loss >= 1:
+		fmt.Fprintln(stderr, "chitchat-bench: need 0 <= -loss < 1")
+		return 2
+	case o.interval <= 0 || o.steady <= 0 || o.timeout <= 0 || o.warmup < 0:
+		fmt.Fprintln(stderr, "chitchat-bench: -interval, -steady and -timeout must be positive, -warmup not negative")
+		return 2
+	case !o.sim && len(o.ns) != 1:
+		fmt.Fprintln(stderr, "chitchat-bench: a list of -n values needs -sim")
+		return 2
+	case o.port < 0 || o.port+o.ns[0] > 65535:
+		fmt.Fprintln(stderr, "chitchat-bench: -port + -n must stay below 65536")
+		return 2
+	case o.simRounds < 1:
+		fmt.Fprintln(stderr, "chitchat-bench: -sim-steady-rounds must be at least 1")
+		return 2
+	}
+
+	if o.cpuprofile != "" {
+		f, err := os.Create(o.cpuprofile)
+		if err != nil {
+			fmt.Fprintf(stderr, "chitchat-bench: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "chitchat-bench: %v\n", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
+
+	if o.memprofile != "" {
+		runtime.MemProfileRate = 4096 // fine enough to attribute per-node state
+	}
+	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "chitchat-bench: "+format+"\n", a...) }
+	if o.sim {
+		for _, n := range o.ns {
+			if err := writeJSON(stdout, runSim(o, n, logf)); err != nil {
+				logf("%v", err)
+				return 1
+			}
+		}
+		return 0
+	}
+	if err := writeJSON(stdout, runUDP(o, o.ns[0], logf)); err != nil {
+		logf("%v", err)
+		return 1
+	}
+	return 0
+}

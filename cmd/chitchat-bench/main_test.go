@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// The memberlist harness's fields: the UDP mode must print every one of them.
+var memberlistFields = []string{
+	"system", "version", "profile", "n", "loss", "convergence_s",
+	"bytes_per_node_s_udp", "bytes_per_node_s_tcp", "pkts_per_node_s",
+	"cpu_s_per_node_s", "heap_bytes_per_node", "detect_median_s",
+	"detect_last_s", "false_positives", "pkts_per_node_s_udp",
+	"pkts_per_node_s_tcp", "tcp_conns_per_node_s", "udp_dropped_per_node_s",
+	"false_positive_marks", "suspect_marks", "detect_first_s", "detect_seen",
+	"false_positives_detect", "startup_s", "join_errors",
+	"goroutines_per_node", "pushpull_bytes",
+	"bytes_per_node_s_tcp_pushpull_est", "warmup_s", "steady_s", "timeout_s",
+	"gomaxprocs", "go_version", "errors",
+}
+
+func runJSON(t *testing.T, args ...string) []map[string]any {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	if code := run(args, &stdout, &stderr); code != 0 {
+		t.Fatalf("run(%q) = %d; stderr:\n%s", args, code, stderr.String())
+	}
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("output line %q is not JSON: %v", line, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// TestUDPSmoke runs three real servers on loopback UDP with a short
+// interval and window: every field of the memberlist harness is there, and
+// the run converged and detected the killed node.
+func TestUDPSmoke(t *testing.T) {
+	out := runJSON(t, "-n", "3", "-interval", "50ms", "-steady", "500ms", "-timeout", "20s", "-seed", "1")
+	if len(out) != 1 {
+		t.Fatalf("got %d JSON lines, want 1", len(out))
+	}
+	res := out[0]
+	for _, f := range memberlistFields {
+		if _, ok := res[f]; !ok {
+			t.Errorf("field %q missing", f)
+		}
+	}
+	if errs, _ := res["errors"].([]any); len(errs) != 0 {
+		t.Errorf("errors: %v", errs)
+	}
+	if res["system"] != "chitchat-go" || res["n"] != 3.0 || res["bytes_per_node_s_tcp"] != 0.0 {
+		t.Errorf("system, n, tcp = %v, %v, %v", res["system"], res["n"], res["bytes_per_node_s_tcp"])
+	}
+	for _, f := range []string{"convergence_s", "bytes_per_node_s_udp", "detect_last_s"} {
+		if v, ok := res[f].(float64); !ok || v <= 0 {
+			t.Errorf("%s = %v, want a positive number", f, res[f])
+		}
+	}
+}
+
+// TestSimSmoke simulates two small clusters: one line per N, every round
+// count measured.
+func TestSimSmoke(t *testing.T) {
+	out := runJSON(t, "-sim", "-n", "10,20", "-seed", "1", "-sim-steady-rounds", "3")
+	if len(out) != 2 {
+		t.Fatalf("got %d JSON lines, want 2", len(out))
+	}
+	for _, res := range out {
+		for _, f := range []string{"rounds_to_know_all", "rounds_to_all_live", "rounds_key_everywhere", "bytes_per_node_per_round", "digest_bytes"} {
+			if v, ok := res[f].(float64); !ok || v <= 0 {
+				t.Errorf("n=%v: %s = %v, want a positive number", res["n"], f, res[f])
+			}
+		}
+		if c := res["digest_ceiling_nodes"].(float64); c < 2000 || c > 3000 {
+			t.Errorf("digest ceiling %v nodes, want between 2,000 and 3,000", c)
+		}
+	}
+}
+
+func TestFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"-n", "1"},
+		{"-n", "10,20"}, // a list needs -sim
+		{"-profile", "fast"},
+		{"-loss", "1"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(args, &stdout, &stderr); code != 2 {
+			t.Errorf("run(%q) = %d, want 2", args, code)
+		}
+	}
+}
+
+func TestPushPullBound(t *testing.T) {
+	// log3(81) = 4, ln(ln(81)) = ln(4.394...) = 1.480...
+	if got := pushPullBound(81); got < 5.48 || got > 5.49 {
+		t.Errorf("pushPullBound(81) = %v, want 5.48...", got)
+	}
+}
