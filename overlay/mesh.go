@@ -53,8 +53,13 @@ type MeshConfig struct {
 	// PrivateKeyFile is a `wg genkey` file. If it does not exist it is
 	// created with a new key (mode 0600), so a restart keeps the identity.
 	PrivateKeyFile string
-	// ListenPort is the WireGuard UDP port, bound on every interface. 0
-	// picks a free port, which Endpoint reports.
+	// ListenAddr is the IP the WireGuard UDP port is bound to. The zero
+	// value binds every interface (wireguard-go's default bind, both
+	// families); set it to listen on one address only, such as 127.0.0.1
+	// in tests or one interface's address on a multi-homed host.
+	ListenAddr netip.Addr
+	// ListenPort is the WireGuard UDP port. 0 picks a free port, which
+	// Endpoint reports.
 	ListenPort int
 	// OverlayIP is this node's address inside the overlay. Required.
 	OverlayIP netip.Addr
@@ -101,6 +106,9 @@ func (c MeshConfig) Validate() error {
 		} else {
 			bad("PrivateKeyFile: %v", err)
 		}
+	}
+	if ip := c.ListenAddr; ip.IsValid() && (ip.Zone() != "" || ip.IsMulticast()) {
+		bad("ListenAddr %v must be a local unicast address without a zone (or unset for every interface)", ip)
 	}
 	if c.ListenPort < 0 || c.ListenPort > 65535 {
 		bad("ListenPort %d is not in 0-65535 (0 picks a free port)", c.ListenPort)
@@ -237,7 +245,11 @@ func (m *Mesh) startDevice() error {
 		return fmt.Errorf("overlay: netstack: %w", err)
 	}
 	m.tnet = tnet
-	dev := device.NewDevice(tunDev, conn.NewDefaultBind(), m.deviceLogger())
+	bind := conn.NewDefaultBind()
+	if ip := m.cfg.ListenAddr; ip.IsValid() && !ip.IsUnspecified() {
+		bind = newAddrBind(ip.Unmap())
+	}
+	dev := device.NewDevice(tunDev, bind, m.deviceLogger())
 	m.dev = dev
 	err = dev.IpcSet(fmt.Sprintf("private_key=%s\nlisten_port=%d\n", m.priv.Hex(), m.cfg.ListenPort))
 	if err == nil {

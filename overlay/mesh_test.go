@@ -77,6 +77,7 @@ func e2eMeshConfig(id uint64, n *e2eNode) MeshConfig {
 		NodeID:       id,
 		OverlayIP:    netip.AddrFrom4([4]byte{100, 64, 0, byte(id)}),
 		EndpointAddr: loopback,
+		ListenAddr:   loopback, // tests never listen beyond 127.0.0.1
 		OnReconcile: func(_ Diff, err error) {
 			if err != nil {
 				n.mu.Lock()
@@ -356,6 +357,15 @@ func TestMeshListenAddresses(t *testing.T) {
 	if got := m.WGConfig(); got.ListenPort != m.Endpoint().Port() || got.MTU != DefaultMTU || len(got.Peers) != 0 {
 		t.Errorf("WGConfig() = %+v", got)
 	}
+	// ListenAddr 127.0.0.1: the WireGuard port is bound there only, so the
+	// same port is free on another loopback address (a wildcard bind would
+	// hold it on every address).
+	other, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), m.Endpoint().Port())))
+	if err != nil {
+		t.Errorf("WireGuard port %d is not free on 127.0.0.2: the device listens beyond ListenAddr: %v", m.Endpoint().Port(), err)
+	} else {
+		other.Close()
+	}
 	tests := []struct {
 		name, network, addr string
 		packet, wantErr     bool
@@ -438,6 +448,8 @@ func TestMeshConfigValidate(t *testing.T) {
 			c.EndpointAddr = netip.IPv6Unspecified()
 		}, want: []string{"OverlayIP 0.0.0.0", "EndpointAddr :: is unspecified"}},
 		{name: "mapped overlay", mut: func(c *MeshConfig) { c.OverlayIP = netip.MustParseAddr("::ffff:100.64.0.1") }, want: []string{"OverlayIP"}},
+		{name: "listen on one address", mut: func(c *MeshConfig) { c.ListenAddr = loopback }},
+		{name: "multicast listen address", mut: func(c *MeshConfig) { c.ListenAddr = netip.MustParseAddr("224.0.0.1") }, want: []string{"ListenAddr 224.0.0.1"}},
 		{name: "IPv6 small MTU", mut: func(c *MeshConfig) { c.OverlayIP = netip.MustParseAddr("fd00::1"); c.MTU = 1000 }, want: []string{"1280"}},
 	}
 	for _, tt := range tests {
@@ -461,7 +473,7 @@ func TestStartMeshPortInUse(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real UDP")
 	}
-	pc, err := net.ListenUDP("udp", &net.UDPAddr{})
+	pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(loopback, 0)))
 	if err != nil {
 		t.Fatal(err)
 	}

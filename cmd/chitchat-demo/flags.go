@@ -47,6 +47,7 @@ type nodeOptions struct {
 type overlayOptions struct {
 	nodeID     uint64
 	ip         netip.Addr
+	listenAddr netip.Addr    // --listen_addr's IP, where the WireGuard port is bound too
 	listenPort int           // 0 picks a free port
 	keyFile    string        // "" for an ephemeral key
 	keepalive  time.Duration // whole seconds; 0 is off
@@ -157,7 +158,7 @@ func newNodeFlagSet() (*flag.FlagSet, *nodeFlags) {
 	fs.Var(&nf.overlay, "overlay", "run a WireGuard overlay node (userspace: no root, no kernel module) announced over gossip")
 	fs.Var(&nf.overlayNodeID, "overlay_node_id", "overlay: this worker's `id`, a number unique in the cluster (required with --overlay)")
 	fs.Var(&nf.overlayIP, "overlay_ip", "overlay: this node's `ip` inside the overlay, such as 10.200.0.1 (required with --overlay)")
-	fs.Var(&nf.wgListenPort, "wg_listen_port", "overlay: WireGuard UDP `port`, on every interface; 0 picks a free one")
+	fs.Var(&nf.wgListenPort, "wg_listen_port", "overlay: WireGuard UDP `port`, on the IP of --listen_addr (every interface if that is 0.0.0.0 or ::); 0 picks a free one")
 	fs.Var(&nf.wgKeyFile, "wg_private_key_file", "overlay: WireGuard private key `file` (wg genkey format), created (mode 0600) "+
 		"if missing; without it the key is new at every start")
 	fs.Var(&nf.wgKeepalive, "wg_keepalive", "overlay: WireGuard persistent keepalive, a `duration` in whole seconds "+

@@ -37,7 +37,7 @@ func parseOverlayFlags(nf *nodeFlags, listen, public netip.AddrPort, bad func(st
 		}
 		return nil
 	}
-	o := &overlayOptions{keyFile: nf.wgKeyFile.s}
+	o := &overlayOptions{keyFile: nf.wgKeyFile.s, listenAddr: listen.Addr()}
 	var problems int
 	ovBad := func(format string, a ...any) { problems++; bad(format, a...) }
 	if !nf.overlayNodeID.set {
@@ -58,7 +58,7 @@ func parseOverlayFlags(nf *nodeFlags, listen, public netip.AddrPort, bad func(st
 		ovBad("--wg_listen_port %q: must be a port between 0 and 65535 (0 picks a free one; default %s)", nf.wgListenPort.s, defaultWGPort)
 	} else {
 		o.listenPort = int(p)
-		// WireGuard binds every interface, so any gossip IP would clash.
+		// WireGuard binds --listen_addr's IP, where gossip's UDP port is.
 		if p != 0 && listen.IsValid() && uint16(p) == listen.Port() {
 			ovBad("--wg_listen_port %d is also the gossip port of --listen_addr (UDP): pick another", p)
 		}

@@ -63,7 +63,7 @@ func TestFlagsParse(t *testing.T) {
 		clusterID: "prod", deadGrace: time.Minute, tombGrace: 2 * time.Hour, phi: 5.5, initial: 100 * time.Millisecond,
 		logLevel: -4, leaveTimeout: 0,
 		gossipKeys: []chitchat.Key{k1, k2, k1}, acceptPlaintext: true, sendPlaintext: false,
-		overlay: &overlayOptions{nodeID: 42, ip: netip.MustParseAddr("10.200.0.42"), listenPort: 0,
+		overlay: &overlayOptions{nodeID: 42, ip: netip.MustParseAddr("10.200.0.42"), listenAddr: netip.IPv4Unspecified(), listenPort: 0,
 			keyFile: filepath.Join(dir, "wg.key"), keepalive: 25 * time.Second},
 	}
 	opts := []cmp.Option{cmp.AllowUnexported(nodeOptions{}, overlayOptions{}), cmpopts.IgnoreFields(nodeOptions{}, "listen", "public"),
@@ -85,6 +85,9 @@ func TestFlagsParse(t *testing.T) {
 	mc := o.overlay.meshConfig(o.public, nil)
 	if mc.EndpointAddr != netip.IPv6Loopback() || mc.NodeID != 42 || mc.PersistentKeepalive != 25*time.Second {
 		t.Errorf("mesh config %+v: want the endpoint on --public_addr's IP", mc)
+	}
+	if mc.ListenAddr != netip.IPv4Unspecified() {
+		t.Errorf("mesh ListenAddr %v, want --listen_addr's IP 0.0.0.0", mc.ListenAddr)
 	}
 }
 

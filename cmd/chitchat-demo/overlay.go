@@ -20,6 +20,7 @@ func (o *overlayOptions) meshConfig(public netip.AddrPort, logger *slog.Logger) 
 	return overlay.MeshConfig{
 		NodeID:              o.nodeID,
 		PrivateKeyFile:      o.keyFile,
+		ListenAddr:          o.listenAddr,
 		ListenPort:          o.listenPort,
 		OverlayIP:           o.ip,
 		EndpointAddr:        public.Addr(),
