@@ -56,7 +56,8 @@ type MeshConfig struct {
 	// ListenAddr is the IP the WireGuard UDP port is bound to. The zero
 	// value binds every interface (wireguard-go's default bind, both
 	// families); set it to listen on one address only, such as 127.0.0.1
-	// in tests or one interface's address on a multi-homed host.
+	// in tests or one interface's address on a multi-homed host. Peers
+	// are then reached in that address's family only.
 	ListenAddr netip.Addr
 	// ListenPort is the WireGuard UDP port. 0 picks a free port, which
 	// Endpoint reports.
