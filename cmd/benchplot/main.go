@@ -37,7 +37,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 )
 
-// row is one JSON line; only the fields plotted are decoded.
+// row is one JSON line; only the fields plotted or tabulated are decoded.
 type row struct {
 	System   string   `json:"system"`
 	Mode     string   `json:"mode"`
@@ -82,7 +82,7 @@ func main() {
 	out := flag.String("out", "docs", "directory of the PNGs")
 	table := flag.Bool("table", false, "print the Markdown tables of the medians instead of plotting")
 	flag.Usage = func() {
-		fmt.Fprintln(flag.CommandLine.Output(), "usage: benchplot [-out dir] results.jsonl...")
+		fmt.Fprintln(flag.CommandLine.Output(), "usage: benchplot [-out dir | -table] results.jsonl...")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -178,23 +178,45 @@ func (s *series) points() errPoints {
 	var p errPoints
 	for _, n := range slices.Sorted(maps.Keys(s.byN)) {
 		vs := slices.Sorted(slices.Values(s.byN[n]))
-		m := len(vs) / 2
-		med := vs[m]
-		if len(vs)%2 == 0 {
-			med = (vs[m-1] + vs[m]) / 2
-		}
+		med := median(vs)
 		p.XYs = append(p.XYs, plotter.XY{X: float64(n), Y: med})
 		p.YErrors = append(p.YErrors, struct{ Low, High float64 }{med - vs[0], vs[len(vs)-1] - med})
 	}
 	return p
 }
 
-func udpLabel(r row) string {
-	if r.Mode == "sim" {
+// median returns the median of sorted, which is not empty.
+func median(sorted []float64) float64 {
+	m := len(sorted) / 2
+	if len(sorted)%2 == 0 {
+		return (sorted[m-1] + sorted[m]) / 2
+	}
+	return sorted[m]
+}
+
+// udpLabel names the curves of the UDP harnesses' lines: system, profile,
+// then suffix(r); -sim lines get no label.
+func udpLabel(suffix func(row) string) func(row) string {
+	return func(r row) string {
+		if r.Mode == "sim" {
+			return ""
+		}
+		return r.System + " " + r.Profile + suffix(r)
+	}
+}
+
+// simLabel names the curve of the -sim lines without -lockstep.
+func simLabel(suffix string) func(row) string {
+	return func(r row) string {
+		if r.Mode == "sim" && !r.Lockstep {
+			return r.System + " sim" + suffix
+		}
 		return ""
 	}
-	return r.System + " " + r.Profile
 }
+
+// fixed is a suffix that does not depend on the line.
+func fixed(s string) func(row) string { return func(row) string { return s } }
 
 // newPlot returns a log-log plot whose y axis reaches ymax, leaving room
 // for the legend at the top left.
@@ -241,34 +263,19 @@ func addSeries(p *plot.Plot, ss []*series, style int, dashed bool) (int, error) 
 
 func plotConvergence(rows []row, file string) error {
 	p := newPlot("Convergence and failure detection (127.0.0.1, 300 ms)", "seconds", 1000)
-	conv := collect(rows, func(r row) string {
-		if l := udpLabel(r); l != "" {
-			return l + ": all see all live"
-		}
-		return ""
-	}, func(r row) (float64, bool) { return deref(r.Conv) })
+	conv := collect(rows, udpLabel(fixed(": all see all live")), func(r row) (float64, bool) { return deref(r.Conv) })
 	style, err := addSeries(p, conv, 0, false)
 	if err != nil {
 		return err
 	}
-	sim := collect(rows, func(r row) string {
-		if r.Mode == "sim" && !r.Lockstep {
-			return r.System + " sim (virtual time): all see all live"
-		}
-		return ""
-	}, func(r row) (float64, bool) {
+	sim := collect(rows, simLabel(" (virtual time): all see all live"), func(r row) (float64, bool) {
 		v, ok := deref(r.AllLive)
 		return v * r.Interval, ok
 	})
 	if style, err = addSeries(p, sim, style, true); err != nil {
 		return err
 	}
-	det := collect(rows, func(r row) string {
-		if l := udpLabel(r); l != "" {
-			return l + ": kill seen by all"
-		}
-		return ""
-	}, func(r row) (float64, bool) { return deref(r.Detect) })
+	det := collect(rows, udpLabel(fixed(": kill seen by all")), func(r row) (float64, bool) { return deref(r.Detect) })
 	if _, err = addSeries(p, det, style, true); err != nil {
 		return err
 	}
@@ -277,15 +284,12 @@ func plotConvergence(rows []row, file string) error {
 
 func plotBytes(rows []row, file string) error {
 	p := newPlot("Steady-state traffic sent per node (payload bytes)", "bytes / node / s", 2e7)
-	udp := collect(rows, func(r row) string {
-		if l := udpLabel(r); l != "" {
-			if r.System == "memberlist" {
-				return l + " (UDP + TCP push/pull est.)"
-			}
-			return l + " (UDP)"
+	udp := collect(rows, udpLabel(func(r row) string {
+		if r.System == "memberlist" {
+			return " (UDP + TCP push/pull est.)"
 		}
-		return ""
-	}, func(r row) (float64, bool) {
+		return " (UDP)"
+	}), func(r row) (float64, bool) {
 		v, ok := deref(r.UDP)
 		if est, ok2 := deref(r.TCPEst); ok2 {
 			v += est
@@ -296,13 +300,8 @@ func plotBytes(rows []row, file string) error {
 	if err != nil {
 		return err
 	}
-	sim := collect(rows, func(r row) string {
-		if r.Mode == "sim" && !r.Lockstep {
-			return r.System + " sim (exact sizes)"
-		}
-		return ""
-	}, func(r row) (float64, bool) { return deref(r.SimBytes) })
-	if style, err = addSeries(p, sim, style, true); err != nil {
+	sim := collect(rows, simLabel(" (exact sizes)"), func(r row) (float64, bool) { return deref(r.SimBytes) })
+	if _, err = addSeries(p, sim, style, true); err != nil {
 		return err
 	}
 	for _, u := range []struct {
@@ -323,7 +322,6 @@ func plotBytes(rows []row, file string) error {
 		p.Add(line, scatter)
 		p.Legend.Add(u.name, line, scatter)
 	}
-	_ = style
 	return p.Save(8*vg.Inch, 6*vg.Inch, file)
 }
 
@@ -386,12 +384,7 @@ func printTables(w io.Writer, rows []row) {
 		if len(vs) == 0 {
 			return "null"
 		}
-		m := len(vs) / 2
-		v := vs[m]
-		if len(vs)%2 == 0 {
-			v = (vs[m-1] + vs[m]) / 2
-		}
-		return strconv.FormatFloat(v, 'f', digits, 64)
+		return strconv.FormatFloat(median(vs), 'f', digits, 64)
 	}
 	// spread is the median and, with more than one run, the range.
 	spread := func(rs []row, f func(row) *float64, digits int) string {

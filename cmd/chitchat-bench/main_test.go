@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -102,5 +103,37 @@ func TestPushPullBound(t *testing.T) {
 	// log3(81) = 4, ln(ln(81)) = ln(4.394...) = 1.480...
 	if got := pushPullBound(81); got < 5.48 || got > 5.49 {
 		t.Errorf("pushPullBound(81) = %v, want 5.48...", got)
+	}
+}
+
+// TestDigestSizes prints the digest figures of BENCHMARKS.md (entry sizes,
+// the digest ceiling) and checks how they relate:
+//
+//	go test -run TestDigestSizes -v ./cmd/chitchat-bench/
+func TestDigestSizes(t *testing.T) {
+	// A heartbeat takes 3 bytes up to 65,535 and 5 above.
+	const short, long = 1000, 1 << 20
+	entry := func(i int, heartbeat uint64) int {
+		return digestSize(simCluster, ceilingDigest(i+1, nodeName, heartbeat)[i:]) - 1 // minus the array header
+	}
+	for _, hb := range []uint64{short, long} {
+		lo, hi := entry(0, hb), entry(1999, hb)
+		t.Logf("PERF digest entry, node_0..node_1999 on 127.0.0.1, heartbeat %d: %d-%d B", hb, lo, hi)
+		if lo >= hi {
+			t.Errorf("entry of node_0 %d B, of node_1999 %d B: a longer name must cost more", lo, hi)
+		}
+	}
+	uuid := func(i int) string { return fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i) }
+	for _, c := range []struct {
+		what string
+		name func(int) string
+	}{{"node_i", nodeName}, {"36-byte names", uuid}} {
+		for _, cluster := range []string{simCluster, "default-cluster"} {
+			below, above := digestCeiling(cluster, c.name, short), digestCeiling(cluster, c.name, long)
+			t.Logf("PERF digest ceiling, %s, cluster %q: %d nodes (heartbeats < 65,536), %d nodes (above)", c.what, cluster, below, above)
+			if above >= below || below < 1000 {
+				t.Errorf("%s, cluster %q: ceilings %d and %d", c.what, cluster, below, above)
+			}
+		}
 	}
 }

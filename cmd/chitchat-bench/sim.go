@@ -89,8 +89,8 @@ func runSim(o options, n int, logf func(string, ...any)) *simResult {
 	res := &simResult{System: "chitchat-go", Version: version(), Mode: "sim", N: n, Loss: o.loss,
 		IntervalS: o.interval.Seconds(), Seed: seed, Lockstep: o.lockstep, PushPullBound: *num(pushPullBound(n), 3),
 		GoVersion: runtime.Version(), GOMAXPROCS: runtime.GOMAXPROCS(0), Errors: []string{}}
-	res.DigestCeilingNodes = digestCeiling(simCluster, 1000)
-	res.DigestCeilingNodesLongRun = digestCeiling(simCluster, 1<<20)
+	res.DigestCeilingNodes = digestCeiling(simCluster, nodeName, 1000)
+	res.DigestCeilingNodesLongRun = digestCeiling(simCluster, nodeName, 1<<20)
 
 	runtime.GC()
 	var ms0 runtime.MemStats
@@ -185,7 +185,6 @@ func runSim(o options, n int, logf func(string, ...any)) *simResult {
 	syn := s.Engine(0).CreateSyn(s.Now())
 	res.SynBytes = chitchat.EncodedSize(syn)
 	res.DigestBytes = digestSize(simCluster, syn.Digest)
-	res.CodecInTheSim = false
 
 	runtime.GC()
 	var ms1 runtime.MemStats
@@ -210,13 +209,13 @@ func digestSize(cluster string, d chitchat.Digest) int {
 		chitchat.EncodedSize(&chitchat.Syn{ClusterID: cluster}) + 1
 }
 
-// ceilingDigest returns the digest of nodes node_0..node_{n-1} on 127.0.0.1
+// ceilingDigest returns the digest of nodes name(0)..name(n-1) on 127.0.0.1
 // (generation 0, no keys) with the given heartbeat.
-func ceilingDigest(n int, heartbeat uint64) chitchat.Digest {
+func ceilingDigest(n int, name func(int) string, heartbeat uint64) chitchat.Digest {
 	d := make(chitchat.Digest, n)
 	for i := range d {
 		d[i] = chitchat.DigestEntry{
-			ID:         chitchat.NodeID{Name: nodeName(i), Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(10000+i%50000))},
+			ID:         chitchat.NodeID{Name: name(i), Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(10000+i%50000))},
 			NodeDigest: chitchat.NodeDigest{Heartbeat: heartbeat},
 		}
 	}
@@ -229,9 +228,9 @@ func ceilingDigest(n int, heartbeat uint64) chitchat.Digest {
 // can neither start a handshake (the Server refuses to send an oversized
 // Syn) nor answer one (the Engine skips the SynAck and counts
 // RepliesTooLarge): the digest is never truncated.
-func digestCeiling(cluster string, heartbeat uint64) int {
+func digestCeiling(cluster string, name func(int) string, heartbeat uint64) int {
 	fits := func(n int) bool {
-		d := ceilingDigest(n, heartbeat)
+		d := ceilingDigest(n, name, heartbeat)
 		return chitchat.EncodedSize(&chitchat.Syn{ClusterID: cluster, Digest: d}) <= chitchat.MaxDatagramSize &&
 			chitchat.EncodedSize(&chitchat.SynAck{Digest: d}) <= chitchat.MaxDatagramSize
 	}
