@@ -46,7 +46,7 @@ func (b *addrBind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
 			return 0, err
 		}
 		sizes[0] = n
-		eps[0] = endpoint(netip.AddrPortFrom(from.Addr().Unmap(), from.Port()))
+		eps[0] = endpoint(unmapAddrPort(from))
 		return 1, nil
 	}
 	return []conn.ReceiveFunc{receive}, uint16(uc.LocalAddr().(*net.UDPAddr).Port), nil
@@ -94,7 +94,7 @@ func (b *addrBind) ParseEndpoint(s string) (conn.Endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	return endpoint(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())), nil
+	return endpoint(unmapAddrPort(ap)), nil
 }
 
 func (b *addrBind) BatchSize() int { return 1 }

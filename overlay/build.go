@@ -198,7 +198,7 @@ func Build(infos []PeerInfo, opts BuildOptions) (peers []Peer, skipped []Skipped
 		ips[ip] = info.NodeID
 		peers = append(peers, Peer{
 			PublicKey:           info.PublicKey,
-			Endpoint:            netip.AddrPortFrom(info.Endpoint.Addr().Unmap(), info.Endpoint.Port()),
+			Endpoint:            unmapAddrPort(info.Endpoint),
 			AllowedIPs:          []netip.Prefix{hostPrefix(ip)},
 			PersistentKeepalive: keepalive,
 		})

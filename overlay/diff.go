@@ -51,10 +51,13 @@ func DiffPeers(old, new []Peer) Diff {
 		}
 	}
 	for _, l := range [][]Peer{d.Added, d.Removed, d.Changed} {
-		slices.SortFunc(l, func(a, b Peer) int { return bytes.Compare(a.PublicKey[:], b.PublicKey[:]) })
+		slices.SortFunc(l, comparePublicKeys)
 	}
 	return d
 }
+
+// comparePublicKeys orders peers by public key, as Diff lists them.
+func comparePublicKeys(a, b Peer) int { return bytes.Compare(a.PublicKey[:], b.PublicKey[:]) }
 
 // Empty reports whether d changes nothing.
 func (d Diff) Empty() bool { return len(d.Added)+len(d.Removed)+len(d.Changed) == 0 }

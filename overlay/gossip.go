@@ -1,6 +1,7 @@
 package overlay
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -113,7 +114,7 @@ func StartPool(ctx context.Context, cfg GossipConfig, self PeerInfo) (*Pool, err
 	if adv.Port() == 0 {
 		adv = netip.AddrPortFrom(adv.Addr(), bound.Port())
 	}
-	interval := cmpOr(cfg.GossipInterval, DefaultGossipInterval)
+	interval := cmp.Or(cfg.GossipInterval, DefaultGossipInterval)
 	srv, err := chitchat.Spawn(ctx, chitchat.Config{
 		ID:                           chitchat.NodeID{Name: GossipKey(self.NodeID), Generation: cfg.Generation, Addr: adv},
 		ClusterID:                    cfg.ClusterID,
@@ -121,19 +122,19 @@ func StartPool(ctx context.Context, cfg GossipConfig, self PeerInfo) (*Pool, err
 		ListenAddr:                   bound,
 		Seeds:                        cfg.Seeds,
 		FailureDetector:              cfg.FailureDetector,
-		MarkedForDeletionGracePeriod: cmpOr(cfg.MarkedForDeletionGracePeriod, DefaultMarkedForDeletionGracePeriod),
+		MarkedForDeletionGracePeriod: cmp.Or(cfg.MarkedForDeletionGracePeriod, DefaultMarkedForDeletionGracePeriod),
 		Logger:                       cfg.Logger,
 	}, boundTransport{conn}, chitchat.KeyValue{Key: GossipKey(self.NodeID), Value: value})
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("overlay: spawn chitchat: %w", err)
 	}
-	p, err := newPool(srv, self, PoolOptions{Logger: cfg.Logger, EventBuffer: cfg.EventBuffer}, true)
+	p, err := newPool(srv, self, value, PoolOptions{Logger: cfg.Logger, EventBuffer: cfg.EventBuffer}, true)
 	if err != nil {
 		srv.Shutdown()
 		return nil, err
 	}
-	p.leave = cmpOr(cfg.LeaveTimeout, 5*interval)
+	p.leave = cmp.Or(cfg.LeaveTimeout, 5*interval)
 	p.log.Info("gossip pool started", "cluster", cfg.ClusterID, "gossip", adv, "seeds", cfg.Seeds)
 	return p, nil
 }

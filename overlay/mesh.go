@@ -20,6 +20,7 @@ package overlay
 // mesh started it), then device (its TUN, netstack and UDP socket).
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -195,7 +196,7 @@ func startMesh(cfg MeshConfig, pool func(PeerInfo) (*Pool, error)) (*Mesh, error
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	cfg.MTU = cmpOr(cfg.MTU, DefaultMTU)
+	cfg.MTU = cmp.Or(cfg.MTU, DefaultMTU)
 	m := &Mesh{cfg: cfg, log: cfg.Logger.With("overlay_node", cfg.NodeID)}
 	priv, err := m.privateKey()
 	if err != nil {

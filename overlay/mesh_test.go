@@ -81,7 +81,9 @@ func e2eMeshConfig(id uint64, n *e2eNode) MeshConfig {
 		OnReconcile: func(_ Diff, err error) {
 			if err != nil {
 				n.mu.Lock()
-				n.err = cmpOr(n.err, err)
+				if n.err == nil {
+					n.err = err
+				}
 				n.mu.Unlock()
 			}
 			select {

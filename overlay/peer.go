@@ -82,6 +82,11 @@ func clonePeers(ps []Peer) []Peer {
 	return out
 }
 
+// unmapAddrPort returns ap with an IPv4-mapped IPv6 address made IPv4.
+func unmapAddrPort(ap netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
 // hostPrefix returns ip as a single-address prefix: /32 or /128. IPv4-mapped
 // IPv6 addresses become IPv4.
 func hostPrefix(ip netip.Addr) netip.Prefix {

@@ -21,6 +21,7 @@ package overlay
 // channel drops the event and counts it).
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -94,14 +95,15 @@ type Pool struct {
 // on srv and watches srv's view. Close stops the pool but not srv, and
 // leaves the entry in place.
 func NewPool(srv *chitchat.Server, self PeerInfo, opts PoolOptions) (*Pool, error) {
-	return newPool(srv, self, opts, false)
-}
-
-func newPool(srv *chitchat.Server, self PeerInfo, opts PoolOptions, owns bool) (*Pool, error) {
 	value, err := self.EncodeValue()
 	if err != nil {
 		return nil, err
 	}
+	return newPool(srv, self, value, opts, false)
+}
+
+// newPool runs a pool over srv; value is self.EncodeValue().
+func newPool(srv *chitchat.Server, self PeerInfo, value string, opts PoolOptions, owns bool) (*Pool, error) {
 	if opts.EventBuffer < 0 {
 		return nil, fmt.Errorf("overlay: EventBuffer %d is negative", opts.EventBuffer)
 	}
@@ -115,7 +117,7 @@ func newPool(srv *chitchat.Server, self PeerInfo, opts PoolOptions, owns bool) (
 		selfID:     self.NodeID,
 		self:       self.Clone(),
 		log:        log.With("overlay_node", self.NodeID),
-		buffer:     cmpOr(opts.EventBuffer, DefaultEventBuffer),
+		buffer:     cmp.Or(opts.EventBuffer, DefaultEventBuffer),
 		dirty:      make(chan struct{}, 1),
 		subs:       make(map[chan TopologyEvent]struct{}),
 		watchers:   make(map[chan struct{}]struct{}),
@@ -136,14 +138,6 @@ func newPool(srv *chitchat.Server, self PeerInfo, opts PoolOptions, owns bool) (
 	})
 	p.wg.Go(func() { p.syncLoop(ctx) })
 	return p, nil
-}
-
-func cmpOr[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 func (p *Pool) markDirty() {

@@ -1,7 +1,6 @@
 package overlay
 
 import (
-	"bytes"
 	"flag"
 	"net/netip"
 	"os"
@@ -221,9 +220,7 @@ func TestUAPIOnDevice(t *testing.T) {
 	}
 }
 
-func sortPeers(ps []Peer) {
-	slices.SortFunc(ps, func(a, b Peer) int { return bytes.Compare(a.PublicKey[:], b.PublicKey[:]) })
-}
+func sortPeers(ps []Peer) { slices.SortFunc(ps, comparePublicKeys) }
 
 func TestParseUAPIErrors(t *testing.T) {
 	tests := []struct{ name, in string }{

@@ -8,10 +8,6 @@ package transport
 //
 // Send path: closed? → MTU → random drop → counted as sent → cut link? →
 // (Delay/Jitter: queue until due) → listener? → inbox full? → inbox.
-//
-// Under testing/synctest, create the Network and open its Conns inside the
-// bubble: inboxes are channels and delays use one time.AfterFunc timer, both
-// of which belong to the bubble that created them.
 
 import (
 	"errors"
@@ -320,12 +316,16 @@ func (n *Network) ResetStats() {
 	}
 }
 
-// send implements memConn.Send once the MTU check passed.
+// send implements memConn.Send. The closed check is made under n.mu, which
+// Close takes too, so nothing is sent or counted once Close has returned.
 func (n *Network) send(from *memConn, to netip.AddrPort, b []byte) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if from.closed.Load() {
 		return ErrClosed
+	}
+	if n.mtu > 0 && len(b) > n.mtu {
+		return fmt.Errorf("transport: datagram of %d bytes exceeds MTU %d: %w", len(b), n.mtu, ErrTooLarge)
 	}
 	st := from.stats
 	if n.dropP > 0 && n.rng.Float64() < n.dropP {
@@ -452,12 +452,6 @@ type memConn struct {
 func (c *memConn) LocalAddr() netip.AddrPort { return c.addr }
 
 func (c *memConn) Send(to netip.AddrPort, b []byte) error {
-	if c.closed.Load() {
-		return ErrClosed
-	}
-	if mtu := c.net.mtu; mtu > 0 && len(b) > mtu {
-		return fmt.Errorf("transport: datagram of %d bytes exceeds MTU %d: %w", len(b), mtu, ErrTooLarge)
-	}
 	return c.net.send(c, unmap(to), b)
 }
 

@@ -376,14 +376,10 @@ func (c *Cluster) Restart(i int, newGeneration bool, opts ...NodeOption) *chitch
 // Close shuts every running node down and reports termination errors with
 // t.Errorf. New registers it as a cleanup; calling it twice is harmless.
 func (c *Cluster) Close() {
-	for i, n := range c.nodes {
-		if n.srv == nil {
-			continue
+	for i := range c.nodes {
+		if err := c.Shutdown(i); err != nil {
+			c.t.Errorf("chitchattest: node %d (%v) terminated with error: %v", i, c.ID(i), err)
 		}
-		if err := n.srv.Shutdown(); err != nil {
-			c.t.Errorf("chitchattest: node %d (%v) terminated with error: %v", i, n.cfg.ID, err)
-		}
-		n.srv = nil
 	}
 }
 

@@ -2,6 +2,7 @@ package chitchattest
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -40,7 +41,7 @@ func TestClusterLifecycle(t *testing.T) {
 		c := New(t, Options{})
 		a := c.AddNode("a", 0)
 		b := c.AddNode("b", 0) // seeded with a
-		if got, want := c.Config(b).Seeds, []string{c.ID(a).Addr.String()}; fmt.Sprint(got) != fmt.Sprint(want) {
+		if got, want := c.Config(b).Seeds, []string{c.ID(a).Addr.String()}; !slices.Equal(got, want) {
 			t.Errorf("default seeds of b = %v, want %v", got, want)
 		}
 		if c.ID(a).Addr == c.ID(b).Addr {

@@ -77,22 +77,7 @@ func (p *Peer) SendRaw(to netip.AddrPort, b []byte) {
 // Next returns the next datagram received, or false if none arrives within
 // timeout (virtual).
 func (p *Peer) Next(timeout time.Duration) (Received, bool) {
-	select {
-	case r := <-p.in: // already there: never lose the race to a 0 timeout
-		return r, true
-	default:
-	}
-	if timeout <= 0 {
-		return Received{}, false
-	}
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case r := <-p.in:
-		return r, true
-	case <-timer.C:
-		return Received{}, false
-	}
+	return recvWithin(p.in, timeout) // p.in is never closed
 }
 
 // NextOfType skips datagrams until one of type typ arrives, or returns false

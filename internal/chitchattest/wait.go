@@ -116,21 +116,29 @@ func (c *Cluster) Watch(i int) *Watcher {
 // Next returns the next value, or false if none came within timeout
 // (virtual) or the watch ended.
 func (w *Watcher) Next(timeout time.Duration) ([]*chitchat.NodeState, bool) {
+	return recvWithin(w.ch, timeout)
+}
+
+// recvWithin receives from ch, waiting at most timeout (virtual). It
+// reports false on timeout or when ch is closed. A value already there is
+// returned even with a timeout of 0: it never loses that race.
+func recvWithin[T any](ch <-chan T, timeout time.Duration) (T, bool) {
 	select {
-	case v, ok := <-w.ch:
+	case v, ok := <-ch:
 		return v, ok
 	default:
 	}
+	var zero T
 	if timeout <= 0 {
-		return nil, false
+		return zero, false
 	}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
-	case v, ok := <-w.ch:
+	case v, ok := <-ch:
 		return v, ok
 	case <-timer.C:
-		return nil, false
+		return zero, false
 	}
 }
 

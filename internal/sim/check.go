@@ -1,6 +1,10 @@
 package sim
 
-import "github.com/gossipkit/chitchat-go/chitchat"
+import (
+	"slices"
+
+	"github.com/gossipkit/chitchat-go/chitchat"
+)
 
 // KnowsAll reports whether node i holds a state for every up node.
 func (s *Sim) KnowsAll(i int) bool {
@@ -61,11 +65,5 @@ func (s *Sim) HasValue(i, owner int, key, value string) bool {
 // DeemsDead reports whether node i's failure detector deems node j dead
 // (or has forgotten it).
 func (s *Sim) DeemsDead(i, j int) bool {
-	id := s.nodes[j].Engine.Self()
-	for _, l := range s.nodes[i].Engine.LiveNodes() {
-		if l == id {
-			return false
-		}
-	}
-	return true
+	return !slices.Contains(s.nodes[i].Engine.LiveNodes(), s.nodes[j].Engine.Self())
 }

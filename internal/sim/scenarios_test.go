@@ -24,6 +24,15 @@ func converge(t *testing.T, s *Sim, limit time.Duration) time.Duration {
 	return d
 }
 
+// span returns the node indices lo, lo+1, …, hi-1.
+func span(lo, hi int) []int {
+	s := make([]int, 0, hi-lo)
+	for i := lo; i < hi; i++ {
+		s = append(s, i)
+	}
+	return s
+}
+
 // falseDeaths counts (observer, subject) pairs where an up node deems another
 // up node dead.
 func falseDeaths(s *Sim) int {
@@ -68,14 +77,7 @@ func TestPartitionHealsWithoutLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	converge(t, s, 60*time.Second)
-	var a, b []int
-	for i := range 100 {
-		if i < 60 {
-			a = append(a, i)
-		} else {
-			b = append(b, i)
-		}
-	}
+	a, b := span(0, 60), span(60, 100)
 	s.Partition(a, b)
 	type write struct {
 		node       int

@@ -268,11 +268,12 @@ type event struct {
 	at    time.Time
 	seq   uint64
 	kind  eventKind
-	node  int // tick: the node; deliver: the receiver
-	epoch int // tick: the node's epoch when scheduled
-	from  int // deliver: the sender
-	msg   chitchat.Message
-	wire  []byte
+	node  int              // tick: the node; deliver: the receiver
+	epoch int              // tick: the node's epoch when scheduled
+	from  int              // deliver: the sender
+	msg   chitchat.Message // deliver: the message, when not sent as wire
+	wire  []byte           // deliver: the datagram (Config.Codec only)
+	size  int              // deliver: the datagram's size in bytes
 }
 
 type events []event
@@ -313,8 +314,12 @@ func (s *Sim) step() bool {
 			return true
 		}
 		r := n.Engine.Tick(s.now)
-		for _, to := range r.Targets {
-			s.send(n, to, r.Syn)
+		if len(r.Targets) > 0 {
+			// One Syn for every target: encode (or size) it once.
+			wire, size := s.encode(r.Syn)
+			for _, to := range r.Targets {
+				s.send(n, to, r.Syn, wire, size)
+			}
 		}
 		s.push(event{at: s.now.Add(s.cfg.GossipInterval), kind: evTick, node: n.Index, epoch: n.epoch})
 	case evDeliver:
@@ -323,34 +328,36 @@ func (s *Sim) step() bool {
 			return true
 		}
 		m := e.msg
-		size := len(e.wire)
 		if e.wire != nil {
 			var err error
 			if m, err = chitchat.DecodeMessage(e.wire); err != nil {
 				panic(fmt.Sprintf("sim: node %d: decoding a datagram of node %d: %v", e.node, e.from, err))
 			}
-		} else {
-			size = chitchat.EncodedSize(m)
 		}
 		n.Stats.ReceivedMessages++
-		n.Stats.ReceivedBytes += uint64(size)
+		n.Stats.ReceivedBytes += uint64(e.size)
 		if reply := n.Engine.Process(s.now, m); reply != nil {
-			s.send(n, Addr(e.from), reply)
+			wire, size := s.encode(reply)
+			s.send(n, Addr(e.from), reply, wire, size)
 		}
 	}
 	return true
 }
 
-// send models one datagram from n to the address to.
-func (s *Sim) send(n *Node, to netip.AddrPort, m chitchat.Message) {
-	var wire []byte
-	var size int
+// encode returns m's datagram with Config.Codec (nil without it) and its
+// size in bytes either way.
+func (s *Sim) encode(m chitchat.Message) (wire []byte, size int) {
 	if s.cfg.Codec {
 		wire = chitchat.EncodeMessage(m)
-		size = len(wire)
-	} else {
-		size = chitchat.EncodedSize(m)
+		return wire, len(wire)
 	}
+	return nil, chitchat.EncodedSize(m)
+}
+
+// send models one datagram from n to the address to: m, encoded as wire
+// (nil without Config.Codec), size bytes long. Receivers only read wire, so
+// one encoding can go to several of them.
+func (s *Sim) send(n *Node, to netip.AddrPort, m chitchat.Message, wire []byte, size int) {
 	if s.MTU > 0 && size > s.MTU {
 		n.Stats.Dropped++
 		return
@@ -366,7 +373,7 @@ func (s *Sim) send(n *Node, to netip.AddrPort, m chitchat.Message) {
 	if s.cfg.Jitter > 0 {
 		delay += time.Duration(s.rng.Int64N(int64(s.cfg.Jitter)))
 	}
-	s.push(event{at: s.now.Add(delay), kind: evDeliver, node: dst.Index, from: n.Index, msg: m, wire: wire})
+	s.push(event{at: s.now.Add(delay), kind: evDeliver, node: dst.Index, from: n.Index, msg: m, wire: wire, size: size})
 }
 
 // RunFor advances virtual time by d.

@@ -45,15 +45,11 @@ func TestConvergeAndDetect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, ok := s.RunUntil(30*time.Second, 100*time.Millisecond, func() bool { return s.All(s.SeesLive) })
-	if !ok {
-		t.Fatalf("50 nodes did not all see each other live within 30s")
-	}
-	t.Logf("all live after %v", d)
+	t.Logf("all live after %v", converge(t, s, 30*time.Second))
 	if err := s.Engine(3).Set("k", "v"); err != nil {
 		t.Fatal(err)
 	}
-	d, ok = s.RunUntil(10*time.Second, 100*time.Millisecond, func() bool {
+	d, ok := s.RunUntil(10*time.Second, 100*time.Millisecond, func() bool {
 		return s.All(func(i int) bool { return s.HasValue(i, 3, "k", "v") })
 	})
 	if !ok {
@@ -75,18 +71,8 @@ func TestPartitionHeals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := s.RunUntil(30*time.Second, 100*time.Millisecond, func() bool { return s.All(s.SeesLive) }); !ok {
-		t.Fatal("no convergence")
-	}
-	var a, b []int
-	for i := range 20 {
-		if i < 10 {
-			a = append(a, i)
-		} else {
-			b = append(b, i)
-		}
-	}
-	s.Partition(a, b)
+	converge(t, s, 30*time.Second)
+	s.Partition(span(0, 10), span(10, 20))
 	s.RunFor(30 * time.Second)
 	if !s.DeemsDead(0, 15) || !s.DeemsDead(15, 0) {
 		t.Fatal("sides do not see each other dead during the partition")
