@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -217,8 +218,8 @@ func TestBuild(t *testing.T) {
 			gotSkips := map[uint64]SkipReason{}
 			for _, s := range skipped {
 				gotSkips[s.NodeID] = s.Reason
-				if s.String() == "" {
-					t.Error("empty Skipped.String()")
+				if str := s.String(); !strings.Contains(str, s.Reason.String()) || !strings.Contains(str, s.Key) {
+					t.Errorf("Skipped.String() = %q: want the key %q and the reason %q", str, s.Key, s.Reason)
 				}
 			}
 			if diff := cmp.Diff(tt.wantSkips, gotSkips, cmpopts.EquateEmpty()); diff != "" {

@@ -195,9 +195,23 @@ func TestPeerInfoRoundTrip(t *testing.T) {
 			}
 			// encoding/json must read our JSON the same way.
 			js, _ := tt.info.MarshalJSON()
-			var generic map[string]any
-			if err := json.Unmarshal(js, &generic); err != nil {
+			var std struct {
+				NodeID    uint64            `json:"node_id"`
+				PublicKey string            `json:"wg_pubkey"`
+				Endpoint  string            `json:"wg_endpoint"`
+				OverlayIP string            `json:"overlay_ip"`
+				Labels    map[string]string `json:"labels"`
+			}
+			if err := json.Unmarshal(js, &std); err != nil {
 				t.Fatalf("our JSON is not JSON: %v\n%s", err, js)
+			}
+			key, err := ParseKey(std.PublicKey)
+			if err != nil || key != tt.info.PublicKey || std.NodeID != tt.info.NodeID ||
+				std.Endpoint != tt.info.Endpoint.String() || std.OverlayIP != tt.info.OverlayIP.String() {
+				t.Errorf("encoding/json reads %+v (key error %v), want the fields of %+v", std, err, tt.info)
+			}
+			if diff := cmp.Diff(tt.info.Labels, std.Labels, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("encoding/json reads other labels (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -130,7 +131,7 @@ func TestErrClosed(t *testing.T) {
 		err    error
 		target error
 	}{
-		{"is ErrClosed", ErrClosed, ErrClosed},
+		{"wrapped is ErrClosed", fmt.Errorf("send: %w", ErrClosed), ErrClosed},
 		{"is net.ErrClosed", ErrClosed, net.ErrClosed},
 		{"wrapped is net.ErrClosed", errors.Join(errors.New("recv"), ErrClosed), net.ErrClosed},
 	}
