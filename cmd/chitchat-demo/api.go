@@ -1,13 +1,11 @@
 package main
 
 import (
-	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/gossipkit/chitchat-go/chitchat"
 	"github.com/gossipkit/chitchat-go/overlay"
@@ -17,17 +15,15 @@ import (
 // (/, /set_kv/, /mark_for_deletion/) answer exactly as upstream's, so that
 // scripts written for it work unchanged.
 type api struct {
-	srv      *chitchat.Server
-	cfg      chitchat.Config // what srv was started with (its keyring, for /v1/keyring)
-	interval time.Duration   // gossip interval: the pace of /events
-	mesh     *overlay.Mesh   // nil without --overlay
-	metrics  http.Handler
+	srv     *chitchat.Server
+	cfg     chitchat.Config // what srv was started with: its keyring (/v1/keyring), its gossip interval (/events)
+	mesh    *overlay.Mesh   // nil without --overlay
+	metrics http.Handler
 }
 
 // newAPI serves srv, started with cfg; mesh is nil without --overlay.
 func newAPI(srv *chitchat.Server, cfg chitchat.Config, mesh *overlay.Mesh) *api {
-	return &api{srv: srv, cfg: cfg, interval: cmp.Or(cfg.GossipInterval, chitchat.DefaultGossipInterval),
-		mesh: mesh, metrics: metricsHandler(srv)}
+	return &api{srv: srv, cfg: cfg, mesh: mesh, metrics: metricsHandler(srv)}
 }
 
 func (a *api) routes() http.Handler {
@@ -37,8 +33,8 @@ func (a *api) routes() http.Handler {
 	// without: both forms answer (no redirect, which curl would not follow).
 	for path, h := range map[string]http.HandlerFunc{
 		"/set_kv":            a.setKV,
-		"/mark_for_deletion": a.markForDeletion,
-		"/delete_after_ttl":  a.deleteAfterTTL,
+		"/mark_for_deletion": deleteKey(a.srv.Delete),
+		"/delete_after_ttl":  deleteKey(a.srv.DeleteAfterTTL),
 	} {
 		mux.HandleFunc("GET "+path, h)
 		mux.HandleFunc("GET "+path+"/{$}", h)
@@ -143,13 +139,7 @@ func idDocs(ids []chitchat.NodeID) []chitchatIDDoc {
 // index serves the cluster state, pretty-printed with two spaces as
 // upstream (which answers text/plain).
 func (a *api) index(w http.ResponseWriter, _ *http.Request) {
-	b, err := json.MarshalIndent(document(a.srv.Snapshot()), "", "  ")
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Write(b)
+	writeIndented(w, "text/plain; charset=utf-8", document(a.srv.Snapshot()))
 }
 
 // statusOK is upstream's answer to a mutation: {"status":true}.
@@ -167,26 +157,20 @@ func (a *api) setKV(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, statusOK)
 }
 
-// markForDeletion deletes a key of this node; like upstream it answers
-// {"status":true} also when the key did not exist.
-func (a *api) markForDeletion(w http.ResponseWriter, r *http.Request) {
-	q, ok := requireParams(w, r, "key")
-	if !ok {
-		return
+// deleteKey serves the deletion of one of this node's keys with del:
+// Server.Delete for /mark_for_deletion, Server.DeleteAfterTTL for
+// /delete_after_ttl (not in upstream's demo: the key stays readable for the
+// tombstone grace period, then is deleted everywhere). Like upstream it
+// answers {"status":true} also when the key did not exist.
+func deleteKey(del func(key string) (existed bool)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q, ok := requireParams(w, r, "key")
+		if !ok {
+			return
+		}
+		del(q["key"])
+		writeJSON(w, http.StatusOK, statusOK)
 	}
-	a.srv.Delete(q["key"])
-	writeJSON(w, http.StatusOK, statusOK)
-}
-
-// deleteAfterTTL keeps a key readable for the tombstone grace period, then
-// deletes it everywhere. Not in upstream's demo.
-func (a *api) deleteAfterTTL(w http.ResponseWriter, r *http.Request) {
-	q, ok := requireParams(w, r, "key")
-	if !ok {
-		return
-	}
-	a.srv.DeleteAfterTTL(q["key"])
-	writeJSON(w, http.StatusOK, statusOK)
 }
 
 // healthz answers 200 while the gossip server runs, 503 once it stopped.
@@ -254,7 +238,24 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, b []byte) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	writeBody(w, status, jsonContentType, b)
+}
+
+const jsonContentType = "application/json; charset=utf-8"
+
+// writeIndented answers 200 with v as JSON indented by two spaces
+// (upstream's pretty-printing), with the given Content-Type.
+func writeIndented(w http.ResponseWriter, contentType string, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeBody(w, http.StatusOK, contentType, b)
+}
+
+func writeBody(w http.ResponseWriter, status int, contentType string, b []byte) {
+	w.Header().Set("Content-Type", contentType)
 	w.WriteHeader(status)
 	w.Write(b)
 }

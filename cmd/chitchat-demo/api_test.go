@@ -24,17 +24,28 @@ import (
 	"github.com/gossipkit/chitchat-go/transport"
 )
 
-// testNode runs a node on an in-memory network and serves its API.
+// testConfig is the configuration of testNode's node.
+func testConfig() chitchat.Config {
+	return chitchat.Config{
+		ID:             chitchat.NodeID{Name: "node_0", Generation: 1, Addr: netip.MustParseAddrPort("10.0.0.1:7280")},
+		ClusterID:      "testing",
+		GossipInterval: 10 * time.Millisecond,
+	}
+}
+
+// testNode runs a node with testConfig on an in-memory network and serves
+// its API.
 func testNode(t *testing.T) (*chitchat.Server, *httptest.Server) {
+	t.Helper()
+	return testNodeWith(t, testConfig())
+}
+
+// testNodeWith is testNode with the configuration cfg.
+func testNodeWith(t *testing.T, cfg chitchat.Config) (*chitchat.Server, *httptest.Server) {
 	t.Helper()
 	network, err := transport.NewNetwork(transport.NetworkConfig{})
 	if err != nil {
 		t.Fatal(err)
-	}
-	cfg := chitchat.Config{
-		ID:             chitchat.NodeID{Name: "node_0", Generation: 1, Addr: netip.MustParseAddrPort("10.0.0.1:7280")},
-		ClusterID:      "testing",
-		GossipInterval: 10 * time.Millisecond,
 	}
 	srv, err := chitchat.Spawn(t.Context(), cfg, network)
 	if err != nil {

@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -44,19 +43,9 @@ func TestUIInBrowser(t *testing.T) {
 			"install one (Debian: apt-get install chromium) to test /ui in a browser")
 	}
 	ctx := testContext(t)
-	base := freePorts(t, 4)
-	var nodes []*proc
-	for i := range 4 {
-		args := []string{"--listen_addr", addr(base + i), "--node_id", "node_" + strconv.Itoa(i),
-			"--interval_ms", "100", "--initial_interval", "1s"}
-		if i > 0 {
-			args = append(args, "--seed", addr(base))
-		}
-		nodes = append(nodes, startProc(t, "node_"+strconv.Itoa(i), args...))
-	}
-	for _, p := range nodes {
-		p.url = p.waitLine(ctx, readyRE)[1]
-	}
+	nodes := startNodes(ctx, t, freePorts(t, 4), 4, func(int) []string {
+		return []string{"--interval_ms", "100", "--initial_interval", "1s"}
+	})
 	// Some keys, a deleted one and one deleted after a TTL, for the page to show.
 	for _, q := range []struct {
 		node int

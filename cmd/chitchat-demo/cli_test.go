@@ -93,9 +93,8 @@ func TestStateJSONShape(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
 	base := freePorts(t, 2)
-	n0 := startProc(t, "node_0", "--listen_addr", addr(base), "--node_id", "node_0", "--interval_ms", "50")
-	n1 := startProc(t, "node_1", "--listen_addr", addr(base+1), "--node_id", "node_1", "--interval_ms", "50", "--seed", addr(base))
-	n0.url, n1.url = n0.waitLine(ctx, readyRE)[1], n1.waitLine(ctx, readyRE)[1]
+	nodes := startNodes(ctx, t, base, 2, func(int) []string { return []string{"--interval_ms", "50"} })
+	n0, n1 := nodes[0], nodes[1]
 	for _, q := range []string{
 		"/set_kv/?key=a&value=1", "/set_kv/?key=b&value=2", "/mark_for_deletion/?key=b",
 		"/set_kv/?key=c&value=3", "/delete_after_ttl/?key=c",

@@ -50,18 +50,23 @@ type clusterOptions struct {
 	stopGrace   time.Duration // how long a node may take to stop after SIGTERM
 }
 
-func newClusterFlagSet() (*flag.FlagSet, *stringValue, *stringValue, *stringValue, *stringValue) {
-	n := &stringValue{s: "5"}
-	base := &stringValue{s: "10000"}
-	host := &stringValue{s: "127.0.0.1"}
-	interval := &stringValue{s: defaultIntervalMS}
+// clusterFlags holds the raw text of the launcher's flags.
+type clusterFlags struct{ n, base, host, interval stringValue }
+
+func newClusterFlagSet() (*flag.FlagSet, *clusterFlags) {
+	cf := &clusterFlags{
+		n:        stringValue{s: "5"},
+		base:     stringValue{s: "10000"},
+		host:     stringValue{s: "127.0.0.1"},
+		interval: stringValue{s: defaultIntervalMS},
+	}
 	fs := flag.NewFlagSet("chitchat-demo cluster", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.Var(n, "n", "`number` of nodes")
-	fs.Var(base, "base_port", "`port` of node_0; node i listens on base_port+i (UDP and TCP)")
-	fs.Var(host, "host", "`ip` every node listens on")
-	fs.Var(interval, "interval_ms", "gossip interval of every node in `milliseconds`")
-	return fs, n, base, host, interval
+	fs.Var(&cf.n, "n", "`number` of nodes")
+	fs.Var(&cf.base, "base_port", "`port` of node_0; node i listens on base_port+i (UDP and TCP)")
+	fs.Var(&cf.host, "host", "`ip` every node listens on")
+	fs.Var(&cf.interval, "interval_ms", "gossip interval of every node in `milliseconds`")
+	return fs, cf
 }
 
 func printClusterUsage(w io.Writer) {
@@ -74,7 +79,7 @@ Usage:
 
 Flags:
 `)
-	fs, _, _, _, _ := newClusterFlagSet()
+	fs, _ := newClusterFlagSet()
 	printFlags(w, fs)
 	fmt.Fprint(w, `
 Node flags after "--" are passed to every node, for example:
@@ -87,28 +92,28 @@ func parseClusterFlags(args []string) (clusterOptions, error) {
 	if i := slices.Index(args, "--"); i >= 0 {
 		args, o.passthrough = args[:i], args[i+1:]
 	}
-	fs, n, base, host, interval := newClusterFlagSet()
+	fs, cf := newClusterFlagSet()
 	var problems []error
 	bad := func(format string, a ...any) { problems = append(problems, fmt.Errorf(format, a...)) }
 	if err := parseAll(fs, args, bad); err != nil {
 		return o, err
 	}
-	if v, err := strconv.Atoi(n.s); err != nil || v < 1 || v > 200 {
-		bad("-n %q: must be a number of nodes between 1 and 200", n.s)
+	if v, err := strconv.Atoi(cf.n.s); err != nil || v < 1 || v > 200 {
+		bad("-n %q: must be a number of nodes between 1 and 200", cf.n.s)
 	} else {
 		o.n = v
 	}
-	if v, err := strconv.ParseUint(base.s, 10, 16); err != nil || v == 0 || o.n > 0 && int(v)+o.n-1 > 65535 {
-		bad("--base_port %q: must be a port such that base_port..base_port+n-1 lie in 1..65535", base.s)
+	if v, err := strconv.ParseUint(cf.base.s, 10, 16); err != nil || v == 0 || o.n > 0 && int(v)+o.n-1 > 65535 {
+		bad("--base_port %q: must be a port such that base_port..base_port+n-1 lie in 1..65535", cf.base.s)
 	} else {
 		o.basePort = uint16(v)
 	}
-	if a, err := netip.ParseAddr(host.s); err != nil || a.IsUnspecified() {
-		bad("--host %q: must be an IP address every node can be reached on, such as 127.0.0.1", host.s)
+	if a, err := netip.ParseAddr(cf.host.s); err != nil || a.IsUnspecified() {
+		bad("--host %q: must be an IP address every node can be reached on, such as 127.0.0.1", cf.host.s)
 	} else {
 		o.host = a.Unmap()
 	}
-	o.interval = interval.s
+	o.interval = cf.interval.s
 	for _, a := range o.passthrough {
 		for _, f := range []string{"listen_addr", "public_addr", "node_id"} {
 			if a == "-"+f || a == "--"+f || strings.HasPrefix(a, "-"+f+"=") || strings.HasPrefix(a, "--"+f+"=") {

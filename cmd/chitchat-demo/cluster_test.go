@@ -85,7 +85,9 @@ func TestClusterCommand(t *testing.T) {
 	}
 	log := l.stderr.String()
 	for _, c := range nodes {
-		if !strings.Contains(log, c.name+" | ") || !strings.Contains(log, `msg="node stopped"`) {
+		// The launcher copies each node's log under its name.
+		stopped := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(c.name) + ` +\| .*msg="node stopped"`)
+		if !stopped.MatchString(log) {
 			t.Errorf("%s did not log a clean stop:\n%s", c.name, log)
 		}
 	}

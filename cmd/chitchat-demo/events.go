@@ -2,9 +2,12 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"net/http"
 	"time"
+
+	"github.com/gossipkit/chitchat-go/chitchat"
 )
 
 // Pacing of /events.
@@ -29,7 +32,8 @@ func (a *api) events(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Accel-Buffering", "no") // ask proxies not to buffer the stream
 	w.WriteHeader(http.StatusOK)
 
-	t := time.NewTicker(max(a.interval, minEventInterval))
+	interval := cmp.Or(a.cfg.GossipInterval, chitchat.DefaultGossipInterval) // the pace of gossip
+	t := time.NewTicker(max(interval, minEventInterval))
 	defer t.Stop()
 	var last, buf []byte
 	// "retry" makes EventSource reconnect after 1 s instead of ~3 s.

@@ -6,10 +6,7 @@ package main
 // node holds by fingerprint, never the keys themselves, so that operators
 // can check a rotation step reached every node.
 
-import (
-	"encoding/json"
-	"net/http"
-)
+import "net/http"
 
 // keyringDoc is the body of GET /v1/keyring.
 type keyringDoc struct {
@@ -36,10 +33,5 @@ func (a *api) keyring(w http.ResponseWriter, _ *http.Request) {
 		d.Primary = d.Keys[0]
 		d.AcceptPlaintext, d.SendPlaintext = a.cfg.AcceptPlaintext, a.cfg.SendPlaintext
 	}
-	b, err := json.MarshalIndent(d, "", "  ")
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	writeJSON(w, http.StatusOK, b)
+	writeIndented(w, jsonContentType, d)
 }

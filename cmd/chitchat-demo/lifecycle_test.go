@@ -2,10 +2,9 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"maps"
 	"net/http"
-	"strconv"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,24 +20,11 @@ func TestKilledNodeIsDeadThenCollectedThenRestarts(t *testing.T) {
 	// Short grace period, and a prior interval in line with the 50 ms
 	// gossip interval: the default 5 s prior would take ~15 s to call a
 	// node dead that has run for only a second.
-	grace := []string{"--dead_node_grace_period", "2s", "--initial_interval", "1s"}
+	flags := []string{"--interval_ms", "50", "--dead_node_grace_period", "2s", "--initial_interval", "1s"}
 	base := freePorts(t, 3)
-	args := func(i int) []string {
-		a := []string{"--listen_addr", addr(base + i), "--node_id", "node_" + strconv.Itoa(i), "--interval_ms", "50"}
-		if i > 0 {
-			a = append(a, "--seed", addr(base))
-		}
-		return append(a, grace...)
-	}
-	var nodes []*proc
-	for i := range 3 {
-		nodes = append(nodes, startProc(t, "node_"+strconv.Itoa(i), args(i)...))
-	}
-	for _, p := range nodes {
-		p.url = p.waitLine(ctx, readyRE)[1]
-	}
+	nodes := startNodes(ctx, t, base, 3, func(int) []string { return flags })
 	d := mustWatch(ctx, t, nodes[0].url, liveDead(3, 0))
-	victim := d.LiveNodes[slicesIndexFunc(d.LiveNodes, "node_2")]
+	victim := findID(t, d.LiveNodes, "node_2")
 
 	start := time.Now()
 	t.Logf("cluster up")
@@ -46,14 +32,14 @@ func TestKilledNodeIsDeadThenCollectedThenRestarts(t *testing.T) {
 	nodes[2].wait(ctx)
 
 	// Each survivor sees it dead, then forgets it.
-	isDead := cond{"node_2 dead", func(d stateDoc) bool { return containsID(d.DeadNodes, victim) }}
+	isDead := cond{"node_2 dead", func(d stateDoc) bool { return slices.Contains(d.DeadNodes, victim) }}
 	isGone := cond{"node_2 garbage collected", func(d stateDoc) bool {
 		for _, ns := range d.ClusterState.NodeStates {
 			if ns.ChitchatID == victim {
 				return false
 			}
 		}
-		return !containsID(d.DeadNodes, victim) && len(d.LiveNodes) == 2
+		return !slices.Contains(d.DeadNodes, victim) && len(d.LiveNodes) == 2
 	}}
 	errs := make(chan error, 2)
 	for _, p := range nodes[:2] {
@@ -71,7 +57,7 @@ func TestKilledNodeIsDeadThenCollectedThenRestarts(t *testing.T) {
 
 	t.Logf("node_2 collected")
 	// Back under the same name and address: a new, larger generation.
-	restarted := startNode(ctx, t, "node_2 (restarted)", args(2)...)
+	restarted := startNode(ctx, t, "node_2 (restarted)", seededArgs(base, 2, flags...)...)
 	back := cond{"node_2 live again with a larger generation", func(d stateDoc) bool {
 		for _, id := range d.LiveNodes {
 			if id.NodeID == "node_2" && id.GenerationID > victim.GenerationID && id.GossipAdvertiseAddr == victim.GossipAdvertiseAddr {
@@ -86,22 +72,14 @@ func TestKilledNodeIsDeadThenCollectedThenRestarts(t *testing.T) {
 	}
 }
 
-func containsID(ids []chitchatIDDoc, id chitchatIDDoc) bool {
-	for _, x := range ids {
-		if x == id {
-			return true
-		}
+// findID returns the id of the node called name in ids.
+func findID(t *testing.T, ids []chitchatIDDoc, name string) chitchatIDDoc {
+	t.Helper()
+	i := slices.IndexFunc(ids, func(id chitchatIDDoc) bool { return id.NodeID == name })
+	if i < 0 {
+		t.Fatalf("no %s in %v", name, ids)
 	}
-	return false
-}
-
-func slicesIndexFunc(ids []chitchatIDDoc, name string) int {
-	for i, id := range ids {
-		if id.NodeID == name {
-			return i
-		}
-	}
-	panic(fmt.Sprintf("no %s in %v", name, ids))
+	return ids[i]
 }
 
 // SIGTERM makes a node leave: it exits 0 and the others list it in
@@ -113,19 +91,9 @@ func TestGracefulLeaveIsNotDeath(t *testing.T) {
 	ctx := testContext(t)
 	// A long grace period: nothing is collected during the test. A prior
 	// interval in line with the 50 ms gossip interval, for a quick death.
-	base := freePorts(t, 3)
-	var nodes []*proc
-	for i := range 3 {
-		args := []string{"--listen_addr", addr(base + i), "--node_id", "node_" + strconv.Itoa(i), "--interval_ms", "50",
-			"--initial_interval", "1s", "--dead_node_grace_period", "1m"}
-		if i > 0 {
-			args = append(args, "--seed", addr(base))
-		}
-		nodes = append(nodes, startProc(t, "node_"+strconv.Itoa(i), args...))
-	}
-	for _, p := range nodes {
-		p.url = p.waitLine(ctx, readyRE)[1]
-	}
+	nodes := startNodes(ctx, t, freePorts(t, 3), 3, func(int) []string {
+		return []string{"--interval_ms", "50", "--initial_interval", "1s", "--dead_node_grace_period", "1m"}
+	})
 	// Every node must see the others live first: a node not yet seen live
 	// three times is "dead" on discovery (upstream's rule), and leaving then
 	// would say nothing about the leave.
@@ -133,11 +101,11 @@ func TestGracefulLeaveIsNotDeath(t *testing.T) {
 	for _, p := range nodes {
 		d = mustWatch(ctx, t, p.url, liveDead(3, 0))
 	}
-	leaver := d.LiveNodes[slicesIndexFunc(d.LiveNodes, "node_2")]
-	victim := d.LiveNodes[slicesIndexFunc(d.LiveNodes, "node_1")]
-	neverDead := cond{"node_2 is not in dead_nodes", func(d stateDoc) bool { return !containsID(d.DeadNodes, leaver) }}
+	leaver := findID(t, d.LiveNodes, "node_2")
+	victim := findID(t, d.LiveNodes, "node_1")
+	neverDead := cond{"node_2 is not in dead_nodes", func(d stateDoc) bool { return !slices.Contains(d.DeadNodes, leaver) }}
 	hasLeft := cond{"node_2 in left_nodes, 2 live", func(d stateDoc) bool {
-		return containsID(d.LeftNodes, leaver) && len(d.LiveNodes) == 2 && len(d.DeadNodes) == 0
+		return slices.Contains(d.LeftNodes, leaver) && len(d.LiveNodes) == 2 && len(d.DeadNodes) == 0
 	}}
 
 	start := time.Now()
@@ -163,10 +131,10 @@ func TestGracefulLeaveIsNotDeath(t *testing.T) {
 	nodes[1].cmd.Process.Kill()
 	nodes[1].wait(ctx)
 	isDead := cond{"node_1 in dead_nodes, node_2 still left", func(d stateDoc) bool {
-		return containsID(d.DeadNodes, victim) && containsID(d.LeftNodes, leaver) && len(d.LiveNodes) == 1
+		return slices.Contains(d.DeadNodes, victim) && slices.Contains(d.LeftNodes, leaver) && len(d.LiveNodes) == 1
 	}}
 	neither := cond{"node_1 is not in left_nodes and node_2 not in dead_nodes", func(d stateDoc) bool {
-		return !containsID(d.LeftNodes, victim) && neverDead.f(d)
+		return !slices.Contains(d.LeftNodes, victim) && neverDead.f(d)
 	}}
 	if _, err := follow(ctx, http.DefaultClient, nodes[0].url, &neither, isDead); err != nil {
 		t.Fatal(err)

@@ -183,14 +183,44 @@ func startCommand(t *testing.T, name string, cmd *exec.Cmd) *proc {
 	return p
 }
 
-var readyRE = regexp.MustCompile(`serving (http://\S+)/ `)
-
 // startNode starts a node and waits until it serves.
 func startNode(ctx context.Context, t *testing.T, name string, args ...string) *proc {
 	t.Helper()
 	p := startProc(t, name, args...)
-	p.url = p.waitLine(ctx, readyRE)[1]
+	waitServing(ctx, p)
 	return p
+}
+
+// waitServing waits until each node printed its ready line (the one the
+// cluster launcher waits for too), and sets its url.
+func waitServing(ctx context.Context, nodes ...*proc) {
+	for _, p := range nodes {
+		p.t.Helper()
+		p.url = p.waitLine(ctx, readyLine)[1]
+	}
+}
+
+// seededArgs is the command line of node_i of a local cluster on ports
+// base, base+1, …: node_i listens on base+i and, unless it is node_0
+// itself, is seeded with node_0; extra follows.
+func seededArgs(base, i int, extra ...string) []string {
+	args := []string{"--listen_addr", addr(base + i), "--node_id", "node_" + strconv.Itoa(i)}
+	if i > 0 {
+		args = append(args, "--seed", addr(base))
+	}
+	return append(args, extra...)
+}
+
+// startNodes starts n nodes with seededArgs(base, i, extra(i)...) and waits
+// until each one serves.
+func startNodes(ctx context.Context, t *testing.T, base, n int, extra func(i int) []string) []*proc {
+	t.Helper()
+	nodes := make([]*proc, n)
+	for i := range n {
+		nodes[i] = startProc(t, "node_"+strconv.Itoa(i), seededArgs(base, i, extra(i)...)...)
+	}
+	waitServing(ctx, nodes...)
+	return nodes
 }
 
 // waitLine returns the submatches of the first stdout line matching re.
@@ -432,8 +462,6 @@ func startCluster(ctx context.Context, t *testing.T, n int, seedHost string, ext
 		}
 		nodes[i] = startProc(t, "node_"+strconv.Itoa(i), append(args, extra...)...)
 	}
-	for _, p := range nodes {
-		p.url = p.waitLine(ctx, readyRE)[1]
-	}
+	waitServing(ctx, nodes...)
 	return nodes
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"net/http"
 
 	"github.com/gossipkit/chitchat-go/chitchat"
@@ -30,12 +29,7 @@ type member struct {
 // restarted node is listed once per incarnation until the old one is
 // forgotten).
 func (a *api) members(w http.ResponseWriter, _ *http.Request) {
-	b, err := json.MarshalIndent(agentMembers(a.srv.Snapshot()), "", "  ")
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	writeJSON(w, http.StatusOK, b)
+	writeIndented(w, jsonContentType, agentMembers(a.srv.Snapshot()))
 }
 
 func agentMembers(s chitchat.Snapshot) []member {

@@ -95,9 +95,7 @@ func TestPartitionAcrossNamespaces(t *testing.T) {
 		clients[i] = &http.Client{Transport: &http.Transport{DialContext: netnsDialer(ns)}}
 		t.Cleanup(clients[i].CloseIdleConnections)
 	}
-	for _, p := range nodes {
-		p.url = p.waitLine(ctx, readyRE)[1]
-	}
+	waitServing(ctx, nodes...)
 	// each runs one wait per node, concurrently, and fails the test with
 	// every error.
 	each := func(what string, wait func(i int) error) {

@@ -6,7 +6,6 @@ package main
 // every other live worker as a peer. Two read-only endpoints show it.
 
 import (
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -45,12 +44,7 @@ func (a *api) overlayPeers(w http.ResponseWriter, _ *http.Request) {
 	if peers == nil {
 		peers = []overlay.PeerInfo{} // [] rather than null
 	}
-	b, err := json.MarshalIndent(peers, "", "  ")
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
-		return
-	}
-	writeJSON(w, http.StatusOK, b)
+	writeIndented(w, jsonContentType, peers)
 }
 
 // overlayWGQuick serves GET /overlay/wg-quick: the device as a wg-quick(8)

@@ -23,22 +23,15 @@ func TestOverlayThreeNodes(t *testing.T) {
 	ctx := testContext(t)
 	base := freePorts(t, 3)
 	keyFile := filepath.Join(t.TempDir(), "wg1.key") // node_1 keeps its key there; the others are ephemeral
-	var nodes []*proc
-	for i := range 3 {
-		args := []string{"--listen_addr", addr(base + i), "--node_id", "node_" + strconv.Itoa(i), "--interval_ms", "50",
+	nodes := startNodes(ctx, t, base, 3, func(i int) []string {
+		args := []string{"--interval_ms", "50",
 			"--overlay", "--overlay_node_id", strconv.Itoa(i + 1), "--overlay_ip", fmt.Sprintf("10.200.0.%d", i+1),
 			"--wg_listen_port", "0"}
-		if i > 0 {
-			args = append(args, "--seed", addr(base))
-		}
 		if i == 1 {
 			args = append(args, "--wg_private_key_file", keyFile, "--wg_keepalive", "25s")
 		}
-		nodes = append(nodes, startProc(t, "node_"+strconv.Itoa(i), args...))
-	}
-	for _, p := range nodes {
-		p.url = p.waitLine(ctx, readyRE)[1]
-	}
+		return args
+	})
 
 	peers, wgQuick := waitOverlayPeers(ctx, t, nodes[0].url, 2)
 

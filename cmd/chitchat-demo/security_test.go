@@ -7,17 +7,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gossipkit/chitchat-go/chitchat"
-	"github.com/gossipkit/chitchat-go/transport"
 )
 
 // Two nodes sharing a key (one from --gossip_key, one from
@@ -133,27 +129,13 @@ func droppedDatagrams(ctx context.Context, base string) map[string]float64 {
 
 // /v1/keyring lists fingerprints, primary first, never a key.
 func TestKeyringEndpoint(t *testing.T) {
-	network, err := transport.NewNetwork(transport.NetworkConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	kr, err := chitchat.NewKeyring(testKey(1), testKey(2))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := chitchat.Config{
-		ID:        chitchat.NodeID{Name: "node_0", Generation: 1, Addr: netip.MustParseAddrPort("10.0.0.1:7280")},
-		ClusterID: "testing", GossipInterval: 10 * time.Millisecond, Keyring: kr, AcceptPlaintext: true,
-	}
-	srv, err := chitchat.Spawn(t.Context(), cfg, network)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(newAPI(srv, cfg, nil).routes())
-	t.Cleanup(func() {
-		srv.Shutdown()
-		ts.Close()
-	})
+	cfg := testConfig()
+	cfg.Keyring, cfg.AcceptPlaintext = kr, true
+	_, ts := testNodeWith(t, cfg)
 	resp, body := get(t, ts.URL+"/v1/keyring")
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json; charset=utf-8" {
 		t.Errorf("GET /v1/keyring = %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
