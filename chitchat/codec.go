@@ -60,18 +60,6 @@ func EncodeMessage(m Message) []byte {
 	return AppendMessage(make([]byte, 0, encodedSizeHint(m)), m)
 }
 
-func encodedSizeHint(m Message) int {
-	switch m := m.(type) {
-	case *Syn:
-		return envelopeSize + 1 + sizeStr(len(m.ClusterID)) + sizeDigest(m.Digest)
-	case *SynAck:
-		return envelopeSize + 1 + sizeDigest(m.Digest) + len(m.Delta.enc) + 1
-	case *Ack:
-		return envelopeSize + 1 + len(m.Delta.enc) + 1
-	}
-	return envelopeSize
-}
-
 // DecodeMessage decodes one datagram. Every error is a *DecodeError; the
 // whole datagram must be consumed.
 func DecodeMessage(b []byte) (Message, error) {

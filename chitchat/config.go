@@ -127,6 +127,24 @@ func DefaultLimits() Limits {
 	return Limits{MaxNodes: 10_000, MaxKeysPerNode: 100_000, MaxKeySize: 4096, MaxValueSize: 60 << 10}
 }
 
+// limitField is one field of a Limits, for Validate and withDefaults.
+type limitField struct {
+	name  string
+	v     *int
+	deflt int
+}
+
+// fields returns every field of l with its default.
+func (l *Limits) fields() [4]limitField {
+	d := DefaultLimits()
+	return [...]limitField{
+		{"MaxNodes", &l.MaxNodes, d.MaxNodes},
+		{"MaxKeysPerNode", &l.MaxKeysPerNode, d.MaxKeysPerNode},
+		{"MaxKeySize", &l.MaxKeySize, d.MaxKeySize},
+		{"MaxValueSize", &l.MaxValueSize, d.MaxValueSize},
+	}
+}
+
 // Resolver looks up the addresses of a host name.
 type Resolver interface {
 	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
@@ -169,7 +187,7 @@ func (c Config) Validate() error {
 		bad("ListenAddr %q is not a valid ip:port", c.ListenAddr)
 	}
 	for _, s := range c.Seeds {
-		if err := checkSeed(s); err != nil {
+		if _, _, err := splitSeed(s); err != nil {
 			bad("seed %q is not host:port: %v", s, err)
 		}
 	}
@@ -190,18 +208,9 @@ func (c Config) Validate() error {
 	if c.EventBuffer < 0 {
 		bad("EventBuffer is %d: it must be positive (or 0 for the default %d)", c.EventBuffer, DefaultEventBuffer)
 	}
-	d := DefaultLimits()
-	for _, l := range []struct {
-		name     string
-		v, deflt int
-	}{
-		{"MaxNodes", c.Limits.MaxNodes, d.MaxNodes},
-		{"MaxKeysPerNode", c.Limits.MaxKeysPerNode, d.MaxKeysPerNode},
-		{"MaxKeySize", c.Limits.MaxKeySize, d.MaxKeySize},
-		{"MaxValueSize", c.Limits.MaxValueSize, d.MaxValueSize},
-	} {
-		if l.v < 0 {
-			bad("Limits.%s is %d: it must be positive (or 0 for the default %d)", l.name, l.v, l.deflt)
+	for _, l := range c.Limits.fields() {
+		if *l.v < 0 {
+			bad("Limits.%s is %d: it must be positive (or 0 for the default %d)", l.name, *l.v, l.deflt)
 		}
 	}
 	if c.Limits.MaxNodes == 1 {
@@ -258,18 +267,9 @@ func (c Config) withDefaults() Config {
 	if c.EventBuffer == 0 {
 		c.EventBuffer = DefaultEventBuffer
 	}
-	dl := DefaultLimits()
-	for _, f := range []struct {
-		v *int
-		d int
-	}{
-		{&c.Limits.MaxNodes, dl.MaxNodes},
-		{&c.Limits.MaxKeysPerNode, dl.MaxKeysPerNode},
-		{&c.Limits.MaxKeySize, dl.MaxKeySize},
-		{&c.Limits.MaxValueSize, dl.MaxValueSize},
-	} {
-		if *f.v == 0 {
-			*f.v = f.d
+	for _, l := range c.Limits.fields() {
+		if *l.v == 0 {
+			*l.v = l.deflt
 		}
 	}
 	c.Seeds = append([]string(nil), c.Seeds...)

@@ -301,8 +301,14 @@ func appendDelta(b []byte, d *Delta) []byte {
 	if d.enc != nil {
 		return append(b, d.enc...)
 	}
+	return append(b, buildDelta(d.Nodes).enc...)
+}
+
+// buildDelta returns the delta of nodes, with its encoding, without a
+// budget: a node with no key-value carries its max version in a max op.
+func buildDelta(nodes []NodeDelta) Delta {
 	w := newDeltaWriter(int(^uint(0) >> 1))
-	for _, nd := range d.Nodes {
+	for _, nd := range nodes {
 		w.addNode(nd.ID, nd.LastGCVersion, nd.FromVersionExcluded)
 		for _, kv := range nd.KeyValues {
 			w.addKV(kv)
@@ -311,8 +317,7 @@ func appendDelta(b []byte, d *Delta) []byte {
 			w.addMax(nd.MaxVersion)
 		}
 	}
-	enc := w.finish().enc
-	return append(b, enc...)
+	return w.finish()
 }
 
 // minBlockSize is the smallest encoding of a block.

@@ -291,8 +291,26 @@ func (e *Engine) createNodeAt(i int, id NodeID) *NodeState {
 	e.gcHist.pop(id)
 	if id != e.self {
 		e.neverLive = append(e.neverLive, ns.slot)
+		if len(e.neverLive) > 2*e.limits.MaxNodes {
+			e.compactNeverLive()
+		}
 	}
 	return ns
+}
+
+// compactNeverLive drops the entries makeRoom would skip (nodes since seen
+// live or removed): otherwise the queue grows by one entry for every node
+// ever created. Slots grow with creation, so the queue is in slot order, and
+// every node present and never live still has its entry.
+func (e *Engine) compactNeverLive() {
+	q := e.neverLive[:0]
+	for _, ns := range e.states {
+		if ns.id != e.self && !ns.everLive {
+			q = append(q, ns.slot)
+		}
+	}
+	slices.Sort(q)
+	e.neverLive = q
 }
 
 // makeRoom frees a place for a new node when Limits.MaxNodes is reached, by
@@ -343,15 +361,15 @@ func (e *Engine) dropNode(ns *NodeState) {
 	e.fd.Forget(ns.slot)
 }
 
-// scheduledForDeletion reports whether ns has been dead long enough to be
-// left out of our digests and deltas: more than half the dead-node grace
-// period (the detector's rule, on the mirrored time of death).
+// scheduledForDeletion reports whether ns has been dead (or left) long
+// enough to be left out of our digests and deltas: the detector's rule, on
+// the mirrored time of death.
 func (e *Engine) scheduledForDeletion(ns *NodeState, now time.Time) bool {
 	gone := ns.deadSince
 	if ns.left {
 		gone = ns.leftAt
 	}
-	return !gone.IsZero() && gone.Add(e.cfg.FailureDetector.DeadNodeGracePeriod/2).Before(now)
+	return !gone.IsZero() && e.cfg.FailureDetector.ScheduledForDeletion(gone, now)
 }
 
 // CreateSyn returns a Syn carrying our digest. It does not change state.
@@ -806,10 +824,9 @@ func (e *Engine) UpdateLiveness(now time.Time) {
 		e.liveNext = current
 	}
 	collected := e.fd.GarbageCollect(now)
-	grace := e.cfg.FailureDetector.DeadNodeGracePeriod
 	var gone []NodeID // removed after the scan, which removal would disturb
 	for _, ns := range e.states {
-		if slices.Contains(collected, ns.slot) || (ns.left && !now.Before(ns.leftAt.Add(grace))) {
+		if slices.Contains(collected, ns.slot) || (ns.left && e.cfg.FailureDetector.GracePeriodOver(ns.leftAt, now)) {
 			gone = append(gone, ns.id)
 		}
 	}

@@ -46,6 +46,7 @@ type sealer struct {
 	ring       *Keyring
 	clusterID  string
 	clusterTag [4]byte
+	aad        []byte // envelope ++ cluster tag ++ cluster id; read-only
 	self       netip.AddrPort
 	counter    atomic.Uint64 // last counter sent
 	windows    *replayWindows
@@ -60,6 +61,7 @@ func newSealer(ring *Keyring, clusterID string, self netip.AddrPort, counterBase
 		self:       self,
 		windows:    newReplayWindows(maxSenders),
 	}
+	s.aad = append(append([]byte{magic0, magic1, protocolVersion, typeSealed}, s.clusterTag[:]...), clusterID...)
 	// Counters start at the boot time in nanoseconds, so a restarted sender
 	// (with a clock that did not go back) continues above its old window.
 	s.counter.Store(counterBase)
@@ -75,21 +77,20 @@ func isSealed(b []byte) bool {
 func (s *sealer) seal(dst, msg []byte) []byte {
 	counter := s.counter.Add(1)
 	set := s.ring.load()
+	dst = append(dst, s.aad[:envelopeSize+4]...)
+	n := len(dst)
+	dst = append(dst, make([]byte, chacha20poly1305.NonceSizeX)...)
+	nonce := dst[n:]
+	rand.Read(nonce) // never fails (crypto/rand)
+	// The plaintext is written after the header and sealed in place: with
+	// room for the tag in dst, no copy of msg is made.
 	start := len(dst)
-	dst = append(dst, magic0, magic1, protocolVersion, typeSealed)
-	dst = append(dst, s.clusterTag[:]...)
-	var nonce [chacha20poly1305.NonceSizeX]byte
-	rand.Read(nonce[:]) // never fails (crypto/rand)
-	dst = append(dst, nonce[:]...)
-	aad := make([]byte, 0, 8+len(s.clusterID))
-	aad = append(append(aad, dst[start:start+8]...), s.clusterID...)
-	var inner [sealInner]byte
-	binary.BigEndian.PutUint64(inner[:8], counter)
+	dst = binary.BigEndian.AppendUint64(dst, counter)
 	ip := s.self.Addr().As16()
-	copy(inner[8:24], ip[:])
-	binary.BigEndian.PutUint16(inner[24:], s.self.Port())
-	plain := append(inner[:], msg...)
-	return set.aeads[0].Seal(dst, nonce[:], plain, aad)
+	dst = append(dst, ip[:]...)
+	dst = binary.BigEndian.AppendUint16(dst, s.self.Port())
+	dst = append(dst, msg...)
+	return set.aeads[0].Seal(dst[:start], nonce, dst[start:], s.aad)
 }
 
 // open authenticates and decrypts a sealed datagram and returns the inner
@@ -102,7 +103,11 @@ func (s *sealer) open(b, scratch []byte) ([]byte, error) {
 		return nil, errWrongCluster
 	}
 	nonce := b[envelopeSize+4 : sealHeader]
-	aad := append(append(make([]byte, 0, 8+len(s.clusterID)), b[:envelopeSize+4]...), s.clusterID...)
+	aad := s.aad
+	if string(b[:envelopeSize+4]) != string(aad[:envelopeSize+4]) {
+		// Another protocol version: authenticate the envelope as sent.
+		aad = append(b[:envelopeSize+4:envelopeSize+4], s.clusterID...)
+	}
 	var plain []byte
 	var err error = errAuth
 	for _, aead := range s.ring.load().aeads {

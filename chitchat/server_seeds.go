@@ -40,26 +40,24 @@ func (s *seedResolver) resolve(ctx context.Context, logf func(msg string, args .
 	return out
 }
 
-// checkSeed reports whether s is a host:port with a numeric port.
-func checkSeed(s string) error {
-	_, port, err := net.SplitHostPort(s)
+// splitSeed splits a seed into its host and its port, which must be a
+// number. Config.Validate checks seeds with it.
+func splitSeed(s string) (host string, port uint16, err error) {
+	host, portStr, err := net.SplitHostPort(s)
 	if err != nil {
-		return err
+		return "", 0, err
 	}
-	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	p, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		return "", 0, fmt.Errorf("port %q is not a number from 0 to 65535", portStr)
 	}
-	return nil
+	return host, uint16(p), nil
 }
 
 func lookupSeed(ctx context.Context, r Resolver, hostport string) ([]netip.AddrPort, error) {
-	host, portStr, err := net.SplitHostPort(hostport)
+	host, port, err := splitSeed(hostport)
 	if err != nil {
 		return nil, err
-	}
-	port, err := strconv.ParseUint(portStr, 10, 16)
-	if err != nil {
-		return nil, fmt.Errorf("port %q: %w", portStr, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -69,7 +67,7 @@ func lookupSeed(ctx context.Context, r Resolver, hostport string) ([]netip.AddrP
 	}
 	out := make([]netip.AddrPort, 0, len(ips))
 	for _, ip := range ips {
-		out = append(out, netip.AddrPortFrom(ip.Unmap().WithZone(""), uint16(port)))
+		out = append(out, netip.AddrPortFrom(ip.Unmap().WithZone(""), port))
 	}
 	return out, nil
 }

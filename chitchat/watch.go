@@ -20,18 +20,6 @@ func newWatch[T any](initial T) *watch[T] {
 	return &watch[T]{val: initial, changed: make(chan struct{})}
 }
 
-func (w *watch[T]) publish(v T) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.closed {
-		return
-	}
-	w.val = v
-	w.gen++
-	close(w.changed)
-	w.changed = make(chan struct{})
-}
-
 // publishGen publishes v unless gen is not newer than the current value's
 // generation: the engine numbers its publications, and a round that did not
 // publish must not overwrite a newer value.

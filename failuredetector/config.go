@@ -80,3 +80,21 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// ScheduledForDeletion reports whether a node dead since tDeath is scheduled
+// for deletion at now: dead for strictly more than half of
+// DeadNodeGracePeriod. It is the rule of [Detector.IsScheduledForDeletion],
+// for owners that keep times of death of their own.
+//
+// It is exact despite the integer halving: for a whole number of
+// nanoseconds e, e > floor(G/2) iff 2e > G.
+func (c Config) ScheduledForDeletion(tDeath, now time.Time) bool {
+	return tDeath.Add(c.DeadNodeGracePeriod / 2).Before(now)
+}
+
+// GracePeriodOver reports whether a node dead since tDeath is due for
+// garbage collection at now: dead for at least DeadNodeGracePeriod. It is
+// the rule of [Detector.GarbageCollect].
+func (c Config) GracePeriodOver(tDeath, now time.Time) bool {
+	return !now.Before(tDeath.Add(c.DeadNodeGracePeriod))
+}

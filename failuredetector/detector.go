@@ -101,7 +101,7 @@ func (d *Detector[K]) UpdateLiveness(id K, now time.Time) {
 func (d *Detector[K]) GarbageCollect(now time.Time) []K {
 	var collected []K
 	for id, tDeath := range d.dead {
-		if !now.Before(tDeath.Add(d.cfg.DeadNodeGracePeriod)) {
+		if d.cfg.GracePeriodOver(tDeath, now) {
 			collected = append(collected, id)
 		}
 	}
@@ -136,13 +136,7 @@ func (d *Detector[K]) TimeOfDeath(id K) (time.Time, bool) {
 // so that peers forget them before they are garbage collected.
 func (d *Detector[K]) IsScheduledForDeletion(id K, now time.Time) bool {
 	tDeath, ok := d.dead[id]
-	return ok && d.scheduled(tDeath, now)
-}
-
-// scheduled is exact despite the integer halving: for a whole number of
-// nanoseconds e, e > floor(G/2) iff 2e > G.
-func (d *Detector[K]) scheduled(tDeath, now time.Time) bool {
-	return tDeath.Add(d.cfg.DeadNodeGracePeriod / 2).Before(now)
+	return ok && d.cfg.ScheduledForDeletion(tDeath, now)
 }
 
 // LiveNodes returns the live nodes in no particular order (nil if none).
@@ -161,7 +155,7 @@ func (d *Detector[K]) DeadNodes() []K {
 func (d *Detector[K]) ScheduledForDeletionNodes(now time.Time) []K {
 	var ids []K
 	for id, tDeath := range d.dead {
-		if d.scheduled(tDeath, now) {
+		if d.cfg.ScheduledForDeletion(tDeath, now) {
 			ids = append(ids, id)
 		}
 	}
