@@ -55,28 +55,62 @@ func deltaValues(d Delta) []string {
 }
 
 // blockKinds returns the kinds of the blocks of an encoded delta.
-func blockKinds(tb testing.TB, enc []byte) []uint64 {
+func blockKinds(tb fataler, enc []byte) []uint64 {
+	tb.Helper()
+	kinds, _ := deltaStream(tb, enc)
+	return kinds
+}
+
+// deltaStream splits an encoded delta into the kinds of its blocks and the
+// op stream they carry, decompressed, without the production decoder.
+func deltaStream(tb fataler, enc []byte) (kinds []uint64, stream []byte) {
 	tb.Helper()
 	r := &reader{b: enc}
 	n, err := r.arrayHeader("delta", 1)
 	if err != nil {
-		tb.Fatal(err)
+		tb.Fatalf("%v", err)
 	}
-	var kinds []uint64
 	for range n {
 		if err := r.fixArray("block", 2); err != nil {
-			tb.Fatal(err)
+			tb.Fatalf("%v", err)
 		}
 		k, err := r.uint("kind")
 		if err != nil {
-			tb.Fatal(err)
+			tb.Fatalf("%v", err)
 		}
-		if _, err := r.bin("data"); err != nil {
-			tb.Fatal(err)
+		data, err := r.bin("data")
+		if err != nil {
+			tb.Fatalf("%v", err)
+		}
+		if k == blockZstd {
+			if data, err = zstdDecoder().DecodeAll(data, make([]byte, 0, blockThreshold)); err != nil {
+				tb.Fatalf("block %d: %v", len(kinds), err)
+			}
 		}
 		kinds = append(kinds, k)
+		stream = append(stream, data...)
 	}
-	return kinds
+	if r.remaining() != 0 {
+		tb.Fatalf("%d bytes after the delta", r.remaining())
+	}
+	return kinds, stream
+}
+
+// opStream is the reference op stream of d, built from the hand-written ops
+// of codec_test.go: a node with no key-value carries its max version (if
+// any) in a max op.
+func opStream(d *Delta) []byte {
+	var ops [][]byte
+	for _, nd := range d.Nodes {
+		ops = append(ops, nodeOp(nd.ID, nd.LastGCVersion, nd.FromVersionExcluded))
+		for _, m := range nd.KeyValues {
+			ops = append(ops, kvOp(m.Key, m.Value, m.Version, m.Status))
+		}
+		if len(nd.KeyValues) == 0 && nd.MaxVersion > 0 {
+			ops = append(ops, maxOp(nd.MaxVersion))
+		}
+	}
+	return slices.Concat(ops...)
 }
 
 func alnum(r *rand.Rand, n int) string {
@@ -178,7 +212,7 @@ func TestT8_StreamWithRandomData(t *testing.T) {
 }
 
 // A delta whose blocks are partly compressible and partly not mixes both
-// kinds, and decodes through the multi-block path.
+// kinds, and a valid one decodes through the multi-block path.
 func TestMixedBlockKinds(t *testing.T) {
 	r := testRand(t, 81)
 	var values []string
@@ -193,16 +227,31 @@ func TestMixedBlockKinds(t *testing.T) {
 	if !slices.Contains(kinds, blockZstd) || !slices.Contains(kinds, blockRaw) {
 		t.Errorf("block kinds = %v, want both zstd and raw blocks", kinds)
 	}
-	w := newDeltaWriter(1 << 30)
-	w.addNode(id(1), 0, 0)
-	w.addKV(kv("k", "v", 1, StatusSet))
-	// Decoding twice reuses the pooled stream buffer.
+	// Decoding twice reuses the pooled stream buffer, after an error too.
 	for range 2 {
-		got, err := decodeDelta(&reader{b: d.enc})
-		if err == nil {
+		if _, err := decodeDelta(&reader{b: d.enc}); err == nil {
 			t.Fatalf("random bytes decoded as valid UTF-8")
 		}
-		_ = got
+	}
+
+	// Valid UTF-8 compresses, but a last block below minCompressSize stays
+	// raw: stop the sentences just after the second block was flushed.
+	w := newDeltaWriter(1 << 30)
+	w.addNode(id(1), 0, 0)
+	values = nil
+	for i := 0; w.nblocks < 2 || len(w.pending) == 0 || len(w.pending) >= minCompressSize; i++ {
+		values = append(values, tenSentences[i%10])
+		w.addKV(kv("", values[i], uint64(i+1), StatusSet))
+	}
+	d = w.finish()
+	if got, want := blockKinds(t, d.enc), []uint64{blockZstd, blockZstd, blockRaw}; !slices.Equal(got, want) {
+		t.Fatalf("block kinds = %v, want %v", got, want)
+	}
+	// Decoding twice reuses the pooled stream buffer.
+	for range 2 {
+		if diff := cmp.Diff(values, deltaValues(decodeDeltaBytes(t, d.enc))); diff != "" {
+			t.Fatalf("decoded values mismatch (-want +got):\n%s", diff)
+		}
 	}
 }
 

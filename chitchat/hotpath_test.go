@@ -202,3 +202,46 @@ func TestTargetSetsFollowTheCluster(t *testing.T) {
 		}
 	}
 }
+
+// TestNeverLiveQueueBounded: the queue of never-live nodes that eviction
+// draws from stays within 2×MaxNodes under churn (nodes that come and are
+// garbage collected while the engine never fills up: it used to grow by one
+// entry per node ever created), and eviction still drops the oldest
+// never-live node.
+func TestNeverLiveQueueBounded(t *testing.T) {
+	cfg := Config{ID: benchID(0), ClusterID: "default-cluster"}
+	cfg.Limits.MaxNodes = 8
+	e, err := NewEngine(cfg, rand.New(rand.NewPCG(1, 1)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := func(i int) {
+		t.Helper()
+		e.reportHeartbeats(t0, Digest{{ID: benchID(i), NodeDigest: NodeDigest{Heartbeat: 1}}})
+		if _, ok := e.nodes[benchID(i)]; !ok {
+			t.Fatalf("node %d not created", i)
+		}
+	}
+	for i := 1; i <= 1000; i++ {
+		create(i)
+		e.removeNode(benchID(i))
+		if n := len(e.neverLive); n > 2*cfg.Limits.MaxNodes {
+			t.Fatalf("after %d nodes came and went, the never-live queue holds %d entries", i, n)
+		}
+	}
+	// Fill up with never-live nodes; the next one evicts the oldest.
+	for i := 2001; i <= 2008; i++ {
+		create(i)
+	}
+	if _, ok := e.nodes[benchID(2001)]; ok {
+		t.Error("the oldest never-live node was not evicted")
+	}
+	for i := 2002; i <= 2008; i++ {
+		if _, ok := e.nodes[benchID(i)]; !ok {
+			t.Errorf("node %d evicted, want only the oldest (2001)", i)
+		}
+	}
+	if got := e.Stats().NodesEvicted; got != 1 {
+		t.Errorf("NodesEvicted = %d, want 1", got)
+	}
+}

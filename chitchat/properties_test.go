@@ -1,6 +1,7 @@
 package chitchat
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -372,8 +373,11 @@ func genMessage() *rapid.Generator[Message] {
 	)
 }
 
-// Property (4): DecodeMessage(EncodeMessage(m)) == m, and a delta encodes
-// the same whether the budgeted writer built it or not.
+// Property (4): DecodeMessage(EncodeMessage(m)) == m; the writer records the
+// delta it was fed and encodes the same op stream as the hand-written ops of
+// codec_test.go (the encoder and decoder cannot drift from the format
+// together); and a delta encodes the same whether the budgeted writer built
+// it or not.
 func TestPropMessageRoundTrip(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		m := genMessage().Draw(t, "message")
@@ -398,17 +402,23 @@ func TestPropMessageRoundTrip(t *testing.T) {
 		if d != nil {
 			w := newDeltaWriter(1 << 30)
 			for _, nd := range d.Nodes {
-				w.addNode(nd.ID, nd.LastGCVersion, nd.FromVersionExcluded)
+				ok := tryNode(w, nd.ID, nd.LastGCVersion, nd.FromVersionExcluded)
 				for _, m := range nd.KeyValues {
-					w.addKV(m)
+					ok = ok && tryKV(w, m)
 				}
 				if len(nd.KeyValues) == 0 && nd.MaxVersion > 0 {
-					w.addMax(nd.MaxVersion)
+					ok = ok && tryMax(w, nd.MaxVersion)
+				}
+				if !ok {
+					t.Fatalf("node %v does not fit a 1 GiB budget", nd.ID)
 				}
 			}
 			built := w.finish()
 			if !equalDeltas(&built, d) || string(built.enc) != string(appendDelta(nil, d)) {
 				t.Fatalf("writer-built delta differs from the hand-built one")
+			}
+			if _, stream := deltaStream(t, built.enc); !bytes.Equal(stream, opStream(d)) {
+				t.Fatalf("op stream differs from the reference ops:\n got % x\nwant % x", stream, opStream(d))
 			}
 		}
 	})
