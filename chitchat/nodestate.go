@@ -244,15 +244,10 @@ func (ns *NodeState) gcKeys(now time.Time, grace time.Duration) {
 	}
 }
 
-// staleKeyValues returns the entries (tombstones included) with a version
-// above floor, in increasing version order: the order a delta must carry them
-// in, so that any prefix of it is a valid partial update.
-func (ns *NodeState) staleKeyValues(floor uint64) []KeyValueMutation {
-	return ns.appendStaleKeyValues(nil, floor)
-}
-
-// appendStaleKeyValues is staleKeyValues appending to out (a scratch buffer
-// of the caller's, so that a delta does not allocate per node).
+// appendStaleKeyValues appends to out (a scratch buffer of the caller's, so
+// that a delta does not allocate per node) the entries (tombstones included)
+// with a version above floor, in increasing version order: the order a delta
+// must carry them in, so that any prefix of it is a valid partial update.
 func (ns *NodeState) appendStaleKeyValues(out []KeyValueMutation, floor uint64) []KeyValueMutation {
 	start := len(out)
 	for k, v := range ns.kvs {

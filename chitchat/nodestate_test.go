@@ -561,3 +561,8 @@ func TestNodeStateClone(t *testing.T) {
 	}
 	c.set("b", "x") // must not fire the original's listeners (nil registry)
 }
+
+// staleKeyValues is appendStaleKeyValues into a new slice.
+func (ns *NodeState) staleKeyValues(floor uint64) []KeyValueMutation {
+	return ns.appendStaleKeyValues(nil, floor)
+}

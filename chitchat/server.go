@@ -61,7 +61,8 @@ type Server struct {
 	engine *Engine
 	leave  *leaveState
 
-	sealer *sealer // nil without a Keyring
+	sealer   *sealer   // nil without a Keyring
+	sealBufs sync.Pool // of *[]byte: sealed datagrams, reused once sent
 
 	live  *watch[[]*NodeState]
 	stats serverStats
@@ -337,7 +338,14 @@ func (s *Server) handleDatagram(from netip.AddrPort, b []byte, out []byte) []byt
 // are counted, never fatal.
 func (s *Server) send(to netip.AddrPort, b []byte) error {
 	if s.sealer != nil && !s.cfg.SendPlaintext {
-		b = s.sealer.seal(make([]byte, 0, len(b)+sealOverhead), b)
+		// Send never retains b, so the sealed copy goes back to the pool:
+		// encrypted gossip does not allocate a datagram per send.
+		bp, _ := s.sealBufs.Get().(*[]byte)
+		if bp == nil {
+			bp = new([]byte)
+		}
+		b = s.sealer.seal((*bp)[:0], b)
+		defer func() { *bp = b[:0]; s.sealBufs.Put(bp) }()
 	}
 	if len(b) > s.cfg.MaxDatagramSize {
 		s.stats.sendErrors.Add(1)
