@@ -1,6 +1,7 @@
 package chitchat
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -120,11 +121,15 @@ type Limits struct {
 	// MaxValueSize caps the size of a value in bytes; a key-value must also
 	// fit one datagram. Default 61,440.
 	MaxValueSize int
+	// MaxNodeNameSize caps the size of a node name (NodeID.Name) in bytes,
+	// ours and every peer's: a node mentioned with a longer name is ignored.
+	// Default 256.
+	MaxNodeNameSize int
 }
 
 // DefaultLimits returns the default limits.
 func DefaultLimits() Limits {
-	return Limits{MaxNodes: 10_000, MaxKeysPerNode: 100_000, MaxKeySize: 4096, MaxValueSize: 60 << 10}
+	return Limits{MaxNodes: 10_000, MaxKeysPerNode: 100_000, MaxKeySize: 4096, MaxValueSize: 60 << 10, MaxNodeNameSize: 256}
 }
 
 // limitField is one field of a Limits, for Validate and withDefaults.
@@ -135,13 +140,14 @@ type limitField struct {
 }
 
 // fields returns every field of l with its default.
-func (l *Limits) fields() [4]limitField {
+func (l *Limits) fields() [5]limitField {
 	d := DefaultLimits()
 	return [...]limitField{
 		{"MaxNodes", &l.MaxNodes, d.MaxNodes},
 		{"MaxKeysPerNode", &l.MaxKeysPerNode, d.MaxKeysPerNode},
 		{"MaxKeySize", &l.MaxKeySize, d.MaxKeySize},
 		{"MaxValueSize", &l.MaxValueSize, d.MaxValueSize},
+		{"MaxNodeNameSize", &l.MaxNodeNameSize, d.MaxNodeNameSize},
 	}
 }
 
@@ -215,6 +221,9 @@ func (c Config) Validate() error {
 	}
 	if c.Limits.MaxNodes == 1 {
 		bad("Limits.MaxNodes is 1: it must leave room for peers")
+	}
+	if maxName := cmp.Or(c.Limits.MaxNodeNameSize, DefaultLimits().MaxNodeNameSize); len(c.ID.Name) > maxName {
+		bad("ID.Name is %d bytes: at most Limits.MaxNodeNameSize (%d) are allowed", len(c.ID.Name), maxName)
 	}
 	if c.Keyring != nil && c.MaxDatagramSize != 0 && c.MaxDatagramSize-sealOverhead < MinDatagramSize {
 		bad("MaxDatagramSize is %d: with a Keyring it must be at least %d (%d bytes go to encryption)",

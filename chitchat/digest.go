@@ -37,8 +37,10 @@ func (d Digest) Get(id NodeID) (NodeDigest, bool) {
 	return d[i].NodeDigest, true
 }
 
-// normalize sorts d by ID and drops duplicates, keeping the last occurrence
-// (a digest is a map on the wire: the last entry for an id wins).
+// normalize returns d sorted by ID without duplicates, keeping the last
+// occurrence (a digest is a map on the wire: the last entry for an id wins).
+// A digest already in order is returned as is; otherwise a sorted copy, so
+// that a caller's message is never reordered under it.
 func (d Digest) normalize() Digest {
 	sorted := true
 	for i := 1; i < len(d); i++ {
@@ -50,6 +52,7 @@ func (d Digest) normalize() Digest {
 	if sorted {
 		return d
 	}
+	d = slices.Clone(d)
 	sort.SliceStable(d, func(i, j int) bool { return compareEntries(d[i], d[j]) < 0 })
 	out := d[:0]
 	for i, e := range d {

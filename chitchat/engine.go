@@ -73,6 +73,10 @@ type EngineStats struct {
 	NodesRefused       uint64 // new nodes ignored because Limits.MaxNodes was reached
 	NodesEvicted       uint64 // never-live nodes dropped to make room for new ones
 	NodeDeltasRefused  uint64 // node deltas refused for exceeding Limits
+	ClaimsRefused      uint64 // digest entries refused: heartbeat or version above 2^62, or a name above Limits.MaxNodeNameSize
+	SelfDeltasIgnored  uint64 // node deltas about this node (never applied)
+	Refutations        uint64 // claims about this node above its own state, refuted by moving past them
+	Reincarnations     uint64 // claims too large to refute, answered with a new generation
 }
 
 // Errors returned by Engine and Server mutations.
@@ -137,6 +141,7 @@ func NewEngine(cfg Config, rng *rand.Rand, initial []KeyValue) (*Engine, error) 
 	}
 	self := e.createNode(e.self)
 	self.heartbeat = 1 // alive at once, so it answers Syns
+	self.evidenced = true
 	for _, kv := range initial {
 		if err := e.Set(kv.Key, kv.Value); err != nil {
 			return nil, fmt.Errorf("initial key %q: %w", kv.Key, err)
@@ -381,12 +386,20 @@ func (e *Engine) CreateSyn(now time.Time) *Syn {
 func (e *Engine) digest(now time.Time) Digest {
 	d := make(Digest, 0, len(e.states))
 	for _, ns := range e.states {
-		if e.scheduledForDeletion(ns, now) {
+		if !e.advertised(ns, now) {
 			continue
 		}
 		d = append(d, DigestEntry{ID: ns.id, NodeDigest: ns.digest()})
 	}
 	return d
+}
+
+// advertised reports whether ns belongs in our digests: the self node, and
+// every node not scheduled for deletion that showed evidence of life at
+// least once. Nodes known only from hearsay that never heart-beat are held
+// but not advertised, so that invented ids cannot fill our digests.
+func (e *Engine) advertised(ns *NodeState, now time.Time) bool {
+	return ns.evidenced && !e.scheduledForDeletion(ns, now)
 }
 
 // Process handles one message received from a peer and returns the reply to
@@ -405,7 +418,7 @@ func (e *Engine) Process(now time.Time, m Message) Message {
 			e.log.Warn("received SYN message addressed to a different cluster", "cluster", m.ClusterID)
 			return &BadCluster{}
 		}
-		e.reportHeartbeats(now, m.Digest)
+		e.reportHeartbeats(now, m.Digest.normalize())
 		d := e.digest(now)
 		budget := e.cfg.MaxDatagramSize - envelopeSize - 1 - sizeDigest(d)
 		if budget < deltaBound(0) {
@@ -413,11 +426,12 @@ func (e *Engine) Process(now time.Time, m Message) Message {
 			e.log.Warn("digest too large for a datagram: not answering", "nodes", len(d), "digest_bytes", sizeDigest(d))
 			return nil
 		}
-		return &SynAck{Digest: d, Delta: e.computeDelta(now, m.Digest, budget)}
+		return &SynAck{Digest: d, Delta: e.computeDelta(now, m.Digest.normalize(), budget)}
 	case *SynAck:
-		e.reportHeartbeats(now, m.Digest)
+		d := m.Digest.normalize()
+		e.reportHeartbeats(now, d)
 		e.applyDelta(now, &m.Delta)
-		return &Ack{Delta: e.computeDelta(now, m.Digest, e.cfg.MaxDatagramSize-envelopeSize-1)}
+		return &Ack{Delta: e.computeDelta(now, d, e.cfg.MaxDatagramSize-envelopeSize-1)}
 	case *Ack:
 		e.applyDelta(now, &m.Delta)
 	case *BadCluster:
@@ -446,6 +460,14 @@ func (e *Engine) reportHeartbeats(now time.Time, d Digest) {
 			}
 		}
 		if id == e.self {
+			e.checkSelfClaim(now, d[k].NodeDigest)
+			continue
+		}
+		if !e.acceptable(id, d[k].NodeDigest) {
+			// Every path that changes a state checks the bounds, not only
+			// creation: a known node's heartbeat above them would make its
+			// real heartbeats look old forever.
+			e.stats.ClaimsRefused++
 			continue
 		}
 		var ns *NodeState
@@ -453,9 +475,6 @@ func (e *Engine) reportHeartbeats(now time.Time, d Digest) {
 			ns = e.states[i]
 		} else {
 			if gcHeartbeat, collected := e.gcHist.peek(id); collected && gcHeartbeat >= d[k].Heartbeat {
-				continue
-			}
-			if d[k].Heartbeat > maxSafeVersion || d[k].MaxVersion > maxSafeVersion || d[k].LastGCVersion > maxSafeVersion {
 				continue
 			}
 			if len(e.states) >= e.limits.MaxNodes {
@@ -466,8 +485,11 @@ func (e *Engine) reportHeartbeats(now time.Time, d Digest) {
 			}
 			ns = e.createNodeAt(i, id)
 		}
-		if ns.trySetHeartbeat(d[k].Heartbeat) && !ns.left {
-			e.fd.ReportHeartbeat(ns.slot, now)
+		if ns.trySetHeartbeat(d[k].Heartbeat) {
+			ns.evidenced = true
+			if !ns.left {
+				e.fd.ReportHeartbeat(ns.slot, now)
+			}
 		}
 	}
 }
@@ -479,13 +501,12 @@ func (e *Engine) applyDelta(now time.Time, d *Delta) {
 	reset := false
 	for i := range d.Nodes {
 		nd := &d.Nodes[i]
-		ns, ok := e.nodes[nd.ID]
-		if !ok {
+		if nd.ID == e.self {
+			e.selfDelta(now, nd)
 			continue
 		}
-		if !e.withinLimits(ns, nd) {
-			e.stats.NodeDeltasRefused++
-			e.log.Warn("node delta refused: exceeds limits", "node", nd.ID)
+		ns, ok := e.nodes[nd.ID]
+		if !ok {
 			continue
 		}
 		status := deltaReject
@@ -497,6 +518,11 @@ func (e *Engine) applyDelta(now time.Time, d *Delta) {
 			e.log.Debug("node delta rejected", "node", nd.ID, "from", nd.FromVersionExcluded,
 				"last_gc_version", nd.LastGCVersion, "max_version", nd.MaxVersion,
 				"local_max_version", ns.maxVersion, "local_last_gc_version", ns.lastGCVersion)
+			continue
+		}
+		if !e.withinLimits(ns, nd, status) {
+			e.stats.NodeDeltasRefused++
+			e.log.Warn("node delta refused: exceeds limits", "node", nd.ID)
 			continue
 		}
 		before := ns.monotonic()
@@ -518,20 +544,24 @@ func (e *Engine) applyDelta(now time.Time, d *Delta) {
 	}
 }
 
-// withinLimits reports whether applying nd to ns keeps ns within Limits.
-func (e *Engine) withinLimits(ns *NodeState, nd *NodeDelta) bool {
+// withinLimits reports whether applying nd to ns with the given verdict
+// keeps ns within Limits. The key count follows the verdict: a reset starts
+// from nothing, anything else adds to the keys ns holds. (Deciding "reset"
+// apart from classify let ten compatible deltas of 4 keys each add up to
+// 40 keys under a limit of 4.) Keys repeated within the delta are counted
+// each time: conservative, and free of allocation.
+func (e *Engine) withinLimits(ns *NodeState, nd *NodeDelta, status deltaStatus) bool {
 	added := 0
 	for _, kv := range nd.KeyValues {
 		if len(kv.Key) > e.limits.MaxKeySize || len(kv.Value) > e.limits.MaxValueSize {
 			return false
 		}
-		if _, ok := ns.kvs[kv.Key]; !ok {
+		if _, ok := ns.kvs[kv.Key]; !ok || status == deltaApplyAfterReset {
 			added++
 		}
 	}
-	if nd.FromVersionExcluded == 0 && nd.LastGCVersion > ns.lastGCVersion {
-		// Possibly a reset, which starts from nothing.
-		return len(nd.KeyValues) <= e.limits.MaxKeysPerNode
+	if status == deltaApplyAfterReset {
+		return added <= e.limits.MaxKeysPerNode
 	}
 	return len(ns.kvs)+added <= e.limits.MaxKeysPerNode
 }
@@ -746,6 +776,20 @@ func (e *Engine) targetSets() *targetSets {
 	return t
 }
 
+// recipient returns the address a Syn to addr is sealed for: addr itself
+// when it is the advertised address of a node we know, else the zero
+// AddrPort ("any node"), for seeds reached at another address than the one
+// they advertise.
+func (e *Engine) recipient(addr netip.AddrPort) netip.AddrPort {
+	t := e.targetSets()
+	for _, set := range [][]netip.AddrPort{t.live, t.dead, t.peers} {
+		if _, ok := slices.BinarySearchFunc(set, addr, netip.AddrPort.Compare); ok {
+			return addr
+		}
+	}
+	return netip.AddrPort{}
+}
+
 func addrSet(s []netip.AddrPort) []netip.AddrPort {
 	slices.SortFunc(s, netip.AddrPort.Compare)
 	return slices.Compact(s)
@@ -906,6 +950,9 @@ func (e *Engine) ScheduledForDeletionNodes(now time.Time) []NodeID {
 // (LastGCVersion, MaxVersion); this returns ErrInconsistentReset and changes
 // nothing.
 func (e *Engine) ResetNodeStateIfUpdate(now time.Time, id NodeID, kvs map[string]VersionedValue, maxVersion, lastGCVersion uint64) error {
+	if err := e.checkReset(id, kvs, maxVersion, lastGCVersion); err != nil {
+		return err
+	}
 	ns, ok := e.nodes[id]
 	if !ok {
 		if _, collected := e.gcHist.peek(id); collected {
@@ -947,7 +994,32 @@ func (e *Engine) ResetNodeStateIfUpdate(now time.Time, id NodeID, kvs map[string
 		}
 	}
 	ns.lastGCVersion = lastGCVersion
+	ns.evidenced = true // a state fetched by the caller's own means
 	e.checkLeft(now, ns)
+	return nil
+}
+
+// checkReset enforces, on ResetNodeStateIfUpdate, the bounds every other
+// path enforces: never the self node, versions at most 2^62, Limits.
+func (e *Engine) checkReset(id NodeID, kvs map[string]VersionedValue, maxVersion, lastGCVersion uint64) error {
+	switch {
+	case id == e.self:
+		return fmt.Errorf("%w: node %v is this node, whose state only it writes", ErrInconsistentReset, id)
+	case len(id.Name) > e.limits.MaxNodeNameSize:
+		return fmt.Errorf("%w: node name of %d bytes, Limits.MaxNodeNameSize is %d", ErrValueTooLarge, len(id.Name), e.limits.MaxNodeNameSize)
+	case maxVersion > maxSafeVersion || lastGCVersion > maxSafeVersion:
+		return fmt.Errorf("%w: versions above 2^62", ErrInconsistentReset)
+	case len(kvs) > e.limits.MaxKeysPerNode:
+		return fmt.Errorf("%w: %d keys, Limits.MaxKeysPerNode is %d", ErrTooManyKeys, len(kvs), e.limits.MaxKeysPerNode)
+	}
+	for k, v := range kvs {
+		if v.Version == 0 || v.Version > maxSafeVersion || !v.Status.valid() {
+			return fmt.Errorf("%w: key %q: version %d, status %d", ErrInconsistentReset, truncate(k, 64), v.Version, v.Status)
+		}
+		if len(k) > e.limits.MaxKeySize || len(v.Value) > e.limits.MaxValueSize {
+			return fmt.Errorf("%w: key %q: %d-byte key, %d-byte value", ErrValueTooLarge, truncate(k, 64), len(k), len(v.Value))
+		}
+	}
 	return nil
 }
 

@@ -321,7 +321,9 @@ func TestT83_ResetGarbageCollectedNode(t *testing.T) {
 // own digest, whatever the size of the peer's.
 func TestT84_ProcessSynWithLargeDigest(t *testing.T) {
 	r := testRand(t, 84)
-	e := newEngine(t, forTest(10006))
+	cfg := forTest(10006)
+	cfg.Limits.MaxNodeNameSize = 1000 // upstream's test uses 1,000-byte names
+	e := newEngine(t, cfg)
 	name := strings.Repeat("a", 1000)
 	var digest Digest
 	var delta Delta
@@ -329,6 +331,11 @@ func TestT84_ProcessSynWithLargeDigest(t *testing.T) {
 		id := NodeID{Name: name, Generation: uint64(i), Addr: id(uint16(10000 + i)).Addr}
 		digest = append(digest, DigestEntry{ID: id, NodeDigest: NodeDigest{Heartbeat: 1}})
 		delta.Nodes = append(delta.Nodes, NodeDelta{ID: id, KeyValues: []KeyValueMutation{kv("key", alnum(r, 1000), 1, StatusSet)}, MaxVersion: 1})
+	}
+	// Two heartbeats each: a node is advertised once it heart-beats.
+	e.reportHeartbeats(t0, digest)
+	for i := range digest {
+		digest[i].Heartbeat = 2
 	}
 	e.reportHeartbeats(t0, digest)
 	e.applyDelta(t0, &delta)
@@ -356,10 +363,16 @@ func TestT84_ProcessSynWithLargeDigest(t *testing.T) {
 // Spec §13.1: when our digest alone exceeds the datagram, upstream panics;
 // the engine does not answer and counts it.
 func TestDigestTooLargeForReply(t *testing.T) {
-	e := newEngine(t, forTest(10006))
+	cfg := forTest(10006)
+	cfg.Limits.MaxNodeNameSize = 1000
+	e := newEngine(t, cfg)
 	var digest Digest
 	for i := range 70 {
 		digest = append(digest, DigestEntry{ID: NodeID{Name: strings.Repeat("b", 1000), Generation: uint64(i), Addr: id(1).Addr}, NodeDigest: NodeDigest{Heartbeat: 1}})
+	}
+	e.Process(t0, &Syn{ClusterID: "default-cluster", Digest: digest})
+	for i := range digest {
+		digest[i].Heartbeat = 2 // a rise: now advertised
 	}
 	if reply := e.Process(t0, &Syn{ClusterID: "default-cluster", Digest: digest}); reply != nil {
 		t.Errorf("reply %v, want none", reply.Type())

@@ -152,13 +152,14 @@ func FuzzEngineProcess(f *testing.F) {
 func FuzzSealOpen(f *testing.F) {
 	ring, _ := NewKeyring(testKey(1))
 	send := newSealer(ring, "c", netip.MustParseAddrPort("127.0.0.1:1"), 1, 8)
-	f.Add(send.seal(nil, EncodeMessage(&BadCluster{})))
-	f.Add(send.seal(nil, EncodeMessage(&Syn{ClusterID: "c"})))
+	to := netip.MustParseAddrPort("127.0.0.1:2")
+	f.Add(send.seal(nil, EncodeMessage(&BadCluster{}), to))
+	f.Add(send.seal(nil, EncodeMessage(&Syn{ClusterID: "c"}), netip.AddrPort{}))
 	f.Add([]byte{magic0, magic1, protocolVersion, typeSealed})
 	f.Add(make([]byte, sealOverhead))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		recv := newSealer(ring, "c", netip.MustParseAddrPort("127.0.0.1:2"), 1, 8)
-		plain, err := recv.open(data, nil)
+		recv := newSealer(ring, "c", to, 1, 8)
+		o, err := recv.open(data, nil)
 		if err == nil && len(data) < sealOverhead {
 			t.Fatalf("opened a %d-byte datagram", len(data))
 		}
@@ -168,7 +169,7 @@ func FuzzSealOpen(f *testing.F) {
 			}
 			// Only datagrams sealed with the key open: the seeds, which
 			// seal whole messages.
-			if _, err := DecodeMessage(plain); err != nil {
+			if _, err := DecodeMessage(o.msg); err != nil {
 				t.Fatalf("opened plaintext is not a message: %v", err)
 			}
 		}

@@ -159,7 +159,9 @@ func addNode(tb testing.TB, e *Engine, id NodeID) *NodeState {
 	if _, ok := e.nodes[id]; ok {
 		tb.Fatalf("%v already knows %v", e.Self(), id)
 	}
-	return e.createNode(id)
+	ns := e.createNode(id)
+	ns.evidenced = true // as if heard from: upstream's states are always advertised
+	return ns
 }
 
 // setVersion writes key=value at version on ns, like upstream's

@@ -40,6 +40,9 @@ type NodeState struct {
 	live      bool
 	deadSince time.Time
 	everLive  bool // seen live at least once: protected from eviction
+	// evidenced is set once the node showed evidence of life (a heartbeat
+	// rise); only then is it advertised in our digests.
+	evidenced bool
 	// left is set once the node's LeftKey is known; from then on the
 	// failure detector no longer judges it and it is collected at
 	// leftAt plus the dead-node grace period.

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 
 	"golang.org/x/crypto/chacha20poly1305"
@@ -16,13 +17,21 @@ import (
 //	envelope(4: magic, version, typeSealed) cluster-tag(4) nonce(24) ciphertext
 //	ciphertext = XChaCha20-Poly1305(primary key, nonce,
 //	             plaintext = counter(8) sender-ip(16) sender-port(2) message,
-//	             associated data = envelope ++ cluster-tag ++ cluster id)
+//	             associated data = envelope ++ cluster-tag ++ cluster id ++
+//	                               recipient-ip(16) recipient-port(2))
 //
 // The cluster id is bound as associated data, so a datagram sealed for
 // another cluster never opens; the clear cluster tag (4 bytes of SHA-256 of
 // the id) only lets the receiver count that case apart from a wrong key.
-// The counter and the sender's advertised address are inside the
-// authenticated plaintext and drive a per-sender anti-replay window.
+// The recipient's advertised address is bound too, so a datagram sealed for
+// B does not open at C: a recorded datagram cannot be replayed to another
+// node. The all-zero recipient ("any") is accepted only on a Syn: it is what
+// a node sends to a seed address that is not a known node's (the seed may
+// advertise another address than the one it is reached at). The counter and
+// the sender's advertised address are inside the authenticated plaintext:
+// they drive a per-sender anti-replay window, and replies go to that
+// authenticated address, never to the UDP source, so a replayed datagram
+// with a spoofed source reflects nothing at a victim.
 
 const (
 	typeSealed   = 0xe0 // message type of an encrypted datagram
@@ -40,6 +49,9 @@ var (
 	errPlaintext    = errors.New("chitchat: unencrypted datagram refused")
 )
 
+// recipientSize is the size of an address in the associated data.
+const recipientSize = 16 + 2
+
 // sealer encrypts and decrypts datagrams for one node. Not safe for
 // concurrent use of open; seal may run concurrently with open.
 type sealer struct {
@@ -49,7 +61,11 @@ type sealer struct {
 	aad        []byte // envelope ++ cluster tag ++ cluster id; read-only
 	self       netip.AddrPort
 	counter    atomic.Uint64 // last counter sent
-	windows    *replayWindows
+	aadBufs    sync.Pool     // of *[]byte: associated data being built by seal
+	// mu guards windows: streams open frames concurrently with the
+	// datagram loop.
+	mu      sync.Mutex
+	windows *replayWindows
 }
 
 func newSealer(ring *Keyring, clusterID string, self netip.AddrPort, counterBase uint64, maxSenders int) *sealer {
@@ -72,11 +88,29 @@ func isSealed(b []byte) bool {
 	return len(b) >= envelopeSize && b[0] == magic0 && b[1] == magic1 && b[3] == typeSealed
 }
 
-// seal appends the encrypted form of msg to dst. It is safe for concurrent
-// use.
-func (s *sealer) seal(dst, msg []byte) []byte {
+// appendRecipient appends the associated-data form of an address: IPv4
+// addresses as IPv4-mapped IPv6, the zero AddrPort as 18 zero bytes.
+func appendRecipient(b []byte, a netip.AddrPort) []byte {
+	var ip [16]byte
+	if a.Addr().IsValid() {
+		ip = a.Addr().As16()
+	}
+	b = append(b, ip[:]...)
+	return binary.BigEndian.AppendUint16(b, a.Port())
+}
+
+// seal appends to dst the encrypted form of msg for the node advertised at
+// to (the zero AddrPort: any node, for a Syn to a seed). It is safe for
+// concurrent use.
+func (s *sealer) seal(dst, msg []byte, to netip.AddrPort) []byte {
 	counter := s.counter.Add(1)
 	set := s.ring.load()
+	bp, _ := s.aadBufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	aad := appendRecipient(append((*bp)[:0], s.aad...), to)
+	defer func() { *bp = aad[:0]; s.aadBufs.Put(bp) }()
 	dst = append(dst, s.aad[:envelopeSize+4]...)
 	n := len(dst)
 	dst = append(dst, make([]byte, chacha20poly1305.NonceSizeX)...)
@@ -90,40 +124,73 @@ func (s *sealer) seal(dst, msg []byte) []byte {
 	dst = append(dst, ip[:]...)
 	dst = binary.BigEndian.AppendUint16(dst, s.self.Port())
 	dst = append(dst, msg...)
-	return set.aeads[0].Seal(dst[:start], nonce, dst[start:], s.aad)
+	return set.aeads[0].Seal(dst[:start], nonce, dst[start:], aad)
 }
 
-// open authenticates and decrypts a sealed datagram and returns the inner
-// message. scratch is reused for the plaintext.
-func (s *sealer) open(b, scratch []byte) ([]byte, error) {
+// opened is a datagram that passed authentication.
+type opened struct {
+	msg    []byte         // the inner message
+	sender netip.AddrPort // the sender's advertised address, authenticated
+}
+
+// open authenticates and decrypts a sealed datagram addressed to us (or,
+// for a Syn, to any node) and returns the inner message and its
+// authenticated sender. scratch is reused for the plaintext. It is safe for
+// concurrent use.
+func (s *sealer) open(b, scratch []byte) (opened, error) {
 	if len(b) < sealOverhead {
-		return nil, errAuth
+		return opened{}, errAuth
 	}
 	if [4]byte(b[envelopeSize:envelopeSize+4]) != s.clusterTag {
-		return nil, errWrongCluster
+		return opened{}, errWrongCluster
 	}
 	nonce := b[envelopeSize+4 : sealHeader]
-	aad := s.aad
+	bp, _ := s.aadBufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	aad := append((*bp)[:0], s.aad...)
+	defer func() { *bp = aad[:0]; s.aadBufs.Put(bp) }()
 	if string(b[:envelopeSize+4]) != string(aad[:envelopeSize+4]) {
 		// Another protocol version: authenticate the envelope as sent.
-		aad = append(b[:envelopeSize+4:envelopeSize+4], s.clusterID...)
+		aad = append(append(aad[:0], b[:envelopeSize+4]...), s.clusterID...)
 	}
-	var plain []byte
-	var err error = errAuth
-	for _, aead := range s.ring.load().aeads {
-		if plain, err = aead.Open(scratch[:0], nonce, b[sealHeader:], aad); err == nil {
-			break
-		}
+	base := len(aad)
+	aad = appendRecipient(aad, s.self)
+	plain, err := s.openAs(b, nonce, aad, scratch)
+	anyRecipient := false
+	if err != nil {
+		aad = appendRecipient(aad[:base], netip.AddrPort{})
+		plain, err = s.openAs(b, nonce, aad, scratch)
+		anyRecipient = true
 	}
 	if err != nil {
-		return nil, errAuth
+		return opened{}, errAuth
+	}
+	msg := plain[sealInner:]
+	if anyRecipient && (len(msg) < envelopeSize || MessageType(msg[3]) != TypeSyn) {
+		// Only a Syn may be addressed to any node.
+		return opened{}, errAuth
 	}
 	counter := binary.BigEndian.Uint64(plain[:8])
 	sender := netip.AddrPortFrom(netip.AddrFrom16([16]byte(plain[8:24])).Unmap(), binary.BigEndian.Uint16(plain[24:26]))
-	if !s.windows.accept(sender, counter) {
-		return nil, errReplay
+	s.mu.Lock()
+	fresh := s.windows.accept(sender, counter)
+	s.mu.Unlock()
+	if !fresh {
+		return opened{}, errReplay
 	}
-	return plain[sealInner:], nil
+	return opened{msg: msg, sender: sender}, nil
+}
+
+// openAs tries every key of the ring with the given associated data.
+func (s *sealer) openAs(b, nonce, aad, scratch []byte) ([]byte, error) {
+	for _, aead := range s.ring.load().aeads {
+		if plain, err := aead.Open(scratch[:0], nonce, b[sealHeader:], aad); err == nil {
+			return plain, nil
+		}
+	}
+	return nil, errAuth
 }
 
 // replayWindows tracks, per sender, the highest counter seen and which of

@@ -33,8 +33,9 @@ func TestSealOpen(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			recv := newSealer(ring, "c", netip.MustParseAddrPort("127.0.0.1:2"), 0, 16)
-			sealed := tt.sender.seal(nil, msg)
+			to := netip.MustParseAddrPort("127.0.0.1:2")
+			recv := newSealer(ring, "c", to, 0, 16)
+			sealed := tt.sender.seal(nil, msg, to)
 			if len(sealed) != len(msg)+sealOverhead {
 				t.Errorf("sealed %d bytes, want %d + %d", len(sealed), len(msg), sealOverhead)
 			}
@@ -42,8 +43,8 @@ func TestSealOpen(t *testing.T) {
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("open: err %v, want %v", err, tt.wantErr)
 			}
-			if err == nil && string(got) != string(msg) {
-				t.Errorf("open returned %x, want %x", got, msg)
+			if err == nil && (string(got.msg) != string(msg) || got.sender != a) {
+				t.Errorf("open returned %x from %v, want %x from %v", got.msg, got.sender, msg, a)
 			}
 		})
 	}
@@ -52,9 +53,10 @@ func TestSealOpen(t *testing.T) {
 func TestSealTamperAndReplay(t *testing.T) {
 	ring, _ := NewKeyring(testKey(1))
 	send := newSealer(ring, "c", netip.MustParseAddrPort("127.0.0.1:1"), 1000, 16)
-	recv := newSealer(ring, "c", netip.MustParseAddrPort("127.0.0.1:2"), 0, 16)
+	to := netip.MustParseAddrPort("127.0.0.1:2")
+	recv := newSealer(ring, "c", to, 0, 16)
 	msg := EncodeMessage(&BadCluster{})
-	first := send.seal(nil, msg)
+	first := send.seal(nil, msg, to)
 	for i := range first {
 		b := append([]byte(nil), first...)
 		b[i] ^= 0x40
@@ -71,7 +73,7 @@ func TestSealTamperAndReplay(t *testing.T) {
 	// Reordering within the window is accepted once each.
 	var later [][]byte
 	for range 10 {
-		later = append(later, send.seal(nil, msg))
+		later = append(later, send.seal(nil, msg, to))
 	}
 	for i := len(later) - 1; i >= 0; i-- {
 		if _, err := recv.open(later[i], nil); err != nil {
@@ -82,12 +84,49 @@ func TestSealTamperAndReplay(t *testing.T) {
 		}
 	}
 	// A datagram older than the window is refused.
-	old := send.seal(nil, msg)
+	old := send.seal(nil, msg, to)
 	for range replayWindow + 1 {
-		recv.open(send.seal(nil, msg), nil)
+		recv.open(send.seal(nil, msg, to), nil)
 	}
 	if _, err := recv.open(old, nil); !errors.Is(err, errReplay) {
 		t.Fatalf("datagram older than the window: err %v, want errReplay", err)
+	}
+}
+
+// A datagram sealed for one node does not open at another: a recorded
+// datagram cannot be replayed across receivers (issue 11, item 6). The
+// "any" recipient, for Syns to seed addresses, opens anywhere but only on a
+// Syn.
+func TestSealBindsTheRecipient(t *testing.T) {
+	ring, _ := NewKeyring(testKey(1))
+	a, b, c := netip.MustParseAddrPort("127.0.0.1:1"), netip.MustParseAddrPort("127.0.0.1:2"), netip.MustParseAddrPort("127.0.0.1:3")
+	send := newSealer(ring, "k", a, 1, 16)
+	syn := EncodeMessage(&Syn{ClusterID: "k"})
+	ack := EncodeMessage(&Ack{})
+	tests := []struct {
+		name    string
+		msg     []byte
+		rcpt    netip.AddrPort
+		at      netip.AddrPort
+		wantErr error
+	}{
+		{"sealed for b, opened at b", ack, b, b, nil},
+		{"sealed for b, opened at c", ack, b, c, errAuth},
+		{"Syn sealed for b, opened at c", syn, b, c, errAuth},
+		{"Syn for any node, opened at c", syn, netip.AddrPort{}, c, nil},
+		{"Ack for any node, opened at c", ack, netip.AddrPort{}, c, errAuth},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			recv := newSealer(ring, "k", tt.at, 0, 16)
+			o, err := recv.open(send.seal(nil, tt.msg, tt.rcpt), nil)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("open: err %v, want %v", err, tt.wantErr)
+			}
+			if err == nil && o.sender != a {
+				t.Errorf("sender %v, want %v", o.sender, a)
+			}
+		})
 	}
 }
 

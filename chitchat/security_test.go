@@ -177,17 +177,21 @@ func TestEncryptedClusterRejectsOutsiders(t *testing.T) {
 	})
 }
 
+// A captured Syn replayed from a spoofed source: the first copy is
+// processed but answered at the sender's authenticated address, never at
+// the source (no reflection); the second is refused as a replay. (A
+// datagram sealed for one node does not open at another at all:
+// TestSealBindsTheRecipient.)
 func TestReplayedDatagramIsRefused(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		net := newNet(t)
 		ring, _ := chitchat.NewKeyring(mustKey(t, 1))
 		a := spawnSec(t, net, 0, withRing(ring))
-		// A capture point: a raw endpoint node 1 gossips to.
+		// A capture point: a raw endpoint node 1 gossips to as a seed.
 		raw, err := net.Open(secAddr(9))
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer raw.Close()
 		b := spawnSec(t, net, 1, func(c *chitchat.Config) { c.Keyring = ring; c.Seeds = []string{secAddr(9).String()} })
 		buf := make([]byte, transport.MaxPayloadSize)
 		n, _, err := raw.Recv(buf)
@@ -195,15 +199,34 @@ func TestReplayedDatagramIsRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		captured := append([]byte(nil), buf[:n]...)
+		fromA := make(chan struct{}, 16)
+		go func() {
+			for {
+				_, from, err := raw.Recv(buf)
+				if err != nil {
+					return
+				}
+				if from == a.LocalAddr() {
+					fromA <- struct{}{}
+				}
+			}
+		}()
 		for range 2 {
 			if err := raw.Send(a.LocalAddr(), captured); err != nil {
 				t.Fatal(err)
 			}
 		}
 		synctest.Wait()
-		if st := a.Stats(); st.Replays != 1 {
+		st := a.Stats()
+		if st.Replays != 1 {
 			t.Errorf("Replays = %d, want 1 (first copy accepted, second refused)", st.Replays)
 		}
+		select {
+		case <-fromA:
+			t.Error("a answered the spoofed source of a replayed datagram")
+		default:
+		}
+		raw.Close()
 		_ = b
 	})
 }

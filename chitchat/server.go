@@ -268,7 +268,9 @@ func (s *Server) recvLoop(ctx context.Context) error {
 		}
 		b := buf[:n]
 		if s.sealer != nil {
-			if b = s.unseal(b, plain); b == nil {
+			// Replies go to the authenticated sender, never to the UDP
+			// source of a sealed datagram.
+			if b, from = s.unseal(b, from, plain); b == nil {
 				continue
 			}
 		}
@@ -276,19 +278,20 @@ func (s *Server) recvLoop(ctx context.Context) error {
 	}
 }
 
-// unseal returns the plaintext of a received datagram, or nil (counted) if
-// it must be dropped.
-func (s *Server) unseal(b, scratch []byte) []byte {
+// unseal returns the plaintext of a received datagram and the address to
+// answer (the authenticated sender of a sealed datagram, the UDP source of
+// an accepted plaintext one), or nil (counted) if it must be dropped.
+func (s *Server) unseal(b []byte, from netip.AddrPort, scratch []byte) ([]byte, netip.AddrPort) {
 	if !isSealed(b) {
 		if s.cfg.AcceptPlaintext {
-			return b
+			return b, from
 		}
 		s.stats.plaintextRefused.Add(1)
-		return nil
+		return nil, from
 	}
-	plain, err := s.sealer.open(b, scratch)
+	o, err := s.sealer.open(b, scratch)
 	if err == nil {
-		return plain
+		return o.msg, o.sender
 	}
 	var c *atomic.Uint64
 	switch err {
@@ -302,7 +305,7 @@ func (s *Server) unseal(b, scratch []byte) []byte {
 	if n := c.Add(1); isPow2(n) {
 		s.log.Warn("encrypted datagram dropped", "err", err, "count", n)
 	}
-	return nil
+	return nil, from
 }
 
 // handleDatagram decodes, processes and answers one datagram. out is a
@@ -334,9 +337,14 @@ func (s *Server) handleDatagram(from netip.AddrPort, b []byte, out []byte) []byt
 	return out
 }
 
-// send transmits one encoded message, sealed if a keyring is set; errors
-// are counted, never fatal.
-func (s *Server) send(to netip.AddrPort, b []byte) error {
+// send transmits one encoded message to the node advertised at to, sealed
+// if a keyring is set; errors are counted, never fatal.
+func (s *Server) send(to netip.AddrPort, b []byte) error { return s.sendTo(to, to, b) }
+
+// sendTo transmits one encoded message to the address to, sealed for the
+// node advertised at rcpt (the zero AddrPort: any node, for a Syn to a seed
+// that is not a known node's address).
+func (s *Server) sendTo(to, rcpt netip.AddrPort, b []byte) error {
 	if s.sealer != nil && !s.cfg.SendPlaintext {
 		// Send never retains b, so the sealed copy goes back to the pool:
 		// encrypted gossip does not allocate a datagram per send.
@@ -344,7 +352,7 @@ func (s *Server) send(to netip.AddrPort, b []byte) error {
 		if bp == nil {
 			bp = new([]byte)
 		}
-		b = s.sealer.seal((*bp)[:0], b)
+		b = s.sealer.seal((*bp)[:0], b, rcpt)
 		defer func() { *bp = b[:0]; s.sealBufs.Put(bp) }()
 	}
 	if len(b) > s.cfg.MaxDatagramSize {
@@ -381,13 +389,17 @@ func (s *Server) round(buf []byte) []byte {
 	var r Round
 	var gen uint64
 	var live []*NodeState
+	var rcpts []netip.AddrPort
 	s.withEngine(func(e *Engine) {
 		r = e.Tick(start)
 		gen, live = e.LiveNodesWatch()
+		for _, to := range r.Targets {
+			rcpts = append(rcpts, e.recipient(to))
+		}
 	})
 	buf = AppendMessage(buf, r.Syn)
-	for _, to := range r.Targets {
-		if err := s.send(to, buf); err != nil {
+	for i, to := range r.Targets {
+		if err := s.sendTo(to, rcpts[i], buf); err != nil {
 			s.log.Debug("failed to gossip", "peer", to, "err", err)
 		}
 	}
@@ -412,8 +424,12 @@ func (s *Server) dnsLoop(ctx context.Context) error {
 }
 
 // Self returns the node's identity (with the bound port if Config.ID.Addr
-// had port 0).
-func (s *Server) Self() NodeID { return s.cfg.ID }
+// had port 0). It changes only if the node had to reincarnate (a claim about
+// it that could not be refuted: see docs/design/scale.md §6).
+func (s *Server) Self() (id NodeID) {
+	s.withEngine(func(e *Engine) { id = e.Self() })
+	return id
+}
 
 // ClusterID returns the cluster's name.
 func (s *Server) ClusterID() string { return s.cfg.ClusterID }
@@ -499,9 +515,11 @@ func (s *Server) Gossip(addr netip.AddrPort) error {
 		return ErrClosed
 	}
 	now := time.Now()
+	addr = normalizeAddr(addr)
 	var syn *Syn
-	s.withEngine(func(e *Engine) { syn = e.CreateSyn(now) })
-	return s.send(normalizeAddr(addr), EncodeMessage(syn))
+	var rcpt netip.AddrPort
+	s.withEngine(func(e *Engine) { syn, rcpt = e.CreateSyn(now), e.recipient(addr) })
+	return s.sendTo(addr, rcpt, EncodeMessage(syn))
 }
 
 // LiveNodes returns the current value of the live-nodes watch: copies of the

@@ -110,7 +110,7 @@ func (s *Server) noteLeaveAckLocked(from netip.AddrPort, m Message) {
 	default:
 		return
 	}
-	if nd, ok := d.Get(s.cfg.ID); ok && nd.MaxVersion >= st.version {
+	if nd, ok := d.Get(s.engine.Self()); ok && nd.MaxVersion >= st.version {
 		st.acks[from] = struct{}{}
 		if len(st.acks) == st.need {
 			close(st.done)
