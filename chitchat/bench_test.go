@@ -86,7 +86,7 @@ func BenchmarkComputeDelta(b *testing.B) {
 				budget := MaxDatagramSize - envelopeSize - 1
 				b.ReportAllocs()
 				for b.Loop() {
-					_ = e.computeDelta(t0, digest, budget)
+					_ = e.deltaFor(t0, digest, budget)
 				}
 			})
 		}

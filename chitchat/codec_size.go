@@ -14,13 +14,35 @@ func encodedSizeHint(m Message) int { return messageSize(m, cachedDeltaSize) }
 func messageSize(m Message, sizeDelta func(*Delta) int) int {
 	switch m := m.(type) {
 	case *Syn:
-		return envelopeSize + 1 + sizeStr(len(m.ClusterID)) + sizeDigest(m.Digest)
+		return envelopeSize + 1 + sizeStr(len(m.ClusterID)) + sizeDigest(m.Digest) +
+			sizeUint(senderIndex(m.Digest, m.Sender)) + sizeCoverage(m.Cover) + sizePad(m.Pad)
 	case *SynAck:
-		return envelopeSize + 1 + sizeDigest(m.Digest) + sizeDelta(&m.Delta)
+		return envelopeSize + 1 + sizeDigest(m.Digest) + sizeUint(senderIndex(m.Digest, m.Sender)) +
+			sizeCoverage(m.Cover) + sizeDelta(&m.Delta)
 	case *Ack:
 		return envelopeSize + 1 + sizeDelta(&m.Delta)
+	case *Push:
+		n := envelopeSize + 1 + sizeStr(len(m.ClusterID)) + 1 + sizeArrayHeader(len(m.Notices)) + sizeDelta(&m.Delta)
+		if m.Range != nil {
+			n += sizeUint(m.Range.After) + sizeUint(m.Range.Upto)
+		}
+		for i := range m.Notices {
+			n += sizeNotice(&m.Notices[i])
+		}
+		return n
 	}
 	return envelopeSize
+}
+
+func sizeNotice(n *Notice) int {
+	return 1 + sizeUint(uint64(n.Kind)) + sizeStr(len(n.ID.Name)) + sizeUint(n.ID.Generation) + sizeAddr(n.ID.Addr) + sizeUint(n.Heartbeat)
+}
+
+func sizePad(n int) int {
+	if n == 0 {
+		return 1
+	}
+	return sizeBin(n)
 }
 
 func deltaSize(d *Delta) int {

@@ -236,12 +236,15 @@ func TestT14toT17_MessageRoundTrip(t *testing.T) {
 		m    Message
 		size int
 	}{
-		// T14: envelope 4 + fixarray 1 + "cluster-a" 10 + empty digest 1.
-		{name: "T14 syn empty", m: &Syn{ClusterID: "cluster-a"}, size: 16},
-		{name: "T14 syn one node", m: &Syn{ClusterID: "cluster-a", Digest: oneEntry}, size: 16 + 24},
-		// T15: envelope 4 + fixarray 1 + empty digest 1 + empty delta 1.
-		{name: "T15 synack empty", m: &SynAck{}, size: 7},
-		{name: "T15 synack", m: &SynAck{Digest: oneEntry, Delta: upstreamDelta()}, size: 4 + 1 + 25 + 45},
+		// T14: envelope 4 + fixarray 1 + "cluster-a" 10 + empty digest 1 +
+		// sender 1 + nil coverage 1 + nil padding 1 (protocol v1 adds the
+		// last three).
+		{name: "T14 syn empty", m: &Syn{ClusterID: "cluster-a"}, size: 19},
+		{name: "T14 syn one node", m: &Syn{ClusterID: "cluster-a", Digest: oneEntry}, size: 19 + 24},
+		// T15: envelope 4 + fixarray 1 + empty digest 1 + sender 1 + nil
+		// coverage 1 + empty delta 1.
+		{name: "T15 synack empty", m: &SynAck{}, size: 9},
+		{name: "T15 synack", m: &SynAck{Digest: oneEntry, Delta: upstreamDelta()}, size: 4 + 1 + 25 + 2 + 45},
 		// T16: envelope 4 + fixarray 1 + delta.
 		{name: "T16 ack empty", m: &Ack{}, size: 6},
 		{name: "T16 ack", m: &Ack{Delta: upstreamDelta()}, size: 4 + 1 + 45},
@@ -289,32 +292,53 @@ func TestDecodeMessageRejects(t *testing.T) {
 		{name: "empty", b: nil, truncated: true},
 		{name: "shorter than envelope", b: []byte{magic0, magic1, 0}, truncated: true},
 		{name: "bad magic", b: []byte{0x53, 0xb0, 0, 3}},
-		{name: "bad version", b: []byte{magic0, magic1, 1, 3}},
-		{name: "unknown type", b: envelope(4)},
+		{name: "version 0 (upstream, chitchat-go before v1)", b: []byte{magic0, magic1, 0, 3}},
+		{name: "version 2", b: []byte{magic0, magic1, 2, 3}},
+		{name: "unknown type", b: envelope(5)},
 		{name: "panic for test type", b: envelope(255)},
 		{name: "bad cluster trailing byte", b: append(envelope(TypeBadCluster), 0)},
 		{name: "syn without body", b: envelope(TypeSyn), truncated: true},
 		{name: "syn three fields", b: synBody([]byte{mpFixArray | 3}, appendStr(nil, "c"), []byte{mpFixArray, 0})},
 		{name: "syn body not an array", b: synBody([]byte{0xc0})},
-		{name: "syn cluster not a string", b: synBody([]byte{mpFixArray | 2, 7, mpFixArray})},
-		{name: "syn cluster invalid utf8", b: synBody([]byte{mpFixArray | 2, mpFixStr | 1, 0xff, mpFixArray})},
-		{name: "syn truncated string", b: synBody([]byte{mpFixArray | 2, mpFixStr | 5, 'a'}), truncated: true},
-		{name: "syn str32 of 4GiB", b: synBody([]byte{mpFixArray | 2, mpStr32, 0xff, 0xff, 0xff, 0xff}), truncated: true},
-		{name: "syn digest missing", b: synBody([]byte{mpFixArray | 2}, appendStr(nil, "c")), truncated: true},
-		{name: "syn digest array32 of 4G entries", b: synBody([]byte{mpFixArray | 2}, appendStr(nil, "c"), []byte{mpArray32, 0xff, 0xff, 0xff, 0xff}), truncated: true},
-		{name: "syn digest entry of 5 fields", b: synBody([]byte{mpFixArray | 2}, appendStr(nil, "c"),
+		{name: "syn cluster not a string", b: synBody([]byte{mpFixArray | 5, 7, mpFixArray, 0, mpNil, mpNil})},
+		{name: "syn cluster invalid utf8", b: synBody([]byte{mpFixArray | 5, mpFixStr | 1, 0xff, mpFixArray, 0, mpNil, mpNil})},
+		{name: "syn truncated string", b: synBody([]byte{mpFixArray | 5, mpFixStr | 5, 'a'}), truncated: true},
+		{name: "syn str32 of 4GiB", b: synBody([]byte{mpFixArray | 5, mpStr32, 0xff, 0xff, 0xff, 0xff}), truncated: true},
+		{name: "syn digest missing", b: synBody([]byte{mpFixArray | 5}, appendStr(nil, "c")), truncated: true},
+		{name: "syn digest array32 of 4G entries", b: synBody([]byte{mpFixArray | 5}, appendStr(nil, "c"), []byte{mpArray32, 0xff, 0xff, 0xff, 0xff}), truncated: true},
+		{name: "syn digest entry of 5 fields", b: synBody([]byte{mpFixArray | 5}, appendStr(nil, "c"),
 			[]byte{mpFixArray | 1, mpFixArray | 5}, make([]byte, 20))},
-		{name: "syn negative generation", b: synBody([]byte{mpFixArray | 2}, appendStr(nil, "c"),
+		{name: "syn negative generation", b: synBody([]byte{mpFixArray | 5}, appendStr(nil, "c"),
 			digestEntry(appendStr(nil, "n"), []byte{mpInt8, 0xff}, appendAddr(nil, id(1).Addr), []byte{0, 0, 0}))},
-		{name: "syn negative heartbeat int64", b: synBody([]byte{mpFixArray | 2}, appendStr(nil, "c"),
+		{name: "syn negative heartbeat int64", b: synBody([]byte{mpFixArray | 5}, appendStr(nil, "c"),
 			digestEntry(appendStr(nil, "n"), []byte{0}, appendAddr(nil, id(1).Addr), []byte{mpInt64, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0}))},
-		{name: "syn heartbeat is a string", b: synBody([]byte{mpFixArray | 2}, appendStr(nil, "c"),
+		{name: "syn heartbeat is a string", b: synBody([]byte{mpFixArray | 5}, appendStr(nil, "c"),
 			digestEntry(appendStr(nil, "n"), []byte{0}, appendAddr(nil, id(1).Addr), appendStr(nil, "x"), []byte{0, 0}))},
-		{name: "syn address of 5 bytes", b: synBody([]byte{mpFixArray | 2}, appendStr(nil, "c"),
+		{name: "syn address of 5 bytes", b: synBody([]byte{mpFixArray | 5}, appendStr(nil, "c"),
 			digestEntry(appendStr(nil, "n"), []byte{0}, []byte{mpBin8, 5, 1, 2, 3, 4, 5}, []byte{0, 0, 0}))},
-		{name: "syn address is a string", b: synBody([]byte{mpFixArray | 2}, appendStr(nil, "c"),
+		{name: "syn address is a string", b: synBody([]byte{mpFixArray | 5}, appendStr(nil, "c"),
 			digestEntry(appendStr(nil, "n"), []byte{0}, appendStr(nil, "1.2.3.4:5"), []byte{0, 0, 0}))},
 		{name: "syn trailing byte", b: append(EncodeMessage(&Syn{ClusterID: "c"}), 0)},
+		{name: "syn sender index past the digest", b: synBody([]byte{mpFixArray | 5}, appendStr(nil, "c"), []byte{mpFixArray, 1, mpNil, mpNil})},
+		{name: "syn sender not an integer", b: synBody([]byte{mpFixArray | 5}, appendStr(nil, "c"), []byte{mpFixArray, mpNil, mpNil, mpNil})},
+		{name: "syn coverage of 3 fields", b: synBody([]byte{mpFixArray | 5}, appendStr(nil, "c"), []byte{mpFixArray, 0, mpFixArray | 3, 0, 0, 1, mpNil})},
+		{name: "syn coverage bits 21", b: synBody([]byte{mpFixArray | 5}, appendStr(nil, "c"), []byte{mpFixArray, 0, mpFixArray | 4, 21, 0, 1, mpBin8, 0, mpNil})},
+		{name: "syn coverage first past the ring", b: synBody([]byte{mpFixArray | 5}, appendStr(nil, "c"), []byte{mpFixArray, 0, mpFixArray | 4, 2, 4, 1, mpBin8, 0, mpNil})},
+		{name: "syn coverage of 0 buckets", b: synBody([]byte{mpFixArray | 5}, appendStr(nil, "c"), []byte{mpFixArray, 0, mpFixArray | 4, 2, 0, 0, mpBin8, 0, mpNil})},
+		{name: "syn coverage of more buckets than the ring", b: synBody([]byte{mpFixArray | 5}, appendStr(nil, "c"), []byte{mpFixArray, 0, mpFixArray | 4, 2, 0, 5, mpBin8, 0, mpNil})},
+		{name: "syn summary offset outside the coverage", b: synBody([]byte{mpFixArray | 5}, appendStr(nil, "c"), []byte{mpFixArray, 0, mpFixArray | 4, 2, 0, 2, mpBin8, 10, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, mpNil})},
+		{name: "syn summary offsets not increasing", b: synBody([]byte{mpFixArray | 5}, appendStr(nil, "c"), []byte{mpFixArray, 0, mpFixArray | 4, 2, 0, 4,
+			mpBin8, 20, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, mpNil})},
+		{name: "syn summary heartbeats past the blob", b: synBody([]byte{mpFixArray | 5}, appendStr(nil, "c"), []byte{mpFixArray, 0, mpFixArray | 4, 0, 0, 1, mpBin8, 11, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, mpNil})},
+		{name: "syn summary hash truncated", b: synBody([]byte{mpFixArray | 5}, appendStr(nil, "c"), []byte{mpFixArray, 0, mpFixArray | 4, 0, 0, 1, mpBin8, 5, 0, 0, 0, 0, 0, mpNil})},
+		{name: "syn summary varint overflow", b: synBody([]byte{mpFixArray | 5}, appendStr(nil, "c"), []byte{mpFixArray, 0, mpFixArray | 4, 0, 0, 1, mpBin8, 11,
+			0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, mpNil})},
+		{name: "syn padding not bytes", b: synBody([]byte{mpFixArray | 5}, appendStr(nil, "c"), []byte{mpFixArray, 0, mpNil, 7})},
+		{name: "push of 3 fields", b: slices.Concat(envelope(TypePush), []byte{mpFixArray | 3}, appendStr(nil, "c"), []byte{mpNil, mpFixArray})},
+		{name: "push range of 1 field", b: slices.Concat(envelope(TypePush), []byte{mpFixArray | 4}, appendStr(nil, "c"), []byte{mpFixArray | 1, 0, mpFixArray, mpFixArray})},
+		{name: "push notice of unknown kind", b: slices.Concat(envelope(TypePush), []byte{mpFixArray | 4}, appendStr(nil, "c"), []byte{mpNil, mpFixArray | 1, mpFixArray | 5, 2},
+			appendStr(nil, "n"), []byte{0}, appendAddr(nil, id(1).Addr), []byte{1, mpFixArray})},
+		{name: "push notices array32 of 4G", b: slices.Concat(envelope(TypePush), []byte{mpFixArray | 4}, appendStr(nil, "c"), []byte{mpNil, mpArray32, 0xff, 0xff, 0xff, 0xff}), truncated: true},
 		{name: "synack truncated", b: EncodeMessage(&SynAck{Delta: upstreamDelta()})[:20], truncated: true},
 		{name: "synack one field", b: slices.Concat(envelope(TypeSynAck), []byte{mpFixArray | 1, mpFixArray})},
 		{name: "ack two fields", b: slices.Concat(envelope(TypeAck), []byte{mpFixArray | 2, mpFixArray, mpFixArray})},
@@ -393,7 +417,7 @@ func TestDecodeAcceptsNonMinimalIntegers(t *testing.T) {
 		}
 	}
 	// str8/16/32 and array16/32 for small values are accepted too.
-	b := slices.Concat(envelope(TypeSyn), []byte{mpArray32, 0, 0, 0, 2, mpStr16, 0, 1, 'c', mpArray16, 0, 0})
+	b := slices.Concat(envelope(TypeSyn), []byte{mpArray32, 0, 0, 0, 5, mpStr16, 0, 1, 'c', mpArray16, 0, 0, mpUint64, 0, 0, 0, 0, 0, 0, 0, 0, mpNil, mpNil})
 	m, err := DecodeMessage(b)
 	if err != nil {
 		t.Fatal(err)

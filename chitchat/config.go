@@ -72,6 +72,11 @@ type Config struct {
 	// Must be at least MinDatagramSize.
 	MaxDatagramSize int
 
+	// MaxStreamMessageSize bounds one message of a stream exchange (bulk
+	// state over TCP, docs/design/scale.md §4), in bytes, both what this
+	// node sends and what it accepts. Default 64 MiB.
+	MaxStreamMessageSize int
+
 	// Resolver resolves seed host names. Default net.DefaultResolver (set
 	// by the Server).
 	Resolver Resolver
@@ -165,6 +170,8 @@ const (
 	// MinDatagramSize is the smallest datagram budget accepted: enough for
 	// a digest of a few nodes and one small key-value.
 	MinDatagramSize = 512
+	// DefaultMaxStreamMessageSize bounds a stream message by default.
+	DefaultMaxStreamMessageSize = 64 << 20
 )
 
 // Validate reports every problem of c at once, each naming the field and
@@ -207,6 +214,10 @@ func (c Config) Validate() error {
 	if c.MaxDatagramSize != 0 && (c.MaxDatagramSize < MinDatagramSize || c.MaxDatagramSize > MaxDatagramSize) {
 		bad("MaxDatagramSize is %d: it must be between %d and %d (or 0 for %d)",
 			c.MaxDatagramSize, MinDatagramSize, MaxDatagramSize, MaxDatagramSize)
+	}
+	if c.MaxStreamMessageSize != 0 && c.MaxStreamMessageSize < MaxDatagramSize {
+		bad("MaxStreamMessageSize is %d: it must be at least %d (or 0 for %d)",
+			c.MaxStreamMessageSize, MaxDatagramSize, DefaultMaxStreamMessageSize)
 	}
 	if c.DNSRefreshInterval < 0 {
 		bad("DNSRefreshInterval is %v: it must be positive (or 0 for the default %v)", c.DNSRefreshInterval, DefaultDNSRefreshInterval)
@@ -272,6 +283,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DNSRefreshInterval == 0 {
 		c.DNSRefreshInterval = DefaultDNSRefreshInterval
+	}
+	if c.MaxStreamMessageSize == 0 {
+		c.MaxStreamMessageSize = DefaultMaxStreamMessageSize
 	}
 	if c.EventBuffer == 0 {
 		c.EventBuffer = DefaultEventBuffer

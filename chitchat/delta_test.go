@@ -58,12 +58,12 @@ func checkDelta(tb testing.TB, d Delta, budget int) {
 // T32 test_sorted_stale_nodes_empty
 func TestT32_NoStaleNodes(t *testing.T) {
 	e := clusterEngine(t)
-	if d := e.computeDelta(t0, nil, unbounded); len(d.Nodes) != 0 {
+	if d := e.deltaFor(t0, nil, unbounded); len(d.Nodes) != 0 {
 		t.Errorf("delta of an engine without news = %v, want empty", nodeOrder(d))
 	}
 	ns := addNode(t, e, id(10001))
 	setVersion(t, ns, "k", "v", 1)
-	if d := e.computeDelta(t0, digestOf([3]uint64{10001, 0, 1}), unbounded); len(d.Nodes) != 0 {
+	if d := e.deltaFor(t0, digestOf([3]uint64{10001, 0, 1}), unbounded); len(d.Nodes) != 0 {
 		t.Errorf("delta for an up-to-date peer = %v, want empty", nodeOrder(d))
 	}
 }
@@ -77,7 +77,7 @@ func TestT33_UnknownNodesSmallestFirst(t *testing.T) {
 	n3 := addNode(t, e, id(10003))
 	setVersion(t, n3, "key_b", "", 2)
 	setVersion(t, n3, "key_c", "", 3)
-	d := e.computeDelta(t0, nil, unbounded)
+	d := e.deltaFor(t0, nil, unbounded)
 	checkDelta(t, d, unbounded)
 	if diff := cmp.Diff([]uint16{10002, 10001, 10003}, nodeOrder(d)); diff != "" {
 		t.Errorf("node order mismatch (-want +got):\n%s", diff)
@@ -97,7 +97,7 @@ func TestT34_KnownNodeCandidates(t *testing.T) {
 	for i, k := range []string{"key_a", "key_b", "key_c"} {
 		setVersion(t, n3, k, "", uint64(i+1))
 	}
-	d := e.computeDelta(t0, digestOf([3]uint64{10001, 0, 1}, [3]uint64{10002, 0, 1}, [3]uint64{10003, 0, 1}), unbounded)
+	d := e.deltaFor(t0, digestOf([3]uint64{10001, 0, 1}, [3]uint64{10002, 0, 1}, [3]uint64{10003, 0, 1}), unbounded)
 	want := []NodeDelta{{ID: id(10003), FromVersionExcluded: 1, KeyValues: []KeyValueMutation{kv("key_b", "", 2, StatusSet), kv("key_c", "", 3, StatusSet)}, MaxVersion: 3}}
 	if diff := cmp.Diff(want, d.Nodes, cmpOpts); diff != "" {
 		t.Errorf("delta mismatch (-want +got):\n%s", diff)
@@ -122,7 +122,7 @@ func TestT35_StaleNodeOrder(t *testing.T) {
 		}
 	}
 	floors := digestOf([3]uint64{10001, 0, 1}, [3]uint64{10002, 0, 2}, [3]uint64{10003, 0, 7}, [3]uint64{10004, 0, 1})
-	d := e.computeDelta(t0, floors, unbounded)
+	d := e.deltaFor(t0, floors, unbounded)
 	checkDelta(t, d, unbounded)
 	if diff := cmp.Diff([]uint16{10006, 10004, 10001, 10002}, nodeOrder(d)); diff != "" {
 		t.Errorf("node order mismatch (-want +got):\n%s", diff)
@@ -144,7 +144,7 @@ func TestStaleNodeBucketsAreShuffled(t *testing.T) {
 			for port := uint16(10001); port <= 10004; port++ {
 				setVersion(t, addNode(t, e, id(port)), "k", "v", 1)
 			}
-			order := fmt.Sprint(nodeOrder(e.computeDelta(t0, nil, unbounded)))
+			order := fmt.Sprint(nodeOrder(e.deltaFor(t0, nil, unbounded)))
 			if first != "" && order != first {
 				t.Fatalf("seed %d: orders %s and %s differ", seed, first, order)
 			}
@@ -170,7 +170,9 @@ func TestT42_ComputeDigest(t *testing.T) {
 		{ID: id(10002), NodeDigest: NodeDigest{LastGCVersion: 10, MaxVersion: 2}},
 		{ID: id(9999), NodeDigest: NodeDigest{Heartbeat: 1}}, // self, heartbeat 1 from NewEngine
 	}
-	if diff := cmp.Diff(want, e.CreateSyn(t0).Digest, cmpOpts); diff != "" {
+	// Protocol v1: CreateSyn summarizes buckets of the ring; the whole
+	// explicit view (upstream's digest) is what streams carry.
+	if diff := cmp.Diff(want, e.digest(t0), cmpOpts); diff != "" {
 		t.Errorf("digest mismatch (-want +got):\n%s", diff)
 	}
 }
@@ -188,7 +190,11 @@ func TestT44_ClusterApplyDelta(t *testing.T) {
 	e.applyDelta(t0, &Delta{Nodes: []NodeDelta{
 		{ID: id(10001), KeyValues: []KeyValueMutation{kv("key_b", "2", 2, StatusSet), kv("key_a", "4", 4, StatusSet)}, MaxVersion: 4},
 		{ID: id(10002), LastGCVersion: 3, KeyValues: []KeyValueMutation{kv("key_d", "4", 4, StatusSet)}, MaxVersion: 4},
-		{ID: id(10003), KeyValues: []KeyValueMutation{kv("unknown", "node", 1, StatusSet)}, MaxVersion: 1}, // ignored
+		// Protocol v1: digests no longer list every node, so a delta
+		// from version 0 creates the node it brings (upstream ignores it);
+		// one from a later version cannot apply to nothing and is ignored.
+		{ID: id(10003), KeyValues: []KeyValueMutation{kv("unknown", "node", 1, StatusSet)}, MaxVersion: 1},
+		{ID: id(10004), FromVersionExcluded: 1, KeyValues: []KeyValueMutation{kv("unknown", "node", 2, StatusSet)}, MaxVersion: 2},
 	}})
 	if diff := cmp.Diff(map[string]VersionedValue{"key_a": vv("4", 4, StatusSet), "key_b": vv("3", 3, StatusSet)}, entries(e.nodes[id(10001)])); diff != "" {
 		t.Errorf("node1 mismatch (-want +got):\n%s", diff)
@@ -196,8 +202,11 @@ func TestT44_ClusterApplyDelta(t *testing.T) {
 	if diff := cmp.Diff(map[string]VersionedValue{"key_d": vv("4", 4, StatusSet)}, entries(e.nodes[id(10002)])); diff != "" {
 		t.Errorf("node2 mismatch (-want +got):\n%s", diff)
 	}
-	if _, ok := e.NodeState(id(10003)); ok {
-		t.Error("a delta created a node")
+	if ns, ok := e.NodeState(id(10003)); !ok || kvs(ns)["unknown"] != "node" {
+		t.Error("a delta from version 0 did not create its node")
+	}
+	if _, ok := e.NodeState(id(10004)); ok {
+		t.Error("a delta from version 1 created a node")
 	}
 	if calls != 1 || e.Stats().NodeResets != 1 {
 		t.Errorf("catch-up callback called %d times, %d resets; want 1 and 1", calls, e.Stats().NodeResets)
@@ -279,7 +288,7 @@ func checkBudgets(tb testing.TB, e *Engine, digest Digest, full []string) {
 	prevFirst := 0
 	var got []string
 	for budget := 1; budget <= 200; budget++ {
-		d := e.computeDelta(t0, digest, budget)
+		d := e.deltaFor(t0, digest, budget)
 		checkDelta(tb, d, budget)
 		got = deltaKVs(d)
 		have := perNode(got)
@@ -322,7 +331,7 @@ func TestT45_T46_ComputeDeltaDepthFirst(t *testing.T) {
 		{ID: id(10002), FromVersionExcluded: 2, KeyValues: []KeyValueMutation{kv("key_c", "3", 3, StatusSet), kv("key_d", "", 5, StatusDeleted)}, MaxVersion: 5},
 		{ID: id(10001), FromVersionExcluded: 1, KeyValues: []KeyValueMutation{kv("key_b", "2", 2, StatusSet)}, MaxVersion: 2},
 	}
-	if diff := cmp.Diff(want, e.computeDelta(t0, digest, unbounded).Nodes, cmpOpts); diff != "" {
+	if diff := cmp.Diff(want, e.deltaFor(t0, digest, unbounded).Nodes, cmpOpts); diff != "" {
 		t.Errorf("delta mismatch (-want +got):\n%s", diff)
 	}
 	checkBudgets(t, e, digest, []string{"10002:key_c@3", "10002:key_d@5", "10001:key_b@2"})
@@ -336,7 +345,7 @@ func TestT47_ComputeDeltaMissingNode(t *testing.T) {
 		{ID: id(10001), KeyValues: []KeyValueMutation{kv("key_a", "1", 1, StatusSet), kv("key_b", "2", 2, StatusSet)}, MaxVersion: 2},
 		{ID: id(10002), FromVersionExcluded: 3, KeyValues: []KeyValueMutation{kv("key_d", "", 5, StatusDeleted)}, MaxVersion: 5},
 	}
-	if diff := cmp.Diff(want, e.computeDelta(t0, digest, unbounded).Nodes, cmpOpts); diff != "" {
+	if diff := cmp.Diff(want, e.deltaFor(t0, digest, unbounded).Nodes, cmpOpts); diff != "" {
 		t.Errorf("delta mismatch (-want +got):\n%s", diff)
 	}
 	checkBudgets(t, e, digest, []string{"10001:key_a@1", "10001:key_b@2", "10002:key_d@5"})
@@ -362,7 +371,7 @@ func TestT48_ComputeDeltaIgnoresScheduledForDeletion(t *testing.T) {
 		t.Errorf("scheduled nodes mismatch (-want +got):\n%s", diff)
 	}
 	want := []NodeDelta{{ID: id(10001), KeyValues: []KeyValueMutation{kv("key_a", "1", 1, StatusSet), kv("key_b", "2", 2, StatusSet)}, MaxVersion: 2}}
-	if diff := cmp.Diff(want, e.computeDelta(now, nil, unbounded).Nodes, cmpOpts); diff != "" {
+	if diff := cmp.Diff(want, e.deltaFor(now, nil, unbounded).Nodes, cmpOpts); diff != "" {
 		t.Errorf("delta mismatch (-want +got):\n%s", diff)
 	}
 	if _, ok := e.CreateSyn(now).Digest.Get(id(10002)); ok {
@@ -411,7 +420,7 @@ func TestT49_ComputeDeltaWithResetNeeded(t *testing.T) {
 	}
 	for _, s := range steps {
 		s.act(s.at)
-		d := e.computeDelta(s.at, digest, unbounded)
+		d := e.deltaFor(s.at, digest, unbounded)
 		checkDelta(t, d, unbounded)
 		if diff := cmp.Diff(s.want, d.Nodes, cmpOpts); diff != "" {
 			t.Errorf("%s: delta mismatch (-want +got):\n%s", s.name, diff)
@@ -451,7 +460,7 @@ func TestLargeValueDoesNotStarveOtherNodes(t *testing.T) {
 	setVersion(t, n3, "c", "3", 1)
 	setVersion(t, n3, "big", strings.Repeat("y", 2000), 2)
 	setVersion(t, n3, "d", "4", 3)
-	d := e.computeDelta(t0, nil, 500)
+	d := e.deltaFor(t0, nil, 500)
 	checkDelta(t, d, 500)
 	if diff := cmp.Diff([]string{"10002:a@1", "10002:b@2", "10003:c@1"}, deltaKVs(d)); diff != "" {
 		t.Errorf("key-values mismatch (-want +got):\n%s", diff)
@@ -469,7 +478,7 @@ func TestSetMaxVersionCatchUp(t *testing.T) {
 	if ns.monotonic() != [2]uint64{2, 2} || len(entries(ns)) != 0 {
 		t.Fatalf("sender state %v with %d entries, want (2, 2) and none", ns.monotonic(), len(entries(ns)))
 	}
-	d := sender.computeDelta(t0, digestOf([3]uint64{10001, 2, 1}), unbounded)
+	d := sender.deltaFor(t0, digestOf([3]uint64{10001, 2, 1}), unbounded)
 	want := []NodeDelta{{ID: id(10001), LastGCVersion: 2, FromVersionExcluded: 1, MaxVersion: 2}}
 	if diff := cmp.Diff(want, d.Nodes, cmpOpts); diff != "" {
 		t.Fatalf("delta mismatch (-want +got):\n%s", diff)

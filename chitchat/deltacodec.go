@@ -158,7 +158,7 @@ var emptyDeltaEnc = []byte{mpFixArray}
 
 // fits reports whether ops totalling n more bytes can be added.
 func (w *deltaWriter) fits(n int) bool {
-	if w.stream+n > maxDeltaStream {
+	if w.stream+n > max(maxDeltaStream, w.budget) {
 		return false
 	}
 	return w.bound(n) <= w.budget
@@ -384,19 +384,19 @@ func readBlock(r *reader, stream []byte) ([]byte, error) {
 		if stream == nil {
 			return data, nil
 		}
-		if len(stream)+len(data) > maxDeltaStream {
+		if len(stream)+len(data) > r.streamLimit() {
 			return stream, r.fail("delta stream too large")
 		}
 		return append(stream, data...), nil
 	case blockZstd:
-		room := min(blockThreshold, maxDeltaStream-len(stream))
+		room := min(blockThreshold, r.streamLimit()-len(stream))
 		if room <= 0 {
 			return stream, r.fail("delta stream too large")
 		}
 		if cap(stream)-len(stream) < room {
 			// Grow geometrically: growing by a constant made a 1 MiB
 			// stream cost 8 MiB of allocations.
-			grown := make([]byte, len(stream), min(max(len(stream)+room, 2*cap(stream), 4*blockThreshold), maxDeltaStream))
+			grown := make([]byte, len(stream), min(max(len(stream)+room, 2*cap(stream), 4*blockThreshold), r.streamLimit()))
 			copy(grown, stream)
 			stream = grown
 		}

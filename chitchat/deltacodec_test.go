@@ -551,7 +551,7 @@ func TestT25_TinyBudgetYieldsEmptyDelta(t *testing.T) {
 	e := newEngine(t, forTest(1))
 	setVersion(t, addNode(t, e, id(2)), "k", "v", 1)
 	for budget := 1; budget < 40; budget++ {
-		d := e.computeDelta(t0, nil, budget)
+		d := e.deltaFor(t0, nil, budget)
 		if len(d.enc) > budget {
 			t.Errorf("budget %d: computeDelta encoded %d bytes", budget, len(d.enc))
 		}

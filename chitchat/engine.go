@@ -32,8 +32,24 @@ type Engine struct {
 	// states holds every node state sorted by ID, self included: digests
 	// are sorted too, so the hot paths merge the two instead of hashing
 	// NodeIDs. nodes indexes the same states for random access.
-	states    []*NodeState
-	nodes     map[NodeID]*NodeState
+	states []*NodeState
+	nodes  map[NodeID]*NodeState
+	// byRef holds the same states sorted by ref: the ring that digest
+	// coverage and push trees walk (docs/design/scale.md §1).
+	byRef []*NodeState
+	// cursor is where the next Syn's coverage starts on the ring.
+	cursor uint64
+	// markGen tags the nodes listed explicitly in the message being built
+	// or checked (NodeState.mark).
+	markGen uint32
+	// view is the scratch peer view of the message being handled.
+	view peerView
+	// padSyns pads the Syns of a node that knows few others (set by a
+	// Server that gossips in plaintext).
+	padSyns bool
+	// round counts gossip rounds (Tick).
+	round     uint32
+	tune      tuning
 	listeners *listeners
 	// fd is keyed by NodeState.slot, a small integer unique to each state.
 	fd       *failuredetector.Detector[uint64]
@@ -69,7 +85,6 @@ type EngineStats struct {
 	BadClusterReceived uint64 // our Syns rejected by a peer of another cluster
 	NodeResets         uint64 // node deltas applied after a reset
 	NodeDeltasRejected uint64 // node deltas rejected (stale, from the future, inapplicable, malformed)
-	RepliesTooLarge    uint64 // SynAcks not sent because our digest alone exceeds the datagram budget
 	NodesRefused       uint64 // new nodes ignored because Limits.MaxNodes was reached
 	NodesEvicted       uint64 // never-live nodes dropped to make room for new ones
 	NodeDeltasRefused  uint64 // node deltas refused for exceeding Limits
@@ -77,6 +92,7 @@ type EngineStats struct {
 	SelfDeltasIgnored  uint64 // node deltas about this node (never applied)
 	Refutations        uint64 // claims about this node above its own state, refuted by moving past them
 	Reincarnations     uint64 // claims too large to refute, answered with a new generation
+	RepliesCapped      uint64 // plaintext Syns from unknown senders left unanswered: no answer fits 3 times their size
 }
 
 // Errors returned by Engine and Server mutations.
@@ -194,7 +210,7 @@ func (e *Engine) Set(key, value string) error {
 	if err := e.checkKV(key, value); err != nil {
 		return err
 	}
-	e.selfState().set(key, value)
+	e.selfWrite(func(ns *NodeState) { ns.set(key, value) })
 	return nil
 }
 
@@ -206,14 +222,15 @@ func (e *Engine) SetWithTTL(now time.Time, key, value string) error {
 	if err := e.checkKV(key, value); err != nil {
 		return err
 	}
-	e.selfState().setWithTTL(now, key, value)
+	e.selfWrite(func(ns *NodeState) { ns.setWithTTL(now, key, value) })
 	return nil
 }
 
 // Delete marks key of the self node as deleted. It reports whether the key
 // existed (a missing key is logged and ignored, as upstream).
 func (e *Engine) Delete(now time.Time, key string) bool {
-	ok := e.selfState().delete(now, key)
+	var ok bool
+	e.selfWrite(func(ns *NodeState) { ok = ns.delete(now, key) })
 	if !ok {
 		e.log.Warn("key does not exist in the node's state and could not be deleted", "key", key)
 	}
@@ -224,12 +241,42 @@ func (e *Engine) Delete(now time.Time, key string) bool {
 // readable until collected MarkedForDeletionGracePeriod after now. It
 // reports whether the key existed.
 func (e *Engine) DeleteAfterTTL(now time.Time, key string) bool {
-	ok := e.selfState().deleteAfterTTL(now, key)
+	var ok bool
+	e.selfWrite(func(ns *NodeState) { ok = ns.deleteAfterTTL(now, key) })
 	if !ok {
 		e.log.Warn("key does not exist in the node's state and could not be deleted", "key", key)
 	}
 	return ok
 }
+
+// selfWrite runs a write on the self state and notes the change.
+func (e *Engine) selfWrite(write func(*NodeState)) {
+	self := e.selfState()
+	old := self.maxVersion
+	write(self)
+	e.noteChange(self, old)
+}
+
+// freshRounds is how many rounds a node stays fresh after its state moved.
+const freshRounds = 2
+
+// noteChange records that ns's max version moved from old: the node is
+// fresh for freshRounds rounds, and freshFrom remembers where this burst
+// of changes started. Our Syns list fresh nodes explicitly, and a peer
+// whose summary of a fresh node's bucket differs from ours gets the burst
+// in our answer (docs/design/scale.md §3).
+func (e *Engine) noteChange(ns *NodeState, old uint64) {
+	if ns.maxVersion == old {
+		return
+	}
+	if e.round > ns.freshUntil {
+		ns.freshFrom = old
+	}
+	ns.freshUntil = e.round + freshRounds
+}
+
+// fresh reports whether ns's state moved in the last freshRounds rounds.
+func (e *Engine) fresh(ns *NodeState) bool { return e.round <= ns.freshUntil && ns.freshUntil > 0 }
 
 // Get returns the value of key on the self node.
 func (e *Engine) Get(key string) (string, bool) { return e.selfState().Get(key) }
@@ -292,6 +339,8 @@ func (e *Engine) createNodeAt(i int, id NodeID) *NodeState {
 	ns.slot = e.nextSlot
 	e.nodes[id] = ns
 	e.states = slices.Insert(e.states, i, ns)
+	j, _ := slices.BinarySearchFunc(e.byRef, ns.ref, compareRef)
+	e.byRef = slices.Insert(e.byRef, j, ns)
 	e.targets.valid = false
 	e.gcHist.pop(id)
 	if id != e.self {
@@ -345,6 +394,8 @@ func (e *Engine) makeRoom() bool {
 
 func compareState(ns *NodeState, id NodeID) int { return ns.id.Compare(id) }
 
+func compareRef(ns *NodeState, ref uint64) int { return cmp.Compare(ns.ref, ref) }
+
 // removeNode drops the state of a garbage-collected node and remembers its
 // heartbeat, so that stale gossip cannot resurrect it.
 func (e *Engine) removeNode(id NodeID) {
@@ -362,6 +413,12 @@ func (e *Engine) dropNode(ns *NodeState) {
 	if i, found := slices.BinarySearchFunc(e.states, ns.id, compareState); found {
 		e.states = slices.Delete(e.states, i, i+1)
 	}
+	for j, _ := slices.BinarySearchFunc(e.byRef, ns.ref, compareRef); j < len(e.byRef) && e.byRef[j].ref == ns.ref; j++ {
+		if e.byRef[j] == ns {
+			e.byRef = slices.Delete(e.byRef, j, j+1)
+			break
+		}
+	}
 	e.targets.valid = false
 	e.fd.Forget(ns.slot)
 }
@@ -375,567 +432,6 @@ func (e *Engine) scheduledForDeletion(ns *NodeState, now time.Time) bool {
 		gone = ns.leftAt
 	}
 	return !gone.IsZero() && e.cfg.FailureDetector.ScheduledForDeletion(gone, now)
-}
-
-// CreateSyn returns a Syn carrying our digest. It does not change state.
-func (e *Engine) CreateSyn(now time.Time) *Syn {
-	return &Syn{ClusterID: e.cfg.ClusterID, Digest: e.digest(now)}
-}
-
-// digest returns our view of every node not scheduled for deletion.
-func (e *Engine) digest(now time.Time) Digest {
-	d := make(Digest, 0, len(e.states))
-	for _, ns := range e.states {
-		if !e.advertised(ns, now) {
-			continue
-		}
-		d = append(d, DigestEntry{ID: ns.id, NodeDigest: ns.digest()})
-	}
-	return d
-}
-
-// advertised reports whether ns belongs in our digests: the self node, and
-// every node not scheduled for deletion that showed evidence of life at
-// least once. Nodes known only from hearsay that never heart-beat are held
-// but not advertised, so that invented ids cannot fill our digests.
-func (e *Engine) advertised(ns *NodeState, now time.Time) bool {
-	return ns.evidenced && !e.scheduledForDeletion(ns, now)
-}
-
-// Process handles one message received from a peer and returns the reply to
-// send back to the datagram's source address, or nil.
-//
-// Every message, whatever it is, increments the self heartbeat. A Syn from
-// our cluster is answered with our digest and what the peer lacks, within
-// the datagram budget; a SynAck is applied and answered with what the peer
-// lacks; an Ack is applied.
-func (e *Engine) Process(now time.Time, m Message) Message {
-	e.selfState().incHeartbeat()
-	switch m := m.(type) {
-	case *Syn:
-		if m.ClusterID != e.cfg.ClusterID {
-			e.stats.BadClusterSent++
-			e.log.Warn("received SYN message addressed to a different cluster", "cluster", m.ClusterID)
-			return &BadCluster{}
-		}
-		e.reportHeartbeats(now, m.Digest.normalize())
-		d := e.digest(now)
-		budget := e.cfg.MaxDatagramSize - envelopeSize - 1 - sizeDigest(d)
-		if budget < deltaBound(0) {
-			e.stats.RepliesTooLarge++
-			e.log.Warn("digest too large for a datagram: not answering", "nodes", len(d), "digest_bytes", sizeDigest(d))
-			return nil
-		}
-		return &SynAck{Digest: d, Delta: e.computeDelta(now, m.Digest.normalize(), budget)}
-	case *SynAck:
-		d := m.Digest.normalize()
-		e.reportHeartbeats(now, d)
-		e.applyDelta(now, &m.Delta)
-		return &Ack{Delta: e.computeDelta(now, d, e.cfg.MaxDatagramSize-envelopeSize-1)}
-	case *Ack:
-		e.applyDelta(now, &m.Delta)
-	case *BadCluster:
-		e.stats.BadClusterReceived++
-		e.log.Warn("message rejected by peer: wrong cluster")
-	}
-	return nil
-}
-
-// reportHeartbeats records the heartbeats of a digest, creating the nodes
-// it is the first to mention, unless they were garbage collected with a
-// heartbeat at least as large. Both the digest and states are sorted by ID:
-// one merge pass, no hashing.
-func (e *Engine) reportHeartbeats(now time.Time, d Digest) {
-	i := 0
-	for k := range d {
-		id := d[k].ID
-		order := 1 // states[i] compared to id; never 0 past the end
-		for ; i < len(e.states); i++ {
-			if e.states[i].id == id { // the common case, and cheaper than Compare
-				order = 0
-				break
-			}
-			if order = e.states[i].id.Compare(id); order >= 0 {
-				break
-			}
-		}
-		if id == e.self {
-			e.checkSelfClaim(now, d[k].NodeDigest)
-			continue
-		}
-		if !e.acceptable(id, d[k].NodeDigest) {
-			// Every path that changes a state checks the bounds, not only
-			// creation: a known node's heartbeat above them would make its
-			// real heartbeats look old forever.
-			e.stats.ClaimsRefused++
-			continue
-		}
-		var ns *NodeState
-		if order == 0 {
-			ns = e.states[i]
-		} else {
-			if gcHeartbeat, collected := e.gcHist.peek(id); collected && gcHeartbeat >= d[k].Heartbeat {
-				continue
-			}
-			if len(e.states) >= e.limits.MaxNodes {
-				if !e.makeRoom() {
-					continue
-				}
-				i, _ = slices.BinarySearchFunc(e.states, id, compareState)
-			}
-			ns = e.createNodeAt(i, id)
-		}
-		if ns.trySetHeartbeat(d[k].Heartbeat) {
-			ns.evidenced = true
-			if !ns.left {
-				e.fd.ReportHeartbeat(ns.slot, now)
-			}
-		}
-	}
-}
-
-// applyDelta applies every node delta to the nodes we know (a delta never
-// creates a node: the digest before it did) and calls the catch-up callback
-// once if any node was reset.
-func (e *Engine) applyDelta(now time.Time, d *Delta) {
-	reset := false
-	for i := range d.Nodes {
-		nd := &d.Nodes[i]
-		if nd.ID == e.self {
-			e.selfDelta(now, nd)
-			continue
-		}
-		ns, ok := e.nodes[nd.ID]
-		if !ok {
-			continue
-		}
-		status := deltaReject
-		if nd.wellFormed() {
-			status = ns.classify(nd)
-		}
-		if status == deltaReject {
-			e.stats.NodeDeltasRejected++
-			e.log.Debug("node delta rejected", "node", nd.ID, "from", nd.FromVersionExcluded,
-				"last_gc_version", nd.LastGCVersion, "max_version", nd.MaxVersion,
-				"local_max_version", ns.maxVersion, "local_last_gc_version", ns.lastGCVersion)
-			continue
-		}
-		if !e.withinLimits(ns, nd, status) {
-			e.stats.NodeDeltasRefused++
-			e.log.Warn("node delta refused: exceeds limits", "node", nd.ID)
-			continue
-		}
-		before := ns.monotonic()
-		ns.applyDelta(now, nd, status)
-		if lessMonotonic(ns.monotonic(), before) {
-			panic(fmt.Sprintf("chitchat: invariant violated: node %v: (last_gc_version, max_version) went from %v to %v",
-				nd.ID, before, ns.monotonic()))
-		}
-		if status == deltaApplyAfterReset {
-			reset = true
-			e.stats.NodeResets++
-			e.log.Info("resetting node state", "node", nd.ID, "last_gc_version", nd.LastGCVersion)
-		}
-		e.checkLeft(now, ns)
-	}
-	if reset && e.cfg.CatchupCallback != nil {
-		e.log.Info("executing catch-up callback")
-		e.cfg.CatchupCallback()
-	}
-}
-
-// withinLimits reports whether applying nd to ns with the given verdict
-// keeps ns within Limits. The key count follows the verdict: a reset starts
-// from nothing, anything else adds to the keys ns holds. (Deciding "reset"
-// apart from classify let ten compatible deltas of 4 keys each add up to
-// 40 keys under a limit of 4.) Keys repeated within the delta are counted
-// each time: conservative, and free of allocation.
-func (e *Engine) withinLimits(ns *NodeState, nd *NodeDelta, status deltaStatus) bool {
-	added := 0
-	for _, kv := range nd.KeyValues {
-		if len(kv.Key) > e.limits.MaxKeySize || len(kv.Value) > e.limits.MaxValueSize {
-			return false
-		}
-		if _, ok := ns.kvs[kv.Key]; !ok || status == deltaApplyAfterReset {
-			added++
-		}
-	}
-	if status == deltaApplyAfterReset {
-		return added <= e.limits.MaxKeysPerNode
-	}
-	return len(ns.kvs)+added <= e.limits.MaxKeysPerNode
-}
-
-// checkLeft notices that a peer has set LeftKey.
-func (e *Engine) checkLeft(now time.Time, ns *NodeState) {
-	if ns.left || ns.id == e.self {
-		return
-	}
-	if _, ok := ns.Get(LeftKey); !ok {
-		return
-	}
-	ns.left = true
-	ns.leftAt = now
-	ns.live = false
-	ns.deadSince = time.Time{}
-	e.targets.valid = false
-	e.fd.Forget(ns.slot)
-	e.log.Info("node left", "node", ns.id)
-}
-
-// candidate is a node with news for a peer, ranked for the delta.
-type candidate struct {
-	ns      *NodeState
-	from    uint64
-	unknown bool   // the peer knows nothing of it (from == 0)
-	rank    uint64 // max version if unknown, number of stale entries if known
-}
-
-// computeDelta returns what the peer that sent digest lacks, within budget
-// bytes of encoding (spec §5.2).
-//
-// Nodes the peer knows nothing of go first, smallest state first (small
-// states, such as a metastore's, spread before bloated ones); then known
-// nodes, most stale entries first. Ties are shuffled. Each node's entries go
-// in version order, so a node cut short by the budget is still a valid
-// prefix. Unlike upstream, a node whose next entry does not fit does not end
-// the delta: smaller news of other nodes still fill the datagram, so one
-// large value cannot starve everyone else (spec §13.7).
-func (e *Engine) computeDelta(now time.Time, peer Digest, budget int) Delta {
-	cands := e.cands[:0]
-	j := 0
-	for _, ns := range e.states {
-		id := ns.id
-		order := 1 // peer[j] compared to id; never 0 past the end
-		for ; j < len(peer); j++ {
-			if peer[j].ID == id { // the common case, and cheaper than Compare
-				order = 0
-				break
-			}
-			if order = peer[j].ID.Compare(id); order >= 0 {
-				break
-			}
-		}
-		var known NodeDigest
-		if order == 0 {
-			known = peer[j].NodeDigest
-		}
-		if ns.maxVersion <= known.MaxVersion || e.scheduledForDeletion(ns, now) {
-			continue
-		}
-		from := known.MaxVersion
-		if known.LastGCVersion < ns.lastGCVersion && known.MaxVersion < ns.lastGCVersion {
-			// The peer may have missed tombstones we already collected: it
-			// must drop what it has of the node and start over.
-			from = 0
-			e.log.Info("node to reset", "node", id, "last_gc_version", ns.lastGCVersion, "peer_max_version", known.MaxVersion)
-		}
-		c := candidate{ns: ns, from: from, unknown: from == 0}
-		if c.unknown {
-			c.rank = ns.maxVersion
-		} else {
-			c.rank = uint64(ns.numStale(from))
-		}
-		cands = append(cands, c)
-	}
-	rankOrder := func(a, b candidate) int {
-		if a.unknown != b.unknown {
-			if a.unknown {
-				return -1
-			}
-			return 1
-		}
-		if a.unknown {
-			return cmp.Compare(a.rank, b.rank)
-		}
-		return cmp.Compare(b.rank, a.rank)
-	}
-	slices.SortStableFunc(cands, rankOrder)
-	for i := 0; i < len(cands); {
-		k := i + 1
-		for k < len(cands) && rankOrder(cands[i], cands[k]) == 0 {
-			k++
-		}
-		bucket := cands[i:k]
-		e.rng.Shuffle(len(bucket), func(a, b int) { bucket[a], bucket[b] = bucket[b], bucket[a] })
-		i = k
-	}
-
-	w := &e.dw
-	w.reset(budget)
-	const smallestNews = 14 + 6 // a node header and a key-value can't be smaller
-	staleUsed := 0
-	for _, c := range cands {
-		if !w.fits(smallestNews) {
-			break
-		}
-		ns := c.ns
-		hdr := sizeNodeOp(ns.id, ns.lastGCVersion, c.from)
-		e.stale = ns.appendStaleKeyValues(e.stale[:0], c.from)
-		stale := e.stale
-		staleUsed = max(staleUsed, len(stale))
-		if len(stale) == 0 {
-			// Only collected tombstones are newer: tell the peer the version.
-			if w.fits(hdr + sizeMaxOp(ns.maxVersion)) {
-				w.addNode(ns.id, ns.lastGCVersion, c.from)
-				w.addMax(ns.maxVersion)
-			}
-			continue
-		}
-		if !w.fits(hdr + sizeKVOp(stale[0].Key, stale[0].Value, stale[0].Version)) {
-			continue
-		}
-		w.addNode(ns.id, ns.lastGCVersion, c.from)
-		for _, kv := range stale {
-			if !w.fits(sizeKVOp(kv.Key, kv.Value, kv.Version)) {
-				break
-			}
-			w.addKV(kv)
-		}
-	}
-	// Keep the scratch buffers, not what they point to.
-	clear(e.stale[:staleUsed])
-	clear(cands)
-	e.cands = cands[:0]
-	return w.finish()
-}
-
-// Round is what a gossip round asks the caller to send: Syn to each target.
-type Round struct {
-	Targets []netip.AddrPort
-	Syn     *Syn
-}
-
-// Tick runs one gossip round: it picks the targets, increments the self
-// heartbeat, collects expired tombstones, builds the Syn, then updates
-// liveness (publishing the live-nodes watch) and collects dead nodes.
-func (e *Engine) Tick(now time.Time) Round {
-	t := e.targetSets()
-	nodes, deadTarget, seedTarget := selectTargets(e.rng, t.peers, t.live, t.dead, t.seeds)
-	if deadTarget.IsValid() {
-		nodes = append(nodes, deadTarget)
-	}
-	if seedTarget.IsValid() {
-		nodes = append(nodes, seedTarget)
-	}
-	e.selfState().incHeartbeat()
-	e.GCKeys(now)
-	syn := e.CreateSyn(now)
-	e.UpdateLiveness(now)
-	return Round{Targets: nodes, Syn: syn}
-}
-
-// targetSets caches the sorted, deduplicated address sets Tick draws gossip
-// targets from: the live peers, the dead peers, the seeds other than
-// ourselves, and every peer while none is live. They change only when a state is added or removed, a
-// peer's liveness changes, or the seeds change, and valid is cleared then;
-// rebuilding them every round (sorting thousands of addresses) was the
-// largest cost of a round.
-type targetSets struct {
-	valid                    bool
-	peers, live, dead, seeds []netip.AddrPort
-}
-
-// targetSets returns the address sets, rebuilt if they are stale.
-func (e *Engine) targetSets() *targetSets {
-	t := &e.targets
-	if t.valid {
-		return t
-	}
-	t.live, t.dead = t.live[:0], t.dead[:0]
-	for _, ns := range e.states {
-		if ns.id == e.self {
-			continue
-		}
-		if ns.live {
-			t.live = append(t.live, ns.id.Addr)
-		}
-		if !ns.deadSince.IsZero() && !ns.left {
-			t.dead = append(t.dead, ns.id.Addr)
-		}
-	}
-	t.live, t.dead = addrSet(t.live), addrSet(t.dead)
-	// Targets are drawn from every peer only while none is live: only then
-	// is the set of every peer worth its memory.
-	t.peers = nil
-	if len(t.live) == 0 {
-		for _, ns := range e.states {
-			if ns.id != e.self {
-				t.peers = append(t.peers, ns.id.Addr)
-			}
-		}
-		t.peers = addrSet(t.peers)
-	}
-	t.seeds = t.seeds[:0]
-	for _, s := range e.seeds {
-		if s != e.self.Addr {
-			t.seeds = append(t.seeds, s)
-		}
-	}
-	t.valid = true
-	return t
-}
-
-// recipient returns the address a Syn to addr is sealed for: addr itself
-// when it is the advertised address of a node we know, else the zero
-// AddrPort ("any node"), for seeds reached at another address than the one
-// they advertise.
-func (e *Engine) recipient(addr netip.AddrPort) netip.AddrPort {
-	t := e.targetSets()
-	for _, set := range [][]netip.AddrPort{t.live, t.dead, t.peers} {
-		if _, ok := slices.BinarySearchFunc(set, addr, netip.AddrPort.Compare); ok {
-			return addr
-		}
-	}
-	return netip.AddrPort{}
-}
-
-func addrSet(s []netip.AddrPort) []netip.AddrPort {
-	slices.SortFunc(s, netip.AddrPort.Compare)
-	return slices.Compact(s)
-}
-
-// GCKeys removes, from every node state, tombstones and TTL'd keys marked at
-// least MarkedForDeletionGracePeriod before now.
-func (e *Engine) GCKeys(now time.Time) {
-	for _, ns := range e.states {
-		ns.gcKeys(now, e.cfg.MarkedForDeletionGracePeriod)
-	}
-}
-
-// liveEntry is one node of the live-nodes watch, before the predicate.
-type liveEntry struct {
-	slot       uint64
-	maxVersion uint64
-}
-
-// UpdateLiveness re-evaluates every peer with the failure detector,
-// publishes the live-nodes watch if the live set or a live node's max
-// version changed, and garbage collects nodes dead for longer than the
-// dead-node grace period.
-//
-// Invariant: for every peer state, ns.live == fd.IsLive(ns.slot) and
-// ns.deadSince is the detector's time of death (zero when not dead). The
-// detector's live and dead sets change only here, so mirroring them here
-// keeps the hot paths (digests, deltas, target selection) off its maps.
-func (e *Engine) UpdateLiveness(now time.Time) {
-	current := e.liveNext[:0]
-	for _, ns := range e.states {
-		if ns.id == e.self {
-			current = append(current, liveEntry{ns.slot, ns.maxVersion})
-			continue
-		}
-		if ns.left {
-			// Left nodes are out of the failure detector's hands (see
-			// checkLeft); they are collected after the grace period.
-			continue
-		}
-		e.fd.UpdateLiveness(ns.slot, now)
-		wasLive, wasDead := ns.live, !ns.deadSince.IsZero()
-		ns.live = e.fd.IsLive(ns.slot)
-		ns.everLive = ns.everLive || ns.live
-		ns.deadSince, _ = e.fd.TimeOfDeath(ns.slot)
-		if ns.live != wasLive || ns.deadSince.IsZero() == wasDead {
-			e.targets.valid = false
-		}
-		if ns.live != wasLive {
-			if ns.live {
-				e.log.Info("node is live", "node", ns.id)
-			} else {
-				e.log.Info("node is dead", "node", ns.id)
-			}
-		}
-		if ns.live {
-			current = append(current, liveEntry{ns.slot, ns.maxVersion})
-		}
-	}
-	if !slices.Equal(current, e.prevLive) {
-		published := make([]*NodeState, 0, len(current))
-		for _, ns := range e.states {
-			if ns.id != e.self && (!ns.live || ns.left) {
-				continue
-			}
-			if e.cfg.ExtraLivenessPredicate != nil && !e.cfg.ExtraLivenessPredicate(ns) {
-				continue
-			}
-			published = append(published, ns.Clone())
-		}
-		// The previous value's buffer becomes the next round's scratch.
-		e.prevLive, e.liveNext = current, e.prevLive
-		e.published = published
-		e.publishedGen++
-	} else {
-		e.liveNext = current
-	}
-	collected := e.fd.GarbageCollect(now)
-	var gone []NodeID // removed after the scan, which removal would disturb
-	for _, ns := range e.states {
-		if slices.Contains(collected, ns.slot) || (ns.left && e.cfg.FailureDetector.GracePeriodOver(ns.leftAt, now)) {
-			gone = append(gone, ns.id)
-		}
-	}
-	for _, id := range gone {
-		e.log.Info("node garbage collected", "node", id)
-		e.removeNode(id)
-	}
-}
-
-// LiveNodesWatch returns the live-nodes watch value and its generation,
-// which grows by one at each publication. The value is a list of copies of
-// the live nodes' states (filtered by Config.ExtraLivenessPredicate) in ID
-// order, published at the end of a round in which the live set or a live
-// node's max version changed. Before the first round it is empty.
-func (e *Engine) LiveNodesWatch() (generation uint64, nodes []*NodeState) {
-	return e.publishedGen, e.published
-}
-
-// LiveNodes returns the self node, then every peer the failure detector
-// deems live, in ID order. The extra liveness predicate is not applied.
-func (e *Engine) LiveNodes() []NodeID {
-	live := []NodeID{e.self}
-	for _, ns := range e.states {
-		if ns.live && !ns.left {
-			live = append(live, ns.id)
-		}
-	}
-	return live
-}
-
-// LeftNodes returns the peers that left gracefully (Server.Leave), in ID
-// order, until they are garbage collected.
-func (e *Engine) LeftNodes() []NodeID {
-	var left []NodeID
-	for _, ns := range e.states {
-		if ns.left {
-			left = append(left, ns.id)
-		}
-	}
-	return left
-}
-
-// DeadNodes returns the nodes the failure detector deems dead, in ID order.
-// Newly discovered nodes are dead until three increasing heartbeats have
-// been observed (spec §13.13).
-func (e *Engine) DeadNodes() []NodeID {
-	var dead []NodeID
-	for _, ns := range e.states {
-		if !ns.deadSince.IsZero() && !ns.left {
-			dead = append(dead, ns.id)
-		}
-	}
-	return dead
-}
-
-// ScheduledForDeletionNodes returns the dead nodes left out of digests and
-// deltas, in ID order.
-func (e *Engine) ScheduledForDeletionNodes(now time.Time) []NodeID {
-	var s []NodeID
-	for _, ns := range e.states {
-		if e.scheduledForDeletion(ns, now) {
-			s = append(s, ns.id)
-		}
-	}
-	return s
 }
 
 // ResetNodeStateIfUpdate replaces what we know of id by a state fetched by

@@ -44,6 +44,15 @@ func seedMessages() []Message {
 		&Ack{Delta: upstreamDelta()},
 		&Ack{Delta: compressed},
 		&BadCluster{},
+		// Protocol v1: sender, coverage with summaries, padding, push.
+		&Syn{ClusterID: "cluster-a", Digest: big, Sender: big[1].ID, Pad: 40, Cover: &Coverage{Bits: 3, First: 6, Count: 4, Summaries: []BucketSummary{
+			{Bucket: 7, Hash: 0xdeadbeefcafe, Heartbeats: []uint16{1, 65535, 300}}, {Bucket: 1, Hash: 1}}}},
+		&Syn{ClusterID: "c", Digest: oneEntry, Sender: id(10001), Cover: &Coverage{Count: 1}},
+		&SynAck{Digest: big, Sender: big[0].ID, Cover: &Coverage{Bits: 20, First: 1<<20 - 1, Count: 1 << 20, Summaries: []BucketSummary{{Bucket: 3, Heartbeats: []uint16{7}}}},
+			Delta: upstreamDelta()},
+		&Push{ClusterID: "cluster-a"},
+		&Push{ClusterID: "cluster-a", Range: &RingRange{After: 1 << 63, Upto: 5}, Notices: []Notice{
+			{Kind: NoticeAlive, ID: big[0].ID, Heartbeat: 1 << 40}, {Kind: NoticeDead, ID: big[1].ID, Heartbeat: 3}}, Delta: upstreamDelta()},
 	}
 }
 

@@ -194,3 +194,15 @@ func deltaKVs(d Delta) []string {
 func isPrefix(p, s []string) bool {
 	return len(p) <= len(s) && slices.Equal(p, s[:len(p)])
 }
+
+// reportHeartbeats records the explicit entries of d, as a digest received
+// from a sender that is not the digest's node (no direct evidence).
+func (e *Engine) reportHeartbeats(now time.Time, d Digest) {
+	e.observeEntries(now, d.normalize(), NodeID{})
+}
+
+// deltaFor computes the delta for a peer whose whole view is d (upstream's
+// compute_partial_delta_respecting_mtu).
+func (e *Engine) deltaFor(now time.Time, d Digest, budget int) Delta {
+	return e.computeDelta(now, &peerView{digest: d.normalize()}, budget)
+}

@@ -101,16 +101,16 @@ func cloneDelta(d Delta) Delta {
 // encoding.
 func TestDeltaSurvivesTheNextOne(t *testing.T) {
 	e := benchEngine(t, 0, 200)
-	full := e.computeDelta(t0, nil, MaxDatagramSize)
-	small := e.computeDelta(t0, nil, 1200)
+	full := e.deltaFor(t0, nil, MaxDatagramSize)
+	small := e.deltaFor(t0, nil, 1200)
 	wantFull, wantSmall := cloneDelta(full), cloneDelta(small)
 	if len(full.Nodes) == 0 || len(small.Nodes) == 0 || len(small.Nodes) >= len(full.Nodes) {
 		t.Fatalf("setup: deltas of %d and %d nodes", len(full.Nodes), len(small.Nodes))
 	}
 	for range 3 {
-		e.computeDelta(t0, laggingDigest(e), 1200)
-		e.computeDelta(t0, nil, MaxDatagramSize)
-		e.computeDelta(t0, e.CreateSyn(t0).Digest, MaxDatagramSize)
+		e.deltaFor(t0, laggingDigest(e), 1200)
+		e.deltaFor(t0, nil, MaxDatagramSize)
+		e.deltaFor(t0, e.CreateSyn(t0).Digest, MaxDatagramSize)
 	}
 	opts := cmp.Options{cmp.AllowUnexported(Delta{}), cmpopts.EquateComparable(netip.AddrPort{})}
 	if diff := cmp.Diff(wantFull, full, opts); diff != "" {

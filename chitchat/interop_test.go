@@ -2,6 +2,7 @@ package chitchat
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -87,6 +88,50 @@ func genericID(tb testing.TB, fields []any, want NodeID) {
 	}
 }
 
+// genericSender checks the sender index against the digest.
+func genericSender(tb testing.TB, v any, d Digest, want NodeID) {
+	tb.Helper()
+	idx := u64(tb, v)
+	var got NodeID
+	if idx > 0 {
+		got = d[idx-1].ID
+	}
+	if got != want {
+		tb.Fatalf("sender index %d names %v, want %v", idx, got, want)
+	}
+}
+
+// genericCoverage decodes a coverage with vmihailenco's generic decoder and
+// its summaries blob by hand, from the format's description.
+func genericCoverage(tb testing.TB, v any, want *Coverage) {
+	tb.Helper()
+	if want == nil {
+		if v != nil {
+			tb.Fatalf("coverage = %v, want nil", v)
+		}
+		return
+	}
+	f := array(tb, v, 4)
+	got := &Coverage{Bits: uint8(u64(tb, f[0])), First: uint32(u64(tb, f[1])), Count: uint32(u64(tb, f[2]))}
+	blob := f[3].([]byte)
+	for len(blob) > 0 {
+		o, n := binary.Uvarint(blob)
+		blob = blob[n:]
+		k, n := binary.Uvarint(blob)
+		blob = blob[n:]
+		s := BucketSummary{Bucket: (got.First + uint32(o)) & (1<<got.Bits - 1), Hash: binary.LittleEndian.Uint64(blob)}
+		blob = blob[8:]
+		for range k {
+			s.Heartbeats = append(s.Heartbeats, binary.BigEndian.Uint16(blob))
+			blob = blob[2:]
+		}
+		got.Summaries = append(got.Summaries, s)
+	}
+	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
+		tb.Fatalf("coverage mismatch (-ours +decoded):\n%s", diff)
+	}
+}
+
 func genericDigest(tb testing.TB, v any, want Digest) {
 	tb.Helper()
 	entries := array(tb, v, len(want))
@@ -168,15 +213,45 @@ func TestInteropOurEncodingIsStandardMsgpack(t *testing.T) {
 			}
 			switch m := m.(type) {
 			case *Syn:
-				f := array(t, body[0], 2)
+				f := array(t, body[0], 5)
 				if f[0].(string) != m.ClusterID {
 					t.Errorf("cluster id = %v", f[0])
 				}
 				genericDigest(t, f[1], m.Digest)
+				genericSender(t, f[2], m.Digest, m.Sender)
+				genericCoverage(t, f[3], m.Cover)
+				if pad, _ := f[4].([]byte); len(pad) != m.Pad {
+					t.Errorf("padding of %d bytes, want %d", len(pad), m.Pad)
+				}
 			case *SynAck:
-				f := array(t, body[0], 2)
+				f := array(t, body[0], 4)
 				genericDigest(t, f[0], m.Digest)
-				if diff := cmp.Diff(m.Delta.Nodes, genericDelta(t, f[1]), cmpOpts); diff != "" {
+				genericSender(t, f[1], m.Digest, m.Sender)
+				genericCoverage(t, f[2], m.Cover)
+				if diff := cmp.Diff(m.Delta.Nodes, genericDelta(t, f[3]), cmpOpts); diff != "" {
+					t.Errorf("delta mismatch (-ours +vmihailenco):\n%s", diff)
+				}
+			case *Push:
+				f := array(t, body[0], 4)
+				if f[0].(string) != m.ClusterID {
+					t.Errorf("cluster id = %v", f[0])
+				}
+				if m.Range == nil {
+					if f[1] != nil {
+						t.Errorf("range = %v, want nil", f[1])
+					}
+				} else if r := array(t, f[1], 2); u64(t, r[0]) != m.Range.After || u64(t, r[1]) != m.Range.Upto {
+					t.Errorf("range = %v, want %+v", r, *m.Range)
+				}
+				notices := array(t, f[2], len(m.Notices))
+				for i, n := range notices {
+					nf := array(t, n, 5)
+					if NoticeKind(u64(t, nf[0])) != m.Notices[i].Kind || u64(t, nf[4]) != m.Notices[i].Heartbeat {
+						t.Errorf("notice %d = %v, want %+v", i, nf, m.Notices[i])
+					}
+					genericID(t, nf[1:4], m.Notices[i].ID)
+				}
+				if diff := cmp.Diff(m.Delta.Nodes, genericDelta(t, f[3]), cmpOpts); diff != "" {
 					t.Errorf("delta mismatch (-ours +vmihailenco):\n%s", diff)
 				}
 			case *Ack:
@@ -222,7 +297,7 @@ func TestInteropForeignEncodingDecodes(t *testing.T) {
 	long := strings.Repeat("é", 40) // str8
 	t.Run("syn", func(t *testing.T) {
 		f := newForeign(TypeSyn)
-		must(t, f.enc.EncodeArrayLen(2))
+		must(t, f.enc.EncodeArrayLen(5))
 		must(t, f.enc.EncodeString(long))
 		must(t, f.enc.EncodeArrayLen(2))
 		// Entries out of order: the decoder sorts them.
@@ -236,10 +311,21 @@ func TestInteropForeignEncodingDecodes(t *testing.T) {
 			must(t, f.enc.EncodeInt64(int64(e.gc))) // signed, non-negative
 			must(t, f.enc.EncodeUint(e.mx))
 		}
+		must(t, f.enc.EncodeUint64(1)) // the sender is the first entry on the wire
+		must(t, f.enc.EncodeArrayLen(4))
+		must(t, f.enc.EncodeUint16(2))
+		must(t, f.enc.EncodeInt32(1))
+		must(t, f.enc.EncodeUint(2))
+		blob := binary.AppendUvarint(nil, 1)
+		blob = binary.AppendUvarint(blob, 1)
+		blob = binary.LittleEndian.AppendUint64(blob, 42)
+		blob = binary.BigEndian.AppendUint16(blob, 9)
+		must(t, f.enc.EncodeBytes(blob))
+		must(t, f.enc.EncodeNil())
 		want := &Syn{ClusterID: long, Digest: Digest{
 			{ID: id(10001), NodeDigest: NodeDigest{Heartbeat: 1, MaxVersion: 5}},
 			{ID: id(10002), NodeDigest: NodeDigest{Heartbeat: 300, LastGCVersion: 2, MaxVersion: 70000}},
-		}}
+		}, Sender: id(10002), Cover: &Coverage{Bits: 2, First: 1, Count: 2, Summaries: []BucketSummary{{Bucket: 2, Hash: 42, Heartbeats: []uint16{9}}}}}
 		got, err := DecodeMessage(f.buf.Bytes())
 		if err != nil {
 			t.Fatal(err)

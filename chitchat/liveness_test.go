@@ -187,7 +187,7 @@ func TestDeadNodeLifecycle(t *testing.T) {
 		if got := len(snap.ScheduledForDeletion) == 1; got != s.wantSched {
 			t.Errorf("%s: scheduled %v, want %v", s.name, snap.ScheduledForDeletion, s.wantSched)
 		}
-		if _, got := e.CreateSyn(s.at).Digest.Get(id(2)); got != s.inDig {
+		if _, got := e.digest(s.at).Get(id(2)); got != s.inDig {
 			t.Errorf("%s: in digest %v, want %v", s.name, got, s.inDig)
 		}
 		if len(snap.Live) != 1 || snap.Live[0] != id(1) || snap.Self != id(1) || snap.ClusterID != "default-cluster" {

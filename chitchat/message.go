@@ -1,6 +1,9 @@
 package chitchat
 
-import "fmt"
+import (
+	"fmt"
+	"net/netip"
+)
 
 // MessageType identifies a message on the wire. ONLY APPEND: values are on
 // the wire.
@@ -11,6 +14,7 @@ const (
 	TypeSynAck     MessageType = 1
 	TypeAck        MessageType = 2
 	TypeBadCluster MessageType = 3
+	TypePush       MessageType = 4
 )
 
 func (t MessageType) String() string {
@@ -23,14 +27,17 @@ func (t MessageType) String() string {
 		return "Ack"
 	case TypeBadCluster:
 		return "BadCluster"
+	case TypePush:
+		return "Push"
 	}
 	return fmt.Sprintf("MessageType(%d)", uint8(t))
 }
 
-// Message is one of *Syn, *SynAck, *Ack and *BadCluster.
+// Message is one of *Syn, *SynAck, *Ack, *BadCluster and *Push.
 //
 // A handshake is Syn (A's digest) → SynAck (B's digest, the delta A lacks)
-// → Ack (the delta B lacks): one exchange moves news both ways.
+// → Ack (the delta B lacks): one exchange moves news both ways. A Push
+// carries fresh news outside handshakes (docs/design/scale.md §7).
 type Message interface {
 	Type() MessageType
 }
@@ -38,13 +45,27 @@ type Message interface {
 // Syn opens a handshake with the initiator's digest.
 type Syn struct {
 	ClusterID string
-	Digest    Digest
+	// Digest holds the explicit entries, sorted by ID.
+	Digest Digest
+	// Sender, when set, is the initiator's own ID; its entry is in Digest.
+	// A Syn that comes from its Sender is direct evidence that it is alive.
+	Sender NodeID
+	// Cover is nil when Digest is the initiator's whole view (upstream's
+	// digest); otherwise it says which part of the ring the Syn covers and
+	// summarizes (docs/design/scale.md §2).
+	Cover *Coverage
+	// Pad is the number of padding bytes: a node that knows few others
+	// pads its Syns so that a plaintext answer (at most 3 times the Syn's
+	// size) can still carry the cluster.
+	Pad int
 }
 
 // SynAck answers a Syn with the responder's digest and what the initiator
 // lacks.
 type SynAck struct {
 	Digest Digest
+	Sender NodeID
+	Cover  *Coverage
 	Delta  Delta
 }
 
@@ -56,7 +77,106 @@ type Ack struct {
 // BadCluster answers a Syn from another cluster.
 type BadCluster struct{}
 
+// Push carries news as it happens: a delta, notices of life and death,
+// and the part of the ring the receiver must forward it to.
+type Push struct {
+	ClusterID string
+	// Range is the receiver's forwarding duty: the live nodes it knows in
+	// that part of the ring. nil: forward to nobody.
+	Range   *RingRange
+	Notices []Notice
+	Delta   Delta
+}
+
+// RingRange is the part of the ring of node refs after After, up to and
+// including Upto, wrapping around; After == Upto is the whole ring but
+// After itself.
+type RingRange struct {
+	After, Upto uint64
+}
+
+// Contains reports whether ref is in the range.
+func (r RingRange) Contains(ref uint64) bool {
+	if r.After < r.Upto {
+		return ref > r.After && ref <= r.Upto
+	}
+	return ref > r.After || ref <= r.Upto
+}
+
+// NoticeKind is the kind of a Notice. ONLY APPEND: values are on the wire.
+type NoticeKind uint8
+
+const (
+	// NoticeAlive: the sender got a datagram directly from the node, whose
+	// heartbeat was at least Heartbeat.
+	NoticeAlive NoticeKind = 0
+	// NoticeDead: the sender's failure detector found the node dead, its
+	// heartbeat last seen at Heartbeat.
+	NoticeDead NoticeKind = 1
+)
+
+func (k NoticeKind) String() string {
+	switch k {
+	case NoticeAlive:
+		return "alive"
+	case NoticeDead:
+		return "dead"
+	}
+	return fmt.Sprintf("NoticeKind(%d)", uint8(k))
+}
+
+// Notice is news of a node's life or death.
+type Notice struct {
+	Kind      NoticeKind
+	ID        NodeID
+	Heartbeat uint64
+}
+
+// Coverage says which part of the ring a digest covers: buckets First to
+// First+Count-1 (wrapping) out of 2^Bits, node x being in bucket
+// ref(x) >> (64-Bits). A covered bucket with a summary is summarized: the
+// sender's advertised nodes in it that are not in the digest's explicit
+// entries have that count, hash and heartbeats. A covered bucket without a
+// summary is fully explicit: every node the sender advertises in it is in
+// the explicit entries (absent means unknown).
+type Coverage struct {
+	Bits         uint8
+	First, Count uint32
+	// Summaries are in covered order (from First, wrapping), at most one
+	// per bucket.
+	Summaries []BucketSummary
+}
+
+// BucketSummary summarizes the sender's view of the nodes of one bucket
+// not listed explicitly.
+type BucketSummary struct {
+	Bucket uint32
+	// Hash is the XOR of the nodes' state hashes (stateHash).
+	Hash uint64
+	// Heartbeats are the low 16 bits of the nodes' heartbeats, in ref
+	// order: the receiver, whose view hashes the same, takes the high bits
+	// from its own view.
+	Heartbeats []uint16
+}
+
 func (*Syn) Type() MessageType        { return TypeSyn }
 func (*SynAck) Type() MessageType     { return TypeSynAck }
 func (*Ack) Type() MessageType        { return TypeAck }
 func (*BadCluster) Type() MessageType { return TypeBadCluster }
+func (*Push) Type() MessageType       { return TypePush }
+
+// Inbound describes how a message arrived, for Engine.Step.
+type Inbound struct {
+	// From is the sender's address: the authenticated sender of a sealed
+	// datagram, the source address of a plaintext one.
+	From netip.AddrPort
+	// Authentic is true when From was authenticated (sealed datagrams).
+	// Plaintext replies are then limited to 3 times Size, so that a
+	// spoofed source cannot be used to amplify traffic.
+	Authentic bool
+	// Size is the message's size on the wire (0: unknown, no limit).
+	Size int
+	// Stream is true for a message read from a stream: the reply budget
+	// is Config.MaxStreamMessageSize and digests are explicit.
+	Stream bool
+}

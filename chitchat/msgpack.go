@@ -193,6 +193,25 @@ var errTruncated = errors.New("truncated input")
 type reader struct {
 	b   []byte
 	off int
+	// maxStream caps the decoded op stream of a delta (0: maxDeltaStream).
+	maxStream int
+}
+
+// nilValue consumes a MessagePack nil if one is next.
+func (r *reader) nilValue() bool {
+	if r.off < len(r.b) && r.b[r.off] == mpNil {
+		r.off++
+		return true
+	}
+	return false
+}
+
+// streamLimit returns the cap on a delta's decoded op stream.
+func (r *reader) streamLimit() int {
+	if r.maxStream > 0 {
+		return r.maxStream
+	}
+	return maxDeltaStream
 }
 
 func (r *reader) fail(reason string) error {

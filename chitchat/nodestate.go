@@ -41,8 +41,29 @@ type NodeState struct {
 	deadSince time.Time
 	everLive  bool // seen live at least once: protected from eviction
 	// evidenced is set once the node showed evidence of life (a heartbeat
-	// rise); only then is it advertised in our digests.
+	// rise, direct contact, an alive notice); only then is it advertised in
+	// our digests and deltas.
 	evidenced bool
+	// wanted: a peer's digest showed a newer state of this node; our next
+	// Syns list it explicitly so that a peer sends the delta.
+	wanted bool
+	// suspect: live, but its phi is above half the threshold; our Syns list
+	// it explicitly so that whoever has a fresher heartbeat answers with it.
+	suspect bool
+	// mark == Engine.markGen when the node is listed explicitly in the
+	// message being built or checked.
+	mark uint32
+	// freshUntil is the last round in which the node is fresh (its state
+	// moved recently); freshFrom is its max version before those changes
+	// (Engine.noteChange).
+	freshUntil uint32
+	freshFrom  uint64
+
+	// ref is the node's position on the ring (nodeRef); sum caches its
+	// state hash, valid while sumStamp matches its inputs (stateHash).
+	ref      uint64
+	sum      uint64
+	sumStamp uint64
 	// left is set once the node's LeftKey is known; from then on the
 	// failure detector no longer judges it and it is collected at
 	// leftAt plus the dead-node grace period.
@@ -51,7 +72,7 @@ type NodeState struct {
 }
 
 func newNodeState(id NodeID, l *listeners) *NodeState {
-	return &NodeState{id: id, kvs: make(map[string]VersionedValue), listeners: l}
+	return &NodeState{id: id, kvs: make(map[string]VersionedValue), listeners: l, ref: nodeRef(id)}
 }
 
 // ID returns the node's identity.

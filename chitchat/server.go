@@ -124,6 +124,9 @@ func New(cfg Config, tr transport.Transport, initial ...KeyValue) (*Server, erro
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
+	// Plaintext answers are limited to 3 times the request: pad first
+	// contacts so that they get a useful answer.
+	e.padSyns = cfg.Keyring == nil || cfg.SendPlaintext
 	if cfg.Keyring != nil {
 		s.sealer = newSealer(cfg.Keyring, cfg.ClusterID, cfg.ID.Addr, uint64(time.Now().UnixNano()), cfg.Limits.MaxNodes)
 	}
@@ -267,31 +270,33 @@ func (s *Server) recvLoop(ctx context.Context) error {
 			return fmt.Errorf("chitchat: fatal recv error: %w", err)
 		}
 		b := buf[:n]
+		in := Inbound{From: from, Size: n}
 		if s.sealer != nil {
 			// Replies go to the authenticated sender, never to the UDP
 			// source of a sealed datagram.
-			if b, from = s.unseal(b, from, plain); b == nil {
+			if b, in = s.unseal(b, in, plain); b == nil {
 				continue
 			}
 		}
-		out = s.handleDatagram(from, b, out[:0])
+		out = s.handleDatagram(in, b, out[:0])
 	}
 }
 
-// unseal returns the plaintext of a received datagram and the address to
-// answer (the authenticated sender of a sealed datagram, the UDP source of
-// an accepted plaintext one), or nil (counted) if it must be dropped.
-func (s *Server) unseal(b []byte, from netip.AddrPort, scratch []byte) ([]byte, netip.AddrPort) {
+// unseal returns the plaintext of a received datagram and how it arrived:
+// from its authenticated sender (sealed), or from its source address
+// (accepted plaintext); or nil (counted) if it must be dropped.
+func (s *Server) unseal(b []byte, in Inbound, scratch []byte) ([]byte, Inbound) {
 	if !isSealed(b) {
 		if s.cfg.AcceptPlaintext {
-			return b, from
+			return b, in
 		}
 		s.stats.plaintextRefused.Add(1)
-		return nil, from
+		return nil, in
 	}
 	o, err := s.sealer.open(b, scratch)
 	if err == nil {
-		return o.msg, o.sender
+		in.From, in.Authentic = o.sender, true
+		return o.msg, in
 	}
 	var c *atomic.Uint64
 	switch err {
@@ -305,18 +310,22 @@ func (s *Server) unseal(b []byte, from netip.AddrPort, scratch []byte) ([]byte, 
 	if n := c.Add(1); isPow2(n) {
 		s.log.Warn("encrypted datagram dropped", "err", err, "count", n)
 	}
-	return nil, from
+	return nil, in
 }
 
 // handleDatagram decodes, processes and answers one datagram. out is a
 // scratch buffer for the reply, returned for reuse.
-func (s *Server) handleDatagram(from netip.AddrPort, b []byte, out []byte) []byte {
+func (s *Server) handleDatagram(in Inbound, b []byte, out []byte) []byte {
 	s.stats.received.Add(1)
 	s.stats.receivedBytes.Add(uint64(len(b)))
 	m, err := DecodeMessage(b)
 	if err != nil {
-		if c := s.stats.decodeErrors.Add(1); isPow2(c) {
-			s.log.Warn("invalid-chitchat-payload", "payload_len", len(b), "from", from, "err", err, "count", c)
+		c, what := &s.stats.decodeErrors, "invalid-chitchat-payload"
+		if errors.Is(err, ErrVersion) {
+			c, what = &s.stats.versionMismatch, "datagram of another protocol version refused"
+		}
+		if n := c.Add(1); isPow2(n) {
+			s.log.Warn(what, "payload_len", len(b), "from", in.From, "err", err, "count", n)
 		}
 		return out
 	}
@@ -324,16 +333,16 @@ func (s *Server) handleDatagram(from netip.AddrPort, b []byte, out []byte) []byt
 		s.testHookProcess(m)
 	}
 	now := time.Now()
-	var reply Message
+	var o Output
 	s.withEngine(func(e *Engine) {
-		reply = e.Process(now, m)
-		s.noteLeaveAckLocked(from, m)
+		o = e.Step(now, in, m)
+		s.noteLeaveAckLocked(in.From, o.SelfVersionSeen)
 	})
-	if reply == nil {
+	if o.Reply == nil {
 		return out
 	}
-	out = AppendMessage(out, reply)
-	s.send(from, out)
+	out = AppendMessage(out, o.Reply)
+	s.send(in.From, out)
 	return out
 }
 
@@ -611,6 +620,7 @@ type Stats struct {
 	Replays          uint64 // encrypted datagrams already received
 	WrongCluster     uint64 // encrypted datagrams of another cluster
 	PlaintextRefused uint64 // unencrypted datagrams refused (keyring set, AcceptPlaintext off)
+	VersionMismatch  uint64 // datagrams of another protocol version refused
 	Rounds           uint64
 	RoundTime        time.Duration // total time spent in rounds (bookkeeping and sends)
 	Heartbeat        uint64        // this node's heartbeat
@@ -627,7 +637,7 @@ type serverStats struct {
 	sendErrors, recvErrors, decodeErrors     atomic.Uint64
 	eventsDropped, rounds, roundNanos        atomic.Uint64
 	authFailures, replays, wrongCluster      atomic.Uint64
-	plaintextRefused                         atomic.Uint64
+	plaintextRefused, versionMismatch        atomic.Uint64
 }
 
 // Stats returns the server's counters.
@@ -645,6 +655,7 @@ func (s *Server) Stats() Stats {
 		Replays:          s.stats.replays.Load(),
 		WrongCluster:     s.stats.wrongCluster.Load(),
 		PlaintextRefused: s.stats.plaintextRefused.Load(),
+		VersionMismatch:  s.stats.versionMismatch.Load(),
 		Rounds:           s.stats.rounds.Load(),
 		RoundTime:        time.Duration(s.stats.roundNanos.Load()),
 	}

@@ -94,23 +94,15 @@ func (s *Server) Leave(ctx context.Context) error {
 	}
 }
 
-// noteLeaveAckLocked counts from as informed of our leave if the digest of
-// m shows our state at or past the leave.
-func (s *Server) noteLeaveAckLocked(from netip.AddrPort, m Message) {
+// noteLeaveAckLocked counts from as informed of our leave if the digest it
+// sent showed our state at or past the leave (seen is Output's
+// SelfVersionSeen).
+func (s *Server) noteLeaveAckLocked(from netip.AddrPort, seen uint64) {
 	st := s.leave
 	if st == nil || len(st.acks) >= st.need {
 		return
 	}
-	var d Digest
-	switch m := m.(type) {
-	case *Syn:
-		d = m.Digest
-	case *SynAck:
-		d = m.Digest
-	default:
-		return
-	}
-	if nd, ok := d.Get(s.engine.Self()); ok && nd.MaxVersion >= st.version {
+	if seen >= st.version {
 		st.acks[from] = struct{}{}
 		if len(st.acks) == st.need {
 			close(st.done)

@@ -1,0 +1,132 @@
+package chitchat
+
+import (
+	"cmp"
+	"slices"
+	"time"
+)
+
+// candidate is a node with news for a peer, ranked for the delta.
+type candidate struct {
+	ns      *NodeState
+	from    uint64
+	unknown bool   // the peer knows nothing of it (from == 0)
+	rank    uint64 // max version if unknown, number of stale entries if known
+}
+
+// computeDelta returns what the peer that sent digest lacks, within budget
+// bytes of encoding (spec §5.2).
+//
+// Nodes the peer knows nothing of go first, smallest state first (small
+// states, such as a metastore's, spread before bloated ones); then known
+// nodes, most stale entries first. Ties are shuffled. Each node's entries go
+// in version order, so a node cut short by the budget is still a valid
+// prefix. Unlike upstream, a node whose next entry does not fit does not end
+// the delta: smaller news of other nodes still fill the datagram, so one
+// large value cannot starve everyone else (spec §13.7).
+func (e *Engine) computeDelta(now time.Time, v *peerView, budget int) Delta {
+	peer := v.digest
+	cands := e.cands[:0]
+	j := 0
+	for _, ns := range e.states {
+		id := ns.id
+		order := 1 // peer[j] compared to id; never 0 past the end
+		for ; j < len(peer); j++ {
+			if peer[j].ID == id { // the common case, and cheaper than Compare
+				order = 0
+				break
+			}
+			if order = peer[j].ID.Compare(id); order >= 0 {
+				break
+			}
+		}
+		var known NodeDigest
+		if order == 0 {
+			known = peer[j].NodeDigest
+		} else if !v.unknown(ns) {
+			if !v.mismatch(ns) || !e.fresh(ns) {
+				continue // summarized or outside the coverage: not discussed
+			}
+			// A summary that differs from ours covers a node whose state
+			// just moved here: the peer most likely lacks that burst.
+			known.MaxVersion = ns.freshFrom
+		}
+		if ns.maxVersion <= known.MaxVersion || !e.advertised(ns, now) {
+			continue
+		}
+		from := known.MaxVersion
+		if known.LastGCVersion < ns.lastGCVersion && known.MaxVersion < ns.lastGCVersion {
+			// The peer may have missed tombstones we already collected: it
+			// must drop what it has of the node and start over.
+			from = 0
+			e.log.Info("node to reset", "node", id, "last_gc_version", ns.lastGCVersion, "peer_max_version", known.MaxVersion)
+		}
+		c := candidate{ns: ns, from: from, unknown: from == 0}
+		if c.unknown {
+			c.rank = ns.maxVersion
+		} else {
+			c.rank = uint64(ns.numStale(from))
+		}
+		cands = append(cands, c)
+	}
+	rankOrder := func(a, b candidate) int {
+		if a.unknown != b.unknown {
+			if a.unknown {
+				return -1
+			}
+			return 1
+		}
+		if a.unknown {
+			return cmp.Compare(a.rank, b.rank)
+		}
+		return cmp.Compare(b.rank, a.rank)
+	}
+	slices.SortStableFunc(cands, rankOrder)
+	for i := 0; i < len(cands); {
+		k := i + 1
+		for k < len(cands) && rankOrder(cands[i], cands[k]) == 0 {
+			k++
+		}
+		bucket := cands[i:k]
+		e.rng.Shuffle(len(bucket), func(a, b int) { bucket[a], bucket[b] = bucket[b], bucket[a] })
+		i = k
+	}
+
+	w := &e.dw
+	w.reset(budget)
+	const smallestNews = 14 + 6 // a node header and a key-value can't be smaller
+	staleUsed := 0
+	for _, c := range cands {
+		if !w.fits(smallestNews) {
+			break
+		}
+		ns := c.ns
+		hdr := sizeNodeOp(ns.id, ns.lastGCVersion, c.from)
+		e.stale = ns.appendStaleKeyValues(e.stale[:0], c.from)
+		stale := e.stale
+		staleUsed = max(staleUsed, len(stale))
+		if len(stale) == 0 {
+			// Only collected tombstones are newer: tell the peer the version.
+			if w.fits(hdr + sizeMaxOp(ns.maxVersion)) {
+				w.addNode(ns.id, ns.lastGCVersion, c.from)
+				w.addMax(ns.maxVersion)
+			}
+			continue
+		}
+		if !w.fits(hdr + sizeKVOp(stale[0].Key, stale[0].Value, stale[0].Version)) {
+			continue
+		}
+		w.addNode(ns.id, ns.lastGCVersion, c.from)
+		for _, kv := range stale {
+			if !w.fits(sizeKVOp(kv.Key, kv.Value, kv.Version)) {
+				break
+			}
+			w.addKV(kv)
+		}
+	}
+	// Keep the scratch buffers, not what they point to.
+	clear(e.stale[:staleUsed])
+	clear(cands)
+	e.cands = cands[:0]
+	return w.finish()
+}

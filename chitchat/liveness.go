@@ -1,0 +1,246 @@
+package chitchat
+
+import (
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// Round is what a gossip round asks the caller to send: Syn to each target.
+type Round struct {
+	Targets []netip.AddrPort
+	Syn     *Syn
+}
+
+// Tick runs one gossip round: it picks the targets, increments the self
+// heartbeat, collects expired tombstones, builds the Syn, then updates
+// liveness (publishing the live-nodes watch) and collects dead nodes.
+func (e *Engine) Tick(now time.Time) Round {
+	t := e.targetSets()
+	nodes, deadTarget, seedTarget := selectTargets(e.rng, t.peers, t.live, t.dead, t.seeds)
+	if deadTarget.IsValid() {
+		nodes = append(nodes, deadTarget)
+	}
+	if seedTarget.IsValid() {
+		nodes = append(nodes, seedTarget)
+	}
+	e.round++
+	e.selfState().incHeartbeat()
+	e.GCKeys(now)
+	syn := e.CreateSyn(now)
+	e.UpdateLiveness(now)
+	return Round{Targets: nodes, Syn: syn}
+}
+
+// targetSets caches the sorted, deduplicated address sets Tick draws gossip
+// targets from: the live peers, the dead peers, the seeds other than
+// ourselves, and every peer while none is live. They change only when a state is added or removed, a
+// peer's liveness changes, or the seeds change, and valid is cleared then;
+// rebuilding them every round (sorting thousands of addresses) was the
+// largest cost of a round.
+type targetSets struct {
+	valid                    bool
+	peers, live, dead, seeds []netip.AddrPort
+}
+
+// targetSets returns the address sets, rebuilt if they are stale.
+func (e *Engine) targetSets() *targetSets {
+	t := &e.targets
+	if t.valid {
+		return t
+	}
+	t.live, t.dead = t.live[:0], t.dead[:0]
+	for _, ns := range e.states {
+		if ns.id == e.self {
+			continue
+		}
+		if ns.live {
+			t.live = append(t.live, ns.id.Addr)
+		}
+		if !ns.deadSince.IsZero() && !ns.left {
+			t.dead = append(t.dead, ns.id.Addr)
+		}
+	}
+	t.live, t.dead = addrSet(t.live), addrSet(t.dead)
+	// Targets are drawn from every peer only while none is live: only then
+	// is the set of every peer worth its memory.
+	t.peers = nil
+	if len(t.live) == 0 {
+		for _, ns := range e.states {
+			if ns.id != e.self {
+				t.peers = append(t.peers, ns.id.Addr)
+			}
+		}
+		t.peers = addrSet(t.peers)
+	}
+	t.seeds = t.seeds[:0]
+	for _, s := range e.seeds {
+		if s != e.self.Addr {
+			t.seeds = append(t.seeds, s)
+		}
+	}
+	t.valid = true
+	return t
+}
+
+// recipient returns the address a Syn to addr is sealed for: addr itself
+// when it is the advertised address of a node we know, else the zero
+// AddrPort ("any node"), for seeds reached at another address than the one
+// they advertise.
+func (e *Engine) recipient(addr netip.AddrPort) netip.AddrPort {
+	t := e.targetSets()
+	for _, set := range [][]netip.AddrPort{t.live, t.dead, t.peers} {
+		if _, ok := slices.BinarySearchFunc(set, addr, netip.AddrPort.Compare); ok {
+			return addr
+		}
+	}
+	return netip.AddrPort{}
+}
+
+func addrSet(s []netip.AddrPort) []netip.AddrPort {
+	slices.SortFunc(s, netip.AddrPort.Compare)
+	return slices.Compact(s)
+}
+
+// GCKeys removes, from every node state, tombstones and TTL'd keys marked at
+// least MarkedForDeletionGracePeriod before now.
+func (e *Engine) GCKeys(now time.Time) {
+	for _, ns := range e.states {
+		ns.gcKeys(now, e.cfg.MarkedForDeletionGracePeriod)
+	}
+}
+
+// liveEntry is one node of the live-nodes watch, before the predicate.
+type liveEntry struct {
+	slot       uint64
+	maxVersion uint64
+}
+
+// UpdateLiveness re-evaluates every peer with the failure detector,
+// publishes the live-nodes watch if the live set or a live node's max
+// version changed, and garbage collects nodes dead for longer than the
+// dead-node grace period.
+//
+// Invariant: for every peer state, ns.live == fd.IsLive(ns.slot) and
+// ns.deadSince is the detector's time of death (zero when not dead). The
+// detector's live and dead sets change only here, so mirroring them here
+// keeps the hot paths (digests, deltas, target selection) off its maps.
+func (e *Engine) UpdateLiveness(now time.Time) {
+	current := e.liveNext[:0]
+	for _, ns := range e.states {
+		if ns.id == e.self {
+			current = append(current, liveEntry{ns.slot, ns.maxVersion})
+			continue
+		}
+		if ns.left {
+			// Left nodes are out of the failure detector's hands (see
+			// checkLeft); they are collected after the grace period.
+			continue
+		}
+		e.fd.UpdateLiveness(ns.slot, now)
+		wasLive, wasDead := ns.live, !ns.deadSince.IsZero()
+		ns.live = e.fd.IsLive(ns.slot)
+		ns.everLive = ns.everLive || ns.live
+		ns.deadSince, _ = e.fd.TimeOfDeath(ns.slot)
+		if ns.live != wasLive || ns.deadSince.IsZero() == wasDead {
+			e.targets.valid = false
+		}
+		if ns.live != wasLive {
+			if ns.live {
+				e.log.Info("node is live", "node", ns.id)
+			} else {
+				e.log.Info("node is dead", "node", ns.id)
+			}
+		}
+		if ns.live {
+			current = append(current, liveEntry{ns.slot, ns.maxVersion})
+		}
+	}
+	if !slices.Equal(current, e.prevLive) {
+		published := make([]*NodeState, 0, len(current))
+		for _, ns := range e.states {
+			if ns.id != e.self && (!ns.live || ns.left) {
+				continue
+			}
+			if e.cfg.ExtraLivenessPredicate != nil && !e.cfg.ExtraLivenessPredicate(ns) {
+				continue
+			}
+			published = append(published, ns.Clone())
+		}
+		// The previous value's buffer becomes the next round's scratch.
+		e.prevLive, e.liveNext = current, e.prevLive
+		e.published = published
+		e.publishedGen++
+	} else {
+		e.liveNext = current
+	}
+	collected := e.fd.GarbageCollect(now)
+	var gone []NodeID // removed after the scan, which removal would disturb
+	for _, ns := range e.states {
+		if slices.Contains(collected, ns.slot) || (ns.left && e.cfg.FailureDetector.GracePeriodOver(ns.leftAt, now)) {
+			gone = append(gone, ns.id)
+		}
+	}
+	for _, id := range gone {
+		e.log.Info("node garbage collected", "node", id)
+		e.removeNode(id)
+	}
+}
+
+// LiveNodesWatch returns the live-nodes watch value and its generation,
+// which grows by one at each publication. The value is a list of copies of
+// the live nodes' states (filtered by Config.ExtraLivenessPredicate) in ID
+// order, published at the end of a round in which the live set or a live
+// node's max version changed. Before the first round it is empty.
+func (e *Engine) LiveNodesWatch() (generation uint64, nodes []*NodeState) {
+	return e.publishedGen, e.published
+}
+
+// LiveNodes returns the self node, then every peer the failure detector
+// deems live, in ID order. The extra liveness predicate is not applied.
+func (e *Engine) LiveNodes() []NodeID {
+	live := []NodeID{e.self}
+	for _, ns := range e.states {
+		if ns.live && !ns.left {
+			live = append(live, ns.id)
+		}
+	}
+	return live
+}
+
+// LeftNodes returns the peers that left gracefully (Server.Leave), in ID
+// order, until they are garbage collected.
+func (e *Engine) LeftNodes() []NodeID {
+	var left []NodeID
+	for _, ns := range e.states {
+		if ns.left {
+			left = append(left, ns.id)
+		}
+	}
+	return left
+}
+
+// DeadNodes returns the nodes the failure detector deems dead, in ID order.
+// Newly discovered nodes are dead until three increasing heartbeats have
+// been observed (spec §13.13).
+func (e *Engine) DeadNodes() []NodeID {
+	var dead []NodeID
+	for _, ns := range e.states {
+		if !ns.deadSince.IsZero() && !ns.left {
+			dead = append(dead, ns.id)
+		}
+	}
+	return dead
+}
+
+// ScheduledForDeletionNodes returns the dead nodes left out of digests and
+// deltas, in ID order.
+func (e *Engine) ScheduledForDeletionNodes(now time.Time) []NodeID {
+	var s []NodeID
+	for _, ns := range e.states {
+		if e.scheduledForDeletion(ns, now) {
+			s = append(s, ns.id)
+		}
+	}
+	return s
+}

@@ -1,0 +1,373 @@
+package chitchat
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// CreateSyn returns the Syn of a gossip round: our own entry, the nodes we
+// want news of, the suspects, and bucket summaries of as much of the ring
+// as fits 70 % of the datagram budget (docs/design/scale.md §2). It moves
+// the coverage cursor on, so that successive Syns cover the whole ring.
+func (e *Engine) CreateSyn(now time.Time) *Syn {
+	budget := e.cfg.MaxDatagramSize - envelopeSize - 1 - sizeStr(len(e.cfg.ClusterID)) - 1
+	d, c := e.synDigest(now, budget*digestShareNum/digestShareDen)
+	syn := &Syn{ClusterID: e.cfg.ClusterID, Digest: d, Sender: e.self, Cover: c}
+	if e.padSyns && len(e.states) < padBelow {
+		// First contact in plaintext: answers are limited to 3 times the
+		// Syn's size, so a short Syn would get a useless answer.
+		if n := min(padTo, e.cfg.MaxDatagramSize) - EncodedSize(syn) - 2; n > 0 {
+			syn.Pad = n
+		}
+	}
+	return syn
+}
+
+// CreateStreamSyn returns the Syn of a stream exchange: our whole view,
+// explicitly (upstream's digest), for a bulk exchange
+// (docs/design/scale.md §4).
+func (e *Engine) CreateStreamSyn(now time.Time) *Syn {
+	return &Syn{ClusterID: e.cfg.ClusterID, Digest: e.digest(now), Sender: e.self}
+}
+
+// digest returns our whole view, explicitly: every advertised node.
+func (e *Engine) digest(now time.Time) Digest {
+	d := make(Digest, 0, len(e.states))
+	for _, ns := range e.states {
+		if !e.advertised(ns, now) {
+			continue
+		}
+		d = append(d, DigestEntry{ID: ns.id, NodeDigest: ns.digest()})
+	}
+	return d
+}
+
+// advertised reports whether ns belongs in our digests and deltas: the self
+// node, and every node not scheduled for deletion that showed evidence of
+// life at least once. Nodes known only from hearsay that never heart-beat
+// are held but not advertised, so that invented ids cannot fill our digests.
+func (e *Engine) advertised(ns *NodeState, now time.Time) bool {
+	return ns.evidenced && !e.scheduledForDeletion(ns, now)
+}
+
+// Output is what Step asks the caller to do.
+type Output struct {
+	// Reply, if not nil, goes to Inbound.From.
+	Reply Message
+	// SelfVersionSeen is the max version of our own state that the
+	// message's digest showed the sender holds (0: not shown).
+	SelfVersionSeen uint64
+}
+
+// Process handles one message received from a peer and returns the reply to
+// send back, or nil: Step with nothing known of how the message arrived.
+func (e *Engine) Process(now time.Time, m Message) Message { return e.Step(now, Inbound{}, m).Reply }
+
+// Step handles one message received from a peer.
+//
+// Every message, whatever it is, increments the self heartbeat. A Syn from
+// our cluster is answered with our digest and what the peer lacks, within
+// the reply budget; a SynAck is applied and answered with what the peer
+// lacks; an Ack is applied.
+func (e *Engine) Step(now time.Time, in Inbound, m Message) Output {
+	e.selfState().incHeartbeat()
+	var out Output
+	switch m := m.(type) {
+	case *Syn:
+		if m.ClusterID != e.cfg.ClusterID {
+			e.stats.BadClusterSent++
+			e.log.Warn("received SYN message addressed to a different cluster", "cluster", m.ClusterID)
+			out.Reply = &BadCluster{}
+			return out
+		}
+		out.Reply = e.onSyn(now, in, m, &out)
+	case *SynAck:
+		out.Reply = e.onSynAck(now, in, m, &out)
+	case *Ack:
+		e.applyDelta(now, &m.Delta)
+	case *BadCluster:
+		e.stats.BadClusterReceived++
+		e.log.Warn("message rejected by peer: wrong cluster")
+	}
+	return out
+}
+
+// replyBudget returns the bytes a reply to a message from sender that
+// arrived as in may take after its envelope and top-level array header.
+//
+// A plaintext source address can be spoofed, and answering a spoofed Syn
+// with a full datagram would make us a traffic amplifier aimed at whoever
+// owns that address. So a plaintext message is answered with at most 3
+// times its size (QUIC's anti-amplification rule) unless it names as its
+// sender a node we already hold, heard from, at that very address: then the
+// worst a spoofer achieves is one datagram sent to a cluster member.
+func (e *Engine) replyBudget(in Inbound, sender NodeID) int {
+	budget := e.cfg.MaxDatagramSize
+	if in.Stream {
+		budget = e.cfg.MaxStreamMessageSize
+	} else if !in.Authentic && in.Size > 0 && !e.knownAt(sender, in.From) {
+		budget = min(budget, amplification*in.Size)
+	}
+	return budget - envelopeSize - 1
+}
+
+// knownAt reports whether id is a node we hold, that showed evidence of
+// life, advertised at addr.
+func (e *Engine) knownAt(id NodeID, addr netip.AddrPort) bool {
+	if id == (NodeID{}) || id.Addr != normalizeAddr(addr) {
+		return false
+	}
+	ns, ok := e.nodes[id]
+	return ok && ns.evidenced
+}
+
+// onSyn answers a Syn of our cluster.
+func (e *Engine) onSyn(now time.Time, in Inbound, m *Syn, out *Output) Message {
+	v := &e.view
+	*v = peerView{digest: m.Digest.normalize(), cover: m.Cover, summarized: v.summarized, mismatched: v.mismatched}
+	budget := e.replyBudget(in, m.Sender) // before observe creates the sender
+	e.observe(now, in, v, m.Sender, out)
+	var d Digest
+	var c *Coverage
+	if m.Cover == nil {
+		d = e.digest(now)
+		if !in.Stream && sizeDigest(d) > budget*digestShareNum/digestShareDen {
+			// The peer sent its whole view but ours does not fit: answer
+			// with a part of the ring, fully explicit.
+			whole := &peerView{digest: v.digest, cover: &Coverage{Count: 1}}
+			whole.summarized.reset(1)
+			whole.mismatched.reset(1)
+			d, c = e.replyDigest(now, whole, budget*digestShareNum/digestShareDen)
+		}
+	} else {
+		d, c = e.replyDigest(now, v, budget*digestShareNum/digestShareDen)
+	}
+	used := sizeDigest(d) + sizeUint(senderIndex(d, e.self)) + sizeCoverage(c)
+	delta := e.computeDelta(now, v, budget-used)
+	e.markWanted(v.digest)
+	reply := &SynAck{Digest: d, Sender: e.self, Cover: c, Delta: delta}
+	if encodedSizeHint(reply) > budget+envelopeSize+1 {
+		// Even our smallest answer exceeds what this plaintext Syn may
+		// get (an unpadded first contact, or a spoofed source).
+		e.stats.RepliesCapped++
+		return nil
+	}
+	return reply
+}
+
+// onSynAck applies a SynAck and answers with what its sender lacks.
+func (e *Engine) onSynAck(now time.Time, in Inbound, m *SynAck, out *Output) Message {
+	v := &e.view
+	*v = peerView{digest: m.Digest.normalize(), cover: m.Cover, summarized: v.summarized, mismatched: v.mismatched}
+	e.observe(now, in, v, m.Sender, out)
+	e.applyDelta(now, &m.Delta)
+	e.markWanted(v.digest)
+	return &Ack{Delta: e.computeDelta(now, v, e.replyBudget(in, m.Sender))}
+}
+
+// observe records what a digest says: its explicit entries (heartbeats,
+// nodes it is the first to mention, claims about us) and, with a coverage,
+// the positional heartbeats of the summaries that match our view. The
+// entry of the marked sender, when the message came from that sender's
+// address, is direct evidence of life.
+func (e *Engine) observe(now time.Time, in Inbound, v *peerView, sender NodeID, out *Output) {
+	direct := sender != (NodeID{}) && in.From.IsValid() && normalizeAddr(in.From) == sender.Addr
+	if !direct {
+		sender = NodeID{}
+	}
+	e.observeEntries(now, v.digest, sender)
+	if d, ok := v.digest.Get(e.self); ok {
+		out.SelfVersionSeen = d.MaxVersion
+	}
+	if v.cover != nil {
+		if e.readCover(now, v) {
+			out.SelfVersionSeen = e.selfState().maxVersion
+		}
+	}
+}
+
+// observeEntries records the heartbeats of a digest's explicit entries,
+// creating the nodes it is the first to mention, unless they were garbage
+// collected with a heartbeat at least as large. Both the digest and states
+// are sorted by ID: one merge pass, no hashing. direct is the entry whose
+// node sent the digest itself (zero: none).
+func (e *Engine) observeEntries(now time.Time, d Digest, direct NodeID) {
+	i := 0
+	for k := range d {
+		id := d[k].ID
+		order := 1 // states[i] compared to id; never 0 past the end
+		for ; i < len(e.states); i++ {
+			if e.states[i].id == id { // the common case, and cheaper than Compare
+				order = 0
+				break
+			}
+			if order = e.states[i].id.Compare(id); order >= 0 {
+				break
+			}
+		}
+		if id == e.self {
+			e.checkSelfClaim(now, d[k].NodeDigest)
+			continue
+		}
+		if !e.acceptable(id, d[k].NodeDigest) {
+			// Every path that changes a state checks the bounds, not only
+			// creation: a known node's heartbeat above them would make its
+			// real heartbeats look old forever.
+			e.stats.ClaimsRefused++
+			continue
+		}
+		var ns *NodeState
+		if order == 0 {
+			ns = e.states[i]
+		} else {
+			if gcHeartbeat, collected := e.gcHist.peek(id); collected && gcHeartbeat >= d[k].Heartbeat {
+				continue
+			}
+			if len(e.states) >= e.limits.MaxNodes {
+				if !e.makeRoom() {
+					continue
+				}
+				i, _ = slices.BinarySearchFunc(e.states, id, compareState)
+			}
+			ns = e.createNodeAt(i, id)
+		}
+		e.observeHeartbeat(now, ns, d[k].Heartbeat, id == direct)
+	}
+}
+
+// observeHeartbeat records a heartbeat seen for ns. A rise is evidence of
+// life and feeds the failure detector; so is the first heartbeat of a node
+// that sent it itself (direct); the first heartbeat heard second-hand is
+// only a baseline, since a dead node's last heartbeat keeps circulating.
+func (e *Engine) observeHeartbeat(now time.Time, ns *NodeState, hb uint64, direct bool) {
+	if ns.id == e.self {
+		if hb > ns.heartbeat {
+			e.refuteHeartbeat(now, hb)
+		}
+		return
+	}
+	if hb > maxSafeVersion {
+		e.stats.ClaimsRefused++
+		return
+	}
+	first := ns.heartbeat == 0
+	if ns.trySetHeartbeat(hb) || (direct && first && hb > 0) {
+		ns.evidenced = true
+		if !ns.left {
+			e.fd.ReportHeartbeat(ns.slot, now)
+		}
+	}
+}
+
+// applyDelta applies every node delta, creating the nodes a delta from
+// version 0 brings (partial digests do not list every node, so a delta can
+// be the first we hear of one), and calls the catch-up callback once if any
+// node was reset.
+func (e *Engine) applyDelta(now time.Time, d *Delta) {
+	reset := false
+	for i := range d.Nodes {
+		nd := &d.Nodes[i]
+		if nd.ID == e.self {
+			e.selfDelta(now, nd)
+			continue
+		}
+		ns, ok := e.nodes[nd.ID]
+		if !ok {
+			if ns = e.createFromDelta(nd); ns == nil {
+				continue
+			}
+		}
+		status := deltaReject
+		if nd.wellFormed() {
+			status = ns.classify(nd)
+		}
+		if status == deltaReject {
+			e.stats.NodeDeltasRejected++
+			e.log.Debug("node delta rejected", "node", nd.ID, "from", nd.FromVersionExcluded,
+				"last_gc_version", nd.LastGCVersion, "max_version", nd.MaxVersion,
+				"local_max_version", ns.maxVersion, "local_last_gc_version", ns.lastGCVersion)
+			continue
+		}
+		if !e.withinLimits(ns, nd, status) {
+			e.stats.NodeDeltasRefused++
+			e.log.Warn("node delta refused: exceeds limits", "node", nd.ID)
+			continue
+		}
+		before := ns.monotonic()
+		oldMax := ns.maxVersion
+		ns.applyDelta(now, nd, status)
+		e.noteChange(ns, oldMax)
+		if lessMonotonic(ns.monotonic(), before) {
+			panic(fmt.Sprintf("chitchat: invariant violated: node %v: (last_gc_version, max_version) went from %v to %v",
+				nd.ID, before, ns.monotonic()))
+		}
+		if status == deltaApplyAfterReset {
+			reset = true
+			e.stats.NodeResets++
+			e.log.Info("resetting node state", "node", nd.ID, "last_gc_version", nd.LastGCVersion)
+		}
+		e.checkLeft(now, ns)
+	}
+	if reset && e.cfg.CatchupCallback != nil {
+		e.log.Info("executing catch-up callback")
+		e.cfg.CatchupCallback()
+	}
+}
+
+// withinLimits reports whether applying nd to ns with the given verdict
+// keeps ns within Limits. The key count follows the verdict: a reset starts
+// from nothing, anything else adds to the keys ns holds. (Deciding "reset"
+// apart from classify let ten compatible deltas of 4 keys each add up to
+// 40 keys under a limit of 4.) Keys repeated within the delta are counted
+// each time: conservative, and free of allocation.
+func (e *Engine) withinLimits(ns *NodeState, nd *NodeDelta, status deltaStatus) bool {
+	added := 0
+	for _, kv := range nd.KeyValues {
+		if len(kv.Key) > e.limits.MaxKeySize || len(kv.Value) > e.limits.MaxValueSize {
+			return false
+		}
+		if _, ok := ns.kvs[kv.Key]; !ok || status == deltaApplyAfterReset {
+			added++
+		}
+	}
+	if status == deltaApplyAfterReset {
+		return added <= e.limits.MaxKeysPerNode
+	}
+	return len(ns.kvs)+added <= e.limits.MaxKeysPerNode
+}
+
+// checkLeft notices that a peer has set LeftKey.
+func (e *Engine) checkLeft(now time.Time, ns *NodeState) {
+	if ns.left || ns.id == e.self {
+		return
+	}
+	if _, ok := ns.Get(LeftKey); !ok {
+		return
+	}
+	ns.left = true
+	ns.leftAt = now
+	ns.live = false
+	ns.deadSince = time.Time{}
+	e.targets.valid = false
+	e.fd.Forget(ns.slot)
+	e.log.Info("node left", "node", ns.id)
+}
+
+// createFromDelta creates the state of a node first heard of in a delta,
+// if the delta can apply to nothing (from version 0) and the node may be
+// held: not recently collected (a delta carries no heartbeat to compare
+// with the GC history), within Limits. It returns nil otherwise.
+func (e *Engine) createFromDelta(nd *NodeDelta) *NodeState {
+	if nd.FromVersionExcluded != 0 || len(nd.ID.Name) > e.limits.MaxNodeNameSize || !nd.ID.Addr.IsValid() {
+		return nil
+	}
+	if _, collected := e.gcHist.peek(nd.ID); collected {
+		return nil
+	}
+	if !e.makeRoom() {
+		return nil
+	}
+	return e.createNode(nd.ID)
+}
