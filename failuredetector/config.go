@@ -16,9 +16,12 @@ type Config struct {
 	// Must be finite and > 0. Default 8.
 	PhiThreshold float64
 
-	// SamplingWindowSize is the maximum number of heartbeat intervals kept
-	// per node; older intervals are evicted first. Memory per node grows
-	// lazily up to SamplingWindowSize × 8 bytes. Must be >= 1. Default 1000.
+	// SamplingWindowSize is the number of most recent heartbeat intervals
+	// whose mean phi uses; older intervals are evicted first. A window
+	// takes 96 bytes whatever its size: up to 10 intervals it is exact,
+	// above that it keeps sums of blocks and phi is approximate within the
+	// bound in the package doc ("Memory and accuracy"). Sizes above 2^30
+	// behave as 2^30. Must be >= 1. Default 1000.
 	SamplingWindowSize int
 
 	// MaxInterval is the longest heartbeat interval that is recorded;

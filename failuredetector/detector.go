@@ -19,7 +19,8 @@ import (
 // A Detector is not safe for concurrent use. Create it with [New].
 type Detector[K comparable] struct {
 	cfg     Config
-	windows map[K]*samplingWindow
+	model   model
+	windows map[K]*window
 	live    map[K]struct{}
 	// dead maps a node to the time it was first found dead in its current
 	// death; the grace periods count from there.
@@ -33,7 +34,8 @@ func New[K comparable](cfg Config) (*Detector[K], error) {
 	}
 	return &Detector[K]{
 		cfg:     cfg,
-		windows: make(map[K]*samplingWindow),
+		model:   newModel(cfg),
+		windows: make(map[K]*window),
 		live:    make(map[K]struct{}),
 		dead:    make(map[K]time.Time),
 	}, nil
@@ -42,10 +44,10 @@ func New[K comparable](cfg Config) (*Detector[K], error) {
 // Config returns the configuration the detector was created with.
 func (d *Detector[K]) Config() Config { return d.cfg }
 
-func (d *Detector[K]) window(id K) *samplingWindow {
+func (d *Detector[K]) window(id K) *window {
 	w, ok := d.windows[id]
 	if !ok {
-		w = newSamplingWindow(d.cfg.SamplingWindowSize, d.cfg.MaxInterval, d.cfg.InitialInterval)
+		w = &window{}
 		d.windows[id] = w
 	}
 	return w
@@ -54,7 +56,7 @@ func (d *Detector[K]) window(id K) *samplingWindow {
 // ReportHeartbeat records that a new heartbeat of id was observed at now.
 // The first report only starts the clock: phi needs two reports.
 func (d *Detector[K]) ReportHeartbeat(id K, now time.Time) {
-	d.window(id).reportHeartbeat(now)
+	d.window(id).reportHeartbeat(&d.model, now)
 }
 
 // EnsureWindow starts tracking id with an empty window and no heartbeat, if
@@ -72,7 +74,7 @@ func (d *Detector[K]) Phi(id K, now time.Time) (phi float64, ok bool) {
 	if !found {
 		return 0, false
 	}
-	return w.phi(now)
+	return w.phi(&d.model, now)
 }
 
 // UpdateLiveness re-judges id at now. It is live iff its phi is defined and

@@ -132,7 +132,7 @@ func TestT66_AdditiveSmoothingPredominantInTheBeginning(t *testing.T) {
 		d.ReportHeartbeat(id, now)
 	}
 	// Intervals 1.2, 0.2 × 4: sum 2, n 5; the prior (5 s × 5) dominates.
-	assertClose(t, "mean", d.windows[id].mean(), (2.0+25)/10, tol)
+	assertClose(t, "mean", d.windows[id].mean(&d.model), (2.0+25)/10, tol)
 
 	now = now.Add(6 * time.Second)
 	assertClose(t, "phi at +6s", mustPhi(t, d, id, now), 6/2.7, tol)
@@ -157,7 +157,7 @@ func TestT67_AdditiveSmoothingEffectFadesOff(t *testing.T) {
 		d.ReportHeartbeat(id, now)
 	}
 	mean := (1000*0.2 + 25) / 1005
-	assertClose(t, "mean", d.windows[id].mean(), mean, tol)
+	assertClose(t, "mean", d.windows[id].mean(&d.model), mean, tol)
 
 	now = now.Add(6 * time.Second)
 	assertClose(t, "phi at +6s", mustPhi(t, d, id, now), 6/mean, tol) // ≈ 26.8
@@ -202,8 +202,8 @@ func TestDeadWindowResetKeepsLastHeartbeat(t *testing.T) {
 	// before the death (4 s), not from nothing.
 	now = t0.Add(6 * time.Second)
 	d.ReportHeartbeat("a", now)
-	if got := d.windows["a"].stats.ordered(); !slices.Equal(got, []float64{4}) {
-		t.Fatalf("intervals after return = %v, want [4]", got)
+	if w := d.windows["a"]; w.len(&d.model) != 1 || w.sumNanos(&d.model) != 4e9 {
+		t.Fatalf("intervals after return: %d summing to %vns, want one of 4s", w.len(&d.model), w.sumNanos(&d.model))
 	}
 	d.UpdateLiveness("a", now)
 	checkSets(t, d, []string{"a"}, nil)
