@@ -132,7 +132,7 @@ func TestT66_AdditiveSmoothingPredominantInTheBeginning(t *testing.T) {
 		d.ReportHeartbeat(id, now)
 	}
 	// Intervals 1.2, 0.2 × 4: sum 2, n 5; the prior (5 s × 5) dominates.
-	assertClose(t, "mean", d.windows[id].mean(&d.model), (2.0+25)/10, tol)
+	assertClose(t, "mean", meanOf(d, id), (2.0+25)/10, tol)
 
 	now = now.Add(6 * time.Second)
 	assertClose(t, "phi at +6s", mustPhi(t, d, id, now), 6/2.7, tol)
@@ -157,7 +157,7 @@ func TestT67_AdditiveSmoothingEffectFadesOff(t *testing.T) {
 		d.ReportHeartbeat(id, now)
 	}
 	mean := (1000*0.2 + 25) / 1005
-	assertClose(t, "mean", d.windows[id].mean(&d.model), mean, tol)
+	assertClose(t, "mean", meanOf(d, id), mean, tol)
 
 	now = now.Add(6 * time.Second)
 	assertClose(t, "phi at +6s", mustPhi(t, d, id, now), 6/mean, tol) // ≈ 26.8
@@ -202,7 +202,7 @@ func TestDeadWindowResetKeepsLastHeartbeat(t *testing.T) {
 	// before the death (4 s), not from nothing.
 	now = t0.Add(6 * time.Second)
 	d.ReportHeartbeat("a", now)
-	if w := d.windows["a"]; w.len(&d.model) != 1 || w.sumNanos(&d.model) != 4e9 {
+	if w := d.nodes["a"].Window; w.len(&d.model) != 1 || w.sumNanos(&d.model) != 4e9 {
 		t.Fatalf("intervals after return: %d summing to %vns, want one of 4s", w.len(&d.model), w.sumNanos(&d.model))
 	}
 	d.UpdateLiveness("a", now)
@@ -350,6 +350,31 @@ func TestEnsureWindow(t *testing.T) {
 			t.Errorf("Len() = %d, want 1", d.Len())
 		}
 	})
+}
+
+func TestLenCountsWindows(t *testing.T) {
+	d := newDetector[string](t, DefaultConfig())
+	steps := []struct {
+		name string
+		do   func()
+		want int
+	}{
+		{"judged without a window", func() { d.UpdateLiveness("a", t0) }, 0},
+		{"reported", func() { d.ReportHeartbeat("a", t0) }, 1},
+		{"reported again", func() { d.ReportHeartbeat("a", t0.Add(time.Second)) }, 1},
+		{"ensured while dead without window", func() { d.UpdateLiveness("b", t0); d.EnsureWindow("b") }, 2},
+		{"ensured again", func() { d.EnsureWindow("b") }, 2},
+		{"forgotten", func() { d.Forget("a") }, 1},
+		{"collected", func() { d.GarbageCollect(t0.Add(48 * time.Hour)) }, 0},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			st.do()
+			if got := d.Len(); got != st.want {
+				t.Errorf("Len() = %d, want %d", got, st.want)
+			}
+		})
+	}
 }
 
 func TestForget(t *testing.T) {
@@ -633,4 +658,10 @@ func BenchmarkUpdateLiveness1000(b *testing.B) {
 			d.UpdateLiveness(id, now)
 		}
 	}
+}
+
+// meanOf returns id's smoothed mean interval in seconds.
+func meanOf[K comparable](d *Detector[K], id K) float64 {
+	w := d.nodes[id].Window
+	return w.mean(&d.model)
 }

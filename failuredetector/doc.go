@@ -58,6 +58,19 @@
 // epoch), which keeps the monotonic clock reading of the times passed in
 // and leaves windows without pointers.
 //
+// # Per-node state: Detector, Node, Window
+//
+// A [Detector] keeps one map entry per node holding a [Node] by value: the
+// window, the verdict and the time of death in 104 bytes without pointers
+// (so the garbage collector does not scan the map). Measured with
+// Detector[uint64] at 10,000 nodes after 2,000 heartbeats each: 193 heap
+// bytes per node, map slots included (upstream's layout: 8,343).
+//
+// An owner that already keeps a struct per node can embed a [Node] (or
+// just a [Window]) in it instead, and call its methods with one shared
+// [Model] (from [NewModel]): the same rules, 104 bytes per node, no map.
+// The Detector is exactly that, over a map.
+//
 // # Lifecycle of a node
 //
 //	ReportHeartbeat ──► window (intervals, last heartbeat)

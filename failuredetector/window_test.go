@@ -27,8 +27,8 @@ func newRand(tb testing.TB) *rand.Rand {
 
 // testWindow is a window with a model of its own, for tests of one window.
 type testWindow struct {
-	m model
-	w window
+	m Model
+	w Window
 }
 
 func newTestWindow(tb fataler, size int, maxInterval, initialInterval time.Duration) *testWindow {
@@ -41,9 +41,9 @@ func newTestWindow(tb fataler, size int, maxInterval, initialInterval time.Durat
 	return &testWindow{m: newModel(cfg)}
 }
 
-func (t *testWindow) reportHeartbeat(now time.Time)            { t.w.reportHeartbeat(&t.m, now) }
-func (t *testWindow) phi(now time.Time) (phi float64, ok bool) { return t.w.phi(&t.m, now) }
-func (t *testWindow) reset()                                   { t.w.reset() }
+func (t *testWindow) reportHeartbeat(now time.Time)            { t.w.ReportHeartbeat(&t.m, now) }
+func (t *testWindow) phi(now time.Time) (phi float64, ok bool) { return t.w.Phi(&t.m, now) }
+func (t *testWindow) reset()                                   { t.w.Reset() }
 func (t *testWindow) len() int                                 { return int(t.w.len(&t.m)) }
 func (t *testWindow) sum() float64                             { return t.w.sumNanos(&t.m) / 1e9 }
 func (t *testWindow) lastHeartbeat() time.Time                 { return t.m.epoch.Add(time.Duration(t.w.last)) }
@@ -307,19 +307,19 @@ func TestWindowHugeIntervals(t *testing.T) {
 // TestWindowFootprint reports the memory a node's window costs, after 2,000
 // heartbeats, against the exact window it replaces.
 func TestWindowFootprint(t *testing.T) {
-	if got := unsafe.Sizeof(window{}); got != 96 {
+	if got := unsafe.Sizeof(Window{}); got != 96 {
 		t.Errorf("window is %d bytes, want 96", got)
 	}
 	const nodes, reports = 10_000, 2000
 	cfg := DefaultConfig()
 	compact := heapPerNode(t, nodes, func() any {
 		m := newModel(cfg)
-		ws := make([]window, nodes)
+		ws := make([]Window, nodes)
 		now := t0
 		for range reports {
 			now = now.Add(300 * time.Millisecond)
 			for i := range ws {
-				ws[i].reportHeartbeat(&m, now)
+				ws[i].ReportHeartbeat(&m, now)
 			}
 		}
 		return ws
