@@ -34,6 +34,23 @@ type Config struct {
 	// intervals. Must be > 0. Default 5s.
 	InitialInterval time.Duration
 
+	// LearnedPrior, when true, replaces the fixed prior of the additive
+	// smoothing by one learned from every interval the detector records,
+	// across all nodes, and lets a node be judged from its first heartbeat
+	// on (see "Learned prior" in the package doc):
+	//   - the prior starts at InitialInterval, weighted as 5 observations,
+	//     and becomes the running mean of the recorded intervals (at most
+	//     MaxInterval each), then an exponentially weighted mean over about
+	//     the last 1,024 of them: a new node is judged by what is typical
+	//     for its peers rather than by InitialInterval;
+	//   - a node with a last heartbeat but no interval yet has phi =
+	//     elapsed / prior instead of no phi: it is live as soon as one
+	//     heartbeat is reported, and dead after about PhiThreshold × prior
+	//     without another (2.4 s at a typical 300 ms, where a fixed 5 s
+	//     prior takes over 30 s).
+	// Default false: upstream chitchat's behaviour.
+	LearnedPrior bool
+
 	// DeadNodeGracePeriod is how long a node stays dead before
 	// [Detector.GarbageCollect] returns it; after half of it the node is
 	// scheduled for deletion. Counted from the first time the node was found

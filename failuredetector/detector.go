@@ -46,7 +46,8 @@ func (d *Detector[K]) track(n *Node) {
 }
 
 // ReportHeartbeat records that a new heartbeat of id was observed at now.
-// The first report only starts the clock: phi needs two reports.
+// The first report only starts the clock: phi needs two reports, or one
+// with LearnedPrior.
 func (d *Detector[K]) ReportHeartbeat(id K, now time.Time) {
 	n := d.nodes[id]
 	d.track(&n)
@@ -65,9 +66,9 @@ func (d *Detector[K]) EnsureWindow(id K) {
 	}
 }
 
-// Phi returns id's current phi; ok is false if id has no window or no
-// recorded interval yet (including right after a reset). Phi is never NaN
-// and never negative.
+// Phi returns id's current phi; ok is false if id has no heartbeat, or no
+// recorded interval yet (including right after a reset) unless
+// LearnedPrior is set. Phi is never NaN and never negative.
 func (d *Detector[K]) Phi(id K, now time.Time) (phi float64, ok bool) {
 	n := d.nodes[id]
 	return n.Phi(&d.model, now)
@@ -178,3 +179,8 @@ func (d *Detector[K]) forget(id K, n Node) {
 // Len returns the number of nodes that have a window. Nodes judged dead
 // without ever having a window are not counted.
 func (d *Detector[K]) Len() int { return d.windows }
+
+// Prior returns the prior mean interval of the additive smoothing:
+// InitialInterval, or with LearnedPrior the mean learned so far from every
+// node's intervals.
+func (d *Detector[K]) Prior() time.Duration { return d.model.Prior() }

@@ -448,19 +448,41 @@ type detectorModel struct {
 	windows map[int]*modelWindow
 	live    map[int]bool
 	dead    map[int]time.Time
+	learned []float64 // every interval recorded, in seconds
 }
 
 func (m *detectorModel) phi(id int, now time.Time) (float64, bool) {
 	w := m.windows[id]
-	if w == nil || len(w.intervals) == 0 {
+	if w == nil || !w.hasLast || (len(w.intervals) == 0 && !m.cfg.LearnedPrior) {
 		return 0, false
 	}
 	sum := 0.0
 	for _, x := range w.intervals {
 		sum += x
 	}
-	mean := (sum + 5*m.cfg.InitialInterval.Seconds()) / (float64(len(w.intervals)) + 5)
+	mean := (sum + 5*m.prior()) / (float64(len(w.intervals)) + 5)
 	return max(now.Sub(w.last), 0).Seconds() / mean, true
+}
+
+// prior is the prior mean interval in seconds: InitialInterval, or with
+// LearnedPrior the additively smoothed mean of the first 1,018 learned
+// intervals followed by an exponentially weighted mean (weight 1/1024).
+func (m *detectorModel) prior() float64 {
+	initial := m.cfg.InitialInterval.Seconds()
+	if !m.cfg.LearnedPrior {
+		return initial
+	}
+	const running = 1024 - 5 - 1
+	head := m.learned[:min(len(m.learned), running)]
+	sum := 0.0
+	for _, x := range head {
+		sum += x
+	}
+	p := (5*initial + sum) / float64(5+len(head))
+	for _, x := range m.learned[len(head):] {
+		p += (x - p) / 1024
+	}
+	return p
 }
 
 // TestDetectorProperties runs random sequences of operations and checks the
@@ -476,6 +498,7 @@ func TestDetectorProperties(t *testing.T) {
 			MaxInterval:         time.Duration(rapid.IntRange(1, 20_000).Draw(t, "maxIntervalMs")) * time.Millisecond,
 			InitialInterval:     time.Duration(rapid.IntRange(1, 10_000).Draw(t, "initialIntervalMs")) * time.Millisecond,
 			DeadNodeGracePeriod: time.Duration(rapid.IntRange(1, 7200).Draw(t, "graceS")) * time.Second,
+			LearnedPrior:        rapid.Bool().Draw(t, "learnedPrior"),
 		}
 		d, err := New[int](cfg)
 		if err != nil {
@@ -514,6 +537,7 @@ func TestDetectorProperties(t *testing.T) {
 			if w.hasLast {
 				if iv := max(now.Sub(w.last), 0); iv <= cfg.MaxInterval {
 					w.intervals = append(w.intervals, iv.Seconds())
+					m.learned = append(m.learned, iv.Seconds())
 					if len(w.intervals) > cfg.SamplingWindowSize {
 						w.intervals = w.intervals[1:]
 					}

@@ -17,9 +17,42 @@
 // intervals are kept (the most recent ones), and an interval longer than
 // MaxInterval is discarded, so one long pause does not inflate the mean and
 // hide the next one. A node is live iff phi is defined (at least one kept
-// interval) and phi <= PhiThreshold; with the defaults a node is declared
+// interval, or one heartbeat with LearnedPrior) and phi <= PhiThreshold;
+// with the defaults a node is declared
 // dead about 8 mean intervals after its last heartbeat. The exact formula is
 // kept from Rust because timing tests of the port depend on it.
+//
+// # Learned prior
+//
+// With the fixed prior, a node that joins and is killed after a heartbeat
+// or two is judged against InitialInterval (5 s): it is never live after
+// one heartbeat, and after two 300 ms apart it takes 33.7 s to be found
+// dead. [Config.LearnedPrior] (off by default) changes two things:
+//
+//   - The prior is learned from every interval recorded in any node's
+//     window (that is, every gap between two reported heartbeats of a node
+//     that is at most MaxInterval; longer gaps are not learned, as they
+//     are not recorded). It starts at InitialInterval weighted as 5
+//     observations, is the smoothed running mean of the first 1,018
+//     intervals, then moves by 1/1,024 of each new interval's difference
+//     (an exponentially weighted mean over about the last 1,024). Each
+//     interval counts once, so the prior is total observed time over
+//     intervals: nodes that report often weigh more, a few slow nodes
+//     barely move it, and intervals are capped at MaxInterval.
+//   - A node with a last heartbeat but no interval has phi = elapsed /
+//     prior (the smoothing formula with no interval) instead of no phi.
+//
+// What counts as evidence that a node is alive is exactly one reported
+// heartbeat ([Detector.ReportHeartbeat]): it makes the node live at the
+// next UpdateLiveness, and keeps it live for PhiThreshold × its mean
+// (about 8 × the typical interval: 2.4 s at 300 ms) without another. An
+// ensured window ([Detector.EnsureWindow]) is not evidence; neither is
+// anything the detector is not told. Owners should therefore report a
+// heartbeat only when it is news (for instance a heartbeat counter that
+// grew), never for a node merely learned about, whose heartbeat may be
+// old: that node would be live for 2.4 s. A dead node's window is reset
+// but its last heartbeat kept, so it stays dead (its phi keeps growing)
+// until it reports again.
 //
 // # Memory and accuracy
 //

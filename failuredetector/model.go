@@ -31,9 +31,17 @@ type Model struct {
 	epoch    time.Time
 	hasEpoch bool
 
-	// priorSecs is the prior mean interval in seconds (InitialInterval).
+	// priorSecs is the prior mean interval in seconds: InitialInterval, or
+	// with LearnedPrior the mean learned so far.
 	priorSecs float64
+	// learned counts the intervals learned, up to priorMemory-priorWeight-1.
+	learned int
 }
+
+// priorMemory is the weight, in intervals, at which the learned prior stops
+// being a running mean and becomes an exponentially weighted one: each new
+// interval then moves it by 1/priorMemory of the difference.
+const priorMemory = 1024
 
 // NewModel returns a model for cfg, or the [Config.Validate] error.
 func NewModel(cfg Config) (*Model, error) {
@@ -69,6 +77,27 @@ func newModel(cfg Config) Model {
 
 // Config returns the configuration the model was created with.
 func (m *Model) Config() Config { return m.cfg }
+
+// Prior returns the prior mean interval of the additive smoothing:
+// InitialInterval, or with LearnedPrior the mean learned so far.
+func (m *Model) Prior() time.Duration {
+	return time.Duration(m.priorSecs * 1e9)
+}
+
+// learn folds a recorded interval of iv nanoseconds into the prior. With
+// k intervals learned, k < priorMemory-priorWeight, the prior is exactly
+// (priorWeight × InitialInterval + their sum) / (priorWeight + k): the
+// same additive smoothing as a window's mean.
+func (m *Model) learn(iv uint64) {
+	if !m.cfg.LearnedPrior {
+		return
+	}
+	weight := float64(m.learned) + priorWeight + 1
+	m.priorSecs += (float64(iv)/1e9 - m.priorSecs) / weight
+	if weight < priorMemory {
+		m.learned++
+	}
+}
 
 // unitFor returns the smallest number of the 1-2-5 series (1, 2, 5, 10, 20,
 // ... nanoseconds) that is >= need. Round units keep block sums of whole

@@ -59,6 +59,7 @@ func (w *Window) ReportHeartbeat(m *Model, now time.Time) {
 	if w.hasLast() {
 		if iv := since(w.last, off); iv <= uint64(m.cfg.MaxInterval) {
 			w.record(m, iv)
+			m.learn(iv)
 		}
 	}
 	w.last = off
@@ -168,10 +169,11 @@ func (w *Window) mean(m *Model) float64 {
 }
 
 // Phi is the time elapsed from the last heartbeat to now in mean
-// intervals; ok is false while there is no interval to judge by. Phi is
-// never NaN and never negative.
+// intervals; ok is false while there is nothing to judge by: no heartbeat,
+// or (unless LearnedPrior) no interval. Phi is never NaN and never
+// negative.
 func (w *Window) Phi(m *Model, now time.Time) (phi float64, ok bool) {
-	if !w.hasLast() || w.seq == 0 {
+	if !w.hasLast() || (w.seq == 0 && !m.cfg.LearnedPrior) {
 		return 0, false
 	}
 	elapsed := since(w.last, m.offset(now))
