@@ -439,6 +439,7 @@ type modelWindow struct {
 	intervals []float64
 	last      time.Time
 	hasLast   bool
+	heard     bool // reported since the last death
 }
 
 // detectorModel is the reference the property test checks Detector
@@ -453,7 +454,7 @@ type detectorModel struct {
 
 func (m *detectorModel) phi(id int, now time.Time) (float64, bool) {
 	w := m.windows[id]
-	if w == nil || !w.hasLast || (len(w.intervals) == 0 && !m.cfg.LearnedPrior) {
+	if w == nil || (len(w.intervals) == 0 && (!w.heard || !m.cfg.LearnedPrior)) {
 		return 0, false
 	}
 	sum := 0.0
@@ -513,6 +514,16 @@ func TestDetectorProperties(t *testing.T) {
 			}
 			return m.windows[id]
 		}
+		// die is a dead verdict: UpdateLiveness over the threshold.
+		die := func(id int) {
+			delete(m.live, id)
+			if _, dead := m.dead[id]; !dead {
+				m.dead[id] = now
+			}
+			if w := m.windows[id]; w != nil {
+				w.intervals, w.heard = nil, false
+			}
+		}
 		update := func(id int) {
 			// The verdict must follow from Phi as observed just before.
 			phi, ok := d.Phi(id, now)
@@ -522,13 +533,7 @@ func TestDetectorProperties(t *testing.T) {
 				delete(m.dead, id)
 				return
 			}
-			delete(m.live, id)
-			if _, dead := m.dead[id]; !dead {
-				m.dead[id] = now
-			}
-			if w := m.windows[id]; w != nil {
-				w.intervals = nil
-			}
+			die(id)
 		}
 
 		report := func(id int) {
@@ -543,7 +548,7 @@ func TestDetectorProperties(t *testing.T) {
 					}
 				}
 			}
-			w.last, w.hasLast = now, true
+			w.last, w.hasLast, w.heard = now, true, true
 		}
 		// Steps land on the interesting boundaries often, not only by luck.
 		step := rapid.OneOf(

@@ -51,8 +51,10 @@
 // heartbeat only when it is news (for instance a heartbeat counter that
 // grew), never for a node merely learned about, whose heartbeat may be
 // old: that node would be live for 2.4 s. A dead node's window is reset
-// but its last heartbeat kept, so it stays dead (its phi keeps growing)
-// until it reports again.
+// (its last heartbeat time is kept for the next interval) and has no phi
+// until the node reports again, so it stays dead until then: judged by
+// the prior alone, a node faster than its peers would come back to life
+// at the next round without a heartbeat.
 //
 // # Memory and accuracy
 //

@@ -22,9 +22,9 @@ type Node struct {
 	death int64 // time of death, nanoseconds since the model's epoch
 }
 
-// Bits of Window.flags that belong to the Node (flagHasLast is bit 0).
+// Bits of Window.flags that belong to the Node (above flagsWindow).
 const (
-	stateLive uint8 = flagHasLast << (iota + 1)
+	stateLive uint8 = (flagsWindow + 1) << iota
 	stateDead
 	// stateTracked is the Detector's: the node has a window in the sense
 	// of Detector.Len (it was reported or ensured, not only judged).

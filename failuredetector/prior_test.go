@@ -131,7 +131,8 @@ func TestLearnedPriorJoinAndKill(t *testing.T) {
 
 // TestLearnedPriorPhiWithoutIntervals checks phi = elapsed / prior for a
 // node with a last heartbeat and no interval, and that a dead node (window
-// reset, last heartbeat kept) stays dead until it reports again.
+// reset, last heartbeat kept) has no phi and stays dead until it reports
+// again.
 func TestLearnedPriorPhiWithoutIntervals(t *testing.T) {
 	const tol = 1e-12
 	d := newDetector[string](t, learnedConfig()) // prior 5 s: nothing learned
@@ -146,14 +147,14 @@ func TestLearnedPriorPhiWithoutIntervals(t *testing.T) {
 		name     string
 		at       time.Duration
 		report   bool
-		wantPhi  float64
+		wantPhi  float64 // -1: undefined
 		wantLive bool
 	}{
 		{"first heartbeat", 0, true, 0, true},
 		{"8 priors later", 40 * time.Second, false, 8, true},
 		{"just over", 40*time.Second + time.Nanosecond, false, 8 + 1e-9/5, false},
-		// Dead: window reset, last heartbeat kept; still judged by it.
-		{"still dead", time.Minute, false, 12, false},
+		// Dead: window reset, last heartbeat kept, no phi until heard from.
+		{"still dead", time.Minute, false, -1, false},
 		// 61 s > MaxInterval: no interval, yet one heartbeat revives.
 		{"heartbeat after the pause", 61 * time.Second, true, 0, true},
 	}
@@ -163,10 +164,54 @@ func TestLearnedPriorPhiWithoutIntervals(t *testing.T) {
 			if st.report {
 				d.ReportHeartbeat("a", now)
 			}
-			assertClose(t, "phi", mustPhi(t, d, "a", now), st.wantPhi, tol)
+			if phi, ok := d.Phi("a", now); st.wantPhi < 0 && ok {
+				t.Errorf("phi = %v, want undefined", phi)
+			} else if st.wantPhi >= 0 {
+				assertClose(t, "phi", mustPhi(t, d, "a", now), st.wantPhi, tol)
+			}
 			d.UpdateLiveness("a", now)
 			if got := d.IsLive("a"); got != st.wantLive {
 				t.Errorf("live = %v, want %v", got, st.wantLive)
+			}
+		})
+	}
+}
+
+// TestLearnedPriorDeathSticks: a node faster than its peers dies after
+// PhiThreshold of its own short mean; its window is then reset. The reset
+// must not make it judged by the (longer) learned prior alone, which would
+// revive it at the next round without any heartbeat, and kill it again
+// later: a flapping dead node.
+func TestLearnedPriorDeathSticks(t *testing.T) {
+	d := newDetector[string](t, learnedConfig())
+	end := peersAt(d, 10, 3001, time.Second, t0) // prior 1 s
+	last := end
+	for i := range 50 { // the fast node: 49 intervals of 100 ms
+		last = end.Add(time.Duration(i) * 100 * time.Millisecond)
+		d.ReportHeartbeat("fast", last)
+	}
+	// Its intervals pulled the prior to 1 - 0.9 × (49/1024 + ...) ≈ 0.957 s;
+	// its mean is (4.9 + 5 × 0.957) / 54 ≈ 0.18 s.
+	prior, mean := d.model.priorSecs, meanOf(d, "fast")
+	assertClose(t, "prior", prior, 0.957, 0.001)
+	assertClose(t, "mean", mean, (4.9+5*prior)/54, 1e-12)
+	steps := []struct {
+		name     string
+		at       time.Duration // after the last heartbeat
+		wantDead bool
+	}{
+		{"live within 8 means", secs(7.9 * mean), false},
+		{"dead past 8 means", secs(8.1 * mean), true},
+		// 2 s / prior 0.957 s = phi 2.1: would be live on the prior alone.
+		{"still dead at the next round", 2 * time.Second, true},
+		// phi 5.2 on the prior alone.
+		{"still dead later", 5 * time.Second, true},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			d.UpdateLiveness("fast", last.Add(st.at))
+			if got := d.IsDead("fast"); got != st.wantDead {
+				t.Errorf("dead = %v, want %v", got, st.wantDead)
 			}
 		})
 	}

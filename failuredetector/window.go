@@ -40,12 +40,14 @@ const (
 //
 // Invariants: seq is the number of intervals recorded since the last reset,
 // less a multiple of the ring period once the window is full (seq stays
-// below size + period); seq > 0 only if flagHasLast is set.
+// below size + period); seq > 0 only if flagHeard is set; flagHeard only
+// if flagHasLast.
 type Window struct {
 	last int64 // last heartbeat, nanoseconds since the model's epoch
 	seq  uint32
-	// flags holds flagHasLast; its other bits belong to the [Node] that
-	// embeds the window (they fill what would otherwise be padding).
+	// flags holds flagHasLast and flagHeard; its other bits belong to the
+	// [Node] that embeds the window (they fill what would otherwise be
+	// padding).
 	flags uint8
 	data  [dataBytes]byte
 }
@@ -63,7 +65,7 @@ func (w *Window) ReportHeartbeat(m *Model, now time.Time) {
 		}
 	}
 	w.last = off
-	w.flags |= flagHasLast
+	w.flags |= flagHasLast | flagHeard
 }
 
 // record adds an interval of iv nanoseconds, evicting the oldest one (or
@@ -98,7 +100,14 @@ func (w *Window) record(m *Model, iv uint64) {
 	}
 }
 
-const flagHasLast uint8 = 1
+const (
+	// flagHasLast: a heartbeat was reported (last is valid).
+	flagHasLast uint8 = 1 << iota
+	// flagHeard: a heartbeat was reported since the last reset. A node
+	// reset by a death is judged again only once it is heard from.
+	flagHeard
+	flagsWindow = flagHasLast | flagHeard
+)
 
 func (w *Window) hasLast() bool { return w.flags&flagHasLast != 0 }
 
@@ -156,9 +165,11 @@ func (w *Window) sumNanos(m *Model) float64 {
 }
 
 // Reset forgets the intervals but keeps the last heartbeat time, so the next
-// heartbeat after a node returns already yields an interval.
+// heartbeat after a node returns already yields an interval. Until then
+// phi is undefined, with LearnedPrior too.
 func (w *Window) Reset() {
 	w.seq = 0
+	w.flags &^= flagHeard
 	w.data = [dataBytes]byte{}
 }
 
@@ -169,11 +180,12 @@ func (w *Window) mean(m *Model) float64 {
 }
 
 // Phi is the time elapsed from the last heartbeat to now in mean
-// intervals; ok is false while there is nothing to judge by: no heartbeat,
-// or (unless LearnedPrior) no interval. Phi is never NaN and never
-// negative.
+// intervals; ok is false while there is nothing to judge by: no interval,
+// and with LearnedPrior no heartbeat since the last reset either (a node
+// reset by a death stays without phi until it is heard from again). Phi
+// is never NaN and never negative.
 func (w *Window) Phi(m *Model, now time.Time) (phi float64, ok bool) {
-	if !w.hasLast() || (w.seq == 0 && !m.cfg.LearnedPrior) {
+	if w.seq == 0 && (w.flags&flagHeard == 0 || !m.cfg.LearnedPrior) {
 		return 0, false
 	}
 	elapsed := since(w.last, m.offset(now))
