@@ -5,8 +5,8 @@ import "time"
 // Detector tracks heartbeat windows and the live/dead verdicts for nodes
 // identified by K (Rust's FailureDetector).
 //
-// Verdicts change only in [Detector.UpdateLiveness] and
-// [Detector.GarbageCollect]; heartbeats alone never make a node live or
+// Verdicts change only in [Detector.UpdateLiveness], [Detector.MarkDead]
+// and [Detector.GarbageCollect]; heartbeats alone never make a node live or
 // dead.
 //
 // Each node is one map entry holding its [Node] by value (104 bytes, no
@@ -85,6 +85,23 @@ func (d *Detector[K]) UpdateLiveness(id K, now time.Time) {
 	d.nodes[id] = n
 }
 
+// MarkDead makes id dead at now on an outside verdict (a death notice from
+// a peer), exactly as if its phi had crossed the threshold at now: a live
+// node becomes dead with time of death now, a dead one keeps its time of
+// death, and the window is reset (its last heartbeat time is kept). Like
+// UpdateLiveness, it makes an unknown id dead without a window. A
+// heartbeat reported later is judged afresh by the next UpdateLiveness.
+//
+// The detector cannot tell a stale notice from a fresh one: owners should
+// pass only notices that are news relative to the heartbeats they have
+// reported (for instance, about a heartbeat no older than the last one
+// reported).
+func (d *Detector[K]) MarkDead(id K, now time.Time) {
+	n := d.nodes[id]
+	n.MarkDead(&d.model, now)
+	d.nodes[id] = n
+}
+
 // GarbageCollect forgets and returns (in no particular order) every node
 // that has been dead for at least DeadNodeGracePeriod at now. It returns nil
 // if there are none.
@@ -99,14 +116,15 @@ func (d *Detector[K]) GarbageCollect(now time.Time) []K {
 	return collected
 }
 
-// IsLive reports whether id was live at its last UpdateLiveness.
+// IsLive reports whether id was live at its last verdict (UpdateLiveness or
+// MarkDead).
 func (d *Detector[K]) IsLive(id K) bool {
 	n := d.nodes[id]
 	return n.IsLive()
 }
 
-// IsDead reports whether id was dead at its last UpdateLiveness and has not
-// been garbage collected since.
+// IsDead reports whether id was dead at its last verdict (UpdateLiveness or
+// MarkDead) and has not been garbage collected since.
 func (d *Detector[K]) IsDead(id K) bool {
 	n := d.nodes[id]
 	return n.IsDead()

@@ -514,7 +514,7 @@ func TestDetectorProperties(t *testing.T) {
 			}
 			return m.windows[id]
 		}
-		// die is a dead verdict: UpdateLiveness over the threshold.
+		// die is a dead verdict: UpdateLiveness over the threshold, or MarkDead.
 		die := func(id int) {
 			delete(m.live, id)
 			if _, dead := m.dead[id]; !dead {
@@ -577,6 +577,11 @@ func TestDetectorProperties(t *testing.T) {
 				ensure(id)
 			},
 			"update": func(t *rapid.T) { update(drawID(t)) },
+			"markDead": func(t *rapid.T) {
+				id := drawID(t)
+				d.MarkDead(id, now)
+				die(id)
+			},
 			"updateAll": func(t *rapid.T) {
 				for id := range nodes {
 					update(id)

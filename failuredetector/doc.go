@@ -111,6 +111,7 @@
 //	ReportHeartbeat ──► window (intervals, last heartbeat)
 //	UpdateLiveness  ──► live   (phi <= threshold)
 //	                └─► dead   (otherwise; time of death recorded once, window cleared)
+//	MarkDead        ──► dead   (an outside verdict: the same as phi crossing the threshold)
 //	dead for > grace/2  ──► scheduled for deletion (callers stop advertising it)
 //	dead for >= grace   ──► returned by GarbageCollect and forgotten
 //
@@ -118,6 +119,11 @@
 // dead, but its last heartbeat time is kept, so it becomes live again only
 // after fresh heartbeats arrive close enough together. Coming back to life
 // erases the time of death: a later death restarts the grace period.
+//
+// [Detector.MarkDead] takes a verdict from outside, such as a peer's death
+// notice: the node is dead at once with time of death now (kept if it was
+// already dead) and its window cleared, exactly as if its phi had crossed
+// the threshold at now; a heartbeat reported later judges it afresh.
 //
 // # Time and concurrency
 //

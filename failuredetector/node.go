@@ -9,7 +9,7 @@ import "time"
 // owner that already has a struct per node can embed a Node instead and
 // call its methods with a shared [Model].
 //
-// Verdicts change only in [Node.UpdateLiveness];
+// Verdicts change only in [Node.UpdateLiveness] and [Node.MarkDead];
 // heartbeats alone never make a node live or dead.
 //
 // The verdict bits live in the window's flags byte, which would otherwise
@@ -41,11 +41,16 @@ func (n *Node) UpdateLiveness(m *Model, now time.Time) {
 		n.flags = n.flags&^stateDead | stateLive
 		return
 	}
-	n.markDead(m, now)
+	n.MarkDead(m, now)
 }
 
-// markDead is the dead branch of UpdateLiveness.
-func (n *Node) markDead(m *Model, now time.Time) {
+// MarkDead makes the node dead at now on an outside verdict (a death
+// notice from a peer), exactly as if its phi had crossed the threshold at
+// now: a live or unjudged node becomes dead with time of death now, a dead
+// one keeps its time of death, and the window is reset (its last heartbeat
+// time is kept). A heartbeat reported later is judged afresh by the next
+// UpdateLiveness.
+func (n *Node) MarkDead(m *Model, now time.Time) {
 	if n.flags&stateDead == 0 {
 		n.death = m.offset(now)
 	}
