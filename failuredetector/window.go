@@ -155,9 +155,15 @@ func (w *Window) sumNanos(m *Model) float64 {
 	if hb == ob {
 		return head
 	}
+	// Blocks ob+1 .. hb-1 are whole: sum their slots, walking the ring.
 	var full uint64
-	for j := ob + 1; j < hb; j++ {
-		full += w.getBlock(j % blockSlots)
+	blocks := w.data[8:]
+	for i, slot := uint64(0), (ob+1)%blockSlots; i < hb-ob-1; i++ {
+		p := blocks[3*slot : 3*slot+3]
+		full += uint64(p[0]) | uint64(p[1])<<8 | uint64(p[2])<<16
+		if slot++; slot == blockSlots {
+			slot = 0
+		}
 	}
 	remaining := (ob+1)*m.block - (seq - n) // live intervals of block ob
 	oldest := float64(w.getBlock(ob%blockSlots)) * float64(remaining) / float64(m.block)
