@@ -43,11 +43,11 @@ type Config struct {
 	//     MaxInterval each), then an exponentially weighted mean over about
 	//     the last 1,024 of them: a new node is judged by what is typical
 	//     for its peers rather than by InitialInterval;
-	//   - a node with a last heartbeat but no interval yet has phi =
-	//     elapsed / prior instead of no phi: it is live as soon as one
-	//     heartbeat is reported, and dead after about PhiThreshold × prior
-	//     without another (2.4 s at a typical 300 ms, where a fixed 5 s
-	//     prior takes over 30 s).
+	//   - a node with a heartbeat but no interval yet (a newcomer, or a
+	//     dead node heard from again) has phi = elapsed / prior instead of
+	//     no phi: it is live as soon as one heartbeat is reported, and dead
+	//     after about PhiThreshold × prior without another (2.4 s at a
+	//     typical 300 ms, where a fixed 5 s prior takes over 30 s).
 	// Default false: upstream chitchat's behaviour.
 	LearnedPrior bool
 

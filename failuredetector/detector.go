@@ -66,9 +66,10 @@ func (d *Detector[K]) EnsureWindow(id K) {
 	}
 }
 
-// Phi returns id's current phi; ok is false if id has no heartbeat, or no
-// recorded interval yet (including right after a reset) unless
-// LearnedPrior is set. Phi is never NaN and never negative.
+// Phi returns id's current phi; ok is false if id has no recorded interval
+// (none yet, or none since its window was reset by a death) and, with
+// LearnedPrior, no heartbeat reported since that reset either. Phi is
+// never NaN and never negative.
 func (d *Detector[K]) Phi(id K, now time.Time) (phi float64, ok bool) {
 	n := d.nodes[id]
 	return n.Phi(&d.model, now)
