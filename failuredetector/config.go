@@ -16,9 +16,12 @@ type Config struct {
 	// Must be finite and > 0. Default 8.
 	PhiThreshold float64
 
-	// SamplingWindowSize is the maximum number of heartbeat intervals kept
-	// per node; older intervals are evicted first. Memory per node grows
-	// lazily up to SamplingWindowSize × 8 bytes. Must be >= 1. Default 1000.
+	// SamplingWindowSize is the number of most recent heartbeat intervals
+	// whose mean phi uses; older intervals are evicted first. A window
+	// takes 96 bytes whatever its size: up to 10 intervals it is exact,
+	// above that it keeps sums of blocks and phi is approximate within the
+	// bound in the package doc ("Memory and accuracy"). Sizes above 2^30
+	// behave as 2^30. Must be >= 1. Default 1000.
 	SamplingWindowSize int
 
 	// MaxInterval is the longest heartbeat interval that is recorded;
@@ -30,6 +33,23 @@ type Config struct {
 	// weighted as 5 observations. It dominates while a node has few
 	// intervals. Must be > 0. Default 5s.
 	InitialInterval time.Duration
+
+	// LearnedPrior, when true, replaces the fixed prior of the additive
+	// smoothing by one learned from every interval the detector records,
+	// across all nodes, and lets a node be judged from its first heartbeat
+	// on (see "Learned prior" in the package doc):
+	//   - the prior starts at InitialInterval, weighted as 5 observations,
+	//     and becomes the running mean of the recorded intervals (at most
+	//     MaxInterval each), then an exponentially weighted mean over about
+	//     the last 1,024 of them: a new node is judged by what is typical
+	//     for its peers rather than by InitialInterval;
+	//   - a node with a heartbeat but no interval yet (a newcomer, or a
+	//     dead node heard from again) has phi = elapsed / prior instead of
+	//     no phi: it is live as soon as one heartbeat is reported, and dead
+	//     after about PhiThreshold × prior without another (2.4 s at a
+	//     typical 300 ms, where a fixed 5 s prior takes over 30 s).
+	// Default false: upstream chitchat's behaviour.
+	LearnedPrior bool
 
 	// DeadNodeGracePeriod is how long a node stays dead before
 	// [Detector.GarbageCollect] returns it; after half of it the node is

@@ -1,29 +1,26 @@
 package failuredetector
 
-import (
-	"maps"
-	"slices"
-	"time"
-)
+import "time"
 
 // Detector tracks heartbeat windows and the live/dead verdicts for nodes
 // identified by K (Rust's FailureDetector).
 //
-// Verdicts change only in [Detector.UpdateLiveness] and
-// [Detector.GarbageCollect]; heartbeats alone never make a node live or dead.
+// Verdicts change only in [Detector.UpdateLiveness], [Detector.MarkDead]
+// and [Detector.GarbageCollect]; heartbeats alone never make a node live or
+// dead.
 //
-// Invariants: no node is both live and dead; a live node has a window with
-// at least one interval as of its last UpdateLiveness; a node may be dead
-// without a window (it was judged before any heartbeat).
+// Each node is one map entry holding its [Node] by value (104 bytes, no
+// pointers, so the map is not scanned by the garbage collector).
+//
+// Invariants: no node is both live and dead; a live node had a defined phi
+// at its last verdict; a node may be dead without a window (it was judged
+// before any heartbeat); windows counts the entries with stateTracked.
 //
 // A Detector is not safe for concurrent use. Create it with [New].
 type Detector[K comparable] struct {
-	cfg     Config
-	windows map[K]*samplingWindow
-	live    map[K]struct{}
-	// dead maps a node to the time it was first found dead in its current
-	// death; the grace periods count from there.
-	dead map[K]time.Time
+	model   Model
+	nodes   map[K]Node
+	windows int
 }
 
 // New returns an empty detector, or the [Config.Validate] error.
@@ -32,47 +29,50 @@ func New[K comparable](cfg Config) (*Detector[K], error) {
 		return nil, err
 	}
 	return &Detector[K]{
-		cfg:     cfg,
-		windows: make(map[K]*samplingWindow),
-		live:    make(map[K]struct{}),
-		dead:    make(map[K]time.Time),
+		model: newModel(cfg),
+		nodes: make(map[K]Node),
 	}, nil
 }
 
 // Config returns the configuration the detector was created with.
-func (d *Detector[K]) Config() Config { return d.cfg }
+func (d *Detector[K]) Config() Config { return d.model.cfg }
 
-func (d *Detector[K]) window(id K) *samplingWindow {
-	w, ok := d.windows[id]
-	if !ok {
-		w = newSamplingWindow(d.cfg.SamplingWindowSize, d.cfg.MaxInterval, d.cfg.InitialInterval)
-		d.windows[id] = w
+// track marks n as having a window.
+func (d *Detector[K]) track(n *Node) {
+	if n.flags&stateTracked == 0 {
+		n.flags |= stateTracked
+		d.windows++
 	}
-	return w
 }
 
 // ReportHeartbeat records that a new heartbeat of id was observed at now.
-// The first report only starts the clock: phi needs two reports.
+// The first report only starts the clock: phi needs two reports, or one
+// with LearnedPrior.
 func (d *Detector[K]) ReportHeartbeat(id K, now time.Time) {
-	d.window(id).reportHeartbeat(now)
+	n := d.nodes[id]
+	d.track(&n)
+	n.ReportHeartbeat(&d.model, now)
+	d.nodes[id] = n
 }
 
 // EnsureWindow starts tracking id with an empty window and no heartbeat, if
 // it is not tracked yet. It lets a node that was just (re)created be judged
 // dead, and later garbage collected, even if it never heart-beats.
 func (d *Detector[K]) EnsureWindow(id K) {
-	d.window(id)
+	n := d.nodes[id]
+	if n.flags&stateTracked == 0 {
+		d.track(&n)
+		d.nodes[id] = n
+	}
 }
 
-// Phi returns id's current phi; ok is false if id has no window or no
-// recorded interval yet (including right after a reset). Phi is never NaN
-// and never negative.
+// Phi returns id's current phi; ok is false if id has no recorded interval
+// (none yet, or none since its window was reset by a death) and, with
+// LearnedPrior, no heartbeat reported since that reset either. Phi is
+// never NaN and never negative.
 func (d *Detector[K]) Phi(id K, now time.Time) (phi float64, ok bool) {
-	w, found := d.windows[id]
-	if !found {
-		return 0, false
-	}
-	return w.phi(now)
+	n := d.nodes[id]
+	return n.Phi(&d.model, now)
 }
 
 // UpdateLiveness re-judges id at now. It is live iff its phi is defined and
@@ -81,18 +81,26 @@ func (d *Detector[K]) Phi(id K, now time.Time) (phi float64, ok bool) {
 // collection), and its window is reset so that, if it comes back, it is
 // judged on fresh intervals only.
 func (d *Detector[K]) UpdateLiveness(id K, now time.Time) {
-	if phi, ok := d.Phi(id, now); ok && phi <= d.cfg.PhiThreshold {
-		d.live[id] = struct{}{}
-		delete(d.dead, id)
-		return
-	}
-	delete(d.live, id)
-	if _, ok := d.dead[id]; !ok {
-		d.dead[id] = now
-	}
-	if w, ok := d.windows[id]; ok {
-		w.reset()
-	}
+	n := d.nodes[id]
+	n.UpdateLiveness(&d.model, now)
+	d.nodes[id] = n
+}
+
+// MarkDead makes id dead at now on an outside verdict (a death notice from
+// a peer), exactly as if its phi had crossed the threshold at now: a live
+// node becomes dead with time of death now, a dead one keeps its time of
+// death, and the window is reset (its last heartbeat time is kept). Like
+// UpdateLiveness, it makes an unknown id dead without a window. A
+// heartbeat reported later is judged afresh by the next UpdateLiveness.
+//
+// The detector cannot tell a stale notice from a fresh one: owners should
+// pass only notices that are news relative to the heartbeats they have
+// reported (for instance, about a heartbeat no older than the last one
+// reported).
+func (d *Detector[K]) MarkDead(id K, now time.Time) {
+	n := d.nodes[id]
+	n.MarkDead(&d.model, now)
+	d.nodes[id] = n
 }
 
 // GarbageCollect forgets and returns (in no particular order) every node
@@ -100,53 +108,63 @@ func (d *Detector[K]) UpdateLiveness(id K, now time.Time) {
 // if there are none.
 func (d *Detector[K]) GarbageCollect(now time.Time) []K {
 	var collected []K
-	for id, tDeath := range d.dead {
-		if d.cfg.GracePeriodOver(tDeath, now) {
+	for id, n := range d.nodes {
+		if tDeath, dead := n.TimeOfDeath(&d.model); dead && d.model.cfg.GracePeriodOver(tDeath, now) {
 			collected = append(collected, id)
+			d.forget(id, n)
 		}
-	}
-	for _, id := range collected {
-		delete(d.dead, id)
-		delete(d.windows, id)
 	}
 	return collected
 }
 
-// IsLive reports whether id was live at its last UpdateLiveness.
+// IsLive reports whether id was live at its last verdict (UpdateLiveness or
+// MarkDead).
 func (d *Detector[K]) IsLive(id K) bool {
-	_, ok := d.live[id]
-	return ok
+	n := d.nodes[id]
+	return n.IsLive()
 }
 
-// IsDead reports whether id was dead at its last UpdateLiveness and has not
-// been garbage collected since.
+// IsDead reports whether id was dead at its last verdict (UpdateLiveness or
+// MarkDead) and has not been garbage collected since.
 func (d *Detector[K]) IsDead(id K) bool {
-	_, ok := d.dead[id]
-	return ok
+	n := d.nodes[id]
+	return n.IsDead()
 }
 
 // TimeOfDeath returns when id was first found dead in its current death.
 func (d *Detector[K]) TimeOfDeath(id K) (time.Time, bool) {
-	t, ok := d.dead[id]
-	return t, ok
+	n := d.nodes[id]
+	return n.TimeOfDeath(&d.model)
 }
 
 // IsScheduledForDeletion reports whether id has been dead for strictly more
 // than half of DeadNodeGracePeriod at now. Owners stop advertising such nodes
 // so that peers forget them before they are garbage collected.
 func (d *Detector[K]) IsScheduledForDeletion(id K, now time.Time) bool {
-	tDeath, ok := d.dead[id]
-	return ok && d.cfg.ScheduledForDeletion(tDeath, now)
+	tDeath, ok := d.TimeOfDeath(id)
+	return ok && d.model.cfg.ScheduledForDeletion(tDeath, now)
 }
 
 // LiveNodes returns the live nodes in no particular order (nil if none).
 func (d *Detector[K]) LiveNodes() []K {
-	return slices.Collect(maps.Keys(d.live))
+	var ids []K
+	for id, n := range d.nodes {
+		if n.IsLive() {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // DeadNodes returns the dead nodes in no particular order (nil if none).
 func (d *Detector[K]) DeadNodes() []K {
-	return slices.Collect(maps.Keys(d.dead))
+	var ids []K
+	for id, n := range d.nodes {
+		if n.IsDead() {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // ScheduledForDeletionNodes returns the dead nodes for which
@@ -154,8 +172,8 @@ func (d *Detector[K]) DeadNodes() []K {
 // none).
 func (d *Detector[K]) ScheduledForDeletionNodes(now time.Time) []K {
 	var ids []K
-	for id, tDeath := range d.dead {
-		if d.cfg.ScheduledForDeletion(tDeath, now) {
+	for id, n := range d.nodes {
+		if tDeath, dead := n.TimeOfDeath(&d.model); dead && d.model.cfg.ScheduledForDeletion(tDeath, now) {
 			ids = append(ids, id)
 		}
 	}
@@ -165,11 +183,23 @@ func (d *Detector[K]) ScheduledForDeletionNodes(now time.Time) []K {
 // Forget drops every trace of id (window, live and dead state), for owners
 // that remove a node for reasons of their own. A later report starts afresh.
 func (d *Detector[K]) Forget(id K) {
-	delete(d.windows, id)
-	delete(d.live, id)
-	delete(d.dead, id)
+	if n, ok := d.nodes[id]; ok {
+		d.forget(id, n)
+	}
+}
+
+func (d *Detector[K]) forget(id K, n Node) {
+	if n.flags&stateTracked != 0 {
+		d.windows--
+	}
+	delete(d.nodes, id)
 }
 
 // Len returns the number of nodes that have a window. Nodes judged dead
 // without ever having a window are not counted.
-func (d *Detector[K]) Len() int { return len(d.windows) }
+func (d *Detector[K]) Len() int { return d.windows }
+
+// Prior returns the prior mean interval of the additive smoothing:
+// InitialInterval, or with LearnedPrior the mean learned so far from every
+// node's intervals.
+func (d *Detector[K]) Prior() time.Duration { return d.model.Prior() }

@@ -132,7 +132,7 @@ func TestT66_AdditiveSmoothingPredominantInTheBeginning(t *testing.T) {
 		d.ReportHeartbeat(id, now)
 	}
 	// Intervals 1.2, 0.2 × 4: sum 2, n 5; the prior (5 s × 5) dominates.
-	assertClose(t, "mean", d.windows[id].mean(), (2.0+25)/10, tol)
+	assertClose(t, "mean", meanOf(d, id), (2.0+25)/10, tol)
 
 	now = now.Add(6 * time.Second)
 	assertClose(t, "phi at +6s", mustPhi(t, d, id, now), 6/2.7, tol)
@@ -157,7 +157,7 @@ func TestT67_AdditiveSmoothingEffectFadesOff(t *testing.T) {
 		d.ReportHeartbeat(id, now)
 	}
 	mean := (1000*0.2 + 25) / 1005
-	assertClose(t, "mean", d.windows[id].mean(), mean, tol)
+	assertClose(t, "mean", meanOf(d, id), mean, tol)
 
 	now = now.Add(6 * time.Second)
 	assertClose(t, "phi at +6s", mustPhi(t, d, id, now), 6/mean, tol) // ≈ 26.8
@@ -202,8 +202,8 @@ func TestDeadWindowResetKeepsLastHeartbeat(t *testing.T) {
 	// before the death (4 s), not from nothing.
 	now = t0.Add(6 * time.Second)
 	d.ReportHeartbeat("a", now)
-	if got := d.windows["a"].stats.ordered(); !slices.Equal(got, []float64{4}) {
-		t.Fatalf("intervals after return = %v, want [4]", got)
+	if w := d.nodes["a"].Window; w.len(&d.model) != 1 || w.sumNanos(&d.model) != 4e9 {
+		t.Fatalf("intervals after return: %d summing to %vns, want one of 4s", w.len(&d.model), w.sumNanos(&d.model))
 	}
 	d.UpdateLiveness("a", now)
 	checkSets(t, d, []string{"a"}, nil)
@@ -352,6 +352,31 @@ func TestEnsureWindow(t *testing.T) {
 	})
 }
 
+func TestLenCountsWindows(t *testing.T) {
+	d := newDetector[string](t, DefaultConfig())
+	steps := []struct {
+		name string
+		do   func()
+		want int
+	}{
+		{"judged without a window", func() { d.UpdateLiveness("a", t0) }, 0},
+		{"reported", func() { d.ReportHeartbeat("a", t0) }, 1},
+		{"reported again", func() { d.ReportHeartbeat("a", t0.Add(time.Second)) }, 1},
+		{"ensured while dead without window", func() { d.UpdateLiveness("b", t0); d.EnsureWindow("b") }, 2},
+		{"ensured again", func() { d.EnsureWindow("b") }, 2},
+		{"forgotten", func() { d.Forget("a") }, 1},
+		{"collected", func() { d.GarbageCollect(t0.Add(48 * time.Hour)) }, 0},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			st.do()
+			if got := d.Len(); got != st.want {
+				t.Errorf("Len() = %d, want %d", got, st.want)
+			}
+		})
+	}
+}
+
 func TestForget(t *testing.T) {
 	d := newDetector[string](t, DefaultConfig())
 	for _, id := range []string{"live", "dead"} {
@@ -414,6 +439,7 @@ type modelWindow struct {
 	intervals []float64
 	last      time.Time
 	hasLast   bool
+	heard     bool // reported since the last death
 }
 
 // detectorModel is the reference the property test checks Detector
@@ -423,19 +449,41 @@ type detectorModel struct {
 	windows map[int]*modelWindow
 	live    map[int]bool
 	dead    map[int]time.Time
+	learned []float64 // every interval recorded, in seconds
 }
 
 func (m *detectorModel) phi(id int, now time.Time) (float64, bool) {
 	w := m.windows[id]
-	if w == nil || len(w.intervals) == 0 {
+	if w == nil || (len(w.intervals) == 0 && (!w.heard || !m.cfg.LearnedPrior)) {
 		return 0, false
 	}
 	sum := 0.0
 	for _, x := range w.intervals {
 		sum += x
 	}
-	mean := (sum + 5*m.cfg.InitialInterval.Seconds()) / (float64(len(w.intervals)) + 5)
+	mean := (sum + 5*m.prior()) / (float64(len(w.intervals)) + 5)
 	return max(now.Sub(w.last), 0).Seconds() / mean, true
+}
+
+// prior is the prior mean interval in seconds: InitialInterval, or with
+// LearnedPrior the additively smoothed mean of the first 1,018 learned
+// intervals followed by an exponentially weighted mean (weight 1/1024).
+func (m *detectorModel) prior() float64 {
+	initial := m.cfg.InitialInterval.Seconds()
+	if !m.cfg.LearnedPrior {
+		return initial
+	}
+	const running = 1024 - 5 - 1
+	head := m.learned[:min(len(m.learned), running)]
+	sum := 0.0
+	for _, x := range head {
+		sum += x
+	}
+	p := (5*initial + sum) / float64(5+len(head))
+	for _, x := range m.learned[len(head):] {
+		p += (x - p) / 1024
+	}
+	return p
 }
 
 // TestDetectorProperties runs random sequences of operations and checks the
@@ -451,6 +499,7 @@ func TestDetectorProperties(t *testing.T) {
 			MaxInterval:         time.Duration(rapid.IntRange(1, 20_000).Draw(t, "maxIntervalMs")) * time.Millisecond,
 			InitialInterval:     time.Duration(rapid.IntRange(1, 10_000).Draw(t, "initialIntervalMs")) * time.Millisecond,
 			DeadNodeGracePeriod: time.Duration(rapid.IntRange(1, 7200).Draw(t, "graceS")) * time.Second,
+			LearnedPrior:        rapid.Bool().Draw(t, "learnedPrior"),
 		}
 		d, err := New[int](cfg)
 		if err != nil {
@@ -465,6 +514,16 @@ func TestDetectorProperties(t *testing.T) {
 			}
 			return m.windows[id]
 		}
+		// die is a dead verdict: UpdateLiveness over the threshold, or MarkDead.
+		die := func(id int) {
+			delete(m.live, id)
+			if _, dead := m.dead[id]; !dead {
+				m.dead[id] = now
+			}
+			if w := m.windows[id]; w != nil {
+				w.intervals, w.heard = nil, false
+			}
+		}
 		update := func(id int) {
 			// The verdict must follow from Phi as observed just before.
 			phi, ok := d.Phi(id, now)
@@ -474,13 +533,7 @@ func TestDetectorProperties(t *testing.T) {
 				delete(m.dead, id)
 				return
 			}
-			delete(m.live, id)
-			if _, dead := m.dead[id]; !dead {
-				m.dead[id] = now
-			}
-			if w := m.windows[id]; w != nil {
-				w.intervals = nil
-			}
+			die(id)
 		}
 
 		report := func(id int) {
@@ -489,12 +542,13 @@ func TestDetectorProperties(t *testing.T) {
 			if w.hasLast {
 				if iv := max(now.Sub(w.last), 0); iv <= cfg.MaxInterval {
 					w.intervals = append(w.intervals, iv.Seconds())
+					m.learned = append(m.learned, iv.Seconds())
 					if len(w.intervals) > cfg.SamplingWindowSize {
 						w.intervals = w.intervals[1:]
 					}
 				}
 			}
-			w.last, w.hasLast = now, true
+			w.last, w.hasLast, w.heard = now, true, true
 		}
 		// Steps land on the interesting boundaries often, not only by luck.
 		step := rapid.OneOf(
@@ -523,6 +577,11 @@ func TestDetectorProperties(t *testing.T) {
 				ensure(id)
 			},
 			"update": func(t *rapid.T) { update(drawID(t)) },
+			"markDead": func(t *rapid.T) {
+				id := drawID(t)
+				d.MarkDead(id, now)
+				die(id)
+			},
 			"updateAll": func(t *rapid.T) {
 				for id := range nodes {
 					update(id)
@@ -633,4 +692,10 @@ func BenchmarkUpdateLiveness1000(b *testing.B) {
 			d.UpdateLiveness(id, now)
 		}
 	}
+}
+
+// meanOf returns id's smoothed mean interval in seconds.
+func meanOf[K comparable](d *Detector[K], id K) float64 {
+	w := d.nodes[id].Window
+	return w.mean(&d.model)
 }

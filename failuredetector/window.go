@@ -1,126 +1,199 @@
 package failuredetector
 
-import "time"
+import (
+	"encoding/binary"
+	"time"
+)
 
-// boundedStats keeps the most recent values, at most limit of them, and their
-// sum (Rust's BoundedArrayStats).
+// Geometry of the compact window (see "Memory and accuracy" in the package
+// doc). A window's data area holds either up to exactSlots intervals in
+// whole nanoseconds, or an 8-byte exact head sum followed by blockSlots
+// block sums of blockBits bits each.
+const (
+	exactSlots = 10
+	blockSlots = 25
+	blockBits  = 24
+	blockMax   = 1<<blockBits - 1
+	dataBytes  = 8 + blockSlots*blockBits/8 // 83 >= exactSlots*8
+
+	// maxWindow caps SamplingWindowSize so that a window's interval
+	// counter fits 32 bits. A larger window behaves as this one: at one
+	// heartbeat per 10 ms it takes 124 days to fill.
+	maxWindow = 1 << 30
+)
+
+// Window is one node's heartbeat history in 96 bytes, whatever the window
+// size (Rust's SamplingWindow). Its zero value is an empty window that has
+// seen no heartbeat. It holds no pointer, so a map or slice of windows is
+// not scanned by the garbage collector. Every method takes the [Model]
+// the window belongs to.
 //
-// Invariants: len(buf) <= limit; when len(buf) == limit, buf[next] is the
-// oldest value, otherwise next == 0 and values are in arrival order; sum is
-// the sum of buf up to rounding error accumulated over fewer than limit
-// evictions.
-type boundedStats struct {
-	// buf grows on demand instead of being allocated at limit up front: a
-	// cluster of 1000 nodes with the default window would otherwise pin 8 MB
-	// even for nodes that have sent a handful of heartbeats.
-	buf   []float64
-	limit int
-	next  int
-	sum   float64
+// Exact mode (size <= exactSlots): data holds the intervals in nanoseconds,
+// interval i (counting from the last reset) at slot i mod size.
+//
+// Block mode: interval i belongs to block i/block. The head block (the one
+// being filled) is summed exactly in data[0:8]; each completed block is
+// stored as its sum rounded to units, in 24 bits at slot (block index) mod
+// blockSlots. When the window is full, the oldest live block is counted
+// partially, as (its remaining intervals) × (its mean): evicting one
+// interval evicts the block's mean instead of the interval itself.
+//
+// Invariants: seq is the number of intervals recorded since the last reset,
+// less a multiple of the ring period once the window is full (seq stays
+// below size + period); seq > 0 only if flagHeard is set; flagHeard only
+// if flagHasLast.
+type Window struct {
+	last int64 // last heartbeat, nanoseconds since the model's epoch
+	seq  uint32
+	// flags holds flagHasLast and flagHeard; its other bits belong to the
+	// [Node] that embeds the window (they fill what would otherwise be
+	// padding).
+	flags uint8
+	data  [dataBytes]byte
 }
 
-func newBoundedStats(limit int) boundedStats {
-	return boundedStats{limit: limit}
-}
-
-func (s *boundedStats) len() int { return len(s.buf) }
-
-// append adds v, evicting the oldest value if the window is full.
-//
-// Like Rust, the running sum is maintained by subtracting the evicted value.
-// Unlike Rust, it is also recomputed from the buffer once per full
-// revolution of the ring (amortized O(1) per append), so rounding error
-// cannot accumulate over the lifetime of a long-lived node.
-func (s *boundedStats) append(v float64) {
-	if len(s.buf) < s.limit {
-		if len(s.buf) == cap(s.buf) {
-			s.grow()
+// ReportHeartbeat records a heartbeat received at now. The first heartbeat
+// only sets the reference time; later ones add the interval since the
+// previous heartbeat unless it exceeds MaxInterval. The reference time moves
+// to now in every case, so a discarded long pause is not measured twice.
+func (w *Window) ReportHeartbeat(m *Model, now time.Time) {
+	off := m.offset(now)
+	if w.hasLast() {
+		if iv := since(w.last, off); iv <= uint64(m.cfg.MaxInterval) {
+			w.record(m, iv)
+			m.learn(iv)
 		}
-		s.buf = append(s.buf, v)
-		s.sum += v
+	}
+	w.last = off
+	w.flags |= flagHasLast | flagHeard
+}
+
+// record adds an interval of iv nanoseconds, evicting the oldest one (or
+// the oldest block's mean) if the window is full.
+func (w *Window) record(m *Model, iv uint64) {
+	if m.block == 0 {
+		binary.LittleEndian.PutUint64(w.data[8*(uint64(w.seq)%m.size):], iv)
+		w.seq++
+		if uint64(w.seq) >= 2*m.size {
+			w.seq -= uint32(m.size)
+		}
 		return
 	}
-	s.sum += v - s.buf[s.next]
-	s.buf[s.next] = v
-	s.next++
-	if s.next == s.limit {
-		s.next = 0
-		s.sum = 0
-		for _, x := range s.buf {
-			s.sum += x
+	// The head sums consecutive intervals between int64 offsets, so it
+	// cannot exceed MaxInt64 - MinInt64 = 2^64-1: it never wraps.
+	head := binary.LittleEndian.Uint64(w.data[:8]) + iv
+	w.seq++
+	if seq := uint64(w.seq); seq%m.block == 0 {
+		// The head block is complete: round it to units and store it.
+		v := head / m.unit
+		if rem := head % m.unit; rem >= m.unit-rem {
+			v++
+		}
+		w.putBlock((seq/m.block-1)%blockSlots, v)
+		head = 0
+	}
+	binary.LittleEndian.PutUint64(w.data[:8], head)
+	// Block indices only matter modulo blockSlots, and the live range only
+	// relative to seq: once full, shift by whole ring periods.
+	if period := m.block * blockSlots; uint64(w.seq) >= m.size+period {
+		w.seq -= uint32(period)
+	}
+}
+
+const (
+	// flagHasLast: a heartbeat was reported (last is valid).
+	flagHasLast uint8 = 1 << iota
+	// flagHeard: a heartbeat was reported since the last reset. A node
+	// reset by a death is judged again only once it is heard from.
+	flagHeard
+	flagsWindow = flagHasLast | flagHeard
+)
+
+func (w *Window) hasLast() bool { return w.flags&flagHasLast != 0 }
+
+func (w *Window) putBlock(slot, v uint64) {
+	p := w.data[8+3*slot:]
+	p[0], p[1], p[2] = byte(v), byte(v>>8), byte(v>>16)
+}
+
+func (w *Window) getBlock(slot uint64) uint64 {
+	p := w.data[8+3*slot:]
+	return uint64(p[0]) | uint64(p[1])<<8 | uint64(p[2])<<16
+}
+
+// len returns the number of intervals in the window.
+func (w *Window) len(m *Model) uint64 { return min(uint64(w.seq), m.size) }
+
+// Intervals returns the number of intervals phi currently averages (at most
+// SamplingWindowSize).
+func (w *Window) Intervals(m *Model) int { return int(w.len(m)) }
+
+// LastHeartbeat returns the time of the last reported heartbeat (Equal to
+// the now passed then), if any.
+func (w *Window) LastHeartbeat(m *Model) (time.Time, bool) {
+	if !w.hasLast() {
+		return time.Time{}, false
+	}
+	return m.time(w.last), true
+}
+
+// sumNanos returns the sum of the intervals in the window, in nanoseconds:
+// exact in exact mode; in block mode within the bound stated in the
+// package doc.
+func (w *Window) sumNanos(m *Model) float64 {
+	n := w.len(m)
+	if m.block == 0 {
+		var sum float64
+		for i := range n {
+			sum += float64(binary.LittleEndian.Uint64(w.data[8*i:]))
+		}
+		return sum
+	}
+	seq := uint64(w.seq)
+	head := float64(binary.LittleEndian.Uint64(w.data[:8]))
+	hb, ob := seq/m.block, (seq-n)/m.block // head and oldest live block
+	if hb == ob {
+		return head
+	}
+	// Blocks ob+1 .. hb-1 are whole: sum their slots, walking the ring.
+	var full uint64
+	blocks := w.data[8:]
+	for i, slot := uint64(0), (ob+1)%blockSlots; i < hb-ob-1; i++ {
+		p := blocks[3*slot : 3*slot+3]
+		full += uint64(p[0]) | uint64(p[1])<<8 | uint64(p[2])<<16
+		if slot++; slot == blockSlots {
+			slot = 0
 		}
 	}
+	remaining := (ob+1)*m.block - (seq - n) // live intervals of block ob
+	oldest := float64(w.getBlock(ob%blockSlots)) * float64(remaining) / float64(m.block)
+	return head + (float64(full)+oldest)*float64(m.unit)
 }
 
-// grow doubles the capacity, never beyond limit, so a full window holds
-// exactly limit floats.
-func (s *boundedStats) grow() {
-	c := min(max(2*cap(s.buf), 16), s.limit)
-	buf := make([]float64, len(s.buf), c)
-	copy(buf, s.buf)
-	s.buf = buf
-}
-
-// clear drops every value but keeps the buffer: a dead node is cleared on
-// every liveness round, and one that comes back refills the same memory.
-func (s *boundedStats) clear() {
-	s.buf = s.buf[:0]
-	s.next = 0
-	s.sum = 0
-}
-
-// samplingWindow is one node's heartbeat history (Rust's SamplingWindow).
-//
-// Invariant: stats is non-empty only if hasLast, since an interval needs two
-// heartbeats; the converse does not hold after reset.
-type samplingWindow struct {
-	stats         boundedStats
-	lastHeartbeat time.Time
-	hasLast       bool
-	maxInterval   time.Duration
-	priorSumSecs  float64 // priorWeight × InitialInterval, in seconds
-}
-
-func newSamplingWindow(size int, maxInterval, initialInterval time.Duration) *samplingWindow {
-	return &samplingWindow{
-		stats:        newBoundedStats(size),
-		maxInterval:  maxInterval,
-		priorSumSecs: priorWeight * initialInterval.Seconds(),
-	}
-}
-
-// reportHeartbeat records a heartbeat received at now. The first heartbeat
-// only sets the reference time; later ones add the interval since the
-// previous heartbeat unless it exceeds maxInterval. The reference time moves
-// to now in every case, so a discarded long pause is not measured twice.
-func (w *samplingWindow) reportHeartbeat(now time.Time) {
-	if w.hasLast {
-		if interval := max(now.Sub(w.lastHeartbeat), 0); interval <= w.maxInterval {
-			w.stats.append(interval.Seconds())
-		}
-	}
-	w.lastHeartbeat = now
-	w.hasLast = true
-}
-
-// reset forgets the intervals but keeps the last heartbeat time, so the next
-// heartbeat after a node returns already yields an interval.
-func (w *samplingWindow) reset() {
-	w.stats.clear()
+// Reset forgets the intervals but keeps the last heartbeat time, so the next
+// heartbeat after a node returns already yields an interval. Until then
+// phi is undefined, with LearnedPrior too.
+func (w *Window) Reset() {
+	w.seq = 0
+	w.flags &^= flagHeard
+	w.data = [dataBytes]byte{}
 }
 
 // mean is the additively smoothed mean interval in seconds. It is > 0
 // whenever InitialInterval > 0, since intervals are never negative.
-func (w *samplingWindow) mean() float64 {
-	return (w.stats.sum + w.priorSumSecs) / (float64(w.stats.len()) + priorWeight)
+func (w *Window) mean(m *Model) float64 {
+	return (w.sumNanos(m)/1e9 + priorWeight*m.priorSecs) / (float64(w.len(m)) + priorWeight)
 }
 
-// phi is the elapsed time since the last heartbeat in mean intervals; ok is
-// false while there is no interval to judge by.
-func (w *samplingWindow) phi(now time.Time) (phi float64, ok bool) {
-	if w.stats.len() == 0 || !w.hasLast {
+// Phi is the time elapsed from the last heartbeat to now in mean
+// intervals; ok is false while there is nothing to judge by: no interval,
+// and with LearnedPrior no heartbeat since the last reset either (a node
+// reset by a death stays without phi until it is heard from again). Phi
+// is never NaN and never negative.
+func (w *Window) Phi(m *Model, now time.Time) (phi float64, ok bool) {
+	if w.seq == 0 && (w.flags&flagHeard == 0 || !m.cfg.LearnedPrior) {
 		return 0, false
 	}
-	elapsed := max(now.Sub(w.lastHeartbeat), 0)
-	return elapsed.Seconds() / w.mean(), true
+	elapsed := since(w.last, m.offset(now))
+	return float64(elapsed) / 1e9 / w.mean(m), true
 }
