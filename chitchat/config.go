@@ -3,6 +3,7 @@ package chitchat
 import (
 	"cmp"
 	"context"
+	"math"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -71,6 +72,25 @@ type Config struct {
 	// Default and maximum 65,507 bytes (the largest UDP payload over IPv4).
 	// Must be at least MinDatagramSize.
 	MaxDatagramSize int
+
+	// DisablePush turns off the push of news as it happens
+	// (docs/design/scale.md §7): news then waits for gossip rounds, as
+	// upstream.
+	DisablePush bool
+	// PushFanout is how many nodes a push is sent to, the origin's and
+	// every forwarder's: a push reaches N nodes in log_fanout(N) hops.
+	// Default 3.
+	PushFanout int
+	// PushRedundancy is how many independent trees carry each push: each
+	// node receives it that many times (memberlist's retransmit
+	// multiplier, for this scheme). More costs bandwidth and survives more
+	// loss. Default 1.
+	PushRedundancy int
+	// PushRate caps the push datagrams this node sends, originated and
+	// forwarded, per second (a token bucket holding a tenth of a second's
+	// worth). Beyond it, our news waits for the next Flush or round and
+	// forwards are dropped (anti-entropy completes them). Default 1,000.
+	PushRate float64
 
 	// MaxStreamMessageSize bounds one message of a stream exchange (bulk
 	// state over TCP, docs/design/scale.md §4), in bytes, both what this
@@ -172,6 +192,10 @@ const (
 	MinDatagramSize = 512
 	// DefaultMaxStreamMessageSize bounds a stream message by default.
 	DefaultMaxStreamMessageSize = 64 << 20
+	// Push defaults.
+	DefaultPushFanout     = 3
+	DefaultPushRedundancy = 1
+	DefaultPushRate       = 1000
 )
 
 // Validate reports every problem of c at once, each naming the field and
@@ -214,6 +238,13 @@ func (c Config) Validate() error {
 	if c.MaxDatagramSize != 0 && (c.MaxDatagramSize < MinDatagramSize || c.MaxDatagramSize > MaxDatagramSize) {
 		bad("MaxDatagramSize is %d: it must be between %d and %d (or 0 for %d)",
 			c.MaxDatagramSize, MinDatagramSize, MaxDatagramSize, MaxDatagramSize)
+	}
+	if c.PushFanout < 0 || c.PushRedundancy < 0 {
+		bad("PushFanout %d and PushRedundancy %d must be positive (or 0 for the defaults %d and %d)",
+			c.PushFanout, c.PushRedundancy, DefaultPushFanout, DefaultPushRedundancy)
+	}
+	if c.PushRate < 0 || math.IsNaN(c.PushRate) || math.IsInf(c.PushRate, 0) {
+		bad("PushRate is %v: it must be a positive number of datagrams per second (or 0 for %d)", c.PushRate, DefaultPushRate)
 	}
 	if c.MaxStreamMessageSize != 0 && c.MaxStreamMessageSize < MaxDatagramSize {
 		bad("MaxStreamMessageSize is %d: it must be at least %d (or 0 for %d)",
@@ -287,6 +318,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxStreamMessageSize == 0 {
 		c.MaxStreamMessageSize = DefaultMaxStreamMessageSize
 	}
+	c.PushFanout = cmp.Or(c.PushFanout, DefaultPushFanout)
+	c.PushRedundancy = cmp.Or(c.PushRedundancy, DefaultPushRedundancy)
+	c.PushRate = cmp.Or(c.PushRate, DefaultPushRate)
 	if c.EventBuffer == 0 {
 		c.EventBuffer = DefaultEventBuffer
 	}

@@ -48,8 +48,14 @@ type Engine struct {
 	// Server that gossips in plaintext).
 	padSyns bool
 	// round counts gossip rounds (Tick).
-	round     uint32
-	tune      tuning
+	round uint32
+	tune  tuning
+	push  pushState
+	// ringNodes is route's scratch list of live nodes in a range.
+	ringNodes []*NodeState
+	// liveDirty: a verdict changed since the live-nodes watch was last
+	// published.
+	liveDirty bool
 	listeners *listeners
 	// fd is keyed by NodeState.slot, a small integer unique to each state.
 	fd       *failuredetector.Detector[uint64]
@@ -165,6 +171,7 @@ func NewEngine(cfg Config, rng *rand.Rand, initial []KeyValue) (*Engine, error) 
 	}
 	static, _ := parseSeeds(cfg.Seeds)
 	e.SetSeeds(static)
+	e.push.announce = e.pushEnabled() // a joining node announces itself
 	return e, nil
 }
 
@@ -255,6 +262,9 @@ func (e *Engine) selfWrite(write func(*NodeState)) {
 	old := self.maxVersion
 	write(self)
 	e.noteChange(self, old)
+	if self.maxVersion != old {
+		e.noteSelfNews(old)
+	}
 }
 
 // freshRounds is how many rounds a node stays fresh after its state moved.

@@ -10,6 +10,9 @@ import (
 type Round struct {
 	Targets []netip.AddrPort
 	Syn     *Syn
+	// Pushes carry news and notices the rate limit held back, and death
+	// notices of nodes found dead this round.
+	Pushes []Envelope
 }
 
 // Tick runs one gossip round: it picks the targets, increments the self
@@ -29,7 +32,7 @@ func (e *Engine) Tick(now time.Time) Round {
 	e.GCKeys(now)
 	syn := e.CreateSyn(now)
 	e.UpdateLiveness(now)
-	return Round{Targets: nodes, Syn: syn}
+	return Round{Targets: nodes, Syn: syn, Pushes: e.Flush(now)}
 }
 
 // targetSets caches the sorted, deduplicated address sets Tick draws gossip
@@ -126,54 +129,14 @@ type liveEntry struct {
 // detector's live and dead sets change only here, so mirroring them here
 // keeps the hot paths (digests, deltas, target selection) off its maps.
 func (e *Engine) UpdateLiveness(now time.Time) {
-	current := e.liveNext[:0]
 	for _, ns := range e.states {
-		if ns.id == e.self {
-			current = append(current, liveEntry{ns.slot, ns.maxVersion})
-			continue
-		}
-		if ns.left {
-			// Left nodes are out of the failure detector's hands (see
-			// checkLeft); they are collected after the grace period.
-			continue
-		}
-		e.fd.UpdateLiveness(ns.slot, now)
-		wasLive, wasDead := ns.live, !ns.deadSince.IsZero()
-		ns.live = e.fd.IsLive(ns.slot)
-		ns.everLive = ns.everLive || ns.live
-		ns.deadSince, _ = e.fd.TimeOfDeath(ns.slot)
-		if ns.live != wasLive || ns.deadSince.IsZero() == wasDead {
-			e.targets.valid = false
-		}
-		if ns.live != wasLive {
-			if ns.live {
-				e.log.Info("node is live", "node", ns.id)
-			} else {
-				e.log.Info("node is dead", "node", ns.id)
-			}
-		}
-		if ns.live {
-			current = append(current, liveEntry{ns.slot, ns.maxVersion})
+		// Left nodes are out of the failure detector's hands (see
+		// checkLeft); they are collected after the grace period.
+		if ns.id != e.self && !ns.left {
+			e.judge(ns, now)
 		}
 	}
-	if !slices.Equal(current, e.prevLive) {
-		published := make([]*NodeState, 0, len(current))
-		for _, ns := range e.states {
-			if ns.id != e.self && (!ns.live || ns.left) {
-				continue
-			}
-			if e.cfg.ExtraLivenessPredicate != nil && !e.cfg.ExtraLivenessPredicate(ns) {
-				continue
-			}
-			published = append(published, ns.Clone())
-		}
-		// The previous value's buffer becomes the next round's scratch.
-		e.prevLive, e.liveNext = current, e.prevLive
-		e.published = published
-		e.publishedGen++
-	} else {
-		e.liveNext = current
-	}
+	e.publishLive()
 	collected := e.fd.GarbageCollect(now)
 	var gone []NodeID // removed after the scan, which removal would disturb
 	for _, ns := range e.states {
@@ -185,6 +148,69 @@ func (e *Engine) UpdateLiveness(now time.Time) {
 		e.log.Info("node garbage collected", "node", id)
 		e.removeNode(id)
 	}
+}
+
+// judge re-evaluates one peer with the failure detector and mirrors the
+// verdict. A node found dead for the first time is announced with a death
+// notice, unless one came already (docs/design/scale.md §7).
+func (e *Engine) judge(ns *NodeState, now time.Time) {
+	e.fd.UpdateLiveness(ns.slot, now)
+	e.mirror(ns, now)
+}
+
+// mirror copies the detector's verdict on ns into its state.
+func (e *Engine) mirror(ns *NodeState, now time.Time) {
+	wasLive, wasDead := ns.live, !ns.deadSince.IsZero()
+	ns.live = e.fd.IsLive(ns.slot)
+	ns.everLive = ns.everLive || ns.live
+	ns.deadSince, _ = e.fd.TimeOfDeath(ns.slot)
+	if ns.live != wasLive || ns.deadSince.IsZero() == wasDead {
+		e.targets.valid = false
+		e.liveDirty = true
+	}
+	if ns.live == wasLive {
+		return
+	}
+	if ns.live {
+		e.log.Info("node is live", "node", ns.id)
+		ns.deadNoticed = false
+		return
+	}
+	e.log.Info("node is dead", "node", ns.id)
+	if wasLive && !ns.deadNoticed {
+		ns.deadNoticed = true
+		e.queueNotice(Notice{Kind: NoticeDead, ID: ns.id, Heartbeat: ns.heartbeat})
+	}
+}
+
+// publishLive publishes the live-nodes watch if the live set or a live
+// node's max version changed since the last publication.
+func (e *Engine) publishLive() {
+	e.liveDirty = false
+	current := e.liveNext[:0]
+	for _, ns := range e.states {
+		if ns.id == e.self || (ns.live && !ns.left) {
+			current = append(current, liveEntry{ns.slot, ns.maxVersion})
+		}
+	}
+	if slices.Equal(current, e.prevLive) {
+		e.liveNext = current
+		return
+	}
+	published := make([]*NodeState, 0, len(current))
+	for _, ns := range e.states {
+		if ns.id != e.self && (!ns.live || ns.left) {
+			continue
+		}
+		if e.cfg.ExtraLivenessPredicate != nil && !e.cfg.ExtraLivenessPredicate(ns) {
+			continue
+		}
+		published = append(published, ns.Clone())
+	}
+	// The previous value's buffer becomes the next round's scratch.
+	e.prevLive, e.liveNext = current, e.prevLive
+	e.published = published
+	e.publishedGen++
 }
 
 // LiveNodesWatch returns the live-nodes watch value and its generation,

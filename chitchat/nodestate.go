@@ -50,6 +50,8 @@ type NodeState struct {
 	// suspect: live, but its phi is above half the threshold; our Syns list
 	// it explicitly so that whoever has a fresher heartbeat answers with it.
 	suspect bool
+	// deadNoticed: a death notice about this death was sent or applied.
+	deadNoticed bool
 	// mark == Engine.markGen when the node is listed explicitly in the
 	// message being built or checked.
 	mark uint32

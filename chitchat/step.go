@@ -59,6 +59,9 @@ type Output struct {
 	// SelfVersionSeen is the max version of our own state that the
 	// message's digest showed the sender holds (0: not shown).
 	SelfVersionSeen uint64
+	// Pushes are forwards of a received push, and our own news or notices
+	// when the message made some due.
+	Pushes []Envelope
 }
 
 // Process handles one message received from a peer and returns the reply to
@@ -90,6 +93,16 @@ func (e *Engine) Step(now time.Time, in Inbound, m Message) Output {
 	case *BadCluster:
 		e.stats.BadClusterReceived++
 		e.log.Warn("message rejected by peer: wrong cluster")
+	case *Push:
+		out.Pushes = e.onPush(now, in, m)
+	}
+	if e.pushEnabled() {
+		// News of life, death or leave changes the live set at once, not
+		// at the end of the round.
+		if e.liveDirty {
+			e.publishLive()
+		}
+		out.Pushes = append(out.Pushes, e.Flush(now)...)
 	}
 	return out
 }

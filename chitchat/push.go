@@ -1,0 +1,324 @@
+package chitchat
+
+import (
+	"hash/fnv"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// News in milliseconds: ring broadcast (docs/design/scale.md §7).
+//
+// When our own state changes, or a notice of life or death is due, we push
+// it at once. The origin's duty is the whole ring but itself; a node with a
+// duty splits the live nodes of its range, in ring order, into PushFanout
+// contiguous chunks and sends the push to the first node of each, whose duty
+// becomes the rest of its chunk. Every node receives each push once, within
+// log_fanout(N) hops; a lost datagram loses a subtree, which anti-entropy
+// completes. Pushes are rate limited by a token bucket that covers forwards
+// too, so a write storm degrades to periodic gossip.
+
+// Envelope is a message to send.
+type Envelope struct {
+	To  netip.AddrPort
+	Msg Message
+}
+
+// pushState is the push side of an Engine.
+type pushState struct {
+	// newsFrom is our max version before the first change not pushed yet;
+	// valid while news is set.
+	newsFrom uint64
+	news     bool
+	// announce: an alive notice about ourselves is due (at start, and to
+	// answer a death notice about us).
+	announce bool
+	notices  []Notice // originated here, not sent yet
+	tokens   float64
+	refilled time.Time
+	// seen holds digests of recent pushes, so that a duplicated or
+	// replayed push is not forwarded again.
+	seen     [64]uint64
+	seenNext int
+	scratch  []byte
+	stats    PushStats
+}
+
+// PushStats counts push traffic (Stats.Engine.Push).
+type PushStats struct {
+	Originated    uint64 // pushes of our own news or notices, per recipient
+	Received      uint64 // pushes received
+	Forwarded     uint64 // pushes forwarded, per recipient
+	Duplicates    uint64 // pushes received again, not forwarded again
+	RateLimited   uint64 // pushes not sent (news kept for later, forwards dropped) for lack of tokens
+	NoticesAlive  uint64 // alive notices applied
+	NoticesDead   uint64 // death notices that made a node dead here
+	WrongCluster  uint64 // pushes of another cluster, ignored
+	NewsToSeeds   uint64 // pushes sent to a seed because no node was live yet
+	DeltasApplied uint64 // node deltas of pushes that brought news
+}
+
+func (e *Engine) pushEnabled() bool { return !e.cfg.DisablePush }
+
+// queueNotice schedules a notice for the next Flush.
+func (e *Engine) queueNotice(n Notice) {
+	if e.pushEnabled() {
+		e.push.notices = append(e.push.notices, n)
+	}
+}
+
+// noteSelfNews records that our own state moved from old.
+func (e *Engine) noteSelfNews(old uint64) {
+	if !e.pushEnabled() {
+		return
+	}
+	if !e.push.news {
+		e.push.newsFrom, e.push.news = old, true
+	}
+}
+
+// refill adds the tokens earned since the last refill.
+func (e *Engine) refill(now time.Time) {
+	p := &e.push
+	burst := e.cfg.PushRate / 10
+	burst = max(burst, float64(e.cfg.PushFanout*e.cfg.PushRedundancy))
+	if p.refilled.IsZero() {
+		p.tokens = burst
+	} else if d := now.Sub(p.refilled); d > 0 {
+		p.tokens = min(burst, p.tokens+d.Seconds()*e.cfg.PushRate)
+	}
+	p.refilled = now
+}
+
+// Flush returns the pushes of our pending news and notices, if the rate
+// limit allows (otherwise they stay pending for a later Flush or Tick).
+func (e *Engine) Flush(now time.Time) []Envelope {
+	p := &e.push
+	if !e.pushEnabled() || (!p.news && !p.announce && len(p.notices) == 0) {
+		return nil
+	}
+	e.refill(now)
+	self := e.selfState()
+	m := &Push{ClusterID: e.cfg.ClusterID, Notices: slices.Clone(p.notices)}
+	if p.announce {
+		m.Notices = append(m.Notices, Notice{Kind: NoticeAlive, ID: self.id, Heartbeat: self.heartbeat})
+	}
+	budget := e.cfg.MaxDatagramSize - EncodedSize(&Push{ClusterID: m.ClusterID, Notices: m.Notices, Range: &RingRange{^uint64(0), ^uint64(0)}}) + 1
+	if p.news && self.maxVersion > p.newsFrom {
+		m.Delta = e.selfDelta0(p.newsFrom, budget)
+	}
+	whole := RingRange{After: self.ref, Upto: self.ref}
+	routes := e.route(now, whole, e.cfg.PushRedundancy)
+	seed := false
+	if len(routes) == 0 {
+		// Nobody is live yet (we are joining): a seed forwards it all.
+		to := e.pushSeed()
+		if !to.IsValid() {
+			return nil
+		}
+		routes, seed = []route{{to: to, duty: &whole}}, true
+	}
+	if p.tokens < float64(len(routes)) {
+		p.stats.RateLimited += uint64(len(routes))
+		return nil
+	}
+	p.tokens -= float64(len(routes))
+	if seed {
+		p.stats.NewsToSeeds++
+	}
+	p.stats.Originated += uint64(len(routes))
+	// Whatever did not fit stays pending from where this push stopped.
+	if n := len(m.Delta.Nodes); n > 0 {
+		p.newsFrom = m.Delta.Nodes[n-1].MaxVersion
+	}
+	p.news = p.news && self.maxVersion > p.newsFrom
+	p.announce, p.notices = false, p.notices[:0]
+	return e.envelopes(m, routes)
+}
+
+// selfDelta0 returns the delta of our own state after version from,
+// within budget bytes.
+func (e *Engine) selfDelta0(from uint64, budget int) Delta {
+	self := e.selfState()
+	w := &e.dw
+	w.reset(budget)
+	e.stale = self.appendStaleKeyValues(e.stale[:0], from)
+	if len(e.stale) == 0 {
+		if w.fits(sizeNodeOp(self.id, self.lastGCVersion, from) + sizeMaxOp(self.maxVersion)) {
+			w.addNode(self.id, self.lastGCVersion, from)
+			w.addMax(self.maxVersion)
+		}
+		return w.finish()
+	}
+	w.addNode(self.id, self.lastGCVersion, from)
+	for _, kv := range e.stale {
+		if !w.fits(sizeKVOp(kv.Key, kv.Value, kv.Version)) {
+			break
+		}
+		w.addKV(kv)
+	}
+	clear(e.stale)
+	return w.finish()
+}
+
+// pushSeed returns a seed to push to while no node is live, or the zero
+// AddrPort.
+func (e *Engine) pushSeed() netip.AddrPort {
+	t := e.targetSets()
+	if len(t.seeds) == 0 {
+		return netip.AddrPort{}
+	}
+	return t.seeds[e.rng.IntN(len(t.seeds))]
+}
+
+// route is one recipient of a push and its forwarding duty (nil: none).
+type route struct {
+	to   netip.AddrPort
+	duty *RingRange
+}
+
+// route splits the live nodes of range r, in ring order, into PushFanout
+// contiguous chunks per tree (trees start at different rotations) and
+// returns the first node of each chunk with the rest of the chunk as duty.
+func (e *Engine) route(now time.Time, r RingRange, trees int) []route {
+	nodes := e.ringNodes[:0]
+	start, _ := slices.BinarySearchFunc(e.byRef, r.After+1, compareRef)
+	if r.After == ^uint64(0) {
+		start = 0
+	}
+	for k := range e.byRef {
+		ns := e.byRef[(start+k)%len(e.byRef)]
+		if !r.Contains(ns.ref) || ns.id == e.self || !ns.live || ns.left {
+			continue
+		}
+		nodes = append(nodes, ns)
+	}
+	e.ringNodes = nodes
+	if len(nodes) == 0 {
+		return nil
+	}
+	var out []route
+	fanout := min(e.cfg.PushFanout, len(nodes))
+	for tree := range min(trees, len(nodes)) {
+		rot := tree * len(nodes) / trees
+		for c := range fanout {
+			lo, hi := c*len(nodes)/fanout, (c+1)*len(nodes)/fanout
+			head := nodes[(rot+lo)%len(nodes)]
+			rt := route{to: head.id.Addr}
+			if hi-lo > 1 {
+				rt.duty = &RingRange{After: head.ref, Upto: nodes[(rot+hi-1)%len(nodes)].ref}
+			}
+			out = append(out, rt)
+		}
+	}
+	return out
+}
+
+// envelopes returns one push per route, each with its duty.
+func (e *Engine) envelopes(m *Push, routes []route) []Envelope {
+	out := make([]Envelope, len(routes))
+	for i, rt := range routes {
+		c := *m
+		c.Range = rt.duty
+		out[i] = Envelope{To: rt.to, Msg: &c}
+	}
+	return out
+}
+
+// onPush applies a push and returns its forwards.
+func (e *Engine) onPush(now time.Time, in Inbound, m *Push) []Envelope {
+	p := &e.push
+	if m.ClusterID != e.cfg.ClusterID {
+		p.stats.WrongCluster++
+		return nil
+	}
+	p.stats.Received++
+	key := e.pushKey(m)
+	if slices.Contains(p.seen[:], key) {
+		p.stats.Duplicates++
+		return nil
+	}
+	p.seen[p.seenNext] = key
+	p.seenNext = (p.seenNext + 1) % len(p.seen)
+
+	e.applyNotices(now, in, m.Notices)
+	before := e.stats.NodeDeltasRejected + e.stats.NodeDeltasRefused
+	e.applyDelta(now, &m.Delta)
+	p.stats.DeltasApplied += uint64(len(m.Delta.Nodes)) - (e.stats.NodeDeltasRejected + e.stats.NodeDeltasRefused - before)
+	if m.Range == nil || !e.pushEnabled() {
+		return nil
+	}
+	routes := e.route(now, *m.Range, 1)
+	if len(routes) == 0 {
+		return nil
+	}
+	e.refill(now)
+	if p.tokens < float64(len(routes)) {
+		p.stats.RateLimited += uint64(len(routes))
+		return nil
+	}
+	p.tokens -= float64(len(routes))
+	p.stats.Forwarded += uint64(len(routes))
+	return e.envelopes(m, routes)
+}
+
+// pushKey digests what a push carries and its duty, for deduplication: the
+// same news down another tree has another duty and is forwarded again.
+func (e *Engine) pushKey(m *Push) uint64 {
+	e.push.scratch = AppendMessage(e.push.scratch[:0], m)
+	h := fnv.New64a()
+	h.Write(e.push.scratch)
+	return h.Sum64()
+}
+
+// applyNotices applies notices of life and death.
+func (e *Engine) applyNotices(now time.Time, in Inbound, notices []Notice) {
+	for _, n := range notices {
+		if n.ID == e.self {
+			switch n.Kind {
+			case NoticeDead:
+				// Refute a death notice about us with an alive notice.
+				e.push.announce = e.pushEnabled()
+			case NoticeAlive:
+				e.checkSelfClaim(now, NodeDigest{Heartbeat: n.Heartbeat})
+			}
+			continue
+		}
+		if !e.acceptable(n.ID, NodeDigest{Heartbeat: n.Heartbeat}) {
+			e.stats.ClaimsRefused++
+			continue
+		}
+		ns := e.nodes[n.ID]
+		switch n.Kind {
+		case NoticeAlive:
+			if ns == nil {
+				if gcHeartbeat, collected := e.gcHist.peek(n.ID); (collected && gcHeartbeat >= n.Heartbeat) || !e.makeRoom() {
+					continue
+				}
+				ns = e.createNode(n.ID)
+			}
+			if ns.left {
+				continue
+			}
+			hb := ns.heartbeat
+			e.observeHeartbeat(now, ns, n.Heartbeat, true)
+			if ns.heartbeat > hb || (hb == 0 && n.Heartbeat > 0) {
+				e.push.stats.NoticesAlive++
+				e.judge(ns, now)
+			}
+		case NoticeDead:
+			if ns == nil || ns.left || !ns.live || ns.heartbeat > n.Heartbeat {
+				continue
+			}
+			// The notice accelerates a suspicion we share; it does not
+			// replace our own judgement.
+			if phi, ok := e.fd.Phi(ns.slot, now); ok && phi <= e.cfg.FailureDetector.PhiThreshold/2 {
+				continue
+			}
+			e.push.stats.NoticesDead++
+			ns.deadNoticed = true
+			e.fd.MarkDead(ns.slot, now)
+			e.mirror(ns, now)
+		}
+	}
+}
