@@ -3,10 +3,10 @@ package chitchat
 import (
 	"cmp"
 	"context"
-	"math"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/netip"
 	"strings"
 	"time"
