@@ -523,3 +523,62 @@ func TestEventStrings(t *testing.T) {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 }
+
+// TestPoolRestartGenerationZero: with GossipConfig.Generation left at 0,
+// each start is a new chitchat incarnation, so the others learn a
+// restarted worker's new key whether it crashed or left gracefully.
+// (With a fixed generation, a restart reuses the old node id: the others
+// keep the old key until the old state is collected, and never re-learn a
+// worker that left.)
+func TestPoolRestartGenerationZero(t *testing.T) {
+	restarted := testInfo(2)
+	restarted.PublicKey = testPrivateKey(42).PublicKey()
+	tests := []struct {
+		name     string
+		leave    bool
+		wantKind EventKind
+	}{
+		// The old incarnation is still live when the new one appears: the
+		// newer one supersedes it, an update.
+		{name: "crash", wantKind: Updated},
+		// The old incarnation left: the worker is gone, then back.
+		{name: "graceful leave", leave: true, wantKind: Joined},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				net := newNetwork(t)
+				a := startPool(t, testGossipConfig(net, 1), testInfo(1))
+				evA := subscribe(t, a)
+				cfg := testGossipConfig(net, 2, 1)
+				if tt.leave {
+					cfg.LeaveTimeout = 0 // default: leave on Close
+				}
+				b := startPool(t, cfg, testInfo(2))
+				evB := subscribe(t, b)
+				expect(t, evA, Joined, testInfo(2))
+				expect(t, evB, Joined, testInfo(1))
+				first := b.Server().Self().Generation
+				if tt.leave {
+					if err := b.Close(); err != nil {
+						t.Fatal(err)
+					}
+					expect(t, evA, Left, testInfo(2))
+				} else if err := b.Server().Shutdown(); err != nil { // a crash: no leave
+					t.Fatal(err)
+				}
+				time.Sleep(testInterval)
+
+				again := startPool(t, cfg, restarted)
+				if g := again.Server().Self().Generation; g == 0 || g <= first {
+					t.Errorf("generation after a restart = %d, want > %d (now)", g, first)
+				}
+				// A new node is live after its first heartbeats reach a.
+				if d := expect(t, evA, tt.wantKind, restarted); d > 3*testInterval {
+					t.Errorf("restart seen after %v, want within 3 gossip intervals", d)
+				}
+				peersOf(t, a, restarted)
+			})
+		})
+	}
+}
