@@ -9,10 +9,8 @@ package overlay
 // and reported as a Skipped, and the caller decides how loudly to log it.
 
 import (
-	"cmp"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 	"time"
 
@@ -27,8 +25,8 @@ const (
 	// SkipMalformed: the value does not decode, fails PeerInfo.Validate, or
 	// its node_id differs from the one in its key.
 	SkipMalformed SkipReason = iota + 1
-	// SkipSuperseded: another live chitchat node later in ID order (a newer
-	// incarnation, typically) publishes the same node_id.
+	// SkipSuperseded: the entry's chitchat node has a newer live
+	// incarnation (same name, higher generation): it restarted.
 	SkipSuperseded
 	// SkipSelf: an entry carries our own node_id but comes from another
 	// chitchat node (a previous incarnation of this node, not yet dead).
@@ -39,6 +37,8 @@ const (
 	SkipDuplicateKey
 	// SkipDuplicateIP: this overlay IP is ours or an earlier peer's.
 	SkipDuplicateIP
+	// SkipDuplicateID: another chitchat node holds this worker id.
+	SkipDuplicateID
 )
 
 func (r SkipReason) String() string {
@@ -55,6 +55,8 @@ func (r SkipReason) String() string {
 		return "duplicate-key"
 	case SkipDuplicateIP:
 		return "duplicate-ip"
+	case SkipDuplicateID:
+		return "duplicate-id"
 	}
 	return fmt.Sprintf("SkipReason(%d)", uint8(r))
 }
@@ -88,63 +90,19 @@ func (s Skipped) String() string {
 }
 
 // FromSnapshot returns the valid PeerInfo entries of the live nodes of snap
-// other than snap.Self, in node_id order. selfNodeID is this worker's id:
-// an entry carrying it from another chitchat node (an older incarnation of
-// this worker) is skipped, as is every entry that does not decode. Keys
-// under KeyPrefix whose suffix is not a decimal u64 are ignored, as the seed
-// ignores them. If two live nodes publish the same node_id, the one later in
-// chitchat ID order wins (the higher generation for the same name).
+// other than snap.Self, in node_id order, and reports every entry it
+// leaves out. selfNodeID is this worker's id: an entry carrying it from
+// another chitchat node is skipped (SkipSelf). An older incarnation of a
+// chitchat node (same name, lower generation) is superseded by the newer
+// one. Claims to the same worker id, public key or overlay IP by different
+// nodes are resolved as claims.go says, without history: the earliest
+// chitchat generation (the first to start) keeps it. A Pool resolves with
+// its previous view instead, so that an established worker keeps what it
+// holds.
 func FromSnapshot(snap chitchat.Snapshot, selfNodeID uint64) (peers []PeerInfo, skipped []Skipped) {
-	live := make(map[chitchat.NodeID]bool, len(snap.Live))
-	for _, id := range snap.Live {
-		live[id] = true
-	}
-	type entry struct {
-		info PeerInfo
-		node chitchat.NodeID
-		key  string
-	}
-	byID := make(map[uint64]entry)
-	for _, ns := range snap.Nodes {
-		node := ns.ID()
-		if node == snap.Self || !live[node] {
-			continue
-		}
-		for key, vv := range ns.Prefix(KeyPrefix) {
-			id, ok := ParseGossipKey(key)
-			if !ok {
-				continue
-			}
-			bad := Skipped{Reason: SkipMalformed, Node: node, Key: key, NodeID: id, Value: vv.Value}
-			info, err := DecodeValue(vv.Value)
-			switch {
-			case err != nil:
-				bad.Err = err
-				skipped = append(skipped, bad)
-				continue
-			case info.NodeID != id:
-				bad.Err = fmt.Errorf("node_id %d under key %s", info.NodeID, key)
-				skipped = append(skipped, bad)
-				continue
-			case id == selfNodeID:
-				bad.Reason = SkipSelf
-				skipped = append(skipped, bad)
-				continue
-			}
-			if prev, dup := byID[id]; dup {
-				// snap.Nodes is in ID order: the current node wins.
-				skipped = append(skipped, Skipped{Reason: SkipSuperseded, Node: prev.node, Key: prev.key, NodeID: id,
-					Err: fmt.Errorf("superseded by %v", node)})
-			}
-			byID[id] = entry{info, node, key}
-		}
-	}
-	peers = make([]PeerInfo, 0, len(byID))
-	for _, e := range byID {
-		peers = append(peers, e.info)
-	}
-	slices.SortFunc(peers, func(a, b PeerInfo) int { return cmp.Compare(a.NodeID, b.NodeID) })
-	return peers, skipped
+	cands, skipped := candidates(snap, selfNodeID)
+	view, conflicts := resolve(nil, cands, PeerInfo{})
+	return infosOf(view), append(skipped, conflicts...)
 }
 
 // BuildOptions tunes Build.

@@ -230,7 +230,7 @@ func TestBuild(t *testing.T) {
 }
 
 func TestSkipReasonString(t *testing.T) {
-	for r := SkipMalformed; r <= SkipDuplicateIP; r++ {
+	for r := SkipMalformed; r <= SkipDuplicateID; r++ {
 		if s := r.String(); s == "" || s[0] == 'S' {
 			t.Errorf("SkipReason(%d).String() = %q", r, s)
 		}

@@ -19,7 +19,10 @@
 //	                          DiffPeers(old, new []Peer) ─ Diff ──┴─ RenderUAPIDiff (reconcile body)
 //
 // Entries that cannot be used are skipped and reported (Skipped), never an
-// error for the whole set.
+// error for the whole set. An entry is bound to the chitchat node that
+// publishes it, and the first live claimant of a worker id, overlay IP or
+// public key keeps it: a newcomer claiming what an established worker holds
+// is quarantined until that worker leaves or dies (claims.go).
 //
 // Pool: a gossip pool over a chitchat node (StartPool spawns one, NewPool
 // uses yours). Peers returns the live workers' entries; Subscribe delivers
