@@ -39,6 +39,10 @@ const (
 	SkipDuplicateIP
 	// SkipDuplicateID: another chitchat node holds this worker id.
 	SkipDuplicateID
+	// SkipRefused: the overlay IP or the endpoint is refused: outside the
+	// overlay prefixes, or loopback, link-local, multicast, broadcast or
+	// unspecified (see BuildOptions).
+	SkipRefused
 )
 
 func (r SkipReason) String() string {
@@ -57,6 +61,8 @@ func (r SkipReason) String() string {
 		return "duplicate-ip"
 	case SkipDuplicateID:
 		return "duplicate-id"
+	case SkipRefused:
+		return "refused"
 	}
 	return fmt.Sprintf("SkipReason(%d)", uint8(r))
 }
@@ -116,12 +122,27 @@ type BuildOptions struct {
 	// PersistentKeepalive is set on every peer; 0 is off. It is rounded
 	// down to whole seconds.
 	PersistentKeepalive time.Duration
+	// OverlayPrefixes are the prefixes overlay IPs must fall in: a peer
+	// whose overlay IP is outside every one (or is the broadcast address of
+	// an IPv4 one) is refused. Empty means DefaultOverlayPrefixes (the
+	// private ranges). Overlay IPs that are loopback, link-local,
+	// multicast, broadcast or unspecified are refused whatever the
+	// prefixes.
+	OverlayPrefixes []netip.Prefix
+	// AllowLoopbackEndpoints accepts peers whose endpoint is a loopback
+	// address (127.0.0.0/8, ::1). Off by default: between hosts such an
+	// endpoint is a mistake or an attempt to make this host send to its
+	// own services. Turn it on when every worker runs on this host, as in
+	// local demos and tests. Link-local, multicast, broadcast and
+	// unspecified endpoints are always refused.
+	AllowLoopbackEndpoints bool
 }
 
 // Build converts peer infos to WireGuard peers, in input order. An info
-// that fails Validate, has our key or IP, or repeats an earlier peer's
-// public key or overlay IP is skipped and reported; the first one wins.
-// Each peer routes exactly its overlay address (/32 or /128).
+// that fails Validate (SkipMalformed), whose overlay IP or endpoint opts
+// refuses (SkipRefused), that has our key or IP, or that repeats an earlier
+// peer's public key or overlay IP is skipped and reported; the first one
+// wins. Each peer routes exactly its overlay address (/32 or /128).
 func Build(infos []PeerInfo, opts BuildOptions) (peers []Peer, skipped []Skipped) {
 	keys := make(map[Key]uint64, len(infos))
 	ips := make(map[netip.Addr]uint64, len(infos))
@@ -131,6 +152,16 @@ func Build(infos []PeerInfo, opts BuildOptions) (peers []Peer, skipped []Skipped
 		ip := info.OverlayIP.Unmap()
 		if err := info.Validate(); err != nil {
 			bad.Reason, bad.Err = SkipMalformed, err
+			skipped = append(skipped, bad)
+			continue
+		}
+		if err := checkOverlayIP(ip, opts.OverlayPrefixes); err != nil {
+			bad.Reason, bad.Err = SkipRefused, fmt.Errorf("overlay_ip: %w", err)
+			skipped = append(skipped, bad)
+			continue
+		}
+		if err := checkEndpoint(info.Endpoint, opts.AllowLoopbackEndpoints); err != nil {
+			bad.Reason, bad.Err = SkipRefused, fmt.Errorf("wg_endpoint: %w", err)
 			skipped = append(skipped, bad)
 			continue
 		}

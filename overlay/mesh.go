@@ -32,6 +32,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gossipkit/chitchat-go/chitchat"
@@ -66,9 +67,20 @@ type MeshConfig struct {
 	// OverlayIP is this node's address inside the overlay. Required.
 	OverlayIP netip.Addr
 	// EndpointAddr is the IP peers reach the WireGuard port at; it is
-	// announced with the bound port as wg_endpoint. Required, and not
-	// unspecified.
+	// announced with the bound port as wg_endpoint. Required; not
+	// unspecified, link-local, multicast or broadcast, and loopback only
+	// with AllowLoopbackEndpoints (peers would refuse it otherwise).
 	EndpointAddr netip.Addr
+	// OverlayPrefixes are the prefixes every overlay IP, this node's
+	// included, must fall in; peers announcing an IP outside them are
+	// refused (BuildOptions.OverlayPrefixes). Default
+	// DefaultOverlayPrefixes(), the private ranges.
+	OverlayPrefixes []netip.Prefix
+	// AllowLoopbackEndpoints accepts peers whose WireGuard endpoint is a
+	// loopback address, and lets this node announce one: for clusters
+	// whose workers all run on this host (local demos, tests). Off by
+	// default (BuildOptions.AllowLoopbackEndpoints says why).
+	AllowLoopbackEndpoints bool
 	// Labels are published with the entry.
 	Labels map[string]string
 	// MTU of the TUN device. Default DefaultMTU.
@@ -115,17 +127,32 @@ func (c MeshConfig) Validate() error {
 	if c.ListenPort < 0 || c.ListenPort > 65535 {
 		bad("ListenPort %d is not in 0-65535 (0 picks a free port)", c.ListenPort)
 	}
+	for _, p := range c.OverlayPrefixes {
+		if !p.IsValid() || p.Addr().Zone() != "" || p.Addr().Is4In6() {
+			bad("OverlayPrefixes: %v is not a valid IPv4 or IPv6 prefix", p)
+		}
+	}
 	switch ip := c.OverlayIP; {
 	case !ip.IsValid():
 		bad("OverlayIP is not set")
 	case ip.IsUnspecified() || ip.Zone() != "" || ip.Is4In6():
 		bad("OverlayIP %v must be a plain unicast IPv4 or IPv6 address", ip)
+	default:
+		if err := checkOverlayIP(ip, c.OverlayPrefixes); err != nil {
+			bad("OverlayIP %v", err)
+		}
 	}
 	switch ip := c.EndpointAddr; {
 	case !ip.IsValid():
 		bad("EndpointAddr is not set: give the IP peers reach the WireGuard port at")
 	case ip.IsUnspecified():
 		bad("EndpointAddr %v is unspecified: give an address peers can reach", ip)
+	case ip.Unmap().IsLoopback() && !c.AllowLoopbackEndpoints:
+		bad("EndpointAddr %v is a loopback address, which peers refuse: set AllowLoopbackEndpoints if every worker runs on this host", ip)
+	default:
+		if err := checkAddrClass(ip.Unmap(), true); err != nil {
+			bad("EndpointAddr %v", err)
+		}
 	}
 	if c.MTU != 0 && (c.MTU < 576 || c.MTU > 65535) {
 		bad("MTU %d is not in 576-65535 (0 for %d)", c.MTU, DefaultMTU)
@@ -159,6 +186,9 @@ type Mesh struct {
 	reconMu sync.Mutex // guards the fields below; held for a whole reconcile
 	applied []Peer     // what the device was last told, in Build order
 	resync  bool       // the device's peers are unknown: replace them all
+	skipped map[skipKey]struct{}
+
+	refused, malformed atomic.Uint64
 }
 
 // wgDevice is what the mesh needs of a *device.Device once it is up (a
@@ -290,13 +320,13 @@ func (m *Mesh) reconcile() {
 	defer m.reconMu.Unlock()
 	priv := m.currentKey()
 	desired, skipped := Build(m.pool.Peers(), BuildOptions{
-		SelfPublicKey:       priv.PublicKey(),
-		SelfOverlayIP:       m.cfg.OverlayIP,
-		PersistentKeepalive: m.cfg.PersistentKeepalive,
+		SelfPublicKey:          priv.PublicKey(),
+		SelfOverlayIP:          m.cfg.OverlayIP,
+		PersistentKeepalive:    m.cfg.PersistentKeepalive,
+		OverlayPrefixes:        m.cfg.OverlayPrefixes,
+		AllowLoopbackEndpoints: m.cfg.AllowLoopbackEndpoints,
 	})
-	for _, s := range skipped {
-		m.log.Debug("overlay peer not configured", "peer", s.NodeID, "reason", s.Reason, "err", s.Err)
-	}
+	m.report(skipped)
 	d := DiffPeers(m.applied, desired)
 	if d.Empty() && !m.resync {
 		return
@@ -318,6 +348,36 @@ func (m *Mesh) reconcile() {
 	if m.cfg.OnReconcile != nil {
 		m.cfg.OnReconcile(d, err)
 	}
+}
+
+// report logs and counts each entry Build skipped, the first time it is
+// skipped for that reason. Called with reconMu held.
+func (m *Mesh) report(skipped []Skipped) {
+	seen := make(map[skipKey]struct{}, len(skipped))
+	for _, s := range skipped {
+		k := skipKey{s.Key, s.Reason}
+		seen[k] = struct{}{}
+		if _, old := m.skipped[k]; old {
+			continue
+		}
+		switch s.Reason {
+		case SkipRefused:
+			m.refused.Add(1)
+			m.log.Warn("overlay peer refused", "peer", s.NodeID, "err", s.Err)
+		case SkipMalformed:
+			m.malformed.Add(1)
+			m.log.Warn("overlay peer malformed", "peer", s.NodeID, "err", s.Err)
+		default:
+			m.log.Info("overlay peer not configured", "peer", s.NodeID, "reason", s.Reason, "err", s.Err)
+		}
+	}
+	m.skipped = seen
+}
+
+// skipKey identifies a skipped entry across reconciles.
+type skipKey struct {
+	key    string
+	reason SkipReason
 }
 
 func (m *Mesh) currentKey() Key {
@@ -441,6 +501,29 @@ func (m *Mesh) WGConfig() Config {
 		MTU:        m.cfg.MTU,
 		Peers:      peers,
 	}
+}
+
+// MeshStats counts what a mesh refused and how its device fared.
+type MeshStats struct {
+	// Pool is the pool's counters (its view, quarantined entries).
+	Pool PoolStats
+	// Peers is the number of peers the device was last configured with.
+	Peers int
+	// Refused counts distinct entries refused by the address rules
+	// (BuildOptions.OverlayPrefixes, AllowLoopbackEndpoints); an entry is
+	// counted again only if it disappears and comes back refused.
+	Refused uint64
+	// Malformed counts distinct entries that failed PeerInfo.Validate at
+	// Build (the pool counts those that did not decode).
+	Malformed uint64
+}
+
+// Stats returns the mesh's counters.
+func (m *Mesh) Stats() MeshStats {
+	m.reconMu.Lock()
+	n := len(m.applied)
+	m.reconMu.Unlock()
+	return MeshStats{Pool: m.pool.Stats(), Peers: n, Refused: m.refused.Load(), Malformed: m.malformed.Load()}
 }
 
 // IpcGet returns the device's UAPI "get" output (ParseUAPI reads it).

@@ -78,6 +78,8 @@ func e2eMeshConfig(id uint64, n *e2eNode) MeshConfig {
 		OverlayIP:    netip.AddrFrom4([4]byte{100, 64, 0, byte(id)}),
 		EndpointAddr: loopback,
 		ListenAddr:   loopback, // tests never listen beyond 127.0.0.1
+		// Every node of the test is on this host.
+		AllowLoopbackEndpoints: true,
 		OnReconcile: func(_ Diff, err error) {
 			if err != nil {
 				n.mu.Lock()
@@ -422,9 +424,10 @@ func TestMeshConfigValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	ok := MeshConfig{
-		NodeID:       1,
-		OverlayIP:    netip.MustParseAddr("100.64.0.1"),
-		EndpointAddr: loopback,
+		NodeID:                 1,
+		OverlayIP:              netip.MustParseAddr("100.64.0.1"),
+		EndpointAddr:           loopback,
+		AllowLoopbackEndpoints: true,
 	}
 	tests := []struct {
 		name string
@@ -452,6 +455,19 @@ func TestMeshConfigValidate(t *testing.T) {
 		{name: "mapped overlay", mut: func(c *MeshConfig) { c.OverlayIP = netip.MustParseAddr("::ffff:100.64.0.1") }, want: []string{"OverlayIP"}},
 		{name: "listen on one address", mut: func(c *MeshConfig) { c.ListenAddr = loopback }},
 		{name: "multicast listen address", mut: func(c *MeshConfig) { c.ListenAddr = netip.MustParseAddr("224.0.0.1") }, want: []string{"ListenAddr 224.0.0.1"}},
+		{name: "loopback endpoint without the opt-in", mut: func(c *MeshConfig) { c.AllowLoopbackEndpoints = false }, want: []string{"AllowLoopbackEndpoints"}},
+		{name: "public endpoint", mut: func(c *MeshConfig) {
+			c.AllowLoopbackEndpoints = false
+			c.EndpointAddr = netip.MustParseAddr("203.0.113.7")
+		}},
+		{name: "refused endpoints", mut: func(c *MeshConfig) { c.EndpointAddr = netip.MustParseAddr("169.254.1.1") }, want: []string{"link-local"}},
+		{name: "overlay IP outside the private ranges", mut: func(c *MeshConfig) { c.OverlayIP = netip.MustParseAddr("8.8.8.8") }, want: []string{"outside the overlay prefixes"}},
+		{name: "overlay IP in the configured prefix", mut: func(c *MeshConfig) {
+			c.OverlayIP = netip.MustParseAddr("8.8.8.8")
+			c.OverlayPrefixes = []netip.Prefix{netip.MustParsePrefix("8.8.8.0/24")}
+		}},
+		{name: "loopback overlay IP", mut: func(c *MeshConfig) { c.OverlayIP = netip.MustParseAddr("127.0.0.2") }, want: []string{"loopback"}},
+		{name: "bad prefix", mut: func(c *MeshConfig) { c.OverlayPrefixes = []netip.Prefix{{}} }, want: []string{"OverlayPrefixes"}},
 		{name: "IPv6 small MTU", mut: func(c *MeshConfig) { c.OverlayIP = netip.MustParseAddr("fd00::1"); c.MTU = 1000 }, want: []string{"1280"}},
 	}
 	for _, tt := range tests {
@@ -533,9 +549,10 @@ func TestReconcile(t *testing.T) {
 		var errs []error
 		m := &Mesh{
 			cfg: MeshConfig{
-				OverlayIP:           testInfo(1).OverlayIP,
-				PersistentKeepalive: 25 * time.Second,
-				OnReconcile:         func(d Diff, err error) { diffs, errs = append(diffs, d), append(errs, err) },
+				OverlayIP:              testInfo(1).OverlayIP,
+				PersistentKeepalive:    25 * time.Second,
+				AllowLoopbackEndpoints: true,
+				OnReconcile:            func(d Diff, err error) { diffs, errs = append(diffs, d), append(errs, err) },
 			},
 			log:  slog.New(slog.DiscardHandler),
 			dev:  dev,
@@ -582,6 +599,35 @@ func TestReconcile(t *testing.T) {
 		}
 		if len(errs) != 3 || errs[2] != nil || len(diffs[2].Changed) != 1 {
 			t.Errorf("callbacks: %v %v", diffs, errs)
+		}
+	})
+}
+
+// TestReconcileRefused: a peer whose endpoint the address rules refuse is
+// not configured, and is counted and logged once, not at every reconcile.
+func TestReconcileRefused(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := newNetwork(t)
+		a, _, _, _ := joinedPair(t, net)
+		var logs lockedBuffer
+		dev := &fakeDevice{}
+		m := &Mesh{
+			cfg:  MeshConfig{OverlayIP: testInfo(1).OverlayIP}, // no AllowLoopbackEndpoints: 127.0.0.1 is refused
+			log:  slog.New(slog.NewTextHandler(&logs, nil)),
+			dev:  dev,
+			pool: a,
+			priv: testPrivateKey(1),
+		}
+		m.reconcile()
+		m.reconcile()
+		if st := m.Stats(); st.Refused != 1 || st.Peers != 0 || st.Pool.Peers != 1 {
+			t.Errorf("Stats() = %+v, want 1 refused, no device peer, 1 pool peer", st)
+		}
+		if n := logs.count("level=WARN msg=\"overlay peer refused\""); n != 1 {
+			t.Errorf("%d warnings, want 1:\n%s", n, logs.b.String())
+		}
+		if sets := dev.take(); len(sets) != 0 {
+			t.Errorf("IpcSet %q, want none", sets)
 		}
 	})
 }

@@ -157,7 +157,7 @@ func newNodeFlagSet() (*flag.FlagSet, *nodeFlags) {
 
 	fs.Var(&nf.overlay, "overlay", "run a WireGuard overlay node (userspace: no root, no kernel module) announced over gossip")
 	fs.Var(&nf.overlayNodeID, "overlay_node_id", "overlay: this worker's `id`, a number unique in the cluster (required with --overlay)")
-	fs.Var(&nf.overlayIP, "overlay_ip", "overlay: this node's `ip` inside the overlay, such as 10.200.0.1 (required with --overlay)")
+	fs.Var(&nf.overlayIP, "overlay_ip", "overlay: this node's `ip` inside the overlay, in a private range (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7) such as 10.200.0.1 (required with --overlay)")
 	fs.Var(&nf.wgListenPort, "wg_listen_port", "overlay: WireGuard UDP `port`, on the IP of --listen_addr (every interface if that is 0.0.0.0 or ::); 0 picks a free one")
 	fs.Var(&nf.wgKeyFile, "wg_private_key_file", "overlay: WireGuard private key `file` (wg genkey format), created (mode 0600) "+
 		"if missing; without it the key is new at every start")

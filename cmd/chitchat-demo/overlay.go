@@ -14,17 +14,20 @@ import (
 )
 
 // meshConfig is the overlay configuration of a node whose gossip address is
-// public: peers reach the WireGuard port at the same IP.
+// public: peers reach the WireGuard port at the same IP. Loopback
+// endpoints are accepted only when the node itself listens on or announces
+// a loopback address: a local cluster, where every worker is on this host.
 func (o *overlayOptions) meshConfig(public netip.AddrPort, logger *slog.Logger) overlay.MeshConfig {
 	return overlay.MeshConfig{
-		NodeID:              o.nodeID,
-		PrivateKeyFile:      o.keyFile,
-		ListenAddr:          o.listenAddr,
-		ListenPort:          o.listenPort,
-		OverlayIP:           o.ip,
-		EndpointAddr:        public.Addr(),
-		PersistentKeepalive: o.keepalive,
-		Logger:              logger,
+		NodeID:                 o.nodeID,
+		PrivateKeyFile:         o.keyFile,
+		ListenAddr:             o.listenAddr,
+		ListenPort:             o.listenPort,
+		OverlayIP:              o.ip,
+		EndpointAddr:           public.Addr(),
+		AllowLoopbackEndpoints: o.listenAddr.Unmap().IsLoopback() || public.Addr().Unmap().IsLoopback(),
+		PersistentKeepalive:    o.keepalive,
+		Logger:                 logger,
 	}
 }
 

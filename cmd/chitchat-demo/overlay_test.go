@@ -132,3 +132,40 @@ func TestOverlayOff(t *testing.T) {
 		}
 	}
 }
+
+// Loopback WireGuard endpoints are accepted only by a node that listens on
+// or announces a loopback address (a local cluster); a node on a real
+// network refuses them, and refuses to announce overlay IPs outside the
+// private ranges.
+func TestOverlayLoopbackOptIn(t *testing.T) {
+	tests := []struct {
+		name         string
+		args         []string
+		wantLoopback bool
+		wantErr      string
+	}{
+		{name: "loopback listen", args: []string{"--listen_addr", "127.0.0.1:7000"}, wantLoopback: true},
+		{name: "loopback public", args: []string{"--listen_addr", "0.0.0.0:7000", "--public_addr", "[::1]:7000"}, wantLoopback: true},
+		{name: "real network", args: []string{"--listen_addr", "192.0.2.1:7000"}},
+		{name: "wildcard with a public address", args: []string{"--listen_addr", "0.0.0.0:7000", "--public_addr", "192.0.2.1:7000"}},
+		{name: "public overlay IP", args: []string{"--listen_addr", "192.0.2.1:7000", "--overlay_ip", "8.8.8.8"}, wantErr: "outside the overlay prefixes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"--overlay", "--overlay_node_id", "1", "--overlay_ip", "10.200.0.1"}, tt.args...)
+			o, err := parseNodeFlags(args)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one mentioning %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := o.overlay.meshConfig(o.public, nil).AllowLoopbackEndpoints; got != tt.wantLoopback {
+				t.Errorf("AllowLoopbackEndpoints = %v, want %v", got, tt.wantLoopback)
+			}
+		})
+	}
+}
