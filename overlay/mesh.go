@@ -10,7 +10,9 @@ package overlay
 //
 // The device is reconciled, never rebuilt: an unchanged peer keeps its
 // session. If an IpcSet fails, the next reconcile replaces the whole peer
-// set (replace_peers=true).
+// set (replace_peers=true), and it comes without waiting for a change:
+// retries back off from ReconcileRetryMin to ReconcileRetryMax until the
+// device matches.
 //
 // Locking: keyMu guards the private key and serializes rotations; reconMu
 // guards what the device was last told (applied, resync) and is held for a
@@ -176,6 +178,7 @@ type Mesh struct {
 	pool     *Pool
 
 	stopWatch func()
+	kick      chan struct{} // capacity 1: a reconcile is asked for
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
@@ -189,6 +192,7 @@ type Mesh struct {
 	skipped map[skipKey]struct{}
 
 	refused, malformed atomic.Uint64
+	failures, retries  atomic.Uint64
 }
 
 // wgDevice is what the mesh needs of a *device.Device once it is up (a
@@ -247,13 +251,7 @@ func startMesh(cfg MeshConfig, pool func(PeerInfo) (*Pool, error)) (*Mesh, error
 		m.dev.Close()
 		return nil, err
 	}
-	changes, stop := m.pool.watchChanges()
-	m.stopWatch = stop
-	m.wg.Go(func() {
-		for range changes {
-			m.reconcile()
-		}
-	})
+	m.startReconciling()
 	m.log.Info("overlay mesh up", "overlay_ip", cfg.OverlayIP, "endpoint", m.endpoint, "public_key", self.PublicKey)
 	return m, nil
 }
@@ -314,8 +312,73 @@ func (m *Mesh) deviceLogger() *device.Logger {
 	}
 }
 
-// reconcile brings the device's peers to the pool's view.
-func (m *Mesh) reconcile() {
+// Reconcile retries: a failed device update is retried after
+// ReconcileRetryMin, then after twice the previous wait up to
+// ReconcileRetryMax, until one succeeds, whether or not the pool changes
+// meanwhile (a change triggers an attempt at once, and the backoff goes
+// on until a success).
+const (
+	ReconcileRetryMin = time.Second
+	ReconcileRetryMax = 30 * time.Second
+)
+
+// startReconciling starts the reconcile loop: a first reconcile at once,
+// then one after every change of the pool's view, every kick, and every
+// retry after a failure.
+func (m *Mesh) startReconciling() {
+	changes, stop := m.pool.watchChanges()
+	m.stopWatch = stop
+	m.kick = make(chan struct{}, 1)
+	m.wg.Go(func() {
+		var (
+			retry   *time.Timer
+			retryC  <-chan time.Time
+			backoff time.Duration
+		)
+		defer func() {
+			if retry != nil {
+				retry.Stop()
+			}
+		}()
+		for {
+			select {
+			case _, ok := <-changes:
+				if !ok {
+					return
+				}
+			case <-m.kick:
+			case <-retryC:
+				m.retries.Add(1)
+			}
+			if err := m.reconcile(); err == nil {
+				backoff, retryC = 0, nil
+				if retry != nil {
+					retry.Stop()
+				}
+				continue
+			}
+			backoff = min(max(2*backoff, ReconcileRetryMin), ReconcileRetryMax)
+			if retry == nil {
+				retry = time.NewTimer(backoff)
+			} else {
+				retry.Reset(backoff)
+			}
+			retryC = retry.C
+		}
+	})
+}
+
+// kickReconcile asks the reconcile loop for a reconcile, without waiting.
+func (m *Mesh) kickReconcile() {
+	select {
+	case m.kick <- struct{}{}:
+	default: // one is due already
+	}
+}
+
+// reconcile brings the device's peers to the pool's view. It returns the
+// device's error, nil if the device matches.
+func (m *Mesh) reconcile() error {
 	m.reconMu.Lock()
 	defer m.reconMu.Unlock()
 	priv := m.currentKey()
@@ -329,7 +392,7 @@ func (m *Mesh) reconcile() {
 	m.report(skipped)
 	d := DiffPeers(m.applied, desired)
 	if d.Empty() && !m.resync {
-		return
+		return nil
 	}
 	uapi := RenderUAPIDiff(d)
 	if m.resync {
@@ -340,7 +403,8 @@ func (m *Mesh) reconcile() {
 	err := m.dev.IpcSet(uapi)
 	if err != nil {
 		m.resync = true
-		m.log.Warn("overlay device reconcile failed; will replace all peers next time", "diff", d, "err", err)
+		m.failures.Add(1)
+		m.log.Warn("overlay device reconcile failed; retrying with every peer", "diff", d, "err", err)
 	} else {
 		m.applied, m.resync = desired, false
 		m.log.Info("overlay device reconciled", "diff", d, "peers", len(desired))
@@ -348,6 +412,7 @@ func (m *Mesh) reconcile() {
 	if m.cfg.OnReconcile != nil {
 		m.cfg.OnReconcile(d, err)
 	}
+	return err
 }
 
 // report logs and counts each entry Build skipped, the first time it is
@@ -407,7 +472,7 @@ func (m *Mesh) RotateKey(priv Key) error {
 		return err
 	}
 	m.log.Info("WireGuard key rotated", "public_key", self.PublicKey)
-	m.reconcile() // a peer may have had the new key
+	m.kickReconcile() // a peer may have had the new key
 	return nil
 }
 
@@ -516,6 +581,11 @@ type MeshStats struct {
 	// Malformed counts distinct entries that failed PeerInfo.Validate at
 	// Build (the pool counts those that did not decode).
 	Malformed uint64
+	// ReconcileFailures counts failed device updates.
+	ReconcileFailures uint64
+	// ReconcileRetries counts reconciles made because an earlier one
+	// failed (see ReconcileRetryMin).
+	ReconcileRetries uint64
 }
 
 // Stats returns the mesh's counters.
@@ -523,7 +593,8 @@ func (m *Mesh) Stats() MeshStats {
 	m.reconMu.Lock()
 	n := len(m.applied)
 	m.reconMu.Unlock()
-	return MeshStats{Pool: m.pool.Stats(), Peers: n, Refused: m.refused.Load(), Malformed: m.malformed.Load()}
+	return MeshStats{Pool: m.pool.Stats(), Peers: n, Refused: m.refused.Load(), Malformed: m.malformed.Load(),
+		ReconcileFailures: m.failures.Load(), ReconcileRetries: m.retries.Load()}
 }
 
 // IpcGet returns the device's UAPI "get" output (ParseUAPI reads it).

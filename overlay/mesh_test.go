@@ -25,6 +25,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -508,10 +509,12 @@ func TestStartMeshPortInUse(t *testing.T) {
 	}
 }
 
-// fakeDevice records IpcSet bodies and fails the ones it is told to.
+// fakeDevice records IpcSet bodies and their times, and fails the ones it
+// is told to.
 type fakeDevice struct {
 	mu   sync.Mutex
 	sets []string
+	at   []time.Time
 	fail int // fail this many more IpcSet calls
 }
 
@@ -519,6 +522,7 @@ func (d *fakeDevice) IpcSet(s string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.sets = append(d.sets, s)
+	d.at = append(d.at, time.Now())
 	if d.fail > 0 {
 		d.fail--
 		return errors.New("fake IpcSet failure")
@@ -628,6 +632,75 @@ func TestReconcileRefused(t *testing.T) {
 		}
 		if sets := dev.take(); len(sets) != 0 {
 			t.Errorf("IpcSet %q, want none", sets)
+		}
+	})
+}
+
+// TestReconcileRetries: a failed device update is retried with backoff
+// until the device matches, though the cluster stays the same (no change
+// of the pool's view would trigger a reconcile).
+func TestReconcileRetries(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := newNetwork(t)
+		a, _, _, _ := joinedPair(t, net)
+		dev := &fakeDevice{fail: 4}
+		m := &Mesh{
+			cfg:  MeshConfig{OverlayIP: testInfo(1).OverlayIP, AllowLoopbackEndpoints: true},
+			log:  slog.New(slog.DiscardHandler),
+			dev:  dev,
+			pool: a,
+			priv: testPrivateKey(1),
+		}
+		start := time.Now()
+		m.startReconciling()
+		defer m.Close()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+
+		dev.mu.Lock()
+		var got []time.Duration
+		for _, at := range dev.at {
+			got = append(got, at.Sub(start))
+		}
+		dev.mu.Unlock()
+		// Fails at 0, 1s, 3s and 7s; the retry 8 s later succeeds.
+		want := []time.Duration{0, time.Second, 3 * time.Second, 7 * time.Second, 15 * time.Second}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("IpcSet times mismatch (-want +got):\n%s", diff)
+		}
+		if n := len(m.Peers()); n != 1 {
+			t.Errorf("device has %d peers, want 1", n)
+		}
+		if st := m.Stats(); st.ReconcileFailures != 4 || st.ReconcileRetries != 4 {
+			t.Errorf("Stats() = %+v, want 4 failures and 4 retries", st)
+		}
+	})
+}
+
+func TestReconcileBackoffCap(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := newNetwork(t)
+		a, _, _, _ := joinedPair(t, net)
+		dev := &fakeDevice{fail: 1000}
+		m := &Mesh{
+			cfg:  MeshConfig{OverlayIP: testInfo(1).OverlayIP, AllowLoopbackEndpoints: true},
+			log:  slog.New(slog.DiscardHandler),
+			dev:  dev,
+			pool: a,
+			priv: testPrivateKey(1),
+		}
+		m.startReconciling()
+		defer m.Close()
+		time.Sleep(10 * time.Minute)
+		synctest.Wait()
+		dev.mu.Lock()
+		defer dev.mu.Unlock()
+		var gaps []time.Duration
+		for i := 1; i < len(dev.at); i++ {
+			gaps = append(gaps, dev.at[i].Sub(dev.at[i-1]))
+		}
+		if len(gaps) < 10 || gaps[len(gaps)-1] != ReconcileRetryMax || slices.Max(gaps) != ReconcileRetryMax {
+			t.Errorf("gaps between attempts %v, want them to grow to %v and stay there", gaps, ReconcileRetryMax)
 		}
 	})
 }
