@@ -16,6 +16,9 @@ package overlay
 // reads the current state, so a burst of changes costs one sync and a
 // stale trigger never replays an old value.
 //
+// Each sync first checks this worker's own entry and restores it if
+// anything else changed or deleted it (guardSelf).
+//
 // The view remembers which chitchat node published each entry, so that
 // an established worker keeps its worker id, overlay IP and public key
 // against newcomers: see claims.go. Quarantined entries are logged at Warn
@@ -89,8 +92,10 @@ type Pool struct {
 	quarantined atomic.Int64 // entries quarantined by the last sync
 	dropped     atomic.Uint64
 
-	selfMu sync.Mutex // guards self
-	self   PeerInfo
+	selfMu    sync.Mutex // guards self and selfValue
+	self      PeerInfo
+	selfValue string // self.EncodeValue(), as published
+	restored  atomic.Uint64
 
 	mu       sync.Mutex // guards the fields below
 	view     []claim    // in node_id order; written by the sync goroutine only
@@ -124,6 +129,7 @@ func newPool(srv *chitchat.Server, self PeerInfo, value string, opts PoolOptions
 		ownsServer: owns,
 		selfID:     self.NodeID,
 		self:       self.Clone(),
+		selfValue:  value,
 		log:        log.With("overlay_node", self.NodeID),
 		buffer:     cmp.Or(opts.EventBuffer, DefaultEventBuffer),
 		dirty:      make(chan struct{}, 1),
@@ -170,6 +176,7 @@ func (p *Pool) syncLoop(ctx context.Context) {
 
 // sync reads the node's current view and publishes what changed.
 func (p *Pool) sync() {
+	p.guardSelf()
 	cands, skipped := candidates(p.srv.Snapshot(), p.selfID)
 	// Only this goroutine writes the view, so it may read it unlocked.
 	view, conflicts := resolve(p.view, cands, p.Self())
@@ -207,6 +214,31 @@ func (p *Pool) sync() {
 		default:
 		}
 	}
+}
+
+// guardSelf restores this worker's entry if anything but AnnounceSelf
+// changed or deleted it: a /set_kv of the demo's HTTP API, an application
+// sharing the chitchat node. Every such write reaches the pool: a set
+// through the key subscription, a deletion (which chitchat does not
+// notify) through the live-nodes watch, which publishes this node's new
+// max version at the end of the round.
+func (p *Pool) guardSelf() {
+	p.selfMu.Lock()
+	defer p.selfMu.Unlock()
+	key := GossipKey(p.selfID)
+	if ns, ok := p.srv.NodeState(p.srv.Self()); ok {
+		if v, ok := ns.GetVersioned(key); ok && v.Status == chitchat.StatusSet && v.Value == p.selfValue {
+			return
+		}
+	}
+	if err := p.srv.Set(key, p.selfValue); err != nil {
+		if !errors.Is(err, chitchat.ErrClosed) {
+			p.log.Warn("restoring this worker's overlay entry", "key", key, "err", err)
+		}
+		return
+	}
+	p.restored.Add(1)
+	p.log.Warn("this worker's overlay entry was changed or deleted by someone else: restored", "key", key)
 }
 
 // report logs and counts each skipped entry the first time it is seen.
@@ -315,7 +347,7 @@ func (p *Pool) AnnounceSelf(info PeerInfo) error {
 	if err := p.srv.Set(GossipKey(info.NodeID), value); err != nil {
 		return fmt.Errorf("overlay: announce self: %w", err)
 	}
-	p.self = info.Clone()
+	p.self, p.selfValue = info.Clone(), value
 	return nil
 }
 
@@ -342,6 +374,9 @@ type PoolStats struct {
 	Conflicts uint64
 	// Quarantined is the number of entries quarantined now.
 	Quarantined int
+	// SelfRestored counts the times this worker's own entry was found
+	// changed or deleted by someone else, and restored.
+	SelfRestored uint64
 	// EventsDropped counts events dropped because a subscriber was full.
 	EventsDropped uint64
 }
@@ -352,7 +387,7 @@ func (p *Pool) Stats() PoolStats {
 	n := len(p.view)
 	p.mu.Unlock()
 	return PoolStats{Peers: n, Malformed: p.malformed.Load(), Conflicts: p.conflicts.Load(),
-		Quarantined: int(p.quarantined.Load()), EventsDropped: p.dropped.Load()}
+		Quarantined: int(p.quarantined.Load()), SelfRestored: p.restored.Load(), EventsDropped: p.dropped.Load()}
 }
 
 // Close stops the pool and closes the subscription channels. If the pool
