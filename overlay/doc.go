@@ -50,8 +50,11 @@
 //	ln, err := m.Listen("tcp", ":8080")                     // on 10.200.0.1:8080
 //	c, err := m.Dial(ctx, "tcp", "10.200.0.2:8080")         // through the tunnel
 //
-// Keys: Key is a Curve25519 key. String is standard base64 (wg and
+// Keys: Key is a Curve25519 public key. String is standard base64 (wg and
 // wg-quick), URLString base64url without padding (PeerInfo, as the seed),
 // Hex the UAPI form; ParseKey accepts either base64 alphabet, padded or
-// not.
+// not. PrivateKey never prints ("(redacted)" with every fmt verb, in slog
+// and JSON, and in the Config and MeshConfig that hold one): Base64 and Hex
+// are the explicit ways out. Key files are created atomically (mode 0600)
+// and a key file others may read is used with a warning, as wg does.
 package overlay

@@ -53,9 +53,11 @@ type MeshConfig struct {
 	NodeID uint64
 	// PrivateKey is the device's private key. If zero, PrivateKeyFile is
 	// used; if that is empty too, an ephemeral key is generated.
-	PrivateKey Key
+	PrivateKey PrivateKey
 	// PrivateKeyFile is a `wg genkey` file. If it does not exist it is
-	// created with a new key (mode 0600), so a restart keeps the identity.
+	// created with a new key (mode 0600, atomically: see
+	// LoadOrCreateKeyFile), so a restart keeps the identity. A file its
+	// group or others may access is used with a warning, as `wg` does.
 	PrivateKeyFile string
 	// ListenAddr is the IP the WireGuard UDP port is bound to. The zero
 	// value binds every interface (wireguard-go's default bind, both
@@ -184,7 +186,7 @@ type Mesh struct {
 	closeErr  error
 
 	keyMu sync.Mutex // guards priv; held across a rotation
-	priv  Key
+	priv  PrivateKey
 
 	reconMu sync.Mutex // guards the fields below; held for a whole reconcile
 	applied []Peer     // what the device was last told, in Build order
@@ -256,14 +258,28 @@ func startMesh(cfg MeshConfig, pool func(PeerInfo) (*Pool, error)) (*Mesh, error
 	return m, nil
 }
 
-func (m *Mesh) privateKey() (Key, error) {
+func (m *Mesh) privateKey() (PrivateKey, error) {
+	return loadPrivateKey(m.cfg, m.log)
+}
+
+// loadPrivateKey returns the configured key, the key file's (created if
+// missing; a warning if others may read it) or an ephemeral one.
+func loadPrivateKey(cfg MeshConfig, log *slog.Logger) (PrivateKey, error) {
 	switch {
-	case !m.cfg.PrivateKey.IsZero():
-		return m.cfg.PrivateKey, nil
-	case m.cfg.PrivateKeyFile != "":
-		return LoadOrCreateKeyFile(m.cfg.PrivateKeyFile)
+	case !cfg.PrivateKey.IsZero():
+		return cfg.PrivateKey, nil
+	case cfg.PrivateKeyFile != "":
+		k, err := LoadOrCreateKeyFile(cfg.PrivateKeyFile)
+		if err != nil {
+			return PrivateKey{}, err
+		}
+		if perm, open, err := KeyFileTooOpen(cfg.PrivateKeyFile); err == nil && open {
+			log.Warn("WireGuard private key file is accessible to its group or others: chmod 600 it",
+				"path", cfg.PrivateKeyFile, "mode", fmt.Sprintf("%#o", perm))
+		}
+		return k, nil
 	}
-	m.log.Info("no WireGuard key configured: using an ephemeral key")
+	log.Info("no WireGuard key configured: using an ephemeral key")
 	return GeneratePrivateKey()
 }
 
@@ -445,7 +461,7 @@ type skipKey struct {
 	reason SkipReason
 }
 
-func (m *Mesh) currentKey() Key {
+func (m *Mesh) currentKey() PrivateKey {
 	m.keyMu.Lock()
 	defer m.keyMu.Unlock()
 	return m.priv
@@ -454,7 +470,7 @@ func (m *Mesh) currentKey() Key {
 // RotateKey switches the device to priv, announces the new public key and
 // reconciles. Sessions under the old key end; peers reach the node again
 // once they have the new entry (one gossip exchange) and handshake.
-func (m *Mesh) RotateKey(priv Key) error {
+func (m *Mesh) RotateKey(priv PrivateKey) error {
 	if priv.IsZero() {
 		return errors.New("overlay: RotateKey: zero key")
 	}
@@ -531,6 +547,18 @@ func (m *Mesh) localAddr(address string) (netip.AddrPort, error) {
 	}
 	return netip.AddrPortFrom(ip, uint16(port)), nil
 }
+
+// String describes the mesh for logs, without its private key.
+func (m *Mesh) String() string {
+	return fmt.Sprintf("overlay.Mesh(node %d, %v, endpoint %v, public key %v)", m.cfg.NodeID, m.cfg.OverlayIP, m.endpoint, m.PublicKey())
+}
+
+// Format prints String for every verb: the struct holds the private key
+// in unexported fields, which fmt would otherwise print raw with %+v.
+func (m *Mesh) Format(f fmt.State, _ rune) { f.Write([]byte(m.String())) }
+
+// LogValue logs the mesh as String does.
+func (m *Mesh) LogValue() slog.Value { return slog.StringValue(m.String()) }
 
 // OverlayIP returns the node's overlay address.
 func (m *Mesh) OverlayIP() netip.Addr { return m.cfg.OverlayIP }

@@ -407,7 +407,7 @@ func TestMeshListenAddresses(t *testing.T) {
 			c.Close()
 		})
 	}
-	if err := m.RotateKey(Key{}); err == nil {
+	if err := m.RotateKey(PrivateKey{}); err == nil {
 		t.Error("RotateKey(zero): want an error")
 	}
 	if err := m.Close(); err != nil {

@@ -41,8 +41,9 @@ func (p Peer) Clone() Peer {
 // PrivateKey, ListenPort and Peers; the wg-quick form also uses Addresses
 // and MTU.
 type Config struct {
-	// PrivateKey is the device's private key.
-	PrivateKey Key
+	// PrivateKey is the device's private key. It never prints (see
+	// PrivateKey), so neither does the private key of a printed Config.
+	PrivateKey PrivateKey
 	// ListenPort is the device's UDP port; 0 means "any" (omitted).
 	ListenPort uint16
 	// Addresses are the interface's own overlay addresses (wg-quick's
