@@ -22,6 +22,7 @@ package overlay
 // mesh started it), then device (its TUN, netstack and UDP socket).
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -32,6 +33,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -602,6 +604,9 @@ type MeshStats struct {
 	Pool PoolStats
 	// Peers is the number of peers the device was last configured with.
 	Peers int
+	// PeerStats is what the device reports per peer, in public key order
+	// (empty if the device could not be read).
+	PeerStats []PeerStat
 	// Refused counts distinct entries refused by the address rules
 	// (BuildOptions.OverlayPrefixes, AllowLoopbackEndpoints); an entry is
 	// counted again only if it disappears and comes back refused.
@@ -616,13 +621,32 @@ type MeshStats struct {
 	ReconcileRetries uint64
 }
 
-// Stats returns the mesh's counters.
+// Stats returns the mesh's counters and the device's per-peer statistics.
 func (m *Mesh) Stats() MeshStats {
 	m.reconMu.Lock()
 	n := len(m.applied)
 	m.reconMu.Unlock()
-	return MeshStats{Pool: m.pool.Stats(), Peers: n, Refused: m.refused.Load(), Malformed: m.malformed.Load(),
+	st := MeshStats{Pool: m.pool.Stats(), Peers: n, Refused: m.refused.Load(), Malformed: m.malformed.Load(),
 		ReconcileFailures: m.failures.Load(), ReconcileRetries: m.retries.Load()}
+	get, err := m.dev.IpcGet()
+	if err == nil {
+		st.PeerStats, err = ParsePeerStats(get)
+	}
+	if err != nil {
+		m.log.Debug("reading the device's peer statistics", "err", err)
+		return st
+	}
+	byKey := make(map[Key]PeerInfo)
+	for _, info := range m.pool.Peers() {
+		byKey[info.PublicKey] = info
+	}
+	for i, ps := range st.PeerStats {
+		if info, ok := byKey[ps.PublicKey]; ok {
+			st.PeerStats[i].NodeID, st.PeerStats[i].OverlayIP = info.NodeID, info.OverlayIP
+		}
+	}
+	slices.SortFunc(st.PeerStats, func(a, b PeerStat) int { return bytes.Compare(a.PublicKey[:], b.PublicKey[:]) })
+	return st
 }
 
 // IpcGet returns the device's UAPI "get" output (ParseUAPI reads it).

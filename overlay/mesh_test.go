@@ -290,6 +290,17 @@ func TestMeshEndToEnd(t *testing.T) {
 	if sec, ok := devicePeer(t, n2.m, k1); !ok || strings.Contains(sec, "rx_bytes=0\n") {
 		t.Errorf("node 2's device shows no traffic from node 1:\n%s", sec)
 	}
+	// Its statistics say so, per worker.
+	st := n2.m.Stats()
+	if len(st.PeerStats) != 2 || st.Peers != 2 || st.Pool.Peers != 2 {
+		t.Errorf("node 2's Stats() = %+v, want 2 peers", st)
+	}
+	for _, ps := range st.PeerStats {
+		if (ps.NodeID != 1 && ps.NodeID != 3) || ps.LastHandshake.IsZero() || ps.RxBytes == 0 || ps.TxBytes == 0 ||
+			ps.OverlayIP != e2eMeshConfig(ps.NodeID, n2).OverlayIP {
+			t.Errorf("node 2's stats of a peer = %+v, want worker 1 or 3 with a handshake and traffic", ps)
+		}
+	}
 	t.Logf("all pairs exchanged after %v", time.Since(start))
 
 	// Node 3 rotates its key: the others replace the peer, and traffic to

@@ -70,6 +70,20 @@ func TestOverlayThreeNodes(t *testing.T) {
 	if peers[0].PublicKey != priv.PublicKey() {
 		t.Errorf("node_1 announces %v, not the public key of its key file (%v)", peers[0].PublicKey, priv.PublicKey())
 	}
+	// /metrics has the overlay's counters and a line per peer.
+	_, _, body := httpGet(ctx, t, nodes[0].url+"/metrics")
+	for _, re := range []string{
+		`(?m)^chitchat_overlay_peers 2$`, `(?m)^chitchat_overlay_workers 2$`, `(?m)^chitchat_overlay_quarantined 0$`,
+		`(?m)^chitchat_overlay_conflicts_total 0$`, `(?m)^chitchat_overlay_refused_total 0$`, `(?m)^chitchat_overlay_malformed_total 0$`,
+		`(?m)^chitchat_overlay_reconcile_failures_total 0$`, `(?m)^chitchat_overlay_reconcile_retries_total 0$`,
+		`(?m)^chitchat_overlay_peer_received_bytes_total\{overlay_ip="10\.200\.0\.2",peer="2"\} \d+$`,
+		`(?m)^chitchat_overlay_peer_sent_bytes_total\{overlay_ip="10\.200\.0\.3",peer="3"\} \d+$`,
+	} {
+		if !regexp.MustCompile(re).Match(body) {
+			t.Errorf("node_0's /metrics has no line matching %s", re)
+		}
+	}
+
 	// Its keepalive applies to its own peers: node_1's file says so.
 	if _, conf := waitOverlayPeers(ctx, t, nodes[1].url, 2); strings.Count(conf, "PersistentKeepalive = 25\n") != 2 {
 		t.Errorf("node_1 (--wg_keepalive 25s) does not set a 25 s keepalive on its 2 peers:\n%s", conf)
@@ -119,9 +133,13 @@ func readOverlay(ctx context.Context, base string) ([]overlay.PeerInfo, string, 
 	return peers, string(b), nil
 }
 
-// Without --overlay, the overlay endpoints say how to turn it on.
+// Without --overlay, the overlay endpoints say how to turn it on, and
+// /metrics has no overlay metrics.
 func TestOverlayOff(t *testing.T) {
 	_, ts := testNode(t)
+	if _, body := get(t, ts.URL+"/metrics"); strings.Contains(body, "chitchat_overlay_") {
+		t.Error("/metrics has overlay metrics without --overlay")
+	}
 	for _, path := range []string{"/overlay/peers", "/overlay/wg-quick"} {
 		resp, body := get(t, ts.URL+path)
 		var e errorDoc
