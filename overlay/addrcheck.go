@@ -52,6 +52,16 @@ func checkOverlayIP(ip netip.Addr, prefixes []netip.Prefix) error {
 	return nil
 }
 
+// checkOverlayIPs checks each of ips as checkOverlayIP does.
+func checkOverlayIPs(ips []netip.Addr, prefixes []netip.Prefix) error {
+	for _, ip := range ips {
+		if err := checkOverlayIP(ip, prefixes); err != nil {
+			return fmt.Errorf("overlay IP: %w", err)
+		}
+	}
+	return nil
+}
+
 // checkEndpoint says why ap cannot be a peer's WireGuard endpoint, or
 // returns nil. Loopback is refused unless allowLoopback.
 func checkEndpoint(ap netip.AddrPort, allowLoopback bool) error {

@@ -117,8 +117,8 @@ type BuildOptions struct {
 	// (WireGuard would ignore it).
 	SelfPublicKey Key
 	// SelfOverlayIP is this device's overlay address: a peer claiming it is
-	// skipped.
-	SelfOverlayIP netip.Addr
+	// skipped. SelfOverlayIP6 is the IPv6 one of a dual-stack device.
+	SelfOverlayIP, SelfOverlayIP6 netip.Addr
 	// PersistentKeepalive is set on every peer; 0 is off. It is rounded
 	// down to whole seconds.
 	PersistentKeepalive time.Duration
@@ -142,21 +142,22 @@ type BuildOptions struct {
 // that fails Validate (SkipMalformed), whose overlay IP or endpoint opts
 // refuses (SkipRefused), that has our key or IP, or that repeats an earlier
 // peer's public key or overlay IP is skipped and reported; the first one
-// wins. Each peer routes exactly its overlay address (/32 or /128).
+// wins. Each peer routes exactly its overlay addresses (/32 or /128; a
+// dual-stack peer both).
 func Build(infos []PeerInfo, opts BuildOptions) (peers []Peer, skipped []Skipped) {
 	keys := make(map[Key]uint64, len(infos))
 	ips := make(map[netip.Addr]uint64, len(infos))
 	keepalive := opts.PersistentKeepalive.Truncate(time.Second)
 	for _, info := range infos {
 		bad := Skipped{Key: GossipKey(info.NodeID), NodeID: info.NodeID}
-		ip := info.OverlayIP.Unmap()
 		if err := info.Validate(); err != nil {
 			bad.Reason, bad.Err = SkipMalformed, err
 			skipped = append(skipped, bad)
 			continue
 		}
-		if err := checkOverlayIP(ip, opts.OverlayPrefixes); err != nil {
-			bad.Reason, bad.Err = SkipRefused, fmt.Errorf("overlay_ip: %w", err)
+		ovl := unmapAll(info.OverlayIPs())
+		if err := checkOverlayIPs(ovl, opts.OverlayPrefixes); err != nil {
+			bad.Reason, bad.Err = SkipRefused, err
 			skipped = append(skipped, bad)
 			continue
 		}
@@ -175,22 +176,45 @@ func Build(infos []PeerInfo, opts BuildOptions) (peers []Peer, skipped []Skipped
 			skipped = append(skipped, bad)
 			continue
 		}
-		if other, dup := ips[ip]; dup || (opts.SelfOverlayIP.IsValid() && ip == opts.SelfOverlayIP.Unmap()) {
-			bad.Reason, bad.Err = SkipDuplicateIP, fmt.Errorf("overlay IP %v is ours", ip)
-			if dup {
-				bad.Err = fmt.Errorf("overlay IP %v of node %d", ip, other)
-			}
+		if err := dupIP(ovl, ips, opts); err != nil {
+			bad.Reason, bad.Err = SkipDuplicateIP, err
 			skipped = append(skipped, bad)
 			continue
 		}
 		keys[info.PublicKey] = info.NodeID
-		ips[ip] = info.NodeID
+		allowed := make([]netip.Prefix, len(ovl))
+		for i, ip := range ovl {
+			ips[ip] = info.NodeID
+			allowed[i] = hostPrefix(ip)
+		}
 		peers = append(peers, Peer{
 			PublicKey:           info.PublicKey,
 			Endpoint:            unmapAddrPort(info.Endpoint),
-			AllowedIPs:          []netip.Prefix{hostPrefix(ip)},
+			AllowedIPs:          allowed,
 			PersistentKeepalive: keepalive,
 		})
 	}
 	return peers, skipped
+}
+
+// dupIP says which of ips is ours or an earlier peer's, or returns nil.
+func dupIP(ovl []netip.Addr, ips map[netip.Addr]uint64, opts BuildOptions) error {
+	for _, ip := range ovl {
+		for _, self := range []netip.Addr{opts.SelfOverlayIP, opts.SelfOverlayIP6} {
+			if self.IsValid() && ip == self.Unmap() {
+				return fmt.Errorf("overlay IP %v is ours", ip)
+			}
+		}
+		if other, dup := ips[ip]; dup {
+			return fmt.Errorf("overlay IP %v of node %d", ip, other)
+		}
+	}
+	return nil
+}
+
+func unmapAll(ips []netip.Addr) []netip.Addr {
+	for i, ip := range ips {
+		ips[i] = ip.Unmap()
+	}
+	return ips
 }

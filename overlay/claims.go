@@ -109,7 +109,7 @@ func resolve(prev, cands []claim, self PeerInfo) (view []claim, skipped []Skippe
 		switch {
 		case !ok || h.name != c.node.Name:
 			return 2
-		case h.info.PublicKey == c.info.PublicKey && h.info.OverlayIP.Unmap() == c.info.OverlayIP.Unmap():
+		case h.info.PublicKey == c.info.PublicKey && slices.Equal(unmapAll(h.info.OverlayIPs()), unmapAll(c.info.OverlayIPs())):
 			return 0
 		}
 		return 1
@@ -127,26 +127,41 @@ func resolve(prev, cands []claim, self PeerInfo) (view []claim, skipped []Skippe
 	ids := make(map[uint64]claim, len(order))
 	keys := make(map[Key]claim, len(order))
 	ips := make(map[netip.Addr]claim, len(order))
-	selfIP := self.OverlayIP.Unmap()
+	selfIPs := unmapAll(self.OverlayIPs())
 	for _, c := range order {
 		bad := Skipped{Node: c.node, Key: c.key, NodeID: c.info.NodeID}
-		ip := c.info.OverlayIP.Unmap()
+		ovl := unmapAll(c.info.OverlayIPs())
+		ipTaken := func() (netip.Addr, claim, bool, bool) { // ip, holder, taken, by self
+			for _, ip := range ovl {
+				if ip.IsValid() && slices.Contains(selfIPs, ip) {
+					return ip, claim{}, true, true
+				}
+				if h, taken := ips[ip]; taken {
+					return ip, h, true, false
+				}
+			}
+			return netip.Addr{}, claim{}, false, false
+		}
+		ip, ipHolder, ipIsTaken, ipIsSelf := ipTaken()
 		if h, taken := ids[c.info.NodeID]; taken {
 			bad.Reason, bad.Err = SkipDuplicateID, fmt.Errorf("worker id %d is held by %v", c.info.NodeID, h.node)
 		} else if !self.PublicKey.IsZero() && c.info.PublicKey == self.PublicKey {
 			bad.Reason, bad.Err = SkipOwnKey, fmt.Errorf("public key %v is this worker's", c.info.PublicKey)
 		} else if h, taken := keys[c.info.PublicKey]; taken {
 			bad.Reason, bad.Err = SkipDuplicateKey, fmt.Errorf("public key %v is held by worker %d (%v)", c.info.PublicKey, h.info.NodeID, h.node)
-		} else if selfIP.IsValid() && ip == selfIP {
+		} else if ipIsSelf {
 			bad.Reason, bad.Err = SkipDuplicateIP, fmt.Errorf("overlay IP %v is this worker's", ip)
-		} else if h, taken := ips[ip]; taken {
-			bad.Reason, bad.Err = SkipDuplicateIP, fmt.Errorf("overlay IP %v is held by worker %d (%v)", ip, h.info.NodeID, h.node)
+		} else if ipIsTaken {
+			bad.Reason, bad.Err = SkipDuplicateIP, fmt.Errorf("overlay IP %v is held by worker %d (%v)", ip, ipHolder.info.NodeID, ipHolder.node)
 		}
 		if bad.Reason != 0 {
 			skipped = append(skipped, bad)
 			continue
 		}
-		ids[c.info.NodeID], keys[c.info.PublicKey], ips[ip] = c, c, c
+		ids[c.info.NodeID], keys[c.info.PublicKey] = c, c
+		for _, ip := range ovl {
+			ips[ip] = c
+		}
 		view = append(view, c)
 	}
 	slices.SortFunc(view, func(a, b claim) int { return cmp.Compare(a.info.NodeID, b.info.NodeID) })

@@ -140,6 +140,16 @@ func TestResolve(t *testing.T) {
 			wantSkips: map[string]SkipReason{"worker:3@c": SkipDuplicateIP},
 		},
 		{
+			name: "dual-stack: an established IPv6 address is kept too",
+			prev: []claim{c(with(testInfo(2), func(p *PeerInfo) { p.OverlayIP6 = netip.MustParseAddr("fd00::2") }), "b", 10)},
+			cands: []claim{
+				c(with(testInfo(3), func(p *PeerInfo) { p.OverlayIP6 = netip.MustParseAddr("fd00::2") }), "c", 1),
+				c(with(testInfo(2), func(p *PeerInfo) { p.OverlayIP6 = netip.MustParseAddr("fd00::2") }), "b", 10),
+			},
+			want:      []claim{c(with(testInfo(2), func(p *PeerInfo) { p.OverlayIP6 = netip.MustParseAddr("fd00::2") }), "b", 10)},
+			wantSkips: map[string]SkipReason{"worker:3@c": SkipDuplicateIP},
+		},
+		{
 			name: "this worker's key and IP",
 			cands: []claim{
 				c(with(testInfo(2), func(p *PeerInfo) { p.PublicKey = self.PublicKey }), "b", 1),

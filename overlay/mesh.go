@@ -45,9 +45,22 @@ import (
 	"golang.zx2c4.com/wireguard/tun/netstack"
 )
 
-// DefaultMTU is the TUN MTU of a mesh: wg-quick's default, which leaves room
-// for WireGuard's 80 bytes of overhead over IPv6 on a 1500-byte link.
-const DefaultMTU = 1420
+// Default MTUs of a mesh's interface, by the underlay's family (that of
+// EndpointAddr), for a 1,500-byte underlay link: room for WireGuard's 60
+// bytes of overhead (IPv4, UDP, WireGuard header and tag) plus 20 to spare
+// over IPv4, 80 plus 20 over IPv6.
+const (
+	DefaultMTU  = 1420 // over IPv4 UDP (wg-quick's default)
+	DefaultMTU6 = 1400 // over IPv6 UDP
+)
+
+// defaultMTU returns the MTU for an underlay address's family.
+func defaultMTU(underlay netip.Addr) int {
+	if underlay.Unmap().Is6() {
+		return DefaultMTU6
+	}
+	return DefaultMTU
+}
 
 // MeshConfig configures a Mesh.
 type MeshConfig struct {
@@ -72,6 +85,10 @@ type MeshConfig struct {
 	ListenPort int
 	// OverlayIP is this node's address inside the overlay. Required.
 	OverlayIP netip.Addr
+	// OverlayIP6 makes the node dual-stack: its IPv6 overlay address, with
+	// an IPv4 OverlayIP (announced as overlay_ip6; see PeerInfo). Leave it
+	// unset for a single-stack node, IPv4 or IPv6.
+	OverlayIP6 netip.Addr
 	// EndpointAddr is the IP peers reach the WireGuard port at; it is
 	// announced with the bound port as wg_endpoint. Required; not
 	// unspecified, link-local, multicast or broadcast, and loopback only
@@ -89,7 +106,9 @@ type MeshConfig struct {
 	AllowLoopbackEndpoints bool
 	// Labels are published with the entry.
 	Labels map[string]string
-	// MTU of the TUN device. Default DefaultMTU.
+	// MTU of the interface. Default: from the underlay's family,
+	// DefaultMTU (1,420) if EndpointAddr is IPv4, DefaultMTU6 (1,400) if
+	// IPv6.
 	MTU int
 	// PersistentKeepalive is set on every peer, in whole seconds; 0 is off.
 	// Use 25s for nodes behind NAT.
@@ -160,10 +179,22 @@ func (c MeshConfig) Validate() error {
 			bad("EndpointAddr %v", err)
 		}
 	}
-	if c.MTU != 0 && (c.MTU < 576 || c.MTU > 65535) {
-		bad("MTU %d is not in 576-65535 (0 for %d)", c.MTU, DefaultMTU)
+	if ip6 := c.OverlayIP6; ip6.IsValid() {
+		switch {
+		case !ip6.Is6() || ip6.Is4In6() || ip6.Zone() != "":
+			bad("OverlayIP6 %v must be a plain IPv6 address", ip6)
+		case c.OverlayIP.IsValid() && !c.OverlayIP.Is4():
+			bad("OverlayIP6 %v needs an IPv4 OverlayIP (it is %v): a dual-stack node has one address per family", ip6, c.OverlayIP)
+		default:
+			if err := checkOverlayIP(ip6, c.OverlayPrefixes); err != nil {
+				bad("OverlayIP6 %v", err)
+			}
+		}
 	}
-	if c.OverlayIP.Is6() && c.MTU != 0 && c.MTU < 1280 {
+	if c.MTU != 0 && (c.MTU < 576 || c.MTU > 65535) {
+		bad("MTU %d is not in 576-65535 (0 for %d over IPv4, %d over IPv6)", c.MTU, DefaultMTU, DefaultMTU6)
+	}
+	if (c.OverlayIP.Is6() || c.OverlayIP6.IsValid()) && c.MTU != 0 && c.MTU < 1280 {
 		bad("MTU %d is below IPv6's minimum of 1280", c.MTU)
 	}
 	if k := c.PersistentKeepalive; k < 0 || k%time.Second != 0 || k > 65535*time.Second {
@@ -234,7 +265,7 @@ func startMesh(cfg MeshConfig, pool func(PeerInfo) (*Pool, error)) (*Mesh, error
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	cfg.MTU = cmp.Or(cfg.MTU, DefaultMTU)
+	cfg.MTU = cmp.Or(cfg.MTU, defaultMTU(cfg.EndpointAddr))
 	m := &Mesh{cfg: cfg, log: cfg.Logger.With("overlay_node", cfg.NodeID)}
 	priv, err := m.privateKey()
 	if err != nil {
@@ -245,11 +276,12 @@ func startMesh(cfg MeshConfig, pool func(PeerInfo) (*Pool, error)) (*Mesh, error
 		return nil, err
 	}
 	self := PeerInfo{
-		NodeID:    cfg.NodeID,
-		PublicKey: priv.PublicKey(),
-		Endpoint:  m.endpoint,
-		OverlayIP: cfg.OverlayIP,
-		Labels:    cfg.Labels,
+		NodeID:     cfg.NodeID,
+		PublicKey:  priv.PublicKey(),
+		Endpoint:   m.endpoint,
+		OverlayIP:  cfg.OverlayIP,
+		OverlayIP6: cfg.OverlayIP6,
+		Labels:     cfg.Labels,
 	}
 	if m.pool, err = pool(self); err != nil {
 		m.dev.Close()
@@ -288,7 +320,7 @@ func loadPrivateKey(cfg MeshConfig, log *slog.Logger) (PrivateKey, error) {
 // startDevice creates the netstack TUN and the device, sets the key and
 // port, brings it up and reads back the bound port.
 func (m *Mesh) startDevice() error {
-	tunDev, tnet, err := netstack.CreateNetTUN([]netip.Addr{m.cfg.OverlayIP}, nil, m.cfg.MTU)
+	tunDev, tnet, err := netstack.CreateNetTUN(m.overlayIPs(), nil, m.cfg.MTU)
 	if err != nil {
 		return fmt.Errorf("overlay: netstack: %w", err)
 	}
@@ -403,6 +435,7 @@ func (m *Mesh) reconcile() error {
 	desired, skipped := Build(m.pool.Peers(), BuildOptions{
 		SelfPublicKey:          priv.PublicKey(),
 		SelfOverlayIP:          m.cfg.OverlayIP,
+		SelfOverlayIP6:         m.cfg.OverlayIP6,
 		PersistentKeepalive:    m.cfg.PersistentKeepalive,
 		OverlayPrefixes:        m.cfg.OverlayPrefixes,
 		AllowLoopbackEndpoints: m.cfg.AllowLoopbackEndpoints,
@@ -543,8 +576,14 @@ func (m *Mesh) localAddr(address string) (netip.AddrPort, error) {
 	ip := m.cfg.OverlayIP
 	if host != "" {
 		h, err := netip.ParseAddr(host)
-		if err != nil || (!h.IsUnspecified() && h != ip) {
-			return netip.AddrPort{}, fmt.Errorf("overlay: listen address %q: the only local address is %v", address, ip)
+		switch {
+		case err == nil && h.IsUnspecified() && h.Is6() && m.cfg.OverlayIP6.IsValid():
+			ip = m.cfg.OverlayIP6
+		case err == nil && h.IsUnspecified():
+		case err == nil && slices.Contains(m.overlayIPs(), h):
+			ip = h
+		default:
+			return netip.AddrPort{}, fmt.Errorf("overlay: listen address %q: the local addresses are %v", address, m.overlayIPs())
 		}
 	}
 	return netip.AddrPortFrom(ip, uint16(port)), nil
@@ -564,6 +603,18 @@ func (m *Mesh) LogValue() slog.Value { return slog.StringValue(m.String()) }
 
 // OverlayIP returns the node's overlay address.
 func (m *Mesh) OverlayIP() netip.Addr { return m.cfg.OverlayIP }
+
+// overlayIPs returns the node's overlay addresses, one per family.
+func (m *Mesh) overlayIPs() []netip.Addr {
+	if m.cfg.OverlayIP6.IsValid() {
+		return []netip.Addr{m.cfg.OverlayIP, m.cfg.OverlayIP6}
+	}
+	return []netip.Addr{m.cfg.OverlayIP}
+}
+
+// OverlayIPs returns the node's overlay addresses: OverlayIP, then
+// OverlayIP6 if the node is dual-stack.
+func (m *Mesh) OverlayIPs() []netip.Addr { return m.overlayIPs() }
 
 // Endpoint returns the announced WireGuard endpoint (EndpointAddr and the
 // bound port).
@@ -592,7 +643,7 @@ func (m *Mesh) WGConfig() Config {
 	return Config{
 		PrivateKey: m.currentKey(),
 		ListenPort: m.endpoint.Port(),
-		Addresses:  []netip.Prefix{hostPrefix(m.cfg.OverlayIP)},
+		Addresses:  hostPrefixes(m.overlayIPs()),
 		MTU:        m.cfg.MTU,
 		Peers:      peers,
 	}

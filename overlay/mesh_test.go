@@ -97,13 +97,20 @@ func e2eMeshConfig(id uint64, n *e2eNode) MeshConfig {
 	}
 }
 
-// startEcho serves one line per connection: it answers "<id> got <line>".
+// startEcho serves one line per connection on each overlay address: it
+// answers "<id> got <line>".
 func startEcho(tb testing.TB, n *e2eNode) {
 	tb.Helper()
-	ln, err := n.m.Listen("tcp", fmt.Sprintf(":%d", echoPort))
-	if err != nil {
-		tb.Fatal(err)
+	for _, ip := range n.m.OverlayIPs() {
+		ln, err := n.m.Listen("tcp", netip.AddrPortFrom(ip, echoPort).String())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		serveEcho(tb, n, ln)
 	}
+}
+
+func serveEcho(tb testing.TB, n *e2eNode, ln net.Listener) {
 	var wg sync.WaitGroup
 	tb.Cleanup(func() { ln.Close(); wg.Wait() })
 	wg.Go(func() {
@@ -156,7 +163,13 @@ func waitPeers(ctx context.Context, tb testing.TB, n *e2eNode, want ...Key) {
 // and checks the answer. Only the dial is retried (see the file comment).
 func exchange(ctx context.Context, tb testing.TB, a, b *e2eNode) {
 	tb.Helper()
-	addr := netip.AddrPortFrom(b.m.OverlayIP(), echoPort).String()
+	exchangeVia(ctx, tb, a, b, b.m.OverlayIP())
+}
+
+// exchangeVia is exchange to one of b's overlay addresses.
+func exchangeVia(ctx context.Context, tb testing.TB, a, b *e2eNode, ip netip.Addr) {
+	tb.Helper()
+	addr := netip.AddrPortFrom(ip, echoPort).String()
 	var c net.Conn
 	var err error
 	for attempt := 1; ; attempt++ {
@@ -165,6 +178,9 @@ func exchange(ctx context.Context, tb testing.TB, a, b *e2eNode) {
 		cancel()
 		if err == nil {
 			break
+		}
+		if attempt == 1 {
+			tb.Logf("dial: %v", err)
 		}
 		if ctx.Err() != nil {
 			tb.Fatalf("%d→%d: dial %s: %v after %d attempts", a.id, b.id, addr, err, attempt)
@@ -714,4 +730,59 @@ func TestReconcileBackoffCap(t *testing.T) {
 			t.Errorf("gaps between attempts %v, want them to grow to %v and stay there", gaps, ReconcileRetryMax)
 		}
 	})
+}
+
+// TestMeshDualStack: two dual-stack nodes over an IPv6 underlay reach each
+// other on both overlay addresses; the interface MTU accounts for the IPv6
+// underlay.
+func TestMeshDualStack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real UDP and WireGuard devices")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	v6loop := netip.IPv6Loopback()
+	gossip := func(seeds ...string) GossipConfig {
+		g := e2eGossip(seeds...)
+		g.ListenAddr = netip.AddrPortFrom(v6loop, 0)
+		return g
+	}
+	start := func(id uint64, g GossipConfig) *e2eNode {
+		n := &e2eNode{id: id, recons: make(chan struct{}, 1)}
+		cfg := e2eMeshConfig(id, n)
+		cfg.ListenAddr, cfg.EndpointAddr = v6loop, v6loop
+		cfg.OverlayIP6 = netip.MustParseAddr(fmt.Sprintf("fd00:64::%d", id))
+		m, err := StartMesh(ctx, cfg, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		n.m = m
+		startEcho(t, n)
+		return n
+	}
+	n1 := start(1, gossip())
+	n2 := start(2, gossip(n1.m.Pool().Server().Self().Addr.String()))
+	waitPeers(ctx, t, n1, n2.m.PublicKey())
+	waitPeers(ctx, t, n2, n1.m.PublicKey())
+	for _, p := range n1.m.Peers() {
+		want := []netip.Prefix{netip.MustParsePrefix("100.64.0.2/32"), netip.MustParsePrefix("fd00:64::2/128")}
+		if diff := cmp.Diff(want, p.AllowedIPs, cmpInfo); diff != "" || p.Endpoint.Addr() != v6loop {
+			t.Errorf("node 1's peer %+v: AllowedIPs mismatch (-want +got):\n%s", p, diff)
+		}
+	}
+	for _, ip := range n2.m.OverlayIPs() {
+		exchangeVia(ctx, t, n1, n2, ip)
+	}
+	for _, ip := range n1.m.OverlayIPs() {
+		exchangeVia(ctx, t, n2, n1, ip)
+	}
+	if c := n1.m.WGConfig(); c.MTU != DefaultMTU6 || len(c.Addresses) != 2 {
+		t.Errorf("WGConfig() = MTU %d, addresses %v; want %d and both addresses", c.MTU, c.Addresses, DefaultMTU6)
+	}
+	if ln, err := n1.m.Listen("tcp6", "[::]:7100"); err != nil || ln.Addr().String() != "[fd00:64::1]:7100" {
+		t.Errorf("Listen(tcp6, [::]:7100) = %v, %v; want the IPv6 overlay address", ln, err)
+	} else {
+		ln.Close()
+	}
 }

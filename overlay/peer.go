@@ -94,3 +94,12 @@ func hostPrefix(ip netip.Addr) netip.Prefix {
 	ip = ip.Unmap().WithZone("")
 	return netip.PrefixFrom(ip, ip.BitLen())
 }
+
+// hostPrefixes returns hostPrefix of each of ips.
+func hostPrefixes(ips []netip.Addr) []netip.Prefix {
+	out := make([]netip.Prefix, len(ips))
+	for i, ip := range ips {
+		out[i] = hostPrefix(ip)
+	}
+	return out
+}
