@@ -40,9 +40,6 @@ import (
 	"time"
 
 	"github.com/gossipkit/chitchat-go/chitchat"
-	"golang.zx2c4.com/wireguard/conn"
-	"golang.zx2c4.com/wireguard/device"
-	"golang.zx2c4.com/wireguard/tun/netstack"
 )
 
 // Default MTUs of a mesh's interface, by the underlay's family (that of
@@ -106,6 +103,17 @@ type MeshConfig struct {
 	AllowLoopbackEndpoints bool
 	// Labels are published with the entry.
 	Labels map[string]string
+	// Device chooses the WireGuard device: DeviceNetstack (the default: no
+	// root, only this process reaches the overlay), DeviceTUN (wireguard-go
+	// on a TUN interface: every process of the host reaches it; needs
+	// CAP_NET_ADMIN and /dev/net/tun) or DeviceKernel (the kernel's
+	// WireGuard, through wgctrl). See device.go.
+	Device DeviceKind
+	// Interface names the TUN or kernel interface, such as "chitchat0".
+	// Required for DeviceTUN and DeviceKernel, unused by a netstack. An
+	// interface of that name left by a crashed run is taken over (TUN)
+	// or replaced (kernel); one of another kind, or in use, is an error.
+	Interface string
 	// MTU of the interface. Default: from the underlay's family,
 	// DefaultMTU (1,420) if EndpointAddr is IPv4, DefaultMTU6 (1,400) if
 	// IPv6.
@@ -191,6 +199,21 @@ func (c MeshConfig) Validate() error {
 			}
 		}
 	}
+	switch c.Device {
+	case DeviceNetstack:
+		if c.Interface != "" {
+			bad("Interface %q is set for a netstack device, which has none: set Device to DeviceTUN or DeviceKernel", c.Interface)
+		}
+	case DeviceTUN, DeviceKernel:
+		if err := checkInterfaceName(c.Interface); err != nil {
+			bad("Interface: %v", err)
+		}
+		if ip := c.ListenAddr; c.Device == DeviceKernel && ip.IsValid() && !ip.IsUnspecified() {
+			bad("ListenAddr %v: a kernel WireGuard device listens on every address; leave ListenAddr unset, or use DeviceTUN", ip)
+		}
+	default:
+		bad("Device %v is not DeviceNetstack, DeviceTUN or DeviceKernel", c.Device)
+	}
 	if c.MTU != 0 && (c.MTU < 576 || c.MTU > 65535) {
 		bad("MTU %d is not in 576-65535 (0 for %d over IPv4, %d over IPv6)", c.MTU, DefaultMTU, DefaultMTU6)
 	}
@@ -207,8 +230,7 @@ func (c MeshConfig) Validate() error {
 type Mesh struct {
 	cfg      MeshConfig
 	log      *slog.Logger
-	dev      wgDevice
-	tnet     *netstack.Net
+	dev      Device
 	endpoint netip.AddrPort
 	pool     *Pool
 
@@ -228,14 +250,6 @@ type Mesh struct {
 
 	refused, malformed atomic.Uint64
 	failures, retries  atomic.Uint64
-}
-
-// wgDevice is what the mesh needs of a *device.Device once it is up (a
-// seam for tests of the reconcile loop).
-type wgDevice interface {
-	IpcSet(string) error
-	IpcGet() (string, error)
-	Close()
 }
 
 // StartMesh brings up the device, then starts a pool (and its chitchat
@@ -317,49 +331,26 @@ func loadPrivateKey(cfg MeshConfig, log *slog.Logger) (PrivateKey, error) {
 	return GeneratePrivateKey()
 }
 
-// startDevice creates the netstack TUN and the device, sets the key and
-// port, brings it up and reads back the bound port.
+// startDevice brings up the device MeshConfig.Device names.
 func (m *Mesh) startDevice() error {
-	tunDev, tnet, err := netstack.CreateNetTUN(m.overlayIPs(), nil, m.cfg.MTU)
+	dev, err := newDevice(m.cfg, m.priv, m.log)
 	if err != nil {
-		return fmt.Errorf("overlay: netstack: %w", err)
+		return err
 	}
-	m.tnet = tnet
-	bind := conn.NewDefaultBind()
-	if ip := m.cfg.ListenAddr; ip.IsValid() && !ip.IsUnspecified() {
-		bind = newAddrBind(ip.Unmap())
-	}
-	dev := device.NewDevice(tunDev, bind, m.deviceLogger())
 	m.dev = dev
-	err = dev.IpcSet(fmt.Sprintf("private_key=%s\nlisten_port=%d\n", m.priv.Hex(), m.cfg.ListenPort))
-	if err == nil {
-		err = dev.Up()
-	}
-	var get string
-	if err == nil {
-		get, err = dev.IpcGet()
-	}
-	var c Config
-	if err == nil {
-		c, err = ParseUAPI(get)
-	}
-	if err != nil {
-		dev.Close()
-		return fmt.Errorf("overlay: WireGuard device on port %d: %w", m.cfg.ListenPort, err)
-	}
-	m.endpoint = netip.AddrPortFrom(m.cfg.EndpointAddr, c.ListenPort)
+	m.endpoint = netip.AddrPortFrom(m.cfg.EndpointAddr, dev.ListenPort())
 	return nil
 }
 
-func (m *Mesh) deviceLogger() *device.Logger {
-	verbose := device.DiscardLogf
-	if m.cfg.VerboseDevice {
-		verbose = func(format string, args ...any) { m.log.Debug("wireguard: " + fmt.Sprintf(format, args...)) }
+// newDevice makes the device of cfg.Device.
+func newDevice(cfg MeshConfig, priv PrivateKey, log *slog.Logger) (Device, error) {
+	switch cfg.Device {
+	case DeviceTUN:
+		return newTUNDevice(cfg, priv, log)
+	case DeviceKernel:
+		return newKernelDevice(cfg, priv, log)
 	}
-	return &device.Logger{
-		Verbosef: verbose,
-		Errorf:   func(format string, args ...any) { m.log.Warn("wireguard: " + fmt.Sprintf(format, args...)) },
-	}
+	return newNetstackDevice(cfg, priv, log)
 }
 
 // Reconcile retries: a failed device update is retried after
@@ -445,13 +436,11 @@ func (m *Mesh) reconcile() error {
 	if d.Empty() && !m.resync {
 		return nil
 	}
-	uapi := RenderUAPIDiff(d)
+	update := d
 	if m.resync {
-		// Not RenderUAPI: its private_key line could undo a concurrent
-		// rotation.
-		uapi = "replace_peers=true\n" + RenderUAPIDiff(Diff{Added: desired})
+		update = Diff{Added: desired}
 	}
-	err := m.dev.IpcSet(uapi)
+	err := m.dev.UpdatePeers(update, m.resync)
 	if err != nil {
 		m.resync = true
 		m.failures.Add(1)
@@ -510,7 +499,7 @@ func (m *Mesh) RotateKey(priv PrivateKey) error {
 		return errors.New("overlay: RotateKey: zero key")
 	}
 	m.keyMu.Lock()
-	if err := m.dev.IpcSet("private_key=" + priv.Hex() + "\n"); err != nil {
+	if err := m.dev.SetPrivateKey(priv); err != nil {
 		m.keyMu.Unlock()
 		return fmt.Errorf("overlay: set private key: %w", err)
 	}
@@ -531,7 +520,7 @@ func (m *Mesh) RotateKey(priv PrivateKey) error {
 // network is "tcp", "udp" (or their 4/6 forms), address an overlay
 // "ip:port".
 func (m *Mesh) Dial(ctx context.Context, network, address string) (net.Conn, error) {
-	return m.tnet.DialContext(ctx, network, address)
+	return m.dev.DialContext(ctx, network, address)
 }
 
 // Listen listens for TCP connections on the overlay address. address is
@@ -547,7 +536,7 @@ func (m *Mesh) Listen(network, address string) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	return m.tnet.ListenTCPAddrPort(ap)
+	return m.dev.ListenTCP(ap)
 }
 
 // ListenPacket is Listen for UDP ("udp", "udp4", "udp6").
@@ -561,7 +550,7 @@ func (m *Mesh) ListenPacket(network, address string) (net.PacketConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return m.tnet.ListenUDPAddrPort(ap)
+	return m.dev.ListenUDP(ap)
 }
 
 func (m *Mesh) localAddr(address string) (netip.AddrPort, error) {
@@ -605,11 +594,13 @@ func (m *Mesh) LogValue() slog.Value { return slog.StringValue(m.String()) }
 func (m *Mesh) OverlayIP() netip.Addr { return m.cfg.OverlayIP }
 
 // overlayIPs returns the node's overlay addresses, one per family.
-func (m *Mesh) overlayIPs() []netip.Addr {
-	if m.cfg.OverlayIP6.IsValid() {
-		return []netip.Addr{m.cfg.OverlayIP, m.cfg.OverlayIP6}
+func (m *Mesh) overlayIPs() []netip.Addr { return m.cfg.overlayIPs() }
+
+func (c MeshConfig) overlayIPs() []netip.Addr {
+	if c.OverlayIP6.IsValid() {
+		return []netip.Addr{c.OverlayIP, c.OverlayIP6}
 	}
-	return []netip.Addr{m.cfg.OverlayIP}
+	return []netip.Addr{c.OverlayIP}
 }
 
 // OverlayIPs returns the node's overlay addresses: OverlayIP, then
@@ -710,8 +701,7 @@ func (m *Mesh) Close() error {
 	m.closeOnce.Do(func() {
 		m.stopWatch()
 		m.wg.Wait()
-		m.closeErr = m.pool.Close()
-		m.dev.Close()
+		m.closeErr = errors.Join(m.pool.Close(), m.dev.Close())
 	})
 	return m.closeErr
 }

@@ -495,6 +495,19 @@ func TestMeshConfigValidate(t *testing.T) {
 			c.OverlayPrefixes = []netip.Prefix{netip.MustParsePrefix("8.8.8.0/24")}
 		}},
 		{name: "loopback overlay IP", mut: func(c *MeshConfig) { c.OverlayIP = netip.MustParseAddr("127.0.0.2") }, want: []string{"loopback"}},
+		{name: "TUN device", mut: func(c *MeshConfig) { c.Device, c.Interface = DeviceTUN, "chitchat0" }},
+		{name: "TUN device without a name", mut: func(c *MeshConfig) { c.Device = DeviceTUN }, want: []string{"Interface: empty"}},
+		{name: "interface name too long", mut: func(c *MeshConfig) { c.Device, c.Interface = DeviceKernel, "a-very-long-name0" }, want: []string{"longer than 15"}},
+		{name: "interface for a netstack", mut: func(c *MeshConfig) { c.Interface = "wg0" }, want: []string{"netstack"}},
+		{name: "kernel device on one address", mut: func(c *MeshConfig) {
+			c.Device, c.Interface, c.ListenAddr = DeviceKernel, "wg0", loopback
+		}, want: []string{"kernel WireGuard device listens on every address"}},
+		{name: "unknown device", mut: func(c *MeshConfig) { c.Device = 9 }, want: []string{"DeviceKind(9)"}},
+		{name: "dual-stack", mut: func(c *MeshConfig) { c.OverlayIP6 = netip.MustParseAddr("fd00::1") }},
+		{name: "dual-stack with an IPv6 OverlayIP", mut: func(c *MeshConfig) {
+			c.OverlayIP, c.OverlayIP6 = netip.MustParseAddr("fd00::1"), netip.MustParseAddr("fd00::2")
+		}, want: []string{"needs an IPv4 OverlayIP"}},
+		{name: "OverlayIP6 not IPv6", mut: func(c *MeshConfig) { c.OverlayIP6 = netip.MustParseAddr("100.64.0.9") }, want: []string{"OverlayIP6"}},
 		{name: "bad prefix", mut: func(c *MeshConfig) { c.OverlayPrefixes = []netip.Prefix{{}} }, want: []string{"OverlayPrefixes"}},
 		{name: "IPv6 small MTU", mut: func(c *MeshConfig) { c.OverlayIP = netip.MustParseAddr("fd00::1"); c.MTU = 1000 }, want: []string{"1280"}},
 	}
@@ -586,7 +599,7 @@ func TestReconcile(t *testing.T) {
 				OnReconcile:            func(d Diff, err error) { diffs, errs = append(diffs, d), append(errs, err) },
 			},
 			log:  slog.New(slog.DiscardHandler),
-			dev:  dev,
+			dev:  &wgGoDevice{ipc: dev},
 			pool: a,
 			priv: testPrivateKey(1),
 		}
@@ -645,7 +658,7 @@ func TestReconcileRefused(t *testing.T) {
 		m := &Mesh{
 			cfg:  MeshConfig{OverlayIP: testInfo(1).OverlayIP}, // no AllowLoopbackEndpoints: 127.0.0.1 is refused
 			log:  slog.New(slog.NewTextHandler(&logs, nil)),
-			dev:  dev,
+			dev:  &wgGoDevice{ipc: dev},
 			pool: a,
 			priv: testPrivateKey(1),
 		}
@@ -674,7 +687,7 @@ func TestReconcileRetries(t *testing.T) {
 		m := &Mesh{
 			cfg:  MeshConfig{OverlayIP: testInfo(1).OverlayIP, AllowLoopbackEndpoints: true},
 			log:  slog.New(slog.DiscardHandler),
-			dev:  dev,
+			dev:  &wgGoDevice{ipc: dev},
 			pool: a,
 			priv: testPrivateKey(1),
 		}
@@ -712,7 +725,7 @@ func TestReconcileBackoffCap(t *testing.T) {
 		m := &Mesh{
 			cfg:  MeshConfig{OverlayIP: testInfo(1).OverlayIP, AllowLoopbackEndpoints: true},
 			log:  slog.New(slog.DiscardHandler),
-			dev:  dev,
+			dev:  &wgGoDevice{ipc: dev},
 			pool: a,
 			priv: testPrivateKey(1),
 		}
