@@ -121,6 +121,14 @@ type MeshConfig struct {
 	// PersistentKeepalive is set on every peer, in whole seconds; 0 is off.
 	// Use 25s for nodes behind NAT.
 	PersistentKeepalive time.Duration
+	// ProbeInterval is the period of the health probes sent through the
+	// tunnel to every peer's overlay address (see probe.go). Default
+	// DefaultProbeInterval; negative sends none (probes are still
+	// answered).
+	ProbeInterval time.Duration
+	// ProbePort is the UDP port on the overlay address that answers
+	// probes, the same on every node. Default DefaultProbePort.
+	ProbePort int
 	// Logger receives the mesh's, the pool's and wireguard-go's errors.
 	// Default: discard.
 	Logger *slog.Logger
@@ -220,6 +228,9 @@ func (c MeshConfig) Validate() error {
 	if (c.OverlayIP.Is6() || c.OverlayIP6.IsValid()) && c.MTU != 0 && c.MTU < 1280 {
 		bad("MTU %d is below IPv6's minimum of 1280", c.MTU)
 	}
+	if c.ProbePort < 0 || c.ProbePort > 65535 {
+		bad("ProbePort %d is not in 0-65535 (0 for %d)", c.ProbePort, DefaultProbePort)
+	}
 	if k := c.PersistentKeepalive; k < 0 || k%time.Second != 0 || k > 65535*time.Second {
 		bad("PersistentKeepalive %v must be whole seconds in 0-65535s", k)
 	}
@@ -236,6 +247,9 @@ type Mesh struct {
 
 	stopWatch func()
 	kick      chan struct{} // capacity 1: a reconcile is asked for
+	probes    *prober       // nil until started
+	stopProbe context.CancelFunc
+	probeWG   sync.WaitGroup
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
@@ -289,6 +303,10 @@ func startMesh(cfg MeshConfig, pool func(PeerInfo) (*Pool, error)) (*Mesh, error
 	if err := m.startDevice(); err != nil {
 		return nil, err
 	}
+	if err := m.startProbes(); err != nil {
+		m.dev.Close()
+		return nil, err
+	}
 	self := PeerInfo{
 		NodeID:     cfg.NodeID,
 		PublicKey:  priv.PublicKey(),
@@ -298,6 +316,7 @@ func startMesh(cfg MeshConfig, pool func(PeerInfo) (*Pool, error)) (*Mesh, error
 		Labels:     cfg.Labels,
 	}
 	if m.pool, err = pool(self); err != nil {
+		m.stopProbes()
 		m.dev.Close()
 		return nil, err
 	}
@@ -686,6 +705,10 @@ func (m *Mesh) Stats() MeshStats {
 		if info, ok := byKey[ps.PublicKey]; ok {
 			st.PeerStats[i].NodeID, st.PeerStats[i].OverlayIP = info.NodeID, info.OverlayIP
 		}
+		if m.probes != nil && st.PeerStats[i].OverlayIP.IsValid() {
+			ps := &st.PeerStats[i]
+			ps.ProbeAnswered, ps.LastProbeReply, ps.ProbeRTT = m.probes.health(ps.OverlayIP.Unmap())
+		}
 	}
 	slices.SortFunc(st.PeerStats, func(a, b PeerStat) int { return bytes.Compare(a.PublicKey[:], b.PublicKey[:]) })
 	return st
@@ -701,6 +724,7 @@ func (m *Mesh) Close() error {
 	m.closeOnce.Do(func() {
 		m.stopWatch()
 		m.wg.Wait()
+		m.stopProbes()
 		m.closeErr = errors.Join(m.pool.Close(), m.dev.Close())
 	})
 	return m.closeErr

@@ -306,6 +306,12 @@ func TestMeshEndToEnd(t *testing.T) {
 	if sec, ok := devicePeer(t, n2.m, k1); !ok || strings.Contains(sec, "rx_bytes=0\n") {
 		t.Errorf("node 2's device shows no traffic from node 1:\n%s", sec)
 	}
+	// Probes through the tunnel are answered.
+	for _, r := range n2.m.ProbePeers(ctx) {
+		if r.Err != nil || r.RTT <= 0 || (r.NodeID != 1 && r.NodeID != 3) {
+			t.Errorf("node 2's probe: %+v, want an answer from worker 1 or 3", r)
+		}
+	}
 	// Its statistics say so, per worker.
 	st := n2.m.Stats()
 	if len(st.PeerStats) != 2 || st.Peers != 2 || st.Pool.Peers != 2 {
@@ -313,7 +319,7 @@ func TestMeshEndToEnd(t *testing.T) {
 	}
 	for _, ps := range st.PeerStats {
 		if (ps.NodeID != 1 && ps.NodeID != 3) || ps.LastHandshake.IsZero() || ps.RxBytes == 0 || ps.TxBytes == 0 ||
-			ps.OverlayIP != e2eMeshConfig(ps.NodeID, n2).OverlayIP {
+			ps.OverlayIP != e2eMeshConfig(ps.NodeID, n2).OverlayIP || !ps.ProbeAnswered || ps.LastProbeReply.IsZero() {
 			t.Errorf("node 2's stats of a peer = %+v, want worker 1 or 3 with a handshake and traffic", ps)
 		}
 	}
@@ -797,5 +803,46 @@ func TestMeshDualStack(t *testing.T) {
 		t.Errorf("Listen(tcp6, [::]:7100) = %v, %v; want the IPv6 overlay address", ln, err)
 	} else {
 		ln.Close()
+	}
+}
+
+// TestMeshProbeUnanswered: a peer that does not answer probes (here it
+// listens on another probe port) is reported as such, while its
+// handshake and traffic are fine.
+func TestMeshProbeUnanswered(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real UDP and WireGuard devices")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := func(id uint64, probePort int, g GossipConfig) *e2eNode {
+		n := &e2eNode{id: id, recons: make(chan struct{}, 1)}
+		cfg := e2eMeshConfig(id, n)
+		cfg.ProbePort = probePort
+		cfg.ProbeInterval = -1 // no periodic probes: the test probes
+		m, err := StartMesh(ctx, cfg, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		n.m = m
+		startEcho(t, n)
+		return n
+	}
+	n1 := start(1, 0, e2eGossip())
+	n2 := start(2, 7777, e2eGossip(n1.m.Pool().Server().Self().Addr.String()))
+	waitPeers(ctx, t, n1, n2.m.PublicKey())
+	waitPeers(ctx, t, n2, n1.m.PublicKey())
+	exchange(ctx, t, n1, n2) // the tunnel works
+
+	pctx, pcancel := context.WithTimeout(ctx, time.Second)
+	defer pcancel()
+	res := n1.m.ProbePeers(pctx)
+	if len(res) != 1 || res[0].NodeID != 2 || !errors.Is(res[0].Err, context.DeadlineExceeded) {
+		t.Errorf("ProbePeers = %+v, want no answer from worker 2", res)
+	}
+	st := n1.m.Stats()
+	if len(st.PeerStats) != 1 || st.PeerStats[0].ProbeAnswered || st.PeerStats[0].LastHandshake.IsZero() {
+		t.Errorf("node 1's stats = %+v, want a handshake and no probe answer", st.PeerStats)
 	}
 }

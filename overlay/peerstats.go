@@ -26,6 +26,13 @@ type PeerStat struct {
 	// RxBytes and TxBytes count the bytes received from and sent to the
 	// peer through the tunnel (WireGuard packets, overhead included).
 	RxBytes, TxBytes uint64
+	// ProbeAnswered says whether the peer answered a health probe through
+	// the tunnel since the probe round before the last (see probe.go);
+	// LastProbeReply is the time of its last answer (zero if none) and
+	// ProbeRTT that answer's round trip.
+	ProbeAnswered  bool
+	LastProbeReply time.Time
+	ProbeRTT       time.Duration
 }
 
 // ParsePeerStats reads the per-peer statistics of a UAPI "get" output
