@@ -19,7 +19,7 @@ type overlayCollector struct {
 	now    func() time.Time
 	values []overlayMetric
 	// per peer, labelled by worker id and overlay IP
-	handshakeAge, rxBytes, txBytes *prometheus.Desc
+	handshakeAge, rxBytes, txBytes, probeOK, probeRTT *prometheus.Desc
 }
 
 type overlayMetric struct {
@@ -74,6 +74,10 @@ func newOverlayCollector(mesh *overlay.Mesh, now func() time.Time) *overlayColle
 			"Bytes received from the peer through the tunnel.", peerLabels, nil),
 		txBytes: prometheus.NewDesc("chitchat_overlay_peer_sent_bytes_total",
 			"Bytes sent to the peer through the tunnel.", peerLabels, nil),
+		probeOK: prometheus.NewDesc("chitchat_overlay_peer_probe_answered",
+			"1 if the peer answered a health probe through the tunnel since the probe round before the last, else 0.", peerLabels, nil),
+		probeRTT: prometheus.NewDesc("chitchat_overlay_peer_probe_rtt_seconds",
+			"Round trip of the peer's last answered probe through the tunnel (absent until the first).", peerLabels, nil),
 	}
 }
 
@@ -84,6 +88,8 @@ func (c *overlayCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.handshakeAge
 	ch <- c.rxBytes
 	ch <- c.txBytes
+	ch <- c.probeOK
+	ch <- c.probeRTT
 }
 
 func (c *overlayCollector) Collect(ch chan<- prometheus.Metric) {
@@ -102,5 +108,13 @@ func (c *overlayCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.rxBytes, prometheus.CounterValue, float64(p.RxBytes), labels...)
 		ch <- prometheus.MustNewConstMetric(c.txBytes, prometheus.CounterValue, float64(p.TxBytes), labels...)
+		answered := 0.0
+		if p.ProbeAnswered {
+			answered = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.probeOK, prometheus.GaugeValue, answered, labels...)
+		if !p.LastProbeReply.IsZero() {
+			ch <- prometheus.MustNewConstMetric(c.probeRTT, prometheus.GaugeValue, p.ProbeRTT.Seconds(), labels...)
+		}
 	}
 }
