@@ -32,10 +32,17 @@
 // end of the next gossip round. AnnounceSelf republishes this worker's
 // entry after a key rotation or an endpoint change.
 //
-// Mesh: a node with a userspace WireGuard device (wireguard-go over a
-// gVisor netstack: no root, no kernel module) whose peers are reconciled
-// from the pool by diffs, with Dial and Listen on its overlay address and
-// RotateKey.
+// Mesh: a node with a WireGuard device whose peers are reconciled from the
+// pool by diffs, with Dial and Listen on its overlay address and RotateKey.
+// MeshConfig.Device chooses the device (device.go): DeviceNetstack,
+// wireguard-go over a gVisor netstack (the default: no root, no kernel
+// module; only this process reaches the overlay); DeviceTUN, wireguard-go
+// on a TUN interface with the node's addresses and a route per peer, set
+// through netlink (every process of the host reaches the overlay); or
+// DeviceKernel, the kernel's WireGuard through wgctrl. A node may have an
+// overlay address per family (dual-stack). Each mesh answers and sends
+// health probes through the tunnel (probe.go); Stats reports them with the
+// device's handshakes and byte counts.
 //
 //	m, err := overlay.StartMesh(ctx, overlay.MeshConfig{
 //		NodeID:       1,
