@@ -55,9 +55,10 @@ func (k DeviceKind) String() string {
 
 // Device is a WireGuard device as a Mesh drives it: its peers (and for a
 // host interface the routes to them), its key, and the way this process
-// reaches the overlay. A Mesh makes one from MeshConfig.Device; its
-// methods are called from one goroutine at a time, except the Dial and
-// Listen ones, which are safe for concurrent use.
+// reaches the overlay. A Mesh makes one from MeshConfig.Device. Calls of
+// UpdatePeers never overlap (the reconcile loop makes them); every other
+// method may run concurrently with anything (SetPrivateKey from RotateKey,
+// IpcGet from Stats, Dial and Listen from the application).
 type Device interface {
 	// ListenPort returns the bound WireGuard UDP port.
 	ListenPort() uint16
