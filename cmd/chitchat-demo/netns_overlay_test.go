@@ -6,11 +6,12 @@ package main
 // namespace with --overlay --overlay_tun chitchat0, wired by veth pairs to
 // a bridge in a hub namespace (as in netns_test.go, on 10.214.0.0/24):
 //
-//	hub: br0 ─┬─ v0 ══ eth0 10.214.0.1 (ns n0)   chitchat0 10.200.0.1
-//	          ├─ v1 ══ eth0 10.214.0.2 (ns n1)   chitchat0 10.200.0.2
-//	          └─ v2 ══ eth0 10.214.0.3 (ns n2)   chitchat0 10.200.0.3
+//	hub: br0 ─┬─ v0 ══ eth0 10.214.0.1 (ns n0)   chitchat0 10.200.0.1 fd00:200::1
+//	          ├─ v1 ══ eth0 10.214.0.2 (ns n1)   chitchat0 10.200.0.2 fd00:200::2
+//	          └─ v2 ══ eth0 10.214.0.3 (ns n2)   chitchat0 10.200.0.3 fd00:200::3
 //
-// From n0, ping and an HTTP GET reach the others by overlay IP, while a
+// The overlay is dual-stack. From n0, ping (both families) and an HTTP GET
+// reach the others by overlay IP, while a
 // packet capture on the hub shows the underlay carrying that traffic only
 // as UDP between WireGuard ports. Then n2 is killed (its peer and route
 // leave the others, and traffic to it stops), restarted with a new key
@@ -50,8 +51,9 @@ const (
 	gossipPort = 7000
 )
 
-func ovlNodeIP(i int) string    { return "10.214.0." + strconv.Itoa(i+1) }
-func ovlOverlayIP(i int) string { return "10.200.0." + strconv.Itoa(i+1) }
+func ovlNodeIP(i int) string     { return "10.214.0." + strconv.Itoa(i+1) }
+func ovlOverlayIP(i int) string  { return "10.200.0." + strconv.Itoa(i+1) }
+func ovlOverlayIP6(i int) string { return "fd00:200::" + strconv.Itoa(i+1) }
 
 func TestOverlayTUNAcrossNamespaces(t *testing.T) {
 	t.Parallel()
@@ -103,7 +105,7 @@ func TestOverlayTUNAcrossNamespaces(t *testing.T) {
 			"--listen_addr", "0.0.0.0:" + strconv.Itoa(gossipPort), "--public_addr", ovlNodeIP(i) + ":" + strconv.Itoa(gossipPort),
 			"--seed", ovlNodeIP(0) + ":" + strconv.Itoa(gossipPort), "--node_id", nodeName(i),
 			"--interval_ms", "100", "--initial_interval", "500ms",
-			"--overlay", "--overlay_node_id", strconv.Itoa(i + 1), "--overlay_ip", ovlOverlayIP(i),
+			"--overlay", "--overlay_node_id", strconv.Itoa(i + 1), "--overlay_ip", ovlOverlayIP(i) + "," + ovlOverlayIP6(i),
 			"--overlay_tun", tunName, "--wg_listen_port", strconv.Itoa(wgPort)}
 		p := startCommand(t, nodeName(i), exec.Command("ip", args...))
 		waitServing(ctx, p)
@@ -124,12 +126,15 @@ func TestOverlayTUNAcrossNamespaces(t *testing.T) {
 	}
 
 	// Overlay traffic from n0, watched on the underlay.
+	phase := time.Now()
 	capture := startCapture(t, hub)
 	for _, i := range []int{1, 2} {
 		waitPing(ctx, t, names[0], ovlOverlayIP(i), true)
+		waitPing(ctx, t, names[0], ovlOverlayIP6(i), true)
 		overlayGet(ctx, t, clients[0], ovlOverlayIP(i), nodeName(i))
 	}
 	st := capture.stop()
+	t.Logf("pings and GETs through the overlay took %v", time.Since(phase).Round(time.Millisecond))
 	t.Logf("underlay during the overlay traffic: %d WireGuard datagrams, %d gossip datagrams, %d ARP frames",
 		st.wireguard, st.gossip, st.arp)
 	if st.wireguard == 0 {
@@ -141,6 +146,7 @@ func TestOverlayTUNAcrossNamespaces(t *testing.T) {
 
 	// n2 dies: n0 and n1 drop its peer and route, and traffic to it stops.
 	oldKey := keys[0][3]
+	phase = time.Now()
 	nodes[2].cmd.Process.Kill()
 	nodes[2].wait(ctx)
 	for _, i := range []int{0, 1} {
@@ -149,9 +155,11 @@ func TestOverlayTUNAcrossNamespaces(t *testing.T) {
 		waitNoRoute(ctx, t, names[i], ovlOverlayIP(2))
 	}
 	waitPing(ctx, t, names[0], ovlOverlayIP(2), false)
+	t.Logf("n2's peer and route gone from n0 and n1 %v after the kill", time.Since(phase).Round(time.Millisecond))
 
 	// n2 comes back with a new key (an ephemeral one): reachable again,
 	// the others untouched.
+	phase = time.Now()
 	nodes[2] = start(2)
 	for _, i := range []int{0, 1} {
 		keys[i] = waitOverlay(ctx, t, clients[i], nodes[i].url, nodeName(i)+" has n2's new key",
@@ -162,6 +170,7 @@ func TestOverlayTUNAcrossNamespaces(t *testing.T) {
 	}
 	waitPing(ctx, t, names[0], ovlOverlayIP(2), true)
 	overlayGet(ctx, t, clients[0], ovlOverlayIP(2), nodeName(2))
+	t.Logf("restarted n2 reachable %v after its start", time.Since(phase).Round(time.Millisecond))
 
 	// Shutdown leaves no interface, address or route.
 	for i := range n {
@@ -177,7 +186,7 @@ func TestOverlayTUNAcrossNamespaces(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if strings.Contains(string(out), "10.200.0.") || strings.Contains(string(out), tunName) {
+			if strings.Contains(string(out), "10.200.0.") || strings.Contains(string(out), "fd00:200::") || strings.Contains(string(out), tunName) {
 				t.Errorf("%s: ip %v after shutdown still shows the overlay:\n%s", names[i], what, out)
 			}
 		}
