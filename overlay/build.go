@@ -9,10 +9,8 @@ package overlay
 // and reported as a Skipped, and the caller decides how loudly to log it.
 
 import (
-	"cmp"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 	"time"
 
@@ -27,8 +25,8 @@ const (
 	// SkipMalformed: the value does not decode, fails PeerInfo.Validate, or
 	// its node_id differs from the one in its key.
 	SkipMalformed SkipReason = iota + 1
-	// SkipSuperseded: another live chitchat node later in ID order (a newer
-	// incarnation, typically) publishes the same node_id.
+	// SkipSuperseded: the entry's chitchat node has a newer live
+	// incarnation (same name, higher generation): it restarted.
 	SkipSuperseded
 	// SkipSelf: an entry carries our own node_id but comes from another
 	// chitchat node (a previous incarnation of this node, not yet dead).
@@ -39,6 +37,12 @@ const (
 	SkipDuplicateKey
 	// SkipDuplicateIP: this overlay IP is ours or an earlier peer's.
 	SkipDuplicateIP
+	// SkipDuplicateID: another chitchat node holds this worker id.
+	SkipDuplicateID
+	// SkipRefused: the overlay IP or the endpoint is refused: outside the
+	// overlay prefixes, or loopback, link-local, multicast, broadcast or
+	// unspecified (see BuildOptions).
+	SkipRefused
 )
 
 func (r SkipReason) String() string {
@@ -55,6 +59,10 @@ func (r SkipReason) String() string {
 		return "duplicate-key"
 	case SkipDuplicateIP:
 		return "duplicate-ip"
+	case SkipDuplicateID:
+		return "duplicate-id"
+	case SkipRefused:
+		return "refused"
 	}
 	return fmt.Sprintf("SkipReason(%d)", uint8(r))
 }
@@ -88,63 +96,19 @@ func (s Skipped) String() string {
 }
 
 // FromSnapshot returns the valid PeerInfo entries of the live nodes of snap
-// other than snap.Self, in node_id order. selfNodeID is this worker's id:
-// an entry carrying it from another chitchat node (an older incarnation of
-// this worker) is skipped, as is every entry that does not decode. Keys
-// under KeyPrefix whose suffix is not a decimal u64 are ignored, as the seed
-// ignores them. If two live nodes publish the same node_id, the one later in
-// chitchat ID order wins (the higher generation for the same name).
+// other than snap.Self, in node_id order, and reports every entry it
+// leaves out. selfNodeID is this worker's id: an entry carrying it from
+// another chitchat node is skipped (SkipSelf). An older incarnation of a
+// chitchat node (same name, lower generation) is superseded by the newer
+// one. Claims to the same worker id, public key or overlay IP by different
+// nodes are resolved as claims.go says, without history: the earliest
+// chitchat generation (the first to start) keeps it. A Pool resolves with
+// its previous view instead, so that an established worker keeps what it
+// holds.
 func FromSnapshot(snap chitchat.Snapshot, selfNodeID uint64) (peers []PeerInfo, skipped []Skipped) {
-	live := make(map[chitchat.NodeID]bool, len(snap.Live))
-	for _, id := range snap.Live {
-		live[id] = true
-	}
-	type entry struct {
-		info PeerInfo
-		node chitchat.NodeID
-		key  string
-	}
-	byID := make(map[uint64]entry)
-	for _, ns := range snap.Nodes {
-		node := ns.ID()
-		if node == snap.Self || !live[node] {
-			continue
-		}
-		for key, vv := range ns.Prefix(KeyPrefix) {
-			id, ok := ParseGossipKey(key)
-			if !ok {
-				continue
-			}
-			bad := Skipped{Reason: SkipMalformed, Node: node, Key: key, NodeID: id, Value: vv.Value}
-			info, err := DecodeValue(vv.Value)
-			switch {
-			case err != nil:
-				bad.Err = err
-				skipped = append(skipped, bad)
-				continue
-			case info.NodeID != id:
-				bad.Err = fmt.Errorf("node_id %d under key %s", info.NodeID, key)
-				skipped = append(skipped, bad)
-				continue
-			case id == selfNodeID:
-				bad.Reason = SkipSelf
-				skipped = append(skipped, bad)
-				continue
-			}
-			if prev, dup := byID[id]; dup {
-				// snap.Nodes is in ID order: the current node wins.
-				skipped = append(skipped, Skipped{Reason: SkipSuperseded, Node: prev.node, Key: prev.key, NodeID: id,
-					Err: fmt.Errorf("superseded by %v", node)})
-			}
-			byID[id] = entry{info, node, key}
-		}
-	}
-	peers = make([]PeerInfo, 0, len(byID))
-	for _, e := range byID {
-		peers = append(peers, e.info)
-	}
-	slices.SortFunc(peers, func(a, b PeerInfo) int { return cmp.Compare(a.NodeID, b.NodeID) })
-	return peers, skipped
+	cands, skipped := candidates(snap, selfNodeID)
+	view, conflicts := resolve(nil, cands, PeerInfo{})
+	return infosOf(view), append(skipped, conflicts...)
 }
 
 // BuildOptions tunes Build.
@@ -153,26 +117,52 @@ type BuildOptions struct {
 	// (WireGuard would ignore it).
 	SelfPublicKey Key
 	// SelfOverlayIP is this device's overlay address: a peer claiming it is
-	// skipped.
-	SelfOverlayIP netip.Addr
+	// skipped. SelfOverlayIP6 is the IPv6 one of a dual-stack device.
+	SelfOverlayIP, SelfOverlayIP6 netip.Addr
 	// PersistentKeepalive is set on every peer; 0 is off. It is rounded
 	// down to whole seconds.
 	PersistentKeepalive time.Duration
+	// OverlayPrefixes are the prefixes overlay IPs must fall in: a peer
+	// whose overlay IP is outside every one (or is the broadcast address of
+	// an IPv4 one) is refused. Empty means DefaultOverlayPrefixes (the
+	// private ranges). Overlay IPs that are loopback, link-local,
+	// multicast, broadcast or unspecified are refused whatever the
+	// prefixes.
+	OverlayPrefixes []netip.Prefix
+	// AllowLoopbackEndpoints accepts peers whose endpoint is a loopback
+	// address (127.0.0.0/8, ::1). Off by default: between hosts such an
+	// endpoint is a mistake or an attempt to make this host send to its
+	// own services. Turn it on when every worker runs on this host, as in
+	// local demos and tests. Link-local, multicast, broadcast and
+	// unspecified endpoints are always refused.
+	AllowLoopbackEndpoints bool
 }
 
 // Build converts peer infos to WireGuard peers, in input order. An info
-// that fails Validate, has our key or IP, or repeats an earlier peer's
-// public key or overlay IP is skipped and reported; the first one wins.
-// Each peer routes exactly its overlay address (/32 or /128).
+// that fails Validate (SkipMalformed), whose overlay IP or endpoint opts
+// refuses (SkipRefused), that has our key or IP, or that repeats an earlier
+// peer's public key or overlay IP is skipped and reported; the first one
+// wins. Each peer routes exactly its overlay addresses (/32 or /128; a
+// dual-stack peer both).
 func Build(infos []PeerInfo, opts BuildOptions) (peers []Peer, skipped []Skipped) {
 	keys := make(map[Key]uint64, len(infos))
 	ips := make(map[netip.Addr]uint64, len(infos))
 	keepalive := opts.PersistentKeepalive.Truncate(time.Second)
 	for _, info := range infos {
 		bad := Skipped{Key: GossipKey(info.NodeID), NodeID: info.NodeID}
-		ip := info.OverlayIP.Unmap()
 		if err := info.Validate(); err != nil {
 			bad.Reason, bad.Err = SkipMalformed, err
+			skipped = append(skipped, bad)
+			continue
+		}
+		ovl := unmapAll(info.OverlayIPs())
+		if err := checkOverlayIPs(ovl, opts.OverlayPrefixes); err != nil {
+			bad.Reason, bad.Err = SkipRefused, err
+			skipped = append(skipped, bad)
+			continue
+		}
+		if err := checkEndpoint(info.Endpoint, opts.AllowLoopbackEndpoints); err != nil {
+			bad.Reason, bad.Err = SkipRefused, fmt.Errorf("wg_endpoint: %w", err)
 			skipped = append(skipped, bad)
 			continue
 		}
@@ -186,22 +176,45 @@ func Build(infos []PeerInfo, opts BuildOptions) (peers []Peer, skipped []Skipped
 			skipped = append(skipped, bad)
 			continue
 		}
-		if other, dup := ips[ip]; dup || (opts.SelfOverlayIP.IsValid() && ip == opts.SelfOverlayIP.Unmap()) {
-			bad.Reason, bad.Err = SkipDuplicateIP, fmt.Errorf("overlay IP %v is ours", ip)
-			if dup {
-				bad.Err = fmt.Errorf("overlay IP %v of node %d", ip, other)
-			}
+		if err := dupIP(ovl, ips, opts); err != nil {
+			bad.Reason, bad.Err = SkipDuplicateIP, err
 			skipped = append(skipped, bad)
 			continue
 		}
 		keys[info.PublicKey] = info.NodeID
-		ips[ip] = info.NodeID
+		allowed := make([]netip.Prefix, len(ovl))
+		for i, ip := range ovl {
+			ips[ip] = info.NodeID
+			allowed[i] = hostPrefix(ip)
+		}
 		peers = append(peers, Peer{
 			PublicKey:           info.PublicKey,
 			Endpoint:            unmapAddrPort(info.Endpoint),
-			AllowedIPs:          []netip.Prefix{hostPrefix(ip)},
+			AllowedIPs:          allowed,
 			PersistentKeepalive: keepalive,
 		})
 	}
 	return peers, skipped
+}
+
+// dupIP says which of ips is ours or an earlier peer's, or returns nil.
+func dupIP(ovl []netip.Addr, ips map[netip.Addr]uint64, opts BuildOptions) error {
+	for _, ip := range ovl {
+		for _, self := range []netip.Addr{opts.SelfOverlayIP, opts.SelfOverlayIP6} {
+			if self.IsValid() && ip == self.Unmap() {
+				return fmt.Errorf("overlay IP %v is ours", ip)
+			}
+		}
+		if other, dup := ips[ip]; dup {
+			return fmt.Errorf("overlay IP %v of node %d", ip, other)
+		}
+	}
+	return nil
+}
+
+func unmapAll(ips []netip.Addr) []netip.Addr {
+	for i, ip := range ips {
+		ips[i] = ip.Unmap()
+	}
+	return ips
 }

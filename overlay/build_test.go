@@ -1,6 +1,7 @@
 package overlay
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -167,10 +168,23 @@ func TestBuild(t *testing.T) {
 	invalid := testInfo(9)
 	invalid.Endpoint = netip.AddrPort{}
 
+	at := func(n uint64, ip, endpoint string) PeerInfo {
+		info := testInfo(n)
+		if ip != "" {
+			info.OverlayIP = netip.MustParseAddr(ip)
+		}
+		if endpoint != "" {
+			info.Endpoint = netip.MustParseAddrPort(endpoint)
+		}
+		return info
+	}
+	public := func(n uint64) PeerInfo { return at(n, "", fmt.Sprintf("203.0.113.%d:51820", n)) }
+
 	tests := []struct {
 		name      string
 		infos     []PeerInfo
 		opts      BuildOptions
+		strict    bool // no AllowLoopbackEndpoints (the tests' peers are on 127.0.0.1)
 		want      []Peer
 		wantSkips map[uint64]SkipReason
 	}{
@@ -208,9 +222,51 @@ func TestBuild(t *testing.T) {
 			want:      []Peer{peerOf(testInfo(2), 0)},
 			wantSkips: map[uint64]SkipReason{7: SkipOwnKey, 8: SkipDuplicateIP, 9: SkipMalformed},
 		},
+		{
+			name: "overlay IPs refused by class",
+			infos: []PeerInfo{
+				at(10, "127.0.0.10", ""), at(11, "169.254.169.254", ""), at(12, "224.0.0.1", ""),
+				at(13, "255.255.255.255", ""), at(14, "fe80::1", ""), at(15, "::1", ""), at(16, "ff02::1", ""),
+				testInfo(2),
+			},
+			want:      []Peer{peerOf(testInfo(2), 0)},
+			wantSkips: map[uint64]SkipReason{10: SkipRefused, 11: SkipRefused, 12: SkipRefused, 13: SkipRefused, 14: SkipRefused, 15: SkipRefused, 16: SkipRefused},
+		},
+		{
+			name:      "overlay IPs outside the default private ranges",
+			infos:     []PeerInfo{at(10, "8.8.8.8", ""), at(11, "10.1.2.3", ""), at(12, "2001:db8::1", ""), at(13, "fd12::1", "")},
+			want:      []Peer{peerOf(at(11, "10.1.2.3", ""), 0), peerOf(at(13, "fd12::1", ""), 0)},
+			wantSkips: map[uint64]SkipReason{10: SkipRefused, 12: SkipRefused},
+		},
+		{
+			name:  "overlay prefix",
+			infos: []PeerInfo{at(10, "10.200.0.10", ""), at(11, "10.201.0.1", ""), at(12, "10.200.255.255", ""), at(13, "8.8.8.8", "")},
+			opts: BuildOptions{OverlayPrefixes: []netip.Prefix{
+				netip.MustParsePrefix("10.200.0.0/16"), netip.MustParsePrefix("8.8.8.8/32"),
+			}},
+			want:      []Peer{peerOf(at(10, "10.200.0.10", ""), 0), peerOf(at(13, "8.8.8.8", ""), 0)},
+			wantSkips: map[uint64]SkipReason{11: SkipRefused, 12: SkipRefused},
+		},
+		{
+			name:   "endpoints refused by class, loopback by default",
+			strict: true,
+			infos: []PeerInfo{
+				testInfo(10), at(11, "", "[::1]:51820"), at(12, "", "169.254.169.254:80"), at(13, "", "[fe80::1%2]:51820"),
+				at(14, "", "224.0.0.1:51820"), at(15, "", "255.255.255.255:51820"), public(2), at(3, "", "[2001:db8::3]:51820"),
+			},
+			want:      []Peer{peerOf(public(2), 0), peerOf(at(3, "", "[2001:db8::3]:51820"), 0)},
+			wantSkips: map[uint64]SkipReason{10: SkipRefused, 11: SkipRefused, 12: SkipRefused, 13: SkipRefused, 14: SkipRefused, 15: SkipRefused},
+		},
+		{
+			name:      "loopback endpoints when allowed, other classes still refused",
+			infos:     []PeerInfo{testInfo(2), at(3, "", "[::1]:51820"), at(12, "", "169.254.169.254:80")},
+			want:      []Peer{peerOf(testInfo(2), 0), peerOf(at(3, "", "[::1]:51820"), 0)},
+			wantSkips: map[uint64]SkipReason{12: SkipRefused},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			tt.opts.AllowLoopbackEndpoints = !tt.strict
 			got, skipped := Build(tt.infos, tt.opts)
 			if diff := cmp.Diff(tt.want, got, cmpInfo); diff != "" {
 				t.Errorf("peers mismatch (-want +got):\n%s", diff)
@@ -230,7 +286,7 @@ func TestBuild(t *testing.T) {
 }
 
 func TestSkipReasonString(t *testing.T) {
-	for r := SkipMalformed; r <= SkipDuplicateIP; r++ {
+	for r := SkipMalformed; r <= SkipRefused; r++ {
 		if s := r.String(); s == "" || s[0] == 'S' {
 			t.Errorf("SkipReason(%d).String() = %q", r, s)
 		}

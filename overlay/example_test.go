@@ -17,7 +17,10 @@ func ExampleBuild() {
 		panic(err)
 	}
 	garbage := overlay.PeerInfo{NodeID: 43} // no key, no addresses
-	peers, skipped := overlay.Build([]overlay.PeerInfo{info, garbage}, overlay.BuildOptions{PersistentKeepalive: 25 * time.Second})
+	peers, skipped := overlay.Build([]overlay.PeerInfo{info, garbage}, overlay.BuildOptions{
+		PersistentKeepalive:    25 * time.Second,
+		AllowLoopbackEndpoints: true, // the Rust worker runs on this host: its endpoint is 127.0.0.1
+	})
 	for _, s := range skipped {
 		fmt.Println("skipped", s.Key, s.Reason)
 	}

@@ -29,9 +29,12 @@ type GossipConfig struct {
 	// Seeds are "ip:port" or "host:port" gossip addresses of other members.
 	Seeds []string
 	// Generation distinguishes restarts of the same node (chitchat's
-	// generation). Default 0, as the seed; prefer the start time in
-	// seconds, so that peers do not push a previous incarnation's state
-	// back to a restarted node.
+	// generation); it must grow at every start. 0 means "now": the start
+	// time in microseconds since the Unix epoch (below 2^53, so exact in
+	// JavaScript, until the year 2255). The seed defaults to a fixed 0,
+	// with which a restarted worker keeps its previous incarnation's
+	// node id: peers keep its old key until that state is collected, and
+	// never re-learn a worker that left gracefully.
 	Generation uint64
 	// GossipInterval is the period of gossip rounds. Default 1s.
 	GossipInterval time.Duration
@@ -115,8 +118,12 @@ func StartPool(ctx context.Context, cfg GossipConfig, self PeerInfo) (*Pool, err
 		adv = netip.AddrPortFrom(adv.Addr(), bound.Port())
 	}
 	interval := cmp.Or(cfg.GossipInterval, DefaultGossipInterval)
+	gen := cfg.Generation
+	if gen == 0 {
+		gen = uint64(time.Now().UnixMicro())
+	}
 	srv, err := chitchat.Spawn(ctx, chitchat.Config{
-		ID:                           chitchat.NodeID{Name: GossipKey(self.NodeID), Generation: cfg.Generation, Addr: adv},
+		ID:                           chitchat.NodeID{Name: GossipKey(self.NodeID), Generation: gen, Addr: adv},
 		ClusterID:                    cfg.ClusterID,
 		GossipInterval:               interval,
 		ListenAddr:                   bound,

@@ -1,21 +1,23 @@
 package overlay
 
 import (
-	"crypto/ecdh"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
 // KeyLen is the length of a WireGuard (Curve25519) key in bytes.
 const KeyLen = 32
 
-// Key is a WireGuard key: a Curve25519 private key or public key.
+// Key is a WireGuard public key (a Curve25519 point); private keys are
+// PrivateKey, which never prints.
 //
 // Three spellings are in use and Key speaks all of them:
 //   - String: standard base64 with padding, as `wg genkey`, `wg pubkey` and
@@ -32,37 +34,16 @@ var ErrBadKey = errors.New("overlay: not a 32-byte WireGuard key")
 
 // GeneratePrivateKey returns a new private key from crypto/rand, clamped as
 // `wg genkey` does (RFC 7748 §5).
-func GeneratePrivateKey() (Key, error) {
+func GeneratePrivateKey() (PrivateKey, error) {
 	return newPrivateKey(rand.Reader)
 }
 
-func newPrivateKey(r io.Reader) (Key, error) {
-	var k Key
+func newPrivateKey(r io.Reader) (PrivateKey, error) {
+	var k PrivateKey
 	if _, err := io.ReadFull(r, k[:]); err != nil {
-		return Key{}, fmt.Errorf("overlay: generate private key: %w", err)
+		return PrivateKey{}, fmt.Errorf("overlay: generate private key: %w", err)
 	}
 	return k.clamp(), nil
-}
-
-// clamp applies the Curve25519 scalar clamping.
-func (k Key) clamp() Key {
-	k[0] &= 248
-	k[31] = (k[31] & 127) | 64
-	return k
-}
-
-// PublicKey returns the public key of the private key k (X25519 of k and the
-// base point). k need not be clamped: X25519 clamps internally, as wg does.
-func (k Key) PublicKey() Key {
-	priv, err := ecdh.X25519().NewPrivateKey(k[:])
-	if err != nil {
-		// NewPrivateKey fails only on a length mismatch, impossible for a
-		// [32]byte.
-		panic("overlay: invariant broken: X25519 rejected a 32-byte key: " + err.Error())
-	}
-	var pub Key
-	copy(pub[:], priv.PublicKey().Bytes())
-	return pub
 }
 
 // IsZero reports whether k is all zeros (no key).
@@ -111,6 +92,12 @@ func ParseHexKey(s string) (Key, error) {
 	return Key(b), nil
 }
 
+// ParsePrivateKey parses a private key as ParseKey parses a key.
+func ParsePrivateKey(s string) (PrivateKey, error) {
+	k, err := ParseKey(s)
+	return PrivateKey(k), err
+}
+
 // MarshalText encodes k in standard base64 (wg's spelling).
 func (k Key) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
@@ -126,14 +113,14 @@ func (k *Key) UnmarshalText(b []byte) error {
 
 // ReadKeyFile reads a private key file as `wg genkey` writes it: one base64
 // key and optional white space.
-func ReadKeyFile(path string) (Key, error) {
+func ReadKeyFile(path string) (PrivateKey, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return Key{}, fmt.Errorf("overlay: read key file: %w", err)
+		return PrivateKey{}, fmt.Errorf("overlay: read key file: %w", err)
 	}
-	k, err := ParseKey(string(b))
+	k, err := ParsePrivateKey(string(b))
 	if err != nil {
-		return Key{}, fmt.Errorf("overlay: key file %s: %w", path, err)
+		return PrivateKey{}, fmt.Errorf("overlay: key file %s: %w", path, err)
 	}
 	return k, nil
 }
@@ -141,24 +128,92 @@ func ReadKeyFile(path string) (Key, error) {
 // LoadOrCreateKeyFile returns the private key stored at path. If the file
 // does not exist it generates a key and writes it there (mode 0600, in
 // `wg genkey` format), so that a restarted node keeps its identity.
-func LoadOrCreateKeyFile(path string) (Key, error) {
+//
+// The file appears whole or not at all: the key is written to a temporary
+// file in the same directory, synced, then linked to path (a link, unlike
+// a rename, never replaces a file another process created meanwhile; that
+// process's key is returned then). A crash leaves at worst a stray
+// temporary file, never an empty or partial key file that would stop the
+// next start.
+func LoadOrCreateKeyFile(path string) (PrivateKey, error) {
 	k, err := ReadKeyFile(path)
-	if err == nil || !errors.Is(err, os.ErrNotExist) {
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
 		return k, err
 	}
 	if k, err = GeneratePrivateKey(); err != nil {
-		return Key{}, err
+		return PrivateKey{}, err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return Key{}, fmt.Errorf("overlay: create key file: %w", err)
-	}
-	_, werr := f.WriteString(k.String() + "\n")
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		return Key{}, fmt.Errorf("overlay: write key file: %w", werr)
+	switch err := writeKeyFile(path, k); {
+	case errors.Is(err, fs.ErrExist):
+		return ReadKeyFile(path) // another process was first
+	case err != nil:
+		return PrivateKey{}, fmt.Errorf("overlay: create key file: %w", err)
 	}
 	return k, nil
+}
+
+// writeKeyFileContent writes a key file's bytes; tests replace it to fail
+// midway, as a crash or a full disk would.
+var writeKeyFileContent = func(f *os.File, b []byte) error {
+	_, err := f.Write(b)
+	return err
+}
+
+// writeKeyFile creates path holding k, atomically (see LoadOrCreateKeyFile).
+// It fails with an error wrapping fs.ErrExist if path exists.
+func writeKeyFile(path string, k PrivateKey) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*") // mode 0600
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+		os.Remove(tmp) // after the link, path keeps the file
+	}()
+	if err := f.Chmod(0o600); err != nil {
+		return err
+	}
+	if err := writeKeyFileContent(f, []byte(k.Base64()+"\n")); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	err = f.Close()
+	f = nil
+	if err != nil {
+		return err
+	}
+	if err := os.Link(tmp, path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		// No hard links on this file system: rename, which may replace a
+		// file created since ReadKeyFile looked (a race of two starts).
+		if err := os.Rename(tmp, path); err != nil {
+			return err
+		}
+	}
+	// Make the new name durable too.
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// KeyFileTooOpen reports whether the key file at path can be read or
+// written by its group or by others (mode bits 077), as `wg` warns about
+// a world-accessible one: such a file hands the node's identity to every
+// user of the machine. It returns the file's permissions.
+func KeyFileTooOpen(path string) (perm fs.FileMode, open bool, err error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0, false, err
+	}
+	return st.Mode().Perm(), st.Mode().Perm()&0o077 != 0, nil
 }

@@ -3,6 +3,7 @@ package overlay
 import (
 	"bytes"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,8 +28,8 @@ func mustHexKey(tb testing.TB, s string) Key {
 }
 
 // testPrivateKey returns a fixed, clamped private key for seed n.
-func testPrivateKey(n byte) Key {
-	var k Key
+func testPrivateKey(n byte) PrivateKey {
+	var k PrivateKey
 	for i := range k {
 		k[i] = n + byte(i)
 	}
@@ -36,7 +37,7 @@ func testPrivateKey(n byte) Key {
 }
 
 func TestPublicKeyRFC7748(t *testing.T) {
-	priv := mustHexKey(t, alicePrivHex)
+	priv := PrivateKey(mustHexKey(t, alicePrivHex))
 	pub := priv.PublicKey()
 	if got := pub.Hex(); got != alicePubHex {
 		t.Errorf("PublicKey().Hex() = %s, want %s", got, alicePubHex)
@@ -195,5 +196,93 @@ func TestKeyFiles(t *testing.T) {
 	}
 	if _, err := LoadOrCreateKeyFile(filepath.Join(dir, "missing", "wg.key")); err == nil {
 		t.Error("key file in a missing directory: want an error")
+	}
+}
+
+// TestKeyFileCreationIsAtomic: a write that fails midway (a crash, a full
+// disk) leaves no key file behind, so the next start creates one, rather
+// than an empty or partial file that stops every later start.
+func TestKeyFileCreationIsAtomic(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "wg.key")
+	orig := writeKeyFileContent
+	t.Cleanup(func() { writeKeyFileContent = orig })
+	writeKeyFileContent = func(f *os.File, b []byte) error {
+		f.Write(b[:10])
+		return errors.New("disk full")
+	}
+	if _, err := LoadOrCreateKeyFile(path); err == nil {
+		t.Fatal("LoadOrCreateKeyFile with a failing write: want an error")
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("after a failed write, %s: %v; want no file", path, err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("temporary files left in %s: %v", dir, entries)
+	}
+	writeKeyFileContent = orig
+	k, err := LoadOrCreateKeyFile(path)
+	if err != nil {
+		t.Fatalf("next start: %v", err)
+	}
+	if read, err := ReadKeyFile(path); err != nil || read != k {
+		t.Errorf("ReadKeyFile = %v, want the created key", err)
+	}
+}
+
+// TestKeyFileCreationRace: if another process creates the key file while
+// this one writes its own, the other's key stays and is returned.
+func TestKeyFileCreationRace(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "wg.key")
+	theirs := testPrivateKey(9)
+	orig := writeKeyFileContent
+	t.Cleanup(func() { writeKeyFileContent = orig })
+	writeKeyFileContent = func(f *os.File, b []byte) error {
+		if err := os.WriteFile(path, []byte(theirs.Base64()+"\n"), 0o600); err != nil {
+			return err
+		}
+		return orig(f, b)
+	}
+	got, err := LoadOrCreateKeyFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != theirs {
+		t.Error("LoadOrCreateKeyFile replaced a key file created meanwhile")
+	}
+	if read, _ := ReadKeyFile(path); read != theirs {
+		t.Error("the file no longer holds the other process's key")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("files in %s: %v, want the key file only", dir, entries)
+	}
+}
+
+// TestKeyFilePermissions: a key file its group or others can access is
+// used, with a warning (as wg warns); a 0600 or 0400 file is not.
+func TestKeyFilePermissions(t *testing.T) {
+	for _, tt := range []struct {
+		mode     os.FileMode
+		wantWarn bool
+	}{{0o600, false}, {0o400, false}, {0o640, true}, {0o604, true}, {0o644, true}} {
+		t.Run(tt.mode.String(), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "wg.key")
+			if err := os.WriteFile(path, []byte(testPrivateKey(3).Base64()+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(path, tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			var logs lockedBuffer
+			k, err := loadPrivateKey(MeshConfig{PrivateKeyFile: path}, slog.New(slog.NewTextHandler(&logs, nil)))
+			if err != nil || k != testPrivateKey(3) {
+				t.Fatalf("loadPrivateKey = %v", err)
+			}
+			warned := logs.count("level=WARN") == 1 && logs.count("chmod 600") == 1
+			if warned != tt.wantWarn {
+				t.Errorf("warned %v, want %v: %s", warned, tt.wantWarn, logs.b.String())
+			}
+		})
 	}
 }

@@ -1,172 +1,70 @@
 package overlay
 
-// A Mesh is one node of the overlay: a userspace WireGuard device
-// (wireguard-go over a gVisor netstack TUN, so no root and no kernel
-// module), a Pool that announces it, and a reconcile loop that keeps the
-// device's peers equal to the pool's view:
+// A Mesh is one node of the overlay: a WireGuard device (device.go: a
+// netstack by default, a TUN or kernel interface), a Pool that announces
+// it, a reconcile loop that keeps the device's peers equal to the pool's
+// view (reconcile.go), and health probes through the tunnel (probe.go):
 //
 //	pool view changed ─▶ Build(pool.Peers()) ─▶ DiffPeers(applied, desired)
-//	                   ─▶ IpcSet(RenderUAPIDiff(diff)) ─▶ applied = desired
+//	                   ─▶ Device.UpdatePeers(diff) ─▶ applied = desired
 //
 // The device is reconciled, never rebuilt: an unchanged peer keeps its
 // session. If an IpcSet fails, the next reconcile replaces the whole peer
-// set (replace_peers=true).
+// set (replace_peers=true), and it comes without waiting for a change:
+// retries back off from ReconcileRetryMin to ReconcileRetryMax until the
+// device matches.
 //
 // Locking: keyMu guards the private key and serializes rotations; reconMu
 // guards what the device was last told (applied, resync) and is held for a
 // whole reconcile, so reconciles never interleave.
 //
-// Close order: reconcile loop, then pool (and its chitchat node if the
-// mesh started it), then device (its TUN, netstack and UDP socket).
+// Close order: reconcile loop, probes, then pool (and its chitchat node if
+// the mesh started it), then device (its interface, addresses, routes and
+// UDP socket).
 
 import (
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
-	"time"
+	"sync/atomic"
 
 	"github.com/gossipkit/chitchat-go/chitchat"
-	"golang.zx2c4.com/wireguard/conn"
-	"golang.zx2c4.com/wireguard/device"
-	"golang.zx2c4.com/wireguard/tun/netstack"
 )
-
-// DefaultMTU is the TUN MTU of a mesh: wg-quick's default, which leaves room
-// for WireGuard's 80 bytes of overhead over IPv6 on a 1500-byte link.
-const DefaultMTU = 1420
-
-// MeshConfig configures a Mesh.
-type MeshConfig struct {
-	// NodeID is this worker's id in the pool (the key is "worker:<NodeID>").
-	NodeID uint64
-	// PrivateKey is the device's private key. If zero, PrivateKeyFile is
-	// used; if that is empty too, an ephemeral key is generated.
-	PrivateKey Key
-	// PrivateKeyFile is a `wg genkey` file. If it does not exist it is
-	// created with a new key (mode 0600), so a restart keeps the identity.
-	PrivateKeyFile string
-	// ListenAddr is the IP the WireGuard UDP port is bound to. The zero
-	// value binds every interface (wireguard-go's default bind, both
-	// families); set it to listen on one address only, such as 127.0.0.1
-	// in tests or one interface's address on a multi-homed host. Peers
-	// are then reached in that address's family only.
-	ListenAddr netip.Addr
-	// ListenPort is the WireGuard UDP port. 0 picks a free port, which
-	// Endpoint reports.
-	ListenPort int
-	// OverlayIP is this node's address inside the overlay. Required.
-	OverlayIP netip.Addr
-	// EndpointAddr is the IP peers reach the WireGuard port at; it is
-	// announced with the bound port as wg_endpoint. Required, and not
-	// unspecified.
-	EndpointAddr netip.Addr
-	// Labels are published with the entry.
-	Labels map[string]string
-	// MTU of the TUN device. Default DefaultMTU.
-	MTU int
-	// PersistentKeepalive is set on every peer, in whole seconds; 0 is off.
-	// Use 25s for nodes behind NAT.
-	PersistentKeepalive time.Duration
-	// Logger receives the mesh's, the pool's and wireguard-go's errors.
-	// Default: discard.
-	Logger *slog.Logger
-	// VerboseDevice also sends wireguard-go's verbose log to Logger, at
-	// Debug.
-	VerboseDevice bool
-	// OnReconcile, if set, is called after every reconcile that changed or
-	// tried to change the device, with the diff and IpcSet's error. It runs
-	// on the reconcile goroutine: it must not block nor call the Mesh.
-	OnReconcile func(Diff, error)
-}
-
-// Validate reports every problem of c at once. It reads (never writes)
-// PrivateKeyFile if it exists. It does not modify c.
-func (c MeshConfig) Validate() error {
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("overlay: "+format, args...)) }
-	if !c.PrivateKey.IsZero() && c.PrivateKeyFile != "" {
-		bad("both PrivateKey and PrivateKeyFile are set: choose one")
-	}
-	if c.PrivateKey.IsZero() && c.PrivateKeyFile != "" {
-		if _, err := os.Stat(c.PrivateKeyFile); err == nil {
-			if _, err := ReadKeyFile(c.PrivateKeyFile); err != nil {
-				errs = append(errs, err)
-			}
-		} else if errors.Is(err, fs.ErrNotExist) {
-			if _, err := os.Stat(filepath.Dir(c.PrivateKeyFile)); err != nil {
-				bad("PrivateKeyFile %s cannot be created: %v", c.PrivateKeyFile, err)
-			}
-		} else {
-			bad("PrivateKeyFile: %v", err)
-		}
-	}
-	if ip := c.ListenAddr; ip.IsValid() && (ip.Zone() != "" || ip.IsMulticast()) {
-		bad("ListenAddr %v must be a local unicast address without a zone (or unset for every interface)", ip)
-	}
-	if c.ListenPort < 0 || c.ListenPort > 65535 {
-		bad("ListenPort %d is not in 0-65535 (0 picks a free port)", c.ListenPort)
-	}
-	switch ip := c.OverlayIP; {
-	case !ip.IsValid():
-		bad("OverlayIP is not set")
-	case ip.IsUnspecified() || ip.Zone() != "" || ip.Is4In6():
-		bad("OverlayIP %v must be a plain unicast IPv4 or IPv6 address", ip)
-	}
-	switch ip := c.EndpointAddr; {
-	case !ip.IsValid():
-		bad("EndpointAddr is not set: give the IP peers reach the WireGuard port at")
-	case ip.IsUnspecified():
-		bad("EndpointAddr %v is unspecified: give an address peers can reach", ip)
-	}
-	if c.MTU != 0 && (c.MTU < 576 || c.MTU > 65535) {
-		bad("MTU %d is not in 576-65535 (0 for %d)", c.MTU, DefaultMTU)
-	}
-	if c.OverlayIP.Is6() && c.MTU != 0 && c.MTU < 1280 {
-		bad("MTU %d is below IPv6's minimum of 1280", c.MTU)
-	}
-	if k := c.PersistentKeepalive; k < 0 || k%time.Second != 0 || k > 65535*time.Second {
-		bad("PersistentKeepalive %v must be whole seconds in 0-65535s", k)
-	}
-	return errors.Join(errs...)
-}
 
 // Mesh is a running overlay node. Its methods are safe for concurrent use.
 type Mesh struct {
 	cfg      MeshConfig
 	log      *slog.Logger
-	dev      wgDevice
-	tnet     *netstack.Net
+	dev      Device
 	endpoint netip.AddrPort
 	pool     *Pool
 
 	stopWatch func()
+	kick      chan struct{} // capacity 1: a reconcile is asked for
+	probes    *prober       // nil until started
+	stopProbe context.CancelFunc
+	probeWG   sync.WaitGroup
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
 
 	keyMu sync.Mutex // guards priv; held across a rotation
-	priv  Key
+	priv  PrivateKey
 
 	reconMu sync.Mutex // guards the fields below; held for a whole reconcile
 	applied []Peer     // what the device was last told, in Build order
 	resync  bool       // the device's peers are unknown: replace them all
-}
+	skipped map[skipKey]struct{}
 
-// wgDevice is what the mesh needs of a *device.Device once it is up (a
-// seam for tests of the reconcile loop).
-type wgDevice interface {
-	IpcSet(string) error
-	IpcGet() (string, error)
-	Close()
+	refused, malformed atomic.Uint64
+	failures, retries  atomic.Uint64
 }
 
 // StartMesh brings up the device, then starts a pool (and its chitchat
@@ -196,7 +94,7 @@ func startMesh(cfg MeshConfig, pool func(PeerInfo) (*Pool, error)) (*Mesh, error
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	cfg.MTU = cmp.Or(cfg.MTU, DefaultMTU)
+	cfg.MTU = cmp.Or(cfg.MTU, defaultMTU(cfg.EndpointAddr))
 	m := &Mesh{cfg: cfg, log: cfg.Logger.With("overlay_node", cfg.NodeID)}
 	priv, err := m.privateKey()
 	if err != nil {
@@ -206,121 +104,76 @@ func startMesh(cfg MeshConfig, pool func(PeerInfo) (*Pool, error)) (*Mesh, error
 	if err := m.startDevice(); err != nil {
 		return nil, err
 	}
-	self := PeerInfo{
-		NodeID:    cfg.NodeID,
-		PublicKey: priv.PublicKey(),
-		Endpoint:  m.endpoint,
-		OverlayIP: cfg.OverlayIP,
-		Labels:    cfg.Labels,
-	}
-	if m.pool, err = pool(self); err != nil {
+	if err := m.startProbes(); err != nil {
 		m.dev.Close()
 		return nil, err
 	}
-	changes, stop := m.pool.watchChanges()
-	m.stopWatch = stop
-	m.wg.Go(func() {
-		for range changes {
-			m.reconcile()
-		}
-	})
+	self := PeerInfo{
+		NodeID:     cfg.NodeID,
+		PublicKey:  priv.PublicKey(),
+		Endpoint:   m.endpoint,
+		OverlayIP:  cfg.OverlayIP,
+		OverlayIP6: cfg.OverlayIP6,
+		Labels:     cfg.Labels,
+	}
+	if m.pool, err = pool(self); err != nil {
+		m.stopProbes()
+		m.dev.Close()
+		return nil, err
+	}
+	m.startReconciling()
 	m.log.Info("overlay mesh up", "overlay_ip", cfg.OverlayIP, "endpoint", m.endpoint, "public_key", self.PublicKey)
 	return m, nil
 }
 
-func (m *Mesh) privateKey() (Key, error) {
+func (m *Mesh) privateKey() (PrivateKey, error) {
+	return loadPrivateKey(m.cfg, m.log)
+}
+
+// loadPrivateKey returns the configured key, the key file's (created if
+// missing; a warning if others may read it) or an ephemeral one.
+func loadPrivateKey(cfg MeshConfig, log *slog.Logger) (PrivateKey, error) {
 	switch {
-	case !m.cfg.PrivateKey.IsZero():
-		return m.cfg.PrivateKey, nil
-	case m.cfg.PrivateKeyFile != "":
-		return LoadOrCreateKeyFile(m.cfg.PrivateKeyFile)
+	case !cfg.PrivateKey.IsZero():
+		return cfg.PrivateKey, nil
+	case cfg.PrivateKeyFile != "":
+		k, err := LoadOrCreateKeyFile(cfg.PrivateKeyFile)
+		if err != nil {
+			return PrivateKey{}, err
+		}
+		if perm, open, err := KeyFileTooOpen(cfg.PrivateKeyFile); err == nil && open {
+			log.Warn("WireGuard private key file is accessible to its group or others: chmod 600 it",
+				"path", cfg.PrivateKeyFile, "mode", fmt.Sprintf("%#o", perm))
+		}
+		return k, nil
 	}
-	m.log.Info("no WireGuard key configured: using an ephemeral key")
+	log.Info("no WireGuard key configured: using an ephemeral key")
 	return GeneratePrivateKey()
 }
 
-// startDevice creates the netstack TUN and the device, sets the key and
-// port, brings it up and reads back the bound port.
+// startDevice brings up the device MeshConfig.Device names.
 func (m *Mesh) startDevice() error {
-	tunDev, tnet, err := netstack.CreateNetTUN([]netip.Addr{m.cfg.OverlayIP}, nil, m.cfg.MTU)
+	dev, err := newDevice(m.cfg, m.priv, m.log)
 	if err != nil {
-		return fmt.Errorf("overlay: netstack: %w", err)
+		return err
 	}
-	m.tnet = tnet
-	bind := conn.NewDefaultBind()
-	if ip := m.cfg.ListenAddr; ip.IsValid() && !ip.IsUnspecified() {
-		bind = newAddrBind(ip.Unmap())
-	}
-	dev := device.NewDevice(tunDev, bind, m.deviceLogger())
 	m.dev = dev
-	err = dev.IpcSet(fmt.Sprintf("private_key=%s\nlisten_port=%d\n", m.priv.Hex(), m.cfg.ListenPort))
-	if err == nil {
-		err = dev.Up()
-	}
-	var get string
-	if err == nil {
-		get, err = dev.IpcGet()
-	}
-	var c Config
-	if err == nil {
-		c, err = ParseUAPI(get)
-	}
-	if err != nil {
-		dev.Close()
-		return fmt.Errorf("overlay: WireGuard device on port %d: %w", m.cfg.ListenPort, err)
-	}
-	m.endpoint = netip.AddrPortFrom(m.cfg.EndpointAddr, c.ListenPort)
+	m.endpoint = netip.AddrPortFrom(m.cfg.EndpointAddr, dev.ListenPort())
 	return nil
 }
 
-func (m *Mesh) deviceLogger() *device.Logger {
-	verbose := device.DiscardLogf
-	if m.cfg.VerboseDevice {
-		verbose = func(format string, args ...any) { m.log.Debug("wireguard: " + fmt.Sprintf(format, args...)) }
+// newDevice makes the device of cfg.Device.
+func newDevice(cfg MeshConfig, priv PrivateKey, log *slog.Logger) (Device, error) {
+	switch cfg.Device {
+	case DeviceTUN:
+		return newTUNDevice(cfg, priv, log)
+	case DeviceKernel:
+		return newKernelDevice(cfg, priv, log)
 	}
-	return &device.Logger{
-		Verbosef: verbose,
-		Errorf:   func(format string, args ...any) { m.log.Warn("wireguard: " + fmt.Sprintf(format, args...)) },
-	}
+	return newNetstackDevice(cfg, priv, log)
 }
 
-// reconcile brings the device's peers to the pool's view.
-func (m *Mesh) reconcile() {
-	m.reconMu.Lock()
-	defer m.reconMu.Unlock()
-	priv := m.currentKey()
-	desired, skipped := Build(m.pool.Peers(), BuildOptions{
-		SelfPublicKey:       priv.PublicKey(),
-		SelfOverlayIP:       m.cfg.OverlayIP,
-		PersistentKeepalive: m.cfg.PersistentKeepalive,
-	})
-	for _, s := range skipped {
-		m.log.Debug("overlay peer not configured", "peer", s.NodeID, "reason", s.Reason, "err", s.Err)
-	}
-	d := DiffPeers(m.applied, desired)
-	if d.Empty() && !m.resync {
-		return
-	}
-	uapi := RenderUAPIDiff(d)
-	if m.resync {
-		// Not RenderUAPI: its private_key line could undo a concurrent
-		// rotation.
-		uapi = "replace_peers=true\n" + RenderUAPIDiff(Diff{Added: desired})
-	}
-	err := m.dev.IpcSet(uapi)
-	if err != nil {
-		m.resync = true
-		m.log.Warn("overlay device reconcile failed; will replace all peers next time", "diff", d, "err", err)
-	} else {
-		m.applied, m.resync = desired, false
-		m.log.Info("overlay device reconciled", "diff", d, "peers", len(desired))
-	}
-	if m.cfg.OnReconcile != nil {
-		m.cfg.OnReconcile(d, err)
-	}
-}
-
-func (m *Mesh) currentKey() Key {
+func (m *Mesh) currentKey() PrivateKey {
 	m.keyMu.Lock()
 	defer m.keyMu.Unlock()
 	return m.priv
@@ -329,12 +182,12 @@ func (m *Mesh) currentKey() Key {
 // RotateKey switches the device to priv, announces the new public key and
 // reconciles. Sessions under the old key end; peers reach the node again
 // once they have the new entry (one gossip exchange) and handshake.
-func (m *Mesh) RotateKey(priv Key) error {
+func (m *Mesh) RotateKey(priv PrivateKey) error {
 	if priv.IsZero() {
 		return errors.New("overlay: RotateKey: zero key")
 	}
 	m.keyMu.Lock()
-	if err := m.dev.IpcSet("private_key=" + priv.Hex() + "\n"); err != nil {
+	if err := m.dev.SetPrivateKey(priv); err != nil {
 		m.keyMu.Unlock()
 		return fmt.Errorf("overlay: set private key: %w", err)
 	}
@@ -347,7 +200,7 @@ func (m *Mesh) RotateKey(priv Key) error {
 		return err
 	}
 	m.log.Info("WireGuard key rotated", "public_key", self.PublicKey)
-	m.reconcile() // a peer may have had the new key
+	m.kickReconcile() // a peer may have had the new key
 	return nil
 }
 
@@ -355,7 +208,7 @@ func (m *Mesh) RotateKey(priv Key) error {
 // network is "tcp", "udp" (or their 4/6 forms), address an overlay
 // "ip:port".
 func (m *Mesh) Dial(ctx context.Context, network, address string) (net.Conn, error) {
-	return m.tnet.DialContext(ctx, network, address)
+	return m.dev.DialContext(ctx, network, address)
 }
 
 // Listen listens for TCP connections on the overlay address. address is
@@ -371,7 +224,7 @@ func (m *Mesh) Listen(network, address string) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	return m.tnet.ListenTCPAddrPort(ap)
+	return m.dev.ListenTCP(ap)
 }
 
 // ListenPacket is Listen for UDP ("udp", "udp4", "udp6").
@@ -385,7 +238,7 @@ func (m *Mesh) ListenPacket(network, address string) (net.PacketConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return m.tnet.ListenUDPAddrPort(ap)
+	return m.dev.ListenUDP(ap)
 }
 
 func (m *Mesh) localAddr(address string) (netip.AddrPort, error) {
@@ -400,15 +253,40 @@ func (m *Mesh) localAddr(address string) (netip.AddrPort, error) {
 	ip := m.cfg.OverlayIP
 	if host != "" {
 		h, err := netip.ParseAddr(host)
-		if err != nil || (!h.IsUnspecified() && h != ip) {
-			return netip.AddrPort{}, fmt.Errorf("overlay: listen address %q: the only local address is %v", address, ip)
+		switch {
+		case err == nil && h.IsUnspecified() && h.Is6() && m.cfg.OverlayIP6.IsValid():
+			ip = m.cfg.OverlayIP6
+		case err == nil && h.IsUnspecified():
+		case err == nil && slices.Contains(m.overlayIPs(), h):
+			ip = h
+		default:
+			return netip.AddrPort{}, fmt.Errorf("overlay: listen address %q: the local addresses are %v", address, m.overlayIPs())
 		}
 	}
 	return netip.AddrPortFrom(ip, uint16(port)), nil
 }
 
+// String describes the mesh for logs, without its private key.
+func (m *Mesh) String() string {
+	return fmt.Sprintf("overlay.Mesh(node %d, %v, endpoint %v, public key %v)", m.cfg.NodeID, m.cfg.OverlayIP, m.endpoint, m.PublicKey())
+}
+
+// Format prints String for every verb: the struct holds the private key
+// in unexported fields, which fmt would otherwise print raw with %+v.
+func (m *Mesh) Format(f fmt.State, _ rune) { f.Write([]byte(m.String())) }
+
+// LogValue logs the mesh as String does.
+func (m *Mesh) LogValue() slog.Value { return slog.StringValue(m.String()) }
+
 // OverlayIP returns the node's overlay address.
 func (m *Mesh) OverlayIP() netip.Addr { return m.cfg.OverlayIP }
+
+// overlayIPs returns the node's overlay addresses, one per family.
+func (m *Mesh) overlayIPs() []netip.Addr { return m.cfg.overlayIPs() }
+
+// OverlayIPs returns the node's overlay addresses: OverlayIP, then
+// OverlayIP6 if the node is dual-stack.
+func (m *Mesh) OverlayIPs() []netip.Addr { return m.overlayIPs() }
 
 // Endpoint returns the announced WireGuard endpoint (EndpointAddr and the
 // bound port).
@@ -437,7 +315,7 @@ func (m *Mesh) WGConfig() Config {
 	return Config{
 		PrivateKey: m.currentKey(),
 		ListenPort: m.endpoint.Port(),
-		Addresses:  []netip.Prefix{hostPrefix(m.cfg.OverlayIP)},
+		Addresses:  hostPrefixes(m.overlayIPs()),
 		MTU:        m.cfg.MTU,
 		Peers:      peers,
 	}
@@ -453,8 +331,8 @@ func (m *Mesh) Close() error {
 	m.closeOnce.Do(func() {
 		m.stopWatch()
 		m.wg.Wait()
-		m.closeErr = m.pool.Close()
-		m.dev.Close()
+		m.stopProbes()
+		m.closeErr = errors.Join(m.pool.Close(), m.dev.Close())
 	})
 	return m.closeErr
 }

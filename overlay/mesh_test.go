@@ -25,6 +25,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -78,6 +79,8 @@ func e2eMeshConfig(id uint64, n *e2eNode) MeshConfig {
 		OverlayIP:    netip.AddrFrom4([4]byte{100, 64, 0, byte(id)}),
 		EndpointAddr: loopback,
 		ListenAddr:   loopback, // tests never listen beyond 127.0.0.1
+		// Every node of the test is on this host.
+		AllowLoopbackEndpoints: true,
 		OnReconcile: func(_ Diff, err error) {
 			if err != nil {
 				n.mu.Lock()
@@ -94,13 +97,20 @@ func e2eMeshConfig(id uint64, n *e2eNode) MeshConfig {
 	}
 }
 
-// startEcho serves one line per connection: it answers "<id> got <line>".
+// startEcho serves one line per connection on each overlay address: it
+// answers "<id> got <line>".
 func startEcho(tb testing.TB, n *e2eNode) {
 	tb.Helper()
-	ln, err := n.m.Listen("tcp", fmt.Sprintf(":%d", echoPort))
-	if err != nil {
-		tb.Fatal(err)
+	for _, ip := range n.m.OverlayIPs() {
+		ln, err := n.m.Listen("tcp", netip.AddrPortFrom(ip, echoPort).String())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		serveEcho(tb, n, ln)
 	}
+}
+
+func serveEcho(tb testing.TB, n *e2eNode, ln net.Listener) {
 	var wg sync.WaitGroup
 	tb.Cleanup(func() { ln.Close(); wg.Wait() })
 	wg.Go(func() {
@@ -153,7 +163,13 @@ func waitPeers(ctx context.Context, tb testing.TB, n *e2eNode, want ...Key) {
 // and checks the answer. Only the dial is retried (see the file comment).
 func exchange(ctx context.Context, tb testing.TB, a, b *e2eNode) {
 	tb.Helper()
-	addr := netip.AddrPortFrom(b.m.OverlayIP(), echoPort).String()
+	exchangeVia(ctx, tb, a, b, b.m.OverlayIP())
+}
+
+// exchangeVia is exchange to one of b's overlay addresses.
+func exchangeVia(ctx context.Context, tb testing.TB, a, b *e2eNode, ip netip.Addr) {
+	tb.Helper()
+	addr := netip.AddrPortFrom(ip, echoPort).String()
 	var c net.Conn
 	var err error
 	for attempt := 1; ; attempt++ {
@@ -162,6 +178,9 @@ func exchange(ctx context.Context, tb testing.TB, a, b *e2eNode) {
 		cancel()
 		if err == nil {
 			break
+		}
+		if attempt == 1 {
+			tb.Logf("dial: %v", err)
 		}
 		if ctx.Err() != nil {
 			tb.Fatalf("%d→%d: dial %s: %v after %d attempts", a.id, b.id, addr, err, attempt)
@@ -287,6 +306,23 @@ func TestMeshEndToEnd(t *testing.T) {
 	if sec, ok := devicePeer(t, n2.m, k1); !ok || strings.Contains(sec, "rx_bytes=0\n") {
 		t.Errorf("node 2's device shows no traffic from node 1:\n%s", sec)
 	}
+	// Probes through the tunnel are answered.
+	for _, r := range n2.m.ProbePeers(ctx) {
+		if r.Err != nil || r.RTT <= 0 || (r.NodeID != 1 && r.NodeID != 3) {
+			t.Errorf("node 2's probe: %+v, want an answer from worker 1 or 3", r)
+		}
+	}
+	// Its statistics say so, per worker.
+	st := n2.m.Stats()
+	if len(st.PeerStats) != 2 || st.Peers != 2 || st.Pool.Peers != 2 {
+		t.Errorf("node 2's Stats() = %+v, want 2 peers", st)
+	}
+	for _, ps := range st.PeerStats {
+		if (ps.NodeID != 1 && ps.NodeID != 3) || ps.LastHandshake.IsZero() || ps.RxBytes == 0 || ps.TxBytes == 0 ||
+			ps.OverlayIP != e2eMeshConfig(ps.NodeID, n2).OverlayIP || !ps.ProbeAnswered || ps.LastProbeReply.IsZero() {
+			t.Errorf("node 2's stats of a peer = %+v, want worker 1 or 3 with a handshake and traffic", ps)
+		}
+	}
 	t.Logf("all pairs exchanged after %v", time.Since(start))
 
 	// Node 3 rotates its key: the others replace the peer, and traffic to
@@ -404,7 +440,7 @@ func TestMeshListenAddresses(t *testing.T) {
 			c.Close()
 		})
 	}
-	if err := m.RotateKey(Key{}); err == nil {
+	if err := m.RotateKey(PrivateKey{}); err == nil {
 		t.Error("RotateKey(zero): want an error")
 	}
 	if err := m.Close(); err != nil {
@@ -422,9 +458,10 @@ func TestMeshConfigValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	ok := MeshConfig{
-		NodeID:       1,
-		OverlayIP:    netip.MustParseAddr("100.64.0.1"),
-		EndpointAddr: loopback,
+		NodeID:                 1,
+		OverlayIP:              netip.MustParseAddr("100.64.0.1"),
+		EndpointAddr:           loopback,
+		AllowLoopbackEndpoints: true,
 	}
 	tests := []struct {
 		name string
@@ -452,6 +489,32 @@ func TestMeshConfigValidate(t *testing.T) {
 		{name: "mapped overlay", mut: func(c *MeshConfig) { c.OverlayIP = netip.MustParseAddr("::ffff:100.64.0.1") }, want: []string{"OverlayIP"}},
 		{name: "listen on one address", mut: func(c *MeshConfig) { c.ListenAddr = loopback }},
 		{name: "multicast listen address", mut: func(c *MeshConfig) { c.ListenAddr = netip.MustParseAddr("224.0.0.1") }, want: []string{"ListenAddr 224.0.0.1"}},
+		{name: "loopback endpoint without the opt-in", mut: func(c *MeshConfig) { c.AllowLoopbackEndpoints = false }, want: []string{"AllowLoopbackEndpoints"}},
+		{name: "public endpoint", mut: func(c *MeshConfig) {
+			c.AllowLoopbackEndpoints = false
+			c.EndpointAddr = netip.MustParseAddr("203.0.113.7")
+		}},
+		{name: "refused endpoints", mut: func(c *MeshConfig) { c.EndpointAddr = netip.MustParseAddr("169.254.1.1") }, want: []string{"link-local"}},
+		{name: "overlay IP outside the private ranges", mut: func(c *MeshConfig) { c.OverlayIP = netip.MustParseAddr("8.8.8.8") }, want: []string{"outside the overlay prefixes"}},
+		{name: "overlay IP in the configured prefix", mut: func(c *MeshConfig) {
+			c.OverlayIP = netip.MustParseAddr("8.8.8.8")
+			c.OverlayPrefixes = []netip.Prefix{netip.MustParsePrefix("8.8.8.0/24")}
+		}},
+		{name: "loopback overlay IP", mut: func(c *MeshConfig) { c.OverlayIP = netip.MustParseAddr("127.0.0.2") }, want: []string{"loopback"}},
+		{name: "TUN device", mut: func(c *MeshConfig) { c.Device, c.Interface = DeviceTUN, "chitchat0" }},
+		{name: "TUN device without a name", mut: func(c *MeshConfig) { c.Device = DeviceTUN }, want: []string{"Interface: empty"}},
+		{name: "interface name too long", mut: func(c *MeshConfig) { c.Device, c.Interface = DeviceKernel, "a-very-long-name0" }, want: []string{"longer than 15"}},
+		{name: "interface for a netstack", mut: func(c *MeshConfig) { c.Interface = "wg0" }, want: []string{"netstack"}},
+		{name: "kernel device on one address", mut: func(c *MeshConfig) {
+			c.Device, c.Interface, c.ListenAddr = DeviceKernel, "wg0", loopback
+		}, want: []string{"kernel WireGuard device listens on every address"}},
+		{name: "unknown device", mut: func(c *MeshConfig) { c.Device = 9 }, want: []string{"DeviceKind(9)"}},
+		{name: "dual-stack", mut: func(c *MeshConfig) { c.OverlayIP6 = netip.MustParseAddr("fd00::1") }},
+		{name: "dual-stack with an IPv6 OverlayIP", mut: func(c *MeshConfig) {
+			c.OverlayIP, c.OverlayIP6 = netip.MustParseAddr("fd00::1"), netip.MustParseAddr("fd00::2")
+		}, want: []string{"needs an IPv4 OverlayIP"}},
+		{name: "OverlayIP6 not IPv6", mut: func(c *MeshConfig) { c.OverlayIP6 = netip.MustParseAddr("100.64.0.9") }, want: []string{"OverlayIP6"}},
+		{name: "bad prefix", mut: func(c *MeshConfig) { c.OverlayPrefixes = []netip.Prefix{{}} }, want: []string{"OverlayPrefixes"}},
 		{name: "IPv6 small MTU", mut: func(c *MeshConfig) { c.OverlayIP = netip.MustParseAddr("fd00::1"); c.MTU = 1000 }, want: []string{"1280"}},
 	}
 	for _, tt := range tests {
@@ -492,10 +555,12 @@ func TestStartMeshPortInUse(t *testing.T) {
 	}
 }
 
-// fakeDevice records IpcSet bodies and fails the ones it is told to.
+// fakeDevice records IpcSet bodies and their times, and fails the ones it
+// is told to.
 type fakeDevice struct {
 	mu   sync.Mutex
 	sets []string
+	at   []time.Time
 	fail int // fail this many more IpcSet calls
 }
 
@@ -503,6 +568,7 @@ func (d *fakeDevice) IpcSet(s string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.sets = append(d.sets, s)
+	d.at = append(d.at, time.Now())
 	if d.fail > 0 {
 		d.fail--
 		return errors.New("fake IpcSet failure")
@@ -533,12 +599,13 @@ func TestReconcile(t *testing.T) {
 		var errs []error
 		m := &Mesh{
 			cfg: MeshConfig{
-				OverlayIP:           testInfo(1).OverlayIP,
-				PersistentKeepalive: 25 * time.Second,
-				OnReconcile:         func(d Diff, err error) { diffs, errs = append(diffs, d), append(errs, err) },
+				OverlayIP:              testInfo(1).OverlayIP,
+				PersistentKeepalive:    25 * time.Second,
+				AllowLoopbackEndpoints: true,
+				OnReconcile:            func(d Diff, err error) { diffs, errs = append(diffs, d), append(errs, err) },
 			},
 			log:  slog.New(slog.DiscardHandler),
-			dev:  dev,
+			dev:  &wgGoDevice{ipc: dev},
 			pool: a,
 			priv: testPrivateKey(1),
 		}
@@ -584,4 +651,198 @@ func TestReconcile(t *testing.T) {
 			t.Errorf("callbacks: %v %v", diffs, errs)
 		}
 	})
+}
+
+// TestReconcileRefused: a peer whose endpoint the address rules refuse is
+// not configured, and is counted and logged once, not at every reconcile.
+func TestReconcileRefused(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := newNetwork(t)
+		a, _, _, _ := joinedPair(t, net)
+		var logs lockedBuffer
+		dev := &fakeDevice{}
+		m := &Mesh{
+			cfg:  MeshConfig{OverlayIP: testInfo(1).OverlayIP}, // no AllowLoopbackEndpoints: 127.0.0.1 is refused
+			log:  slog.New(slog.NewTextHandler(&logs, nil)),
+			dev:  &wgGoDevice{ipc: dev},
+			pool: a,
+			priv: testPrivateKey(1),
+		}
+		m.reconcile()
+		m.reconcile()
+		if st := m.Stats(); st.Refused != 1 || st.Peers != 0 || st.Pool.Peers != 1 {
+			t.Errorf("Stats() = %+v, want 1 refused, no device peer, 1 pool peer", st)
+		}
+		if n := logs.count("level=WARN msg=\"overlay peer refused\""); n != 1 {
+			t.Errorf("%d warnings, want 1:\n%s", n, logs.b.String())
+		}
+		if sets := dev.take(); len(sets) != 0 {
+			t.Errorf("IpcSet %q, want none", sets)
+		}
+	})
+}
+
+// TestReconcileRetries: a failed device update is retried with backoff
+// until the device matches, though the cluster stays the same (no change
+// of the pool's view would trigger a reconcile).
+func TestReconcileRetries(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := newNetwork(t)
+		a, _, _, _ := joinedPair(t, net)
+		dev := &fakeDevice{fail: 4}
+		m := &Mesh{
+			cfg:  MeshConfig{OverlayIP: testInfo(1).OverlayIP, AllowLoopbackEndpoints: true},
+			log:  slog.New(slog.DiscardHandler),
+			dev:  &wgGoDevice{ipc: dev},
+			pool: a,
+			priv: testPrivateKey(1),
+		}
+		start := time.Now()
+		m.startReconciling()
+		defer m.Close()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+
+		dev.mu.Lock()
+		var got []time.Duration
+		for _, at := range dev.at {
+			got = append(got, at.Sub(start))
+		}
+		dev.mu.Unlock()
+		// Fails at 0, 1s, 3s and 7s; the retry 8 s later succeeds.
+		want := []time.Duration{0, time.Second, 3 * time.Second, 7 * time.Second, 15 * time.Second}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("IpcSet times mismatch (-want +got):\n%s", diff)
+		}
+		if n := len(m.Peers()); n != 1 {
+			t.Errorf("device has %d peers, want 1", n)
+		}
+		if st := m.Stats(); st.ReconcileFailures != 4 || st.ReconcileRetries != 4 {
+			t.Errorf("Stats() = %+v, want 4 failures and 4 retries", st)
+		}
+	})
+}
+
+func TestReconcileBackoffCap(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := newNetwork(t)
+		a, _, _, _ := joinedPair(t, net)
+		dev := &fakeDevice{fail: 1000}
+		m := &Mesh{
+			cfg:  MeshConfig{OverlayIP: testInfo(1).OverlayIP, AllowLoopbackEndpoints: true},
+			log:  slog.New(slog.DiscardHandler),
+			dev:  &wgGoDevice{ipc: dev},
+			pool: a,
+			priv: testPrivateKey(1),
+		}
+		m.startReconciling()
+		defer m.Close()
+		time.Sleep(10 * time.Minute)
+		synctest.Wait()
+		dev.mu.Lock()
+		defer dev.mu.Unlock()
+		var gaps []time.Duration
+		for i := 1; i < len(dev.at); i++ {
+			gaps = append(gaps, dev.at[i].Sub(dev.at[i-1]))
+		}
+		if len(gaps) < 10 || gaps[len(gaps)-1] != ReconcileRetryMax || slices.Max(gaps) != ReconcileRetryMax {
+			t.Errorf("gaps between attempts %v, want them to grow to %v and stay there", gaps, ReconcileRetryMax)
+		}
+	})
+}
+
+// TestMeshDualStack: two dual-stack nodes over an IPv6 underlay reach each
+// other on both overlay addresses; the interface MTU accounts for the IPv6
+// underlay.
+func TestMeshDualStack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real UDP and WireGuard devices")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	v6loop := netip.IPv6Loopback()
+	gossip := func(seeds ...string) GossipConfig {
+		g := e2eGossip(seeds...)
+		g.ListenAddr = netip.AddrPortFrom(v6loop, 0)
+		return g
+	}
+	start := func(id uint64, g GossipConfig) *e2eNode {
+		n := &e2eNode{id: id, recons: make(chan struct{}, 1)}
+		cfg := e2eMeshConfig(id, n)
+		cfg.ListenAddr, cfg.EndpointAddr = v6loop, v6loop
+		cfg.OverlayIP6 = netip.MustParseAddr(fmt.Sprintf("fd00:64::%d", id))
+		m, err := StartMesh(ctx, cfg, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		n.m = m
+		startEcho(t, n)
+		return n
+	}
+	n1 := start(1, gossip())
+	n2 := start(2, gossip(n1.m.Pool().Server().Self().Addr.String()))
+	waitPeers(ctx, t, n1, n2.m.PublicKey())
+	waitPeers(ctx, t, n2, n1.m.PublicKey())
+	for _, p := range n1.m.Peers() {
+		want := []netip.Prefix{netip.MustParsePrefix("100.64.0.2/32"), netip.MustParsePrefix("fd00:64::2/128")}
+		if diff := cmp.Diff(want, p.AllowedIPs, cmpInfo); diff != "" || p.Endpoint.Addr() != v6loop {
+			t.Errorf("node 1's peer %+v: AllowedIPs mismatch (-want +got):\n%s", p, diff)
+		}
+	}
+	for _, ip := range n2.m.OverlayIPs() {
+		exchangeVia(ctx, t, n1, n2, ip)
+	}
+	for _, ip := range n1.m.OverlayIPs() {
+		exchangeVia(ctx, t, n2, n1, ip)
+	}
+	if c := n1.m.WGConfig(); c.MTU != DefaultMTU6 || len(c.Addresses) != 2 {
+		t.Errorf("WGConfig() = MTU %d, addresses %v; want %d and both addresses", c.MTU, c.Addresses, DefaultMTU6)
+	}
+	if ln, err := n1.m.Listen("tcp6", "[::]:7100"); err != nil || ln.Addr().String() != "[fd00:64::1]:7100" {
+		t.Errorf("Listen(tcp6, [::]:7100) = %v, %v; want the IPv6 overlay address", ln, err)
+	} else {
+		ln.Close()
+	}
+}
+
+// TestMeshProbeUnanswered: a peer that does not answer probes (here it
+// listens on another probe port) is reported as such, while its
+// handshake and traffic are fine.
+func TestMeshProbeUnanswered(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real UDP and WireGuard devices")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := func(id uint64, probePort int, g GossipConfig) *e2eNode {
+		n := &e2eNode{id: id, recons: make(chan struct{}, 1)}
+		cfg := e2eMeshConfig(id, n)
+		cfg.ProbePort = probePort
+		cfg.ProbeInterval = -1 // no periodic probes: the test probes
+		m, err := StartMesh(ctx, cfg, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		n.m = m
+		startEcho(t, n)
+		return n
+	}
+	n1 := start(1, 0, e2eGossip())
+	n2 := start(2, 7777, e2eGossip(n1.m.Pool().Server().Self().Addr.String()))
+	waitPeers(ctx, t, n1, n2.m.PublicKey())
+	waitPeers(ctx, t, n2, n1.m.PublicKey())
+	exchange(ctx, t, n1, n2) // the tunnel works
+
+	pctx, pcancel := context.WithTimeout(ctx, time.Second)
+	defer pcancel()
+	res := n1.m.ProbePeers(pctx)
+	if len(res) != 1 || res[0].NodeID != 2 || !errors.Is(res[0].Err, context.DeadlineExceeded) {
+		t.Errorf("ProbePeers = %+v, want no answer from worker 2", res)
+	}
+	st := n1.m.Stats()
+	if len(st.PeerStats) != 1 || st.PeerStats[0].ProbeAnswered || st.PeerStats[0].LastHandshake.IsZero() {
+		t.Errorf("node 1's stats = %+v, want a handshake and no probe answer", st.PeerStats)
+	}
 }

@@ -41,8 +41,9 @@ func (p Peer) Clone() Peer {
 // PrivateKey, ListenPort and Peers; the wg-quick form also uses Addresses
 // and MTU.
 type Config struct {
-	// PrivateKey is the device's private key.
-	PrivateKey Key
+	// PrivateKey is the device's private key. It never prints (see
+	// PrivateKey), so neither does the private key of a printed Config.
+	PrivateKey PrivateKey
 	// ListenPort is the device's UDP port; 0 means "any" (omitted).
 	ListenPort uint16
 	// Addresses are the interface's own overlay addresses (wg-quick's
@@ -92,4 +93,13 @@ func unmapAddrPort(ap netip.AddrPort) netip.AddrPort {
 func hostPrefix(ip netip.Addr) netip.Prefix {
 	ip = ip.Unmap().WithZone("")
 	return netip.PrefixFrom(ip, ip.BitLen())
+}
+
+// hostPrefixes returns hostPrefix of each of ips.
+func hostPrefixes(ips []netip.Addr) []netip.Prefix {
+	out := make([]netip.Prefix, len(ips))
+	for i, ip := range ips {
+		out[i] = hostPrefix(ip)
+	}
+	return out
 }

@@ -27,7 +27,7 @@ func TestFieldGuards(t *testing.T) {
 	}{
 		{"Peer", reflect.TypeFor[Peer](), []string{"PublicKey", "Endpoint", "AllowedIPs", "PersistentKeepalive"}},
 		{"Config", reflect.TypeFor[Config](), []string{"PrivateKey", "ListenPort", "Addresses", "MTU", "Peers"}},
-		{"PeerInfo", reflect.TypeFor[PeerInfo](), []string{"NodeID", "PublicKey", "Endpoint", "OverlayIP", "Labels"}},
+		{"PeerInfo", reflect.TypeFor[PeerInfo](), []string{"NodeID", "PublicKey", "Endpoint", "OverlayIP", "Labels", "OverlayIP6"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -121,11 +121,12 @@ func TestPeerInfoEqual(t *testing.T) {
 		return p
 	}
 	mutations := map[string]func(*PeerInfo){
-		"NodeID":    func(p *PeerInfo) { p.NodeID++ },
-		"PublicKey": func(p *PeerInfo) { p.PublicKey[2] ^= 1 },
-		"Endpoint":  func(p *PeerInfo) { p.Endpoint = netip.MustParseAddrPort("127.0.0.2:1") },
-		"OverlayIP": func(p *PeerInfo) { p.OverlayIP = netip.MustParseAddr("100.64.9.9") },
-		"Labels":    func(p *PeerInfo) { p.Labels["zone"] = "b" },
+		"NodeID":     func(p *PeerInfo) { p.NodeID++ },
+		"PublicKey":  func(p *PeerInfo) { p.PublicKey[2] ^= 1 },
+		"Endpoint":   func(p *PeerInfo) { p.Endpoint = netip.MustParseAddrPort("127.0.0.2:1") },
+		"OverlayIP":  func(p *PeerInfo) { p.OverlayIP = netip.MustParseAddr("100.64.9.9") },
+		"Labels":     func(p *PeerInfo) { p.Labels["zone"] = "b" },
+		"OverlayIP6": func(p *PeerInfo) { p.OverlayIP6 = netip.MustParseAddr("fd00::9") },
 	}
 	for _, f := range fieldNames(reflect.TypeFor[PeerInfo]()) {
 		t.Run(f, func(t *testing.T) {

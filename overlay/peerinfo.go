@@ -47,12 +47,30 @@ func ParseGossipKey(key string) (nodeID uint64, ok bool) {
 //
 // labels may be absent on input (serde default) and is always written,
 // as {} when empty.
+//
+// A dual-stack worker adds "overlay_ip6" (after labels), its IPv6 overlay
+// address; its overlay_ip is then IPv4. The seed ignores the field (serde
+// skips unknown fields), and it is absent from single-stack entries, whose
+// JSON stays the seed's byte for byte.
 type PeerInfo struct {
 	NodeID    uint64            // node_id
 	PublicKey Key               // wg_pubkey: base64url without padding on output; any base64 on input
 	Endpoint  netip.AddrPort    // wg_endpoint: "ip:port" ("[v6]:port"), the WireGuard UDP address
 	OverlayIP netip.Addr        // overlay_ip: the worker's address inside the overlay
 	Labels    map[string]string // labels
+	// OverlayIP6 is overlay_ip6: a dual-stack worker's IPv6 overlay
+	// address (OverlayIP is then IPv4); the zero Addr for a single-stack
+	// worker.
+	OverlayIP6 netip.Addr
+}
+
+// OverlayIPs returns the worker's overlay addresses: OverlayIP, then
+// OverlayIP6 if set.
+func (p PeerInfo) OverlayIPs() []netip.Addr {
+	if p.OverlayIP6.IsValid() {
+		return []netip.Addr{p.OverlayIP, p.OverlayIP6}
+	}
+	return []netip.Addr{p.OverlayIP}
 }
 
 // Validate reports every reason why p cannot be published or used as a
@@ -80,6 +98,14 @@ func (p PeerInfo) Validate() error {
 	case ip.Zone() != "":
 		errs = append(errs, fmt.Errorf("overlay_ip %v has a zone", ip))
 	}
+	if ip6 := p.OverlayIP6; ip6.IsValid() {
+		switch {
+		case !ip6.Is6() || ip6.Is4In6() || ip6.IsUnspecified() || ip6.Zone() != "":
+			errs = append(errs, fmt.Errorf("overlay_ip6 %v is not a plain IPv6 address", ip6))
+		case p.OverlayIP.IsValid() && !p.OverlayIP.Unmap().Is4():
+			errs = append(errs, fmt.Errorf("overlay_ip6 %v with an IPv6 overlay_ip %v: a dual-stack worker's overlay_ip is IPv4", ip6, p.OverlayIP))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -96,7 +122,7 @@ func numericZone(z string) bool {
 // Labels map equal.
 func (p PeerInfo) Equal(o PeerInfo) bool {
 	return p.NodeID == o.NodeID && p.PublicKey == o.PublicKey && p.Endpoint == o.Endpoint &&
-		p.OverlayIP == o.OverlayIP && maps.Equal(p.Labels, o.Labels)
+		p.OverlayIP == o.OverlayIP && maps.Equal(p.Labels, o.Labels) && p.OverlayIP6 == o.OverlayIP6
 }
 
 // Clone returns a copy of p that shares no memory with it.
@@ -132,7 +158,12 @@ func (p PeerInfo) MarshalJSON() ([]byte, error) {
 		b.WriteByte(':')
 		writeSerdeString(&b, p.Labels[k])
 	}
-	b.WriteString("}}")
+	b.WriteByte('}')
+	if p.OverlayIP6.IsValid() {
+		b.WriteString(`,"overlay_ip6":`)
+		writeSerdeString(&b, p.OverlayIP6.String())
+	}
+	b.WriteByte('}')
 	return b.Bytes(), nil
 }
 
@@ -224,6 +255,16 @@ func (p *PeerInfo) UnmarshalJSON(data []byte) error {
 	}
 	if _, ok := fields["labels"]; ok {
 		field("labels", &v.Labels)
+	}
+	if raw, ok := fields["overlay_ip6"]; ok && string(raw) != "null" {
+		var s string
+		if field("overlay_ip6", &s) {
+			ip, err := netip.ParseAddr(s)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("field \"overlay_ip6\": %w", err))
+			}
+			v.OverlayIP6 = ip
+		}
 	}
 	if len(errs) == 0 {
 		if err := v.Validate(); err != nil {

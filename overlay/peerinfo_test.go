@@ -168,6 +168,12 @@ func TestPeerInfoRoundTrip(t *testing.T) {
 			p.NodeID = ^uint64(0)
 			return p
 		}()},
+		{name: "dual-stack", info: func() PeerInfo {
+			p := testInfo(5)
+			p.OverlayIP6 = netip.MustParseAddr("fd00::5")
+			p.Labels = map[string]string{"zone": "a"}
+			return p
+		}()},
 		{name: "labels needing escapes", info: func() PeerInfo {
 			p := testInfo(4)
 			p.Labels = map[string]string{
@@ -265,6 +271,9 @@ func TestDecodeValueMalformed(t *testing.T) {
 		{"overlay CIDR", enc(`{"node_id":1,"wg_pubkey":"` + pk + `","wg_endpoint":"127.0.0.1:1","overlay_ip":"10.0.0.1/24"}`), "overlay_ip"},
 		{"overlay unspecified", enc(`{"node_id":1,"wg_pubkey":"` + pk + `","wg_endpoint":"127.0.0.1:1","overlay_ip":"::"}`), "overlay_ip"},
 		{"zero key", enc(`{"node_id":1,"wg_pubkey":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","wg_endpoint":"127.0.0.1:1","overlay_ip":"10.0.0.1"}`), "missing"},
+		{"overlay_ip6 not IPv6", enc(`{"node_id":1,"wg_pubkey":"` + pk + `","wg_endpoint":"127.0.0.1:1","overlay_ip":"10.0.0.1","overlay_ip6":"10.0.0.2"}`), "overlay_ip6"},
+		{"overlay_ip6 with an IPv6 overlay_ip", enc(`{"node_id":1,"wg_pubkey":"` + pk + `","wg_endpoint":"127.0.0.1:1","overlay_ip":"fd00::1","overlay_ip6":"fd00::2"}`), "dual-stack"},
+		{"overlay_ip6 garbage", enc(`{"node_id":1,"wg_pubkey":"` + pk + `","wg_endpoint":"127.0.0.1:1","overlay_ip":"10.0.0.1","overlay_ip6":"x"}`), "overlay_ip6"},
 		{"labels not strings", enc(`{"node_id":1,"wg_pubkey":"` + pk + `","wg_endpoint":"127.0.0.1:1","overlay_ip":"10.0.0.1","labels":{"a":1}}`), "labels"},
 	}
 	for _, tt := range tests {
@@ -286,6 +295,7 @@ func TestDecodeValueLenient(t *testing.T) {
 		{"standard base64 key", base + `}`},
 		{"labels null", base + `,"labels":null}`},
 		{"unknown field ignored", base + `,"region":"x"}`},
+		{"overlay_ip6 null", base + `,"overlay_ip6":null}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -376,5 +386,21 @@ func testInfo(n uint64) PeerInfo {
 		PublicKey: testPrivateKey(byte(n)).PublicKey(),
 		Endpoint:  netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(51820+n)),
 		OverlayIP: netip.AddrFrom4([4]byte{100, 64, 0, byte(n)}),
+	}
+}
+
+// TestDualStackJSON: a dual-stack entry adds overlay_ip6 after labels; the
+// rest is the seed's JSON, which the seed reads (unknown fields skipped).
+func TestDualStackJSON(t *testing.T) {
+	p := testInfo(7)
+	p.OverlayIP6 = netip.MustParseAddr("fd00::7")
+	js, err := p.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	single, _ := testInfo(7).MarshalJSON()
+	want := strings.TrimSuffix(string(single), "}") + `,"overlay_ip6":"fd00::7"}`
+	if string(js) != want {
+		t.Errorf("JSON = %s\nwant   %s", js, want)
 	}
 }

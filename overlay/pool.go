@@ -7,14 +7,22 @@ package overlay
 //	live-nodes watch (end of a round in which the live set or a live    ├─▶ dirty (cap 1)
 //	  node's max version changed: joins, deaths, key deletions)       ──┘      │
 //	                                                                             ▼
-//	sync goroutine: Snapshot ─▶ FromSnapshot ─▶ diff with the last view ─▶ events
-//	                                          ─▶ wake change watchers (the Mesh)
+//	sync goroutine: Snapshot ─▶ candidates ─▶ resolve with the last view ─▶ diff ─▶ events
+//	                                                                        ─▶ wake change watchers (the Mesh)
 //
 // A new peer is reported once chitchat deems it live (three heartbeats);
 // a change to a live peer's entry as soon as it arrives; a deletion or a
 // death at the end of the next round. Triggers coalesce, and every sync
 // reads the current state, so a burst of changes costs one sync and a
 // stale trigger never replays an old value.
+//
+// Each sync first checks this worker's own entry and restores it if
+// anything else changed or deleted it (guardSelf).
+//
+// The view remembers which chitchat node published each entry, so that
+// an established worker keeps its worker id, overlay IP and public key
+// against newcomers: see claims.go. Quarantined entries are logged at Warn
+// once each and counted.
 //
 // Locking: mu guards the view, the subscriptions and the watchers. It is
 // held while events are handed to subscribers, which never blocks (a full
@@ -48,7 +56,8 @@ const (
 // PoolOptions tunes a Pool.
 type PoolOptions struct {
 	// Logger receives the pool's logs: Info for joins and departures,
-	// Warn once per distinct malformed entry. Default: discard.
+	// Warn once per distinct malformed or quarantined entry. Default:
+	// discard.
 	Logger *slog.Logger
 	// EventBuffer is the capacity of each subscription's channel. Default
 	// DefaultEventBuffer.
@@ -78,14 +87,18 @@ type Pool struct {
 	// logged and counted once. Owned by the sync goroutine.
 	bad map[Skipped]struct{}
 
-	malformed atomic.Uint64
-	dropped   atomic.Uint64
+	malformed   atomic.Uint64
+	conflicts   atomic.Uint64
+	quarantined atomic.Int64 // entries quarantined by the last sync
+	dropped     atomic.Uint64
 
-	selfMu sync.Mutex // guards self
-	self   PeerInfo
+	selfMu    sync.Mutex // guards self and selfValue
+	self      PeerInfo
+	selfValue string // self.EncodeValue(), as published
+	restored  atomic.Uint64
 
 	mu       sync.Mutex // guards the fields below
-	peers    []PeerInfo // the view, in node_id order
+	view     []claim    // in node_id order; written by the sync goroutine only
 	subs     map[chan TopologyEvent]struct{}
 	watchers map[chan struct{}]struct{}
 	closed   bool
@@ -116,6 +129,7 @@ func newPool(srv *chitchat.Server, self PeerInfo, value string, opts PoolOptions
 		ownsServer: owns,
 		selfID:     self.NodeID,
 		self:       self.Clone(),
+		selfValue:  value,
 		log:        log.With("overlay_node", self.NodeID),
 		buffer:     cmp.Or(opts.EventBuffer, DefaultEventBuffer),
 		dirty:      make(chan struct{}, 1),
@@ -162,19 +176,22 @@ func (p *Pool) syncLoop(ctx context.Context) {
 
 // sync reads the node's current view and publishes what changed.
 func (p *Pool) sync() {
-	infos, skipped := FromSnapshot(p.srv.Snapshot(), p.selfID)
-	p.report(skipped)
+	p.guardSelf()
+	cands, skipped := candidates(p.srv.Snapshot(), p.selfID)
+	// Only this goroutine writes the view, so it may read it unlocked.
+	view, conflicts := resolve(p.view, cands, p.Self())
+	p.report(append(skipped, conflicts...))
+	events := diffInfos(infosOf(p.view), infosOf(view))
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return
 	}
-	events := diffInfos(p.peers, infos)
+	p.view = view // the publishers may change with no event
 	if len(events) == 0 {
 		return
 	}
-	p.peers = infos
 	for _, ev := range events {
 		if ev.Kind == Updated {
 			p.log.Debug("overlay peer updated", "peer", ev.NodeID, "endpoint", ev.Peer.Endpoint, "overlay_ip", ev.Peer.OverlayIP)
@@ -199,25 +216,60 @@ func (p *Pool) sync() {
 	}
 }
 
+// guardSelf restores this worker's entry if anything but AnnounceSelf
+// changed or deleted it: a /set_kv of the demo's HTTP API, an application
+// sharing the chitchat node. Every such write reaches the pool: a set
+// through the key subscription, a deletion (which chitchat does not
+// notify) through the live-nodes watch, which publishes this node's new
+// max version at the end of the round.
+func (p *Pool) guardSelf() {
+	p.selfMu.Lock()
+	defer p.selfMu.Unlock()
+	key := GossipKey(p.selfID)
+	if ns, ok := p.srv.NodeState(p.srv.Self()); ok {
+		if v, ok := ns.GetVersioned(key); ok && v.Status == chitchat.StatusSet && v.Value == p.selfValue {
+			return
+		}
+	}
+	if err := p.srv.Set(key, p.selfValue); err != nil {
+		if !errors.Is(err, chitchat.ErrClosed) {
+			p.log.Warn("restoring this worker's overlay entry", "key", key, "err", err)
+		}
+		return
+	}
+	p.restored.Add(1)
+	p.log.Warn("this worker's overlay entry was changed or deleted by someone else: restored", "key", key)
+}
+
 // report logs and counts each skipped entry the first time it is seen.
 func (p *Pool) report(skipped []Skipped) {
 	seen := make(map[Skipped]struct{}, len(skipped))
+	var quarantined int64
 	for _, s := range skipped {
 		// Errors are not comparable in general: key by everything else.
 		k := s
 		k.Err = nil
 		seen[k] = struct{}{}
+		if s.Reason.IsConflict() {
+			quarantined++
+		}
 		if _, old := p.bad[k]; old {
 			continue
 		}
-		if s.Reason == SkipMalformed {
+		switch {
+		case s.Reason == SkipMalformed:
 			p.malformed.Add(1)
 			p.log.Warn("skipping malformed overlay entry", "node", s.Node, "key", s.Key, "err", s.Err)
-		} else {
+		case s.Reason.IsConflict():
+			p.conflicts.Add(1)
+			p.log.Warn("overlay entry quarantined: it claims what an established worker holds",
+				"node", s.Node, "key", s.Key, "reason", s.Reason, "err", s.Err)
+		default:
 			p.log.Info("skipping overlay entry", "node", s.Node, "key", s.Key, "reason", s.Reason, "err", s.Err)
 		}
 	}
 	p.bad = seen
+	p.quarantined.Store(quarantined)
 }
 
 // Peers returns the view: every live worker's valid entry except this
@@ -225,15 +277,7 @@ func (p *Pool) report(skipped []Skipped) {
 func (p *Pool) Peers() []PeerInfo {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return cloneInfos(p.peers)
-}
-
-func cloneInfos(infos []PeerInfo) []PeerInfo {
-	out := make([]PeerInfo, len(infos))
-	for i, info := range infos {
-		out[i] = info.Clone()
-	}
-	return out
+	return infosOf(p.view)
 }
 
 // Subscribe returns the current view and a channel of the events that
@@ -254,7 +298,7 @@ func (p *Pool) Subscribe() (current []PeerInfo, events <-chan TopologyEvent, can
 		return nil, ch, func() {}
 	}
 	p.subs[ch] = struct{}{}
-	return cloneInfos(p.peers), ch, func() {
+	return infosOf(p.view), ch, func() {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		if _, ok := p.subs[ch]; ok {
@@ -303,7 +347,7 @@ func (p *Pool) AnnounceSelf(info PeerInfo) error {
 	if err := p.srv.Set(GossipKey(info.NodeID), value); err != nil {
 		return fmt.Errorf("overlay: announce self: %w", err)
 	}
-	p.self = info.Clone()
+	p.self, p.selfValue = info.Clone(), value
 	return nil
 }
 
@@ -324,6 +368,15 @@ type PoolStats struct {
 	// Malformed counts distinct malformed entries (an entry is counted
 	// again only if it disappears and comes back).
 	Malformed uint64
+	// Conflicts counts distinct quarantined entries: entries claiming a
+	// worker id, public key or overlay IP that an established worker
+	// holds (counted as Malformed is).
+	Conflicts uint64
+	// Quarantined is the number of entries quarantined now.
+	Quarantined int
+	// SelfRestored counts the times this worker's own entry was found
+	// changed or deleted by someone else, and restored.
+	SelfRestored uint64
 	// EventsDropped counts events dropped because a subscriber was full.
 	EventsDropped uint64
 }
@@ -331,9 +384,10 @@ type PoolStats struct {
 // Stats returns the pool's counters.
 func (p *Pool) Stats() PoolStats {
 	p.mu.Lock()
-	n := len(p.peers)
+	n := len(p.view)
 	p.mu.Unlock()
-	return PoolStats{Peers: n, Malformed: p.malformed.Load(), EventsDropped: p.dropped.Load()}
+	return PoolStats{Peers: n, Malformed: p.malformed.Load(), Conflicts: p.conflicts.Load(),
+		Quarantined: int(p.quarantined.Load()), SelfRestored: p.restored.Load(), EventsDropped: p.dropped.Load()}
 }
 
 // Close stops the pool and closes the subscription channels. If the pool

@@ -197,12 +197,33 @@ func TestPoolUpdate(t *testing.T) {
 // exchange that carries the tombstone. The exchange comes one interval
 // after the deletion; whether the receiver's own round at that instant
 // runs before or after it is up to the scheduler, hence one or two
-// intervals.
+// intervals. (A pool restores its own entry: the deleter here is a
+// chitchat node whose pool was closed, an application that stops being a
+// worker.)
 func TestPoolKeyDeleted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		net := newNetwork(t)
-		a, b, evA, _ := joinedPair(t, net)
-		if !b.Server().Delete(GossipKey(2)) {
+		a := startPool(t, testGossipConfig(net, 1), testInfo(1))
+		evA := subscribe(t, a)
+		srv, err := chitchat.Spawn(context.Background(), chitchat.Config{
+			ID:             chitchat.NodeID{Name: "app-2", Addr: gossipAddr(2)},
+			ClusterID:      "overlay-test",
+			GossipInterval: testInterval,
+			Seeds:          []string{gossipAddr(1).String()},
+		}, net)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Shutdown()
+		b, err := NewPool(srv, testInfo(2), PoolOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		expect(t, evA, Joined, testInfo(2))
+		if err := b.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if !srv.Delete(GossipKey(2)) {
 			t.Fatal("the key was not set")
 		}
 		if d := expect(t, evA, Left, testInfo(2)); d != testInterval && d != 2*testInterval {
@@ -211,7 +232,7 @@ func TestPoolKeyDeleted(t *testing.T) {
 		peersOf(t, a)
 
 		// Publishing again is a join.
-		if err := b.AnnounceSelf(testInfo(2)); err != nil {
+		if err := srv.Set(GossipKey(2), kv(t, testInfo(2)).Value); err != nil {
 			t.Fatal(err)
 		}
 		expect(t, evA, Joined, testInfo(2))
@@ -521,5 +542,127 @@ func TestEventStrings(t *testing.T) {
 	ev := TopologyEvent{Kind: Joined, NodeID: 1, Peer: testInfo(1)}
 	if got, want := ev.String(), fmt.Sprintf("Joined(1 %v %v)", testInfo(1).OverlayIP, testInfo(1).Endpoint); got != want {
 		t.Errorf("String() = %q, want %q", got, want)
+	}
+}
+
+// TestPoolRestartGenerationZero: with GossipConfig.Generation left at 0,
+// each start is a new chitchat incarnation, so the others learn a
+// restarted worker's new key whether it crashed or left gracefully.
+// (With a fixed generation, a restart reuses the old node id: the others
+// keep the old key until the old state is collected, and never re-learn a
+// worker that left.)
+func TestPoolRestartGenerationZero(t *testing.T) {
+	restarted := testInfo(2)
+	restarted.PublicKey = testPrivateKey(42).PublicKey()
+	tests := []struct {
+		name     string
+		leave    bool
+		wantKind EventKind
+	}{
+		// The old incarnation is still live when the new one appears: the
+		// newer one supersedes it, an update.
+		{name: "crash", wantKind: Updated},
+		// The old incarnation left: the worker is gone, then back.
+		{name: "graceful leave", leave: true, wantKind: Joined},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				net := newNetwork(t)
+				a := startPool(t, testGossipConfig(net, 1), testInfo(1))
+				evA := subscribe(t, a)
+				cfg := testGossipConfig(net, 2, 1)
+				if tt.leave {
+					cfg.LeaveTimeout = 0 // default: leave on Close
+				}
+				b := startPool(t, cfg, testInfo(2))
+				evB := subscribe(t, b)
+				expect(t, evA, Joined, testInfo(2))
+				expect(t, evB, Joined, testInfo(1))
+				first := b.Server().Self().Generation
+				if tt.leave {
+					if err := b.Close(); err != nil {
+						t.Fatal(err)
+					}
+					expect(t, evA, Left, testInfo(2))
+				} else if err := b.Server().Shutdown(); err != nil { // a crash: no leave
+					t.Fatal(err)
+				}
+				time.Sleep(testInterval)
+
+				again := startPool(t, cfg, restarted)
+				if g := again.Server().Self().Generation; g == 0 || g <= first {
+					t.Errorf("generation after a restart = %d, want > %d (now)", g, first)
+				}
+				// A new node is live after its first heartbeats reach a.
+				if d := expect(t, evA, tt.wantKind, restarted); d > 3*testInterval {
+					t.Errorf("restart seen after %v, want within 3 gossip intervals", d)
+				}
+				peersOf(t, a, restarted)
+			})
+		})
+	}
+}
+
+// TestPoolGuardsOwnEntry: anything but AnnounceSelf that changes or deletes
+// this worker's entry on its chitchat node (the demo's /set_kv, say) is
+// undone by the pool; a set at once, before any gossip carries it, a
+// deletion at the end of the round (chitchat does not notify deletions).
+func TestPoolGuardsOwnEntry(t *testing.T) {
+	forged := testInfo(1)
+	forged.PublicKey = testPrivateKey(66).PublicKey()
+	forged.Endpoint = netip.MustParseAddrPort("198.51.100.66:51820")
+	tests := []struct {
+		name  string
+		write func(srv *chitchat.Server) error
+		// within is how long the restoration may take: a set is undone in
+		// no time, a deletion at the end of the node's next round.
+		within time.Duration
+	}{
+		{name: "set", write: func(srv *chitchat.Server) error { return srv.Set(GossipKey(1), kv(t, forged).Value) }},
+		{name: "set with TTL", write: func(srv *chitchat.Server) error { return srv.SetWithTTL(GossipKey(1), kv(t, forged).Value) }},
+		{name: "delete", within: testInterval, write: func(srv *chitchat.Server) error {
+			if !srv.Delete(GossipKey(1)) {
+				return fmt.Errorf("no key to delete")
+			}
+			return nil
+		}},
+		{name: "delete after TTL", within: testInterval, write: func(srv *chitchat.Server) error {
+			if !srv.DeleteAfterTTL(GossipKey(1)) {
+				return fmt.Errorf("no key to delete")
+			}
+			return nil
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				net := newNetwork(t)
+				a, b, _, evB := joinedPair(t, net)
+				srv := a.Server()
+				if err := tt.write(srv); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(tt.within)
+				synctest.Wait()
+				ns, _ := srv.NodeState(srv.Self())
+				if v, ok := ns.GetVersioned(GossipKey(1)); !ok || v.Status != chitchat.StatusSet || v.Value != kv(t, testInfo(1)).Value {
+					t.Errorf("own entry after %v = %+v (present %v), want it restored", tt.within, v, ok)
+				}
+				if got := a.Stats().SelfRestored; got != 1 {
+					t.Errorf("SelfRestored = %d, want 1", got)
+				}
+				if tt.within == 0 {
+					// Undone before any gossip round: the peer never saw it.
+					time.Sleep(3 * testInterval)
+					noEvent(t, evB)
+				}
+				time.Sleep(3 * testInterval)
+				peersOf(t, b, testInfo(1))
+				if got := a.Stats().SelfRestored; got != 1 {
+					t.Errorf("SelfRestored = %d after the peer synced, want still 1", got)
+				}
+			})
+		})
 	}
 }

@@ -117,10 +117,10 @@ func TestRenderGolden(t *testing.T) {
 func TestRenderWGQuickOmitsPrivateKey(t *testing.T) {
 	c := goldenConfig()
 	out := RenderWGQuick(c, true)
-	if strings.Contains(out, c.PrivateKey.String()) {
+	if strings.Contains(out, c.PrivateKey.Base64()) {
 		t.Error("the private key is in the output")
 	}
-	if !strings.Contains(RenderWGQuick(c, false), "PrivateKey = "+c.PrivateKey.String()) {
+	if !strings.Contains(RenderWGQuick(c, false), "PrivateKey = "+c.PrivateKey.Base64()) {
 		t.Error("the private key is missing")
 	}
 }

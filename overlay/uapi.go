@@ -97,7 +97,9 @@ func ParseUAPI(s string) (Config, error) {
 		var err error
 		switch key {
 		case "private_key":
-			c.PrivateKey, err = ParseHexKey(value)
+			var k Key
+			k, err = ParseHexKey(value)
+			c.PrivateKey = PrivateKey(k)
 		case "listen_port":
 			var port uint64
 			port, err = strconv.ParseUint(value, 10, 16)

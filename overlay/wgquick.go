@@ -29,7 +29,7 @@ func RenderWGQuick(c Config, omitPrivateKey bool) string {
 	if omitPrivateKey {
 		b.WriteString("# PrivateKey = (omitted)\n")
 	} else {
-		fmt.Fprintf(&b, "PrivateKey = %s\n", c.PrivateKey)
+		fmt.Fprintf(&b, "PrivateKey = %s\n", c.PrivateKey.Base64())
 	}
 	if c.ListenPort != 0 {
 		fmt.Fprintf(&b, "ListenPort = %d\n", c.ListenPort)

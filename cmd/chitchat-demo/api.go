@@ -23,7 +23,7 @@ type api struct {
 
 // newAPI serves srv, started with cfg; mesh is nil without --overlay.
 func newAPI(srv *chitchat.Server, cfg chitchat.Config, mesh *overlay.Mesh) *api {
-	return &api{srv: srv, cfg: cfg, mesh: mesh, metrics: metricsHandler(srv)}
+	return &api{srv: srv, cfg: cfg, mesh: mesh, metrics: metricsHandler(srv, overlayCollectors(mesh)...)}
 }
 
 func (a *api) routes() http.Handler {

@@ -47,6 +47,8 @@ type nodeOptions struct {
 type overlayOptions struct {
 	nodeID     uint64
 	ip         netip.Addr
+	ip6        netip.Addr    // the IPv6 address of a dual-stack node; zero otherwise
+	tun        string        // --overlay_tun: a TUN interface instead of the netstack
 	listenAddr netip.Addr    // --listen_addr's IP, where the WireGuard port is bound too
 	listenPort int           // 0 picks a free port
 	keyFile    string        // "" for an ephemeral key
@@ -96,6 +98,7 @@ type nodeFlags struct {
 	overlay                              boolValue
 	overlayNodeID, overlayIP             stringValue
 	wgListenPort, wgKeyFile, wgKeepalive stringValue
+	overlayTUN                           stringValue
 }
 
 // Defaults of chitchat-test (spec §11.1); the last three are ours.
@@ -155,9 +158,12 @@ func newNodeFlagSet() (*flag.FlagSet, *nodeFlags) {
 	fs.Var(&nf.sendPlaintext, "gossip_send_plaintext", "with a key, still send unencrypted gossip "+
 		"(first migration step: while some nodes have no key yet)")
 
-	fs.Var(&nf.overlay, "overlay", "run a WireGuard overlay node (userspace: no root, no kernel module) announced over gossip")
+	fs.Var(&nf.overlay, "overlay", "run a WireGuard overlay node announced over gossip (userspace: no kernel module; no root either without --overlay_tun)")
 	fs.Var(&nf.overlayNodeID, "overlay_node_id", "overlay: this worker's `id`, a number unique in the cluster (required with --overlay)")
-	fs.Var(&nf.overlayIP, "overlay_ip", "overlay: this node's `ip` inside the overlay, such as 10.200.0.1 (required with --overlay)")
+	fs.Var(&nf.overlayIP, "overlay_ip", "overlay: this node's `ip` inside the overlay, in a private range (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7) "+
+		"such as 10.200.0.1, or an IPv4 and an IPv6 address for a dual-stack node, such as 10.200.0.1,fd00:200::1 (required with --overlay)")
+	fs.Var(&nf.overlayTUN, "overlay_tun", "overlay: run WireGuard on a TUN interface of this `name`, such as chitchat0, "+
+		"so that every process of the host reaches the overlay (needs root or CAP_NET_ADMIN); without it, the overlay lives in this process only")
 	fs.Var(&nf.wgListenPort, "wg_listen_port", "overlay: WireGuard UDP `port`, on the IP of --listen_addr (every interface if that is 0.0.0.0 or ::); 0 picks a free one")
 	fs.Var(&nf.wgKeyFile, "wg_private_key_file", "overlay: WireGuard private key `file` (wg genkey format), created (mode 0600) "+
 		"if missing; without it the key is new at every start")

@@ -26,7 +26,7 @@ func parseOverlayFlags(nf *nodeFlags, listen, public netip.AddrPort, bad func(st
 			v    stringValue
 		}{
 			{"overlay_node_id", nf.overlayNodeID}, {"overlay_ip", nf.overlayIP}, {"wg_listen_port", nf.wgListenPort},
-			{"wg_private_key_file", nf.wgKeyFile}, {"wg_keepalive", nf.wgKeepalive},
+			{"wg_private_key_file", nf.wgKeyFile}, {"wg_keepalive", nf.wgKeepalive}, {"overlay_tun", nf.overlayTUN},
 		} {
 			if f.v.set {
 				stray = append(stray, "--"+f.name)
@@ -49,10 +49,20 @@ func parseOverlayFlags(nf *nodeFlags, listen, public netip.AddrPort, bad func(st
 	}
 	if !nf.overlayIP.set {
 		ovBad("--overlay needs --overlay_ip: this node's address inside the overlay, such as 10.200.0.1")
-	} else if ip, err := netip.ParseAddr(nf.overlayIP.s); err != nil || ip.Unmap().IsUnspecified() || ip.Zone() != "" {
-		ovBad("--overlay_ip %q: must be a plain IP address such as 10.200.0.1 (no port, no prefix length)", nf.overlayIP.s)
+	} else if ips, ok := parseOverlayIPs(nf.overlayIP.s); !ok {
+		ovBad("--overlay_ip %q: must be a plain IP address such as 10.200.0.1 (no port, no prefix length), "+
+			"or an IPv4 and an IPv6 one separated by a comma, such as 10.200.0.1,fd00:200::1", nf.overlayIP.s)
 	} else {
-		o.ip = ip.Unmap()
+		o.ip = ips[0]
+		if len(ips) == 2 {
+			o.ip6 = ips[1]
+		}
+	}
+	if nf.overlayTUN.set {
+		if nf.overlayTUN.s == "" {
+			ovBad("--overlay_tun is empty: name the interface, such as chitchat0")
+		}
+		o.tun = nf.overlayTUN.s
 	}
 	if p, err := strconv.ParseUint(nf.wgListenPort.s, 10, 16); err != nil {
 		ovBad("--wg_listen_port %q: must be a port between 0 and 65535 (0 picks a free one; default %s)", nf.wgListenPort.s, defaultWGPort)
@@ -91,6 +101,29 @@ func parseOverlayFlags(nf *nodeFlags, listen, public netip.AddrPort, bad func(st
 		}
 	}
 	return o
+}
+
+// parseOverlayIPs parses "ip" or "ipv4,ipv6" (either order; the IPv4 one
+// comes first in the result).
+func parseOverlayIPs(s string) ([]netip.Addr, bool) {
+	var ips []netip.Addr
+	for f := range strings.SplitSeq(s, ",") {
+		ip, err := netip.ParseAddr(strings.TrimSpace(f))
+		if err != nil || ip.Unmap().IsUnspecified() || ip.Zone() != "" {
+			return nil, false
+		}
+		ips = append(ips, ip.Unmap())
+	}
+	switch {
+	case len(ips) == 1:
+		return ips, true
+	case len(ips) == 2 && ips[0].Is4() != ips[1].Is4():
+		if ips[0].Is6() {
+			ips[0], ips[1] = ips[1], ips[0]
+		}
+		return ips, true
+	}
+	return nil, false
 }
 
 // stripPathErr keeps the reason of a *fs.PathError ("no such file or

@@ -12,14 +12,16 @@ import (
 )
 
 // metricsHandler serves /metrics from a private registry: the node's
-// chitchat metrics plus the Go runtime and process collectors.
-func metricsHandler(srv *chitchat.Server) http.Handler {
+// chitchat metrics, the Go runtime and process collectors, and more (the
+// overlay's).
+func metricsHandler(srv *chitchat.Server, more ...prometheus.Collector) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		newStatsCollector(srv),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	reg.MustRegister(more...)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 }
 

@@ -2,30 +2,43 @@ package main
 
 // The WireGuard overlay (--overlay): an overlay.Mesh over the node's own
 // chitchat server. The mesh publishes this node's entry (worker:<id>) with
-// the node's other keys, and configures a userspace WireGuard device with
-// every other live worker as a peer. Two read-only endpoints show it.
+// the node's other keys, and configures a WireGuard device with every other
+// live worker as a peer: userspace over a netstack (this process only), or
+// on a TUN interface with --overlay_tun (every process of the host). Two
+// read-only endpoints show it, with each peer's health; /metrics counts it
+// (metrics_overlay.go) and /ui has a block for it.
 
 import (
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"time"
 
 	"github.com/gossipkit/chitchat-go/overlay"
 )
 
 // meshConfig is the overlay configuration of a node whose gossip address is
-// public: peers reach the WireGuard port at the same IP.
+// public: peers reach the WireGuard port at the same IP. Loopback
+// endpoints are accepted only when the node itself listens on or announces
+// a loopback address: a local cluster, where every worker is on this host.
 func (o *overlayOptions) meshConfig(public netip.AddrPort, logger *slog.Logger) overlay.MeshConfig {
-	return overlay.MeshConfig{
-		NodeID:              o.nodeID,
-		PrivateKeyFile:      o.keyFile,
-		ListenAddr:          o.listenAddr,
-		ListenPort:          o.listenPort,
-		OverlayIP:           o.ip,
-		EndpointAddr:        public.Addr(),
-		PersistentKeepalive: o.keepalive,
-		Logger:              logger,
+	cfg := overlay.MeshConfig{
+		NodeID:                 o.nodeID,
+		PrivateKeyFile:         o.keyFile,
+		ListenAddr:             o.listenAddr,
+		ListenPort:             o.listenPort,
+		OverlayIP:              o.ip,
+		OverlayIP6:             o.ip6,
+		EndpointAddr:           public.Addr(),
+		AllowLoopbackEndpoints: o.listenAddr.Unmap().IsLoopback() || public.Addr().Unmap().IsLoopback(),
+		PersistentKeepalive:    o.keepalive,
+		Logger:                 logger,
 	}
+	if o.tun != "" {
+		cfg.Device, cfg.Interface = overlay.DeviceTUN, o.tun
+	}
+	return cfg
 }
 
 // overlayOff answers the overlay endpoints of a node started without
@@ -34,17 +47,74 @@ const overlayOff = "the WireGuard overlay is off on this node: start it with " +
 	"--overlay --overlay_node_id N --overlay_ip 10.200.0.N (and --wg_listen_port, 51820 by default)"
 
 // overlayPeers serves GET /overlay/peers: the other live workers' entries,
-// in node_id order, each in the seed's JSON (zlayer-overlay's PeerInfo).
+// in node_id order, each in the seed's JSON (zlayer-overlay's PeerInfo)
+// plus a "health" object: what the WireGuard device and the probes through
+// the tunnel say of the peer.
 func (a *api) overlayPeers(w http.ResponseWriter, _ *http.Request) {
 	if a.mesh == nil {
 		writeError(w, http.StatusNotFound, overlayOff)
 		return
 	}
-	peers := a.mesh.Pool().Peers()
-	if peers == nil {
-		peers = []overlay.PeerInfo{} // [] rather than null
+	st := a.mesh.Stats()
+	byKey := make(map[overlay.Key]overlay.PeerStat, len(st.PeerStats))
+	for _, ps := range st.PeerStats {
+		byKey[ps.PublicKey] = ps
 	}
-	writeIndented(w, jsonContentType, peers)
+	now := time.Now()
+	docs := []peerDoc{} // [] rather than null
+	for _, info := range a.mesh.Pool().Peers() {
+		ps, ok := byKey[info.PublicKey]
+		docs = append(docs, peerDoc{info, newHealthDoc(ps, ok, now)})
+	}
+	writeIndented(w, jsonContentType, docs)
+}
+
+// peerDoc is a PeerInfo in the seed's JSON with "health" added last.
+type peerDoc struct {
+	info   overlay.PeerInfo
+	health healthDoc
+}
+
+func (d peerDoc) MarshalJSON() ([]byte, error) {
+	info, err := d.info.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	health, err := json.Marshal(d.health)
+	if err != nil {
+		return nil, err
+	}
+	info = append(info[:len(info)-1], `,"health":`...)
+	info = append(info, health...)
+	return append(info, '}'), nil
+}
+
+// healthDoc is what the device and the probes say of a peer. Times are
+// RFC 3339; null when there was none.
+type healthDoc struct {
+	// Configured: the device has the peer (it may not, while a conflict,
+	// a refusal or a reconcile is pending).
+	Configured           bool       `json:"configured"`
+	LastHandshake        *time.Time `json:"last_handshake"`
+	LastHandshakeAgeSecs *float64   `json:"last_handshake_age_seconds"`
+	RxBytes              uint64     `json:"rx_bytes"`
+	TxBytes              uint64     `json:"tx_bytes"`
+	ProbeAnswered        bool       `json:"probe_answered"`
+	LastProbeReply       *time.Time `json:"last_probe_reply"`
+	ProbeRTTMilliseconds *float64   `json:"probe_rtt_ms"`
+}
+
+func newHealthDoc(ps overlay.PeerStat, configured bool, now time.Time) healthDoc {
+	h := healthDoc{Configured: configured, RxBytes: ps.RxBytes, TxBytes: ps.TxBytes, ProbeAnswered: ps.ProbeAnswered}
+	if t := ps.LastHandshake; !t.IsZero() {
+		age := now.Sub(t).Seconds()
+		h.LastHandshake, h.LastHandshakeAgeSecs = &t, &age
+	}
+	if t := ps.LastProbeReply; !t.IsZero() {
+		rtt := float64(ps.ProbeRTT) / float64(time.Millisecond)
+		h.LastProbeReply, h.ProbeRTTMilliseconds = &t, &rtt
+	}
+	return h
 }
 
 // overlayWGQuick serves GET /overlay/wg-quick: the device as a wg-quick(8)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -70,6 +71,47 @@ func TestOverlayThreeNodes(t *testing.T) {
 	if peers[0].PublicKey != priv.PublicKey() {
 		t.Errorf("node_1 announces %v, not the public key of its key file (%v)", peers[0].PublicKey, priv.PublicKey())
 	}
+	// Each peer has its health: configured on the device, byte counts.
+	_, _, body := httpGet(ctx, t, nodes[0].url+"/overlay/peers")
+	var docs []struct {
+		NodeID uint64 `json:"node_id"`
+		Health *struct {
+			Configured    bool     `json:"configured"`
+			RxBytes       *uint64  `json:"rx_bytes"`
+			TxBytes       *uint64  `json:"tx_bytes"`
+			ProbeAnswered *bool    `json:"probe_answered"`
+			HandshakeAge  *float64 `json:"last_handshake_age_seconds"`
+		} `json:"health"`
+	}
+	if err := json.Unmarshal(body, &docs); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range docs {
+		if h := d.Health; h == nil || !h.Configured || h.RxBytes == nil || h.TxBytes == nil || h.ProbeAnswered == nil {
+			t.Errorf("/overlay/peers: worker %d has health %+v, want configured with byte counts and a probe status:\n%s", d.NodeID, h, body)
+		}
+	}
+	// /ui shows them in a block of its own.
+	if _, _, ui := httpGet(ctx, t, nodes[0].url+"/ui"); !strings.Contains(string(ui), `id="overlayPeers"`) ||
+		!strings.Contains(string(ui), `fetch("/overlay/peers"`) {
+		t.Error("/ui has no overlay peers block")
+	}
+
+	// /metrics has the overlay's counters and a line per peer.
+	_, _, body = httpGet(ctx, t, nodes[0].url+"/metrics")
+	for _, re := range []string{
+		`(?m)^chitchat_overlay_peers 2$`, `(?m)^chitchat_overlay_workers 2$`, `(?m)^chitchat_overlay_quarantined 0$`,
+		`(?m)^chitchat_overlay_conflicts_total 0$`, `(?m)^chitchat_overlay_refused_total 0$`, `(?m)^chitchat_overlay_malformed_total 0$`,
+		`(?m)^chitchat_overlay_reconcile_failures_total 0$`, `(?m)^chitchat_overlay_reconcile_retries_total 0$`,
+		`(?m)^chitchat_overlay_peer_received_bytes_total\{overlay_ip="10\.200\.0\.2",peer="2"\} \d+$`,
+		`(?m)^chitchat_overlay_peer_sent_bytes_total\{overlay_ip="10\.200\.0\.3",peer="3"\} \d+$`,
+		`(?m)^chitchat_overlay_peer_probe_answered\{overlay_ip="10\.200\.0\.2",peer="2"\} [01]$`,
+	} {
+		if !regexp.MustCompile(re).Match(body) {
+			t.Errorf("node_0's /metrics has no line matching %s", re)
+		}
+	}
+
 	// Its keepalive applies to its own peers: node_1's file says so.
 	if _, conf := waitOverlayPeers(ctx, t, nodes[1].url, 2); strings.Count(conf, "PersistentKeepalive = 25\n") != 2 {
 		t.Errorf("node_1 (--wg_keepalive 25s) does not set a 25 s keepalive on its 2 peers:\n%s", conf)
@@ -119,9 +161,13 @@ func readOverlay(ctx context.Context, base string) ([]overlay.PeerInfo, string, 
 	return peers, string(b), nil
 }
 
-// Without --overlay, the overlay endpoints say how to turn it on.
+// Without --overlay, the overlay endpoints say how to turn it on, and
+// /metrics has no overlay metrics.
 func TestOverlayOff(t *testing.T) {
 	_, ts := testNode(t)
+	if _, body := get(t, ts.URL+"/metrics"); strings.Contains(body, "chitchat_overlay_") {
+		t.Error("/metrics has overlay metrics without --overlay")
+	}
 	for _, path := range []string{"/overlay/peers", "/overlay/wg-quick"} {
 		resp, body := get(t, ts.URL+path)
 		var e errorDoc
@@ -130,5 +176,90 @@ func TestOverlayOff(t *testing.T) {
 			!strings.Contains(e.Error, "--overlay --overlay_node_id N --overlay_ip") {
 			t.Errorf("GET %s = %d %s, want 404 with a JSON error saying how to enable the overlay", path, resp.StatusCode, body)
 		}
+	}
+}
+
+// Loopback WireGuard endpoints are accepted only by a node that listens on
+// or announces a loopback address (a local cluster); a node on a real
+// network refuses them, and refuses to announce overlay IPs outside the
+// private ranges.
+func TestOverlayLoopbackOptIn(t *testing.T) {
+	tests := []struct {
+		name         string
+		args         []string
+		wantLoopback bool
+		wantErr      string
+	}{
+		{name: "loopback listen", args: []string{"--listen_addr", "127.0.0.1:7000"}, wantLoopback: true},
+		{name: "loopback public", args: []string{"--listen_addr", "0.0.0.0:7000", "--public_addr", "[::1]:7000"}, wantLoopback: true},
+		{name: "real network", args: []string{"--listen_addr", "192.0.2.1:7000"}},
+		{name: "wildcard with a public address", args: []string{"--listen_addr", "0.0.0.0:7000", "--public_addr", "192.0.2.1:7000"}},
+		{name: "public overlay IP", args: []string{"--listen_addr", "192.0.2.1:7000", "--overlay_ip", "8.8.8.8"}, wantErr: "outside the overlay prefixes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"--overlay", "--overlay_node_id", "1", "--overlay_ip", "10.200.0.1"}, tt.args...)
+			o, err := parseNodeFlags(args)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one mentioning %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := o.overlay.meshConfig(o.public, nil).AllowLoopbackEndpoints; got != tt.wantLoopback {
+				t.Errorf("AllowLoopbackEndpoints = %v, want %v", got, tt.wantLoopback)
+			}
+		})
+	}
+}
+
+// --overlay_tun chooses a TUN interface; --overlay_ip takes one address or
+// one per family.
+func TestOverlayDeviceAndAddressFlags(t *testing.T) {
+	tests := []struct {
+		name      string
+		args      []string
+		want      overlay.MeshConfig // the fields checked: Device, Interface, OverlayIP, OverlayIP6
+		wantError string
+	}{
+		{name: "netstack by default", args: []string{"--overlay_ip", "10.200.0.1"},
+			want: overlay.MeshConfig{OverlayIP: netip.MustParseAddr("10.200.0.1")}},
+		{name: "tun", args: []string{"--overlay_ip", "10.200.0.1", "--overlay_tun", "chitchat0"},
+			want: overlay.MeshConfig{Device: overlay.DeviceTUN, Interface: "chitchat0", OverlayIP: netip.MustParseAddr("10.200.0.1")}},
+		{name: "dual-stack", args: []string{"--overlay_ip", "10.200.0.1,fd00:200::1"},
+			want: overlay.MeshConfig{OverlayIP: netip.MustParseAddr("10.200.0.1"), OverlayIP6: netip.MustParseAddr("fd00:200::1")}},
+		{name: "dual-stack, IPv6 first", args: []string{"--overlay_ip", "fd00:200::1, 10.200.0.1"},
+			want: overlay.MeshConfig{OverlayIP: netip.MustParseAddr("10.200.0.1"), OverlayIP6: netip.MustParseAddr("fd00:200::1")}},
+		{name: "IPv6 only", args: []string{"--overlay_ip", "fd00:200::1"},
+			want: overlay.MeshConfig{OverlayIP: netip.MustParseAddr("fd00:200::1")}},
+		{name: "two IPv4", args: []string{"--overlay_ip", "10.200.0.1,10.200.0.2"}, wantError: "one separated by a comma"},
+		{name: "three", args: []string{"--overlay_ip", "10.200.0.1,fd00::1,fd00::2"}, wantError: "--overlay_ip"},
+		{name: "empty tun", args: []string{"--overlay_ip", "10.200.0.1", "--overlay_tun", ""}, wantError: "--overlay_tun is empty"},
+		{name: "tun name too long", args: []string{"--overlay_ip", "10.200.0.1", "--overlay_tun", "a-very-long-name0"}, wantError: "longer than 15"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := parseNodeFlags(append([]string{"--overlay", "--overlay_node_id", "1"}, tt.args...))
+			if tt.wantError != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantError) {
+					t.Fatalf("err = %v, want one mentioning %q", err, tt.wantError)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			mc := o.overlay.meshConfig(o.public, nil)
+			got := overlay.MeshConfig{Device: mc.Device, Interface: mc.Interface, OverlayIP: mc.OverlayIP, OverlayIP6: mc.OverlayIP6}
+			if got.Device != tt.want.Device || got.Interface != tt.want.Interface || got.OverlayIP != tt.want.OverlayIP || got.OverlayIP6 != tt.want.OverlayIP6 {
+				t.Errorf("mesh config %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+	if _, err := parseNodeFlags([]string{"--overlay_tun", "chitchat0"}); err == nil || !strings.Contains(err.Error(), "--overlay_tun only apply to the overlay") {
+		t.Errorf("--overlay_tun without --overlay: err = %v", err)
 	}
 }
