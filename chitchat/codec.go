@@ -5,7 +5,8 @@ import (
 	"slices"
 )
 
-// Wire format (all MessagePack after a 4-byte envelope):
+// Wire format (all MessagePack after a 4-byte envelope; docs/PROTOCOL.md §11
+// describes it byte by byte):
 //
 //	datagram   = magic(2) version(1) type(1) body
 //	Syn        = [cluster_id str, digest]

@@ -79,7 +79,7 @@ type EngineStats struct {
 var (
 	// ErrValueTooLarge: the key-value could never fit in a datagram, so it
 	// would never replicate. Upstream accepts it and stalls replication of
-	// the node (spec §13.7).
+	// the node (docs/PROTOCOL.md §14).
 	ErrValueTooLarge = errors.New("chitchat: key-value too large for a datagram")
 	// ErrInvalidUTF8: keys and values must be valid UTF-8, as on the wire.
 	ErrInvalidUTF8 = errors.New("chitchat: key or value is not valid UTF-8")
@@ -562,7 +562,7 @@ type candidate struct {
 }
 
 // computeDelta returns what the peer that sent digest lacks, within budget
-// bytes of encoding (spec §5.2).
+// bytes of encoding (docs/PROTOCOL.md §4).
 //
 // Nodes the peer knows nothing of go first, smallest state first (small
 // states, such as a metastore's, spread before bloated ones); then known
@@ -570,7 +570,7 @@ type candidate struct {
 // in version order, so a node cut short by the budget is still a valid
 // prefix. Unlike upstream, a node whose next entry does not fit does not end
 // the delta: smaller news of other nodes still fill the datagram, so one
-// large value cannot starve everyone else (spec §13.7).
+// large value cannot starve everyone else (docs/PROTOCOL.md §14).
 func (e *Engine) computeDelta(now time.Time, peer Digest, budget int) Delta {
 	cands := e.cands[:0]
 	j := 0
@@ -871,7 +871,7 @@ func (e *Engine) LeftNodes() []NodeID {
 
 // DeadNodes returns the nodes the failure detector deems dead, in ID order.
 // Newly discovered nodes are dead until three increasing heartbeats have
-// been observed (spec §13.13).
+// been observed (docs/PROTOCOL.md §7.3).
 func (e *Engine) DeadNodes() []NodeID {
 	var dead []NodeID
 	for _, ns := range e.states {

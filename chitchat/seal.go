@@ -11,7 +11,7 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
-// Encrypted datagram:
+// Encrypted datagram (docs/PROTOCOL.md §11.13):
 //
 //	envelope(4: magic, version, typeSealed) cluster-tag(4) nonce(24) ciphertext
 //	ciphertext = XChaCha20-Poly1305(primary key, nonce,

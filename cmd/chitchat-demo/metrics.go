@@ -24,7 +24,7 @@ func metricsHandler(srv *chitchat.Server) http.Handler {
 }
 
 // statsCollector turns Server.Stats into metrics at scrape time: the library
-// keeps plain counters (STYLE.md rule 28) and the demo owns the metric
+// keeps plain counters and the demo owns the metric
 // names.
 type statsCollector struct {
 	srv  *chitchat.Server
