@@ -89,7 +89,7 @@ type Config struct {
 	Limits Limits
 
 	// Keyring, if set, authenticates and encrypts every datagram with
-	// XChaCha20-Poly1305 (70 bytes per datagram, taken from
+	// XChaCha20-Poly1305 (74 bytes per datagram, taken from
 	// MaxDatagramSize). Datagrams that fail authentication, replays and
 	// datagrams of another cluster are dropped and counted.
 	Keyring *Keyring

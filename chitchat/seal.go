@@ -28,7 +28,7 @@ const (
 	typeSealed   = 0xe0 // message type of an encrypted datagram
 	sealHeader   = envelopeSize + 4 + chacha20poly1305.NonceSizeX
 	sealInner    = 8 + 16 + 2
-	sealOverhead = sealHeader + sealInner + chacha20poly1305.Overhead // 70 bytes
+	sealOverhead = sealHeader + sealInner + chacha20poly1305.Overhead // 74 bytes
 	replayWindow = 1024                                               // datagrams of reordering tolerated per sender
 )
 
