@@ -9,7 +9,7 @@ import (
 )
 
 // Benchmarks of the hot paths for clusters of 100 and 1,000 nodes × 10 keys
-// (spec §12.13 sizes: ids "node_i" on 127.0.0.1:10000+i). Setup builds the
+// (upstream's perf-test sizes: ids "node_i" on 127.0.0.1:10000+i). Setup builds the
 // engines by applying states directly and stays out of the timed loop.
 //
 //	go test -run=^$ -bench=. -benchmem ./chitchat/

@@ -1,6 +1,6 @@
 package chitchat_test
 
-// Upstream tests/cluster_test.rs (spec §12.12, T99–T106): the cluster
+// Upstream tests/cluster_test.rs (T99–T106): the cluster
 // simulator's scenarios with upstream's timings, on the in-memory network
 // (MTU 65,507) inside a synctest bubble. Node config: cluster
 // "default-cluster", the scenario's gossip interval, failure detector

@@ -8,7 +8,7 @@ import (
 )
 
 // Wire format, protocol version 1 (all MessagePack after a 4-byte envelope;
-// docs/PROTOCOL.md gives it byte by byte):
+// docs/PROTOCOL.md §11 gives it byte by byte):
 //
 //	datagram   = magic(2) version(1) type(1) body
 //	Syn        = [cluster_id str, digest, sender, coverage, pad]

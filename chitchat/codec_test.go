@@ -12,7 +12,7 @@ import (
 )
 
 // Upstream's serialize.rs, digest.rs and message.rs tests, ported to the
-// msgpack wire format. Upstream byte counts do not apply (spec §12): each
+// msgpack wire format. Upstream byte counts do not apply (another format: docs/PROTOCOL.md §14): each
 // test asserts an exact round trip and the exact msgpack size, which is
 // worked out in a comment so that a format change shows up here.
 
@@ -274,7 +274,7 @@ func TestT14toT17_MessageRoundTrip(t *testing.T) {
 	}
 }
 
-// Spec §10.2: every malformed datagram is rejected with a *DecodeError,
+// docs/PROTOCOL.md §11.12: every malformed datagram is rejected with a *DecodeError,
 // never a panic, and the whole datagram must be consumed.
 func TestDecodeMessageRejects(t *testing.T) {
 	synBody := func(fields ...[]byte) []byte {

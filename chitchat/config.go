@@ -40,8 +40,17 @@ type Config struct {
 
 	// FailureDetector configures liveness. Zero fields take the
 	// failuredetector defaults (phi 8, window 1000, max interval 10s,
-	// initial interval 5s, dead-node grace period 24h).
+	// initial interval 5s, dead-node grace period 24h). LearnedPrior is
+	// always on unless FixedPrior is set.
 	FailureDetector failuredetector.Config
+
+	// FixedPrior judges new nodes against FailureDetector.InitialInterval
+	// alone, as upstream: a node is live only after two heartbeat
+	// intervals, and one killed right after joining takes > 15 s to be
+	// found dead. By default the prior is learned from every node's
+	// intervals and a node is judged from its first evidence of life
+	// (docs/design/scale.md §5).
+	FixedPrior bool
 
 	// MarkedForDeletionGracePeriod is how long tombstones (and keys set with
 	// a TTL) live before garbage collection, measured on each node's own
@@ -115,7 +124,7 @@ type Config struct {
 	Limits Limits
 
 	// Keyring, if set, authenticates and encrypts every datagram with
-	// XChaCha20-Poly1305 (70 bytes per datagram, taken from
+	// XChaCha20-Poly1305 (74 bytes per datagram, taken from
 	// MaxDatagramSize). Datagrams that fail authentication, replays and
 	// datagrams of another cluster are dropped and counted.
 	Keyring *Keyring
@@ -303,6 +312,7 @@ func (c Config) withDefaults() Config {
 	if fd.DeadNodeGracePeriod == 0 {
 		fd.DeadNodeGracePeriod = d.DeadNodeGracePeriod
 	}
+	fd.LearnedPrior = !c.FixedPrior
 	if c.MarkedForDeletionGracePeriod == 0 {
 		c.MarkedForDeletionGracePeriod = DefaultMarkedForDeletionGracePeriod
 	}

@@ -81,7 +81,7 @@ func (d *NodeDelta) wellFormed() bool {
 	return true
 }
 
-// classify decides what to do with a node delta (spec §5.3).
+// classify decides what to do with a node delta (docs/PROTOCOL.md §5.1).
 //
 // The compatibility test is the negation of the sender's reset rule applied
 // to our digest: the sender resets us iff its LastGCVersion is above both our

@@ -104,7 +104,7 @@ func TestT34_KnownNodeCandidates(t *testing.T) {
 	}
 }
 
-// T35 test_sorted_stale_nodes_into_iter (spec §5.2 example)
+// T35 test_sorted_stale_nodes_into_iter (docs/PROTOCOL.md §4.1)
 func TestT35_StaleNodeOrder(t *testing.T) {
 	e := clusterEngine(t)
 	versions := map[uint16][]uint64{
@@ -177,7 +177,7 @@ func TestT42_ComputeDigest(t *testing.T) {
 	}
 }
 
-// T44 test_cluster_state_apply_delta (last row of the spec §5.3 table)
+// T44 test_cluster_state_apply_delta (the last row of upstream's delta-application table)
 func TestT44_ClusterApplyDelta(t *testing.T) {
 	cfg := forTest(9999)
 	calls := 0
@@ -257,15 +257,15 @@ func deltaFixture(tb testing.TB) *Engine {
 	return e
 }
 
-// checkBudgets checks every budget up to 200 bytes (spec §12.7 [FIX] for
-// T45–T47): the delta fits and round-trips; each node delta's key-values are
+// checkBudgets checks every budget up to 200 bytes (what upstream's
+// T45–T47 meant to check): the delta fits and round-trips; each node delta's key-values are
 // a prefix of that node's part of full (so a receiver can apply a cut-short
 // node delta); nodes keep their priority order; the first node's share only
 // grows with the budget; 200 bytes hold everything.
 //
 // Upstream stops at the first op that does not fit, so its deltas are
 // prefixes of full. The Go engine skips a node whose next entry does not fit
-// and goes on with smaller news of the next nodes (spec §13.7), so a delta
+// and goes on with smaller news of the next nodes (docs/PROTOCOL.md §4.2), so a delta
 // can hold a later node's key-values without an earlier node's: the prefix
 // property holds per node, not globally.
 func checkBudgets(tb testing.TB, e *Engine, digest Digest, full []string) {
@@ -445,7 +445,7 @@ func TestT59_LastGCEqualMaxDoesNotReset(t *testing.T) {
 	}
 }
 
-// Spec §13.7: a key-value too large for the budget stalls neither its own
+// docs/PROTOCOL.md §14: a key-value too large for the budget stalls neither its own
 // node's earlier versions nor the other nodes (upstream stops the delta).
 func TestLargeValueDoesNotStarveOtherNodes(t *testing.T) {
 	e := clusterEngine(t)

@@ -9,7 +9,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// Delta wire format:
+// Delta wire format (docs/PROTOCOL.md §11.9–§11.11):
 //
 //	delta = fixarray(0)                              empty delta (1 byte)
 //	      | array16(n) block...                      n ≥ 1

@@ -574,7 +574,7 @@ func TestT26_OpTags(t *testing.T) {
 	}
 }
 
-// Spec §5.2/§10.3: a delta never exceeds its budget, whatever the ops.
+// docs/PROTOCOL.md §4.2, §11.10: a delta never exceeds its budget, whatever the ops.
 func TestPropDeltaWithinBudget(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		budget := rapid.IntRange(1, 70000).Draw(t, "budget")
@@ -660,7 +660,7 @@ func TestZstdBombsAreRefused(t *testing.T) {
 	}
 }
 
-// Spec §12.2 hostile seed: a digest header claiming 4 billion entries in a
+// A hostile datagram (docs/PROTOCOL.md §11.1): a digest header claiming 4 billion entries in a
 // 20-byte datagram fails before allocating for them.
 func TestHugeCountsDoNotAllocate(t *testing.T) {
 	tests := []struct {

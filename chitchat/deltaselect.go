@@ -15,7 +15,7 @@ type candidate struct {
 }
 
 // computeDelta returns what the peer that sent digest lacks, within budget
-// bytes of encoding (spec §5.2).
+// bytes of encoding (docs/PROTOCOL.md §4).
 //
 // Nodes the peer knows nothing of go first, smallest state first (small
 // states, such as a metastore's, spread before bloated ones); then known
@@ -23,7 +23,7 @@ type candidate struct {
 // in version order, so a node cut short by the budget is still a valid
 // prefix. Unlike upstream, a node whose next entry does not fit does not end
 // the delta: smaller news of other nodes still fill the datagram, so one
-// large value cannot starve everyone else (spec §13.7).
+// large value cannot starve everyone else (docs/PROTOCOL.md §14).
 func (e *Engine) computeDelta(now time.Time, v *peerView, budget int) Delta {
 	peer := v.digest
 	cands := e.cands[:0]

@@ -27,16 +27,37 @@
 // no clock, no sockets; the caller passes the time and a *rand.Rand in and
 // sends what comes out, so tests and simulations are deterministic. Server
 // drives an Engine over a transport.Transport with a gossip ticker, and is
-// what applications use:
+// what applications use (this is Example, run by the tests):
 //
-//	srv, err := chitchat.Spawn(ctx, chitchat.Config{
-//		ID:             chitchat.NodeID{Name: "node-1", Generation: uint64(time.Now().Unix()), Addr: addr},
-//		ClusterID:      "my-cluster",
-//		GossipInterval: 500 * time.Millisecond,
-//		Seeds:          []string{"10.0.0.1:7280"},
-//	}, transport.UDP{})
-//	srv.Set("role", "indexer")
-//	for nodes := range srv.LiveNodes(ctx) { ... }
+//	network, _ := transport.NewNetwork(transport.NetworkConfig{})
+//	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+//	defer cancel()
+//	seed := netip.MustParseAddrPort("10.0.0.1:7280")
+//	var nodes []*chitchat.Server
+//	for i, addr := range []netip.AddrPort{seed, netip.MustParseAddrPort("10.0.0.2:7280")} {
+//		srv, err := chitchat.Spawn(ctx, chitchat.Config{
+//			// A restarted node takes a larger Generation: its start time.
+//			ID:             chitchat.NodeID{Name: fmt.Sprintf("node-%d", i+1), Generation: uint64(time.Now().Unix()), Addr: addr},
+//			ClusterID:      "my-cluster",
+//			GossipInterval: 100 * time.Millisecond,
+//			Seeds:          []string{seed.String()},
+//		}, network)
+//		if err != nil {
+//			log.Fatal(err)
+//		}
+//		defer srv.Shutdown()
+//		nodes = append(nodes, srv)
+//	}
+//	nodes[0].Set("role", "indexer")
+//	for live := range nodes[1].WatchLiveNodes(ctx) { // the current value, then each change
+//		if len(live) == 2 && live[0].ContainsKey("role") {
+//			role, _ := live[0].Get("role")
+//			fmt.Println(live[0].ID().Name, "role:", role)
+//			break
+//		}
+//	}
+//
+// With real sockets, pass transport.UDP{} instead of the in-memory network.
 //
 // A restarted node must use a larger Generation: with the same NodeID, peers
 // would push the previous incarnation's keys back into its state.

@@ -105,7 +105,7 @@ type EngineStats struct {
 var (
 	// ErrValueTooLarge: the key-value could never fit in a datagram, so it
 	// would never replicate. Upstream accepts it and stalls replication of
-	// the node (spec §13.7).
+	// the node (docs/PROTOCOL.md §14).
 	ErrValueTooLarge = errors.New("chitchat: key-value too large for a datagram")
 	// ErrInvalidUTF8: keys and values must be valid UTF-8, as on the wire.
 	ErrInvalidUTF8 = errors.New("chitchat: key or value is not valid UTF-8")

@@ -244,7 +244,7 @@ func TestT82_ResetNodeState(t *testing.T) {
 	}
 }
 
-// Spec §6.6 steps 3 and 8: an obsolete state is ignored; a state that would
+// ResetNodeStateIfUpdate (docs/PROTOCOL.md §5.2): an obsolete state is ignored; a state that would
 // not advance (LastGCVersion, MaxVersion) is refused (upstream panics).
 func TestResetNodeStateRefusals(t *testing.T) {
 	e := newEngine(t, forTest(10001))
@@ -270,7 +270,7 @@ func TestResetNodeStateRefusals(t *testing.T) {
 	}
 }
 
-// T83 test_reset_garbage_collected_node_state, plus spec §3: a collected
+// T83 test_reset_garbage_collected_node_state, plus docs/PROTOCOL.md §8.3: a collected
 // node comes back only with a strictly larger heartbeat.
 func TestT83_ResetGarbageCollectedNode(t *testing.T) {
 	cfg := forTest(10006)
@@ -363,7 +363,7 @@ func TestT84_ProcessSynWithLargeDigest(t *testing.T) {
 	wire(t, synAck)
 }
 
-// Spec §13.1: when our digest alone exceeds the datagram, upstream panics
+// docs/PROTOCOL.md §4.2, §14: when our digest alone exceeds the datagram, upstream panics
 // and v0 did not answer. Protocol v1 answers with the part of the ring that
 // fits, whatever the size of our view.
 func TestDigestTooLargeForReply(t *testing.T) {
@@ -388,7 +388,7 @@ func TestDigestTooLargeForReply(t *testing.T) {
 	}
 }
 
-// Spec §6.2: a Syn of another cluster gets BadCluster and nothing else;
+// docs/PROTOCOL.md §10.2: a Syn of another cluster gets BadCluster and nothing else;
 // every message increments the self heartbeat.
 func TestProcessBadCluster(t *testing.T) {
 	e := newEngine(t, forTest(1))
@@ -439,7 +439,7 @@ func TestNewEngineErrors(t *testing.T) {
 }
 
 // The largest key-value Set accepts replicates in an Ack; one byte more is
-// refused (spec §13.7: upstream accepts it and stalls replication).
+// refused (docs/PROTOCOL.md §14: upstream accepts it and stalls replication).
 func TestSetSizeLimit(t *testing.T) {
 	for _, size := range []int{MinDatagramSize, 1400, MaxDatagramSize} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
@@ -495,7 +495,7 @@ func TestSetSizeLimit(t *testing.T) {
 // the reset) can carry the values those tombstones overwrote: applied, they
 // come back for good, since the tombstones are gone everywhere. Upstream
 // applies such deltas; the engine rejects them until it hears from a sender
-// that has caught up (spec §5.5). Found by TestPropThreeEnginesConverge.
+// that has caught up (docs/PROTOCOL.md §5.1 step 4). Found by TestPropThreeEnginesConverge.
 func TestStaleDeltaAfterResetIsRejected(t *testing.T) {
 	grace := func(port uint16) Config {
 		cfg := forTest(port)

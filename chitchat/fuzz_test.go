@@ -11,7 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// Native fuzz targets for the three decoders (spec §10.2): the datagram
+// Native fuzz targets for the three decoders (docs/PROTOCOL.md §11.12): the datagram
 // decoder, the delta op-stream parser and the digest decoder. Each must never
 // panic, report failures as *DecodeError, and, when it accepts an input,
 // re-encode it to something that decodes to the same value. Seeds are the

@@ -13,7 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
-// Shared fixtures of the core tests (spec §12 "common fixtures").
+// Shared fixtures of the core tests.
 //
 // The flag is not called -seed so that it cannot collide with a flag of the
 // server tests that live in the same package.

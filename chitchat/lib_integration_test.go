@@ -1,6 +1,6 @@
 package chitchat_test
 
-// Upstream lib.rs integration tests (spec §12.9, T73–T79): real Servers on
+// Upstream lib.rs integration tests (T73–T79): real Servers on
 // the in-memory network (MTU 65,507) inside a synctest bubble, with the
 // lib-test node configuration (chitchattest.LibConfig: gossip 100 ms,
 // failure detector {phi 5, initial interval 100 ms, dead-node grace 20 s},
@@ -119,7 +119,7 @@ func TestT75_MultipleNodes(t *testing.T) {
 
 // T76 test_node_goes_from_live_to_down_to_live: the node restarts with the
 // SAME id, so peers only see it live again once its new heartbeat has
-// overtaken the old incarnation's (spec §1.2).
+// overtaken the old incarnation's (docs/PROTOCOL.md §2.1).
 func TestT76_NodeGoesFromLiveToDownToLive(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := setupLibNodes(t, 30001, 30002, 30003, 30004, 30005, 30006)

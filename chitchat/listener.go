@@ -66,7 +66,7 @@ func (l *listeners) subscribe(prefix string, fn func(KeyChange)) (cancel func())
 
 // fire calls every listener whose prefix starts key. Matching is on bytes, so
 // keys starting with a multi-byte UTF-8 character are fine (upstream panics
-// on them: spec §13.8).
+// on them: docs/PROTOCOL.md §14).
 func (l *listeners) fire(key, value string, node NodeID) {
 	if l == nil || len(l.prefixes) == 0 {
 		return

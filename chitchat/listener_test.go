@@ -81,7 +81,7 @@ func TestT30_ListenersPrefixes(t *testing.T) {
 	}
 }
 
-// Spec §2.7: "" listeners first, then prefixes in lexicographic order;
+// As upstream: "" listeners first, then prefixes in lexicographic order;
 // within a prefix, subscription order.
 func TestListenerCallOrder(t *testing.T) {
 	l := newListeners()
@@ -96,7 +96,7 @@ func TestListenerCallOrder(t *testing.T) {
 	}
 }
 
-// Spec §13.8: upstream panics on keys whose first character is multi-byte;
+// docs/PROTOCOL.md §14: upstream panics on keys whose first character is multi-byte;
 // matching is bytewise here.
 func TestListenerMultiByteKeys(t *testing.T) {
 	l := newListeners()

@@ -248,7 +248,7 @@ func (e *Engine) LeftNodes() []NodeID {
 
 // DeadNodes returns the nodes the failure detector deems dead, in ID order.
 // Newly discovered nodes are dead until three increasing heartbeats have
-// been observed (spec §13.13).
+// been observed (docs/PROTOCOL.md §7.3).
 func (e *Engine) DeadNodes() []NodeID {
 	var dead []NodeID
 	for _, ns := range e.states {

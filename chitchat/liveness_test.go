@@ -10,7 +10,7 @@ import (
 )
 
 // Engine rounds, liveness, the live-nodes watch, snapshots and
-// configuration (spec §6.4, §7, §8.1, §8.3). Virtual time only.
+// configuration (docs/PROTOCOL.md §7, §10.1). Virtual time only.
 
 // beat makes e observe heartbeat hb of peer at now, as a Syn from the peer
 // would.
@@ -19,7 +19,7 @@ func beat(e *Engine, now time.Time, peer NodeID, hb uint64) {
 }
 
 // makeLive feeds three heartbeats of peer ending at now, so that the next
-// UpdateLiveness finds it live (spec §6.3).
+// UpdateLiveness finds it live (docs/PROTOCOL.md §7.2).
 func makeLive(e *Engine, now time.Time, peer NodeID, from uint64) {
 	for i := range uint64(3) {
 		beat(e, now.Add(time.Duration(i-2)*time.Second), peer, from+i)
@@ -103,7 +103,7 @@ func TestTickCollectsTombstones(t *testing.T) {
 	}
 }
 
-// Spec §7.5: the watch starts empty, is published at the end of a round only
+// docs/PROTOCOL.md §7.3: the watch starts empty, is published at the end of a round only
 // when the live set or a live node's max version changes, and filtered by
 // the extra predicate (self included).
 func TestLiveNodesWatch(t *testing.T) {
@@ -152,7 +152,7 @@ func TestLiveNodesWatch(t *testing.T) {
 	}
 }
 
-// Spec §7.4/§7.6: a dead node is left out of digests after G/2, collected
+// docs/PROTOCOL.md §8.2: a dead node is left out of digests after G/2, collected
 // after G, and remembered; Snapshot reflects every stage.
 func TestDeadNodeLifecycle(t *testing.T) {
 	cfg := forTest(1)
@@ -194,7 +194,7 @@ func TestDeadNodeLifecycle(t *testing.T) {
 			t.Errorf("%s: snapshot header %v %v %q", s.name, snap.Live, snap.Self, snap.ClusterID)
 		}
 	}
-	// A node is updated and reported even while scheduled (spec §7.4):
+	// A node is updated and reported even while scheduled (docs/PROTOCOL.md §8.1):
 	// tested above through the digest; here, the collected node's
 	// remembered heartbeat is 3.
 	if hb, ok := e.gcHist.peek(id(2)); !ok || hb != 3 {
@@ -202,7 +202,7 @@ func TestDeadNodeLifecycle(t *testing.T) {
 	}
 }
 
-// The GC history is an LRU of 500 nodes (spec §3, §13.5).
+// The GC history is an LRU of 500 nodes (docs/PROTOCOL.md §8.3).
 func TestGCHistoryLRU(t *testing.T) {
 	h := newGCHistory(3)
 	for i := range uint16(4) {

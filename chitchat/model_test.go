@@ -10,7 +10,7 @@ import (
 	"pgregory.net/rapid"
 )
 
-// A differential test of the owner's writes (spec §2.4, §2.6) against a
+// A differential test of the owner's writes (docs/PROTOCOL.md §2.2, §6) against a
 // naive map model, with a replica kept in sync by a handshake after every
 // step: the replica must hold exactly the model's live (Set) entries.
 
@@ -21,7 +21,7 @@ type modelEntry struct {
 	marked  time.Time
 }
 
-// writeModel is the spec's write API, written as plainly as possible.
+// writeModel is the write API of docs/PROTOCOL.md §2.2, written as plainly as possible.
 type writeModel struct {
 	kvs    map[string]modelEntry
 	max    uint64

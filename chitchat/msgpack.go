@@ -15,8 +15,9 @@ import (
 // second) then encodes with zero allocations, and the decoder checks every
 // length against the bytes that remain before it allocates anything, so a
 // hostile datagram cannot make it allocate more than its own size.
-// The output is standard MessagePack; codec_test.go checks it against
-// github.com/vmihailenco/msgpack/v5 in both directions.
+// The output is standard MessagePack; interop_test.go checks it against
+// github.com/vmihailenco/msgpack/v5 in both directions, and
+// docs/PROTOCOL.md §12 gives the figures behind writing it by hand.
 
 // MessagePack type codes used by the wire format.
 const (

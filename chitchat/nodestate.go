@@ -232,7 +232,7 @@ func (ns *NodeState) delete(now time.Time, key string) bool {
 // deleteAfterTTL schedules key for deletion, keeping its value readable until
 // collected. It reports false if the key does not exist. Listeners are not
 // called. As upstream, on a tombstone this makes the key visible again with
-// an empty value (spec §13.9).
+// an empty value (docs/PROTOCOL.md §2.2).
 func (ns *NodeState) deleteAfterTTL(now time.Time, key string) bool {
 	v, ok := ns.kvs[key]
 	if !ok {

@@ -176,7 +176,7 @@ func TestT41_DeleteAfterTTL(t *testing.T) {
 }
 
 // Deleting a missing key is a logged no-op; deleting a tombstone bumps its
-// version; DeleteAfterTTL on a tombstone revives it with "" (spec §13.9).
+// version; DeleteAfterTTL on a tombstone revives it with "" (docs/PROTOCOL.md §2.2).
 func TestDeleteEdgeCases(t *testing.T) {
 	e := newEngine(t, forTest(1))
 	if e.Delete(t0, "missing") || e.DeleteAfterTTL(t0, "missing") {
@@ -272,7 +272,7 @@ func TestT50_Prefix(t *testing.T) {
 	}
 }
 
-// nodeDeltaCase is one row of the node-level delta table (spec §5.3).
+// nodeDeltaCase is one row of the node-level delta table (docs/PROTOCOL.md §5.1).
 type nodeDeltaCase struct {
 	name       string
 	setup      func(tb testing.TB, ns *NodeState)
@@ -290,7 +290,7 @@ type nodeDeltaCase struct {
 // T56 test_node_apply_delta_no_reset_if_older_version,
 // T57 test_apply_delta_reset_does_not_violate_monotonic_property,
 // T58 test_delta_accepted_when_sender_gc_equals_receiver_max, and the other
-// rows of the spec §5.3 table (node level).
+// rows of upstream's delta-application table (node level).
 func TestT51toT58_NodeApplyDelta(t *testing.T) {
 	tests := []nodeDeltaCase{
 		{
@@ -372,7 +372,7 @@ func TestT51toT58_NodeApplyDelta(t *testing.T) {
 			want: map[string]VersionedValue{"key_a": vv("val_a", 70, StatusSet), "key_b": vv("val_b", 100, StatusSet)},
 		},
 		{
-			name:       "§5.3 gc equal to max is compatible: no reset",
+			name:       "gc equal to max is compatible: no reset",
 			setup:      func(tb testing.TB, ns *NodeState) { setVersion(tb, ns, "key_a", "val_a", 20) },
 			delta:      NodeDelta{LastGCVersion: 20, MaxVersion: 18, KeyValues: []KeyValueMutation{kv("key_b", "val_b", 18, StatusSet)}},
 			wantStatus: deltaReject, wantMax: 20,
@@ -419,7 +419,7 @@ func TestT51toT58_NodeApplyDelta(t *testing.T) {
 			want: map[string]VersionedValue{"key_a": vv("val_a", 1, StatusSet), "key_b": vv("new", 6, StatusSet)},
 		},
 		{
-			name: "after a reset, a same-epoch delta is applied (spec §5.5)",
+			name: "after a reset, a same-epoch delta is applied",
 			setup: func(tb testing.TB, ns *NodeState) {
 				setVersion(tb, ns, "key_a", "val_a", 1)
 				ns.lastGCVersion = 5
@@ -461,7 +461,7 @@ func TestT51toT58_NodeApplyDelta(t *testing.T) {
 			}
 			if wantHB := uint64(42); status == deltaApplyAfterReset {
 				if ns.Heartbeat() != 0 {
-					t.Errorf("heartbeat after reset = %d, want 0 (spec §13.12)", ns.Heartbeat())
+					t.Errorf("heartbeat after reset = %d, want 0 (docs/PROTOCOL.md §5.2)", ns.Heartbeat())
 				}
 			} else if ns.Heartbeat() != wantHB {
 				t.Errorf("heartbeat = %d, want %d", ns.Heartbeat(), wantHB)
@@ -515,7 +515,7 @@ func TestT62_SetWithTTL(t *testing.T) {
 	if diff := cmp.Diff(want, raw(t, e.selfState(), "key_a")); diff != "" {
 		t.Errorf("mismatch (-want +got):\n%s", diff)
 	}
-	// The same value again is a no-op: the TTL is not refreshed (§13.10).
+	// The same value again is a no-op: the TTL is not refreshed (docs/PROTOCOL.md §2.2).
 	if err := e.SetWithTTL(t0.Add(time.Hour), "key_a", "val_b"); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 package chitchat_test
 
-// Upstream tests/perf_test.rs (spec §12.13, T107–T117): real Servers on the
+// Upstream tests/perf_test.rs (T107–T117): real Servers on the
 // in-memory network (MTU 65,507) inside a synctest bubble, so every figure
 // is in virtual time. Node i is ("node_i", 0, 127.0.0.1:10000+i), cluster
 // "default-cluster", gossip every 300 ms, failure detector {initial

@@ -14,7 +14,7 @@ import (
 	"pgregory.net/rapid"
 )
 
-// Property tests of the protocol (spec §5, §10): engines exchanging
+// Property tests of the protocol (docs/PROTOCOL.md §4, §5): engines exchanging
 // datagrams over a network that drops, duplicates and reorders converge;
 // every reply fits its datagram budget; (LastGCVersion, MaxVersion) never
 // decreases; the codec round-trips any message.
@@ -266,7 +266,7 @@ func TestPropPartialDigestsConverge(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) { runConvergence(t, rapid.IntRange(3, 5).Draw(t, "engines")) })
 }
 
-// The schedules must exercise the reset path (spec §5.5), not only plain
+// The schedules must exercise the reset path (docs/PROTOCOL.md §4.3), not only plain
 // deltas. A seeded schedule biased towards deletes, elapsed time and lost
 // Acks makes peers miss collected tombstones; some node deltas are then
 // applied after a reset, and the engines still converge.

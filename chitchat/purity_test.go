@@ -16,7 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// The core is deterministic (STYLE.md §8–§12): no clock, no goroutines, no
+// The core is deterministic: no clock, no goroutines, no
 // sockets, no global randomness. This test parses every non-test file of
 // chitchat/ and failuredetector/, except the driver (files starting with
 // "server" or "dns"), and fails on anything that would break that.

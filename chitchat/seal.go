@@ -12,7 +12,7 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
-// Encrypted datagram:
+// Encrypted datagram (docs/PROTOCOL.md §11.13):
 //
 //	envelope(4: magic, version, typeSealed) cluster-tag(4) nonce(24) ciphertext
 //	ciphertext = XChaCha20-Poly1305(primary key, nonce,
@@ -37,7 +37,7 @@ const (
 	typeSealed   = 0xe0 // message type of an encrypted datagram
 	sealHeader   = envelopeSize + 4 + chacha20poly1305.NonceSizeX
 	sealInner    = 8 + 16 + 2
-	sealOverhead = sealHeader + sealInner + chacha20poly1305.Overhead // 70 bytes
+	sealOverhead = sealHeader + sealInner + chacha20poly1305.Overhead // 74 bytes
 	replayWindow = 1024                                               // datagrams of reordering tolerated per sender
 )
 

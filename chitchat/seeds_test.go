@@ -1,6 +1,6 @@
 package chitchat_test
 
-// Seeds given as host names (spec §8.5): resolved at start, every address
+// Seeds given as host names (docs/PROTOCOL.md §10.1): resolved at start, every address
 // counting, and re-resolved every DNSRefreshInterval (default 60 s, the
 // first refresh one interval after start), with a fake Resolver and raw
 // peers standing in for the seeds. The seeds never answer, so the node has

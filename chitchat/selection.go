@@ -12,7 +12,7 @@ type randSource interface {
 	IntN(n int) int
 }
 
-// selectTargets picks a round's gossip targets (spec §8.4): up to three live
+// selectTargets picks a round's gossip targets (docs/PROTOCOL.md §10.1): up to three live
 // peers (any peers while none is live), a dead peer with probability
 // |dead|/(|live|+1), and a seed when no chosen peer was one, or when there
 // are fewer live peers than seeds, with probability |seeds|/(|live|+|dead|)

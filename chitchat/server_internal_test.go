@@ -1,6 +1,6 @@
 package chitchat
 
-// Server tests that need unexported hooks (spec §12.10): T89 increments the
+// Server tests that need unexported hooks: T89 increments the
 // self heartbeat by hand, T91–T93 call the target selection with an RNG
 // whose draws are 0, T95 panics inside message processing through
 // testHookProcess. Internal tests cannot import internal/chitchattest (it
@@ -101,7 +101,7 @@ func srvIntNext(ch <-chan srvIntDatagram, typ MessageType, timeout time.Duration
 
 // T89 test_heartbeat. Upstream asserts heartbeat 2, relying on the server
 // loop not having run yet; we assert that the peer recorded the heartbeat
-// the server had when it created the Syn (spec §13.25).
+// the server had when it created the Syn.
 func TestT89_Heartbeat(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := srvIntNetwork(t)

@@ -1,6 +1,6 @@
 package chitchat_test
 
-// Upstream server.rs tests (spec §12.10) that only need the public API:
+// Upstream server.rs tests that only need the public API:
 // T85–T88, T90, T94. Each runs one Server (for_test config: gossip 50 ms,
 // failure detector defaults) and raw peer sockets on the in-memory network
 // (MTU 65,507) inside a synctest bubble. Upstream allows 100 ms for a reply;

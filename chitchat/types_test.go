@@ -103,7 +103,7 @@ func TestNodeIDString(t *testing.T) {
 	}
 }
 
-// Spec §1.1: name (bytewise), then generation, then address with IPv4
+// docs/PROTOCOL.md §2.1: name (bytewise), then generation, then address with IPv4
 // before IPv6, then address bytes, then port.
 func TestNodeIDCompare(t *testing.T) {
 	ap := netip.MustParseAddrPort

@@ -44,18 +44,67 @@
 // health probes through the tunnel (probe.go); Stats reports them with the
 // device's handshakes and byte counts.
 //
-//	m, err := overlay.StartMesh(ctx, overlay.MeshConfig{
-//		NodeID:       1,
-//		OverlayIP:    netip.MustParseAddr("10.200.0.1"),
-//		EndpointAddr: netip.MustParseAddr("203.0.113.7"),
-//		ListenPort:   51820,
-//	}, overlay.GossipConfig{
-//		ClusterID:  "prod",
-//		ListenAddr: netip.MustParseAddrPort("203.0.113.7:7946"),
-//		Seeds:      []string{"203.0.113.8:7946"},
-//	})
-//	ln, err := m.Listen("tcp", ":8080")                     // on 10.200.0.1:8080
-//	c, err := m.Dial(ctx, "tcp", "10.200.0.2:8080")         // through the tunnel
+// Two workers on one machine (this is ExampleStartMesh, run by the tests; in
+// production EndpointAddr is the address peers reach, and ListenPort the
+// WireGuard port, 51820 by default):
+//
+//	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+//	defer cancel()
+//	loopback := netip.MustParseAddr("127.0.0.1")
+//	gossip := overlay.GossipConfig{
+//		ClusterID:      "prod",
+//		ListenAddr:     netip.AddrPortFrom(loopback, 0), // port 0: a free port
+//		GossipInterval: 100 * time.Millisecond,
+//	}
+//	var workers []*overlay.Mesh
+//	for id := range uint64(2) {
+//		m, err := overlay.StartMesh(ctx, overlay.MeshConfig{
+//			NodeID:       id + 1,
+//			OverlayIP:    netip.AddrFrom4([4]byte{10, 200, 0, byte(id + 1)}),
+//			EndpointAddr: loopback, // where peers reach the WireGuard port
+//			ListenAddr:   loopback,
+//			// Every worker runs on this host: accept loopback endpoints.
+//			AllowLoopbackEndpoints: true,
+//		}, gossip)
+//		if err != nil {
+//			log.Fatal(err)
+//		}
+//		defer m.Close()
+//		workers = append(workers, m)
+//		gossip.Seeds = []string{m.Pool().Server().Self().Addr.String()} // the next worker joins this one
+//	}
+//	for _, m := range workers {
+//		peers, events, stop := m.Pool().Subscribe()
+//		for len(peers) == 0 {
+//			e := <-events // Joined, Updated or Left
+//			peers = append(peers, e.Peer)
+//		}
+//		stop()
+//		fmt.Printf("worker %d has peer %d at %v\n", m.Pool().Self().NodeID, peers[0].NodeID, peers[0].OverlayIP)
+//	}
+//
+//	ln, err := workers[1].Listen("tcp", ":8080") // on 10.200.0.2:8080, reachable through the tunnel only
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	defer ln.Close()
+//	go func() {
+//		c, err := ln.Accept()
+//		if err != nil {
+//			return
+//		}
+//		defer c.Close()
+//		line, _ := bufio.NewReader(c).ReadString('\n')
+//		fmt.Fprintf(c, "worker 2 got %s", line)
+//	}()
+//	c, err := workers[0].Dial(ctx, "tcp", "10.200.0.2:8080")
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	defer c.Close()
+//	fmt.Fprintln(c, "hello")
+//	reply, _ := bufio.NewReader(c).ReadString('\n')
+//	fmt.Print(reply)
 //
 // Keys: Key is a Curve25519 public key. String is standard base64 (wg and
 // wg-quick), URLString base64url without padding (PeerInfo, as the seed),

@@ -1,6 +1,6 @@
 // Package transport moves opaque gossip datagrams between addresses.
 //
-// It is the Go counterpart of chitchat's transport module (spec §9): a
+// It is the Go counterpart of chitchat's transport module: a
 // [Transport] opens a [Conn] bound to a [netip.AddrPort], and a Conn sends
 // and receives whole datagrams. The transport is bytes-level: the gossip
 // server encodes and decodes messages itself, so the sizes seen here (and

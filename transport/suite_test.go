@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// Shared conformance suite (spec T97 test_transport_udp / T98
+// Shared conformance suite (upstream's T97 test_transport_udp / T98
 // test_transport_in_mem), run against real UDP on 127.0.0.1 and the
 // in-memory network. Both use port 0 and reuse the port the Conn reports.
 

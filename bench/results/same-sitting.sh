@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The same-sitting matrix behind BENCHMARKS.md: chitchat-go (cmd/chitchat-bench)
-# and hashicorp/memberlist (../shared/bench/memberlist) back to back on this
+# and hashicorp/memberlist (bench/memberlist, its own module) back to back on this
 # machine, with the same flags, REPS times (default 3). JSON lines go to
 # bench/results/<date>.jsonl, progress to <date>.log, and the load average
 # before each run to <date>.load.tsv. Then the -sim runs (seeds 1..REPS).
@@ -12,7 +12,7 @@ base=bench/results/${DATE:-$(date +%F)}
 ours=$(mktemp -d)/chitchat-bench
 ml=$(mktemp -d)/mlbench
 go build -o "$ours" ./cmd/chitchat-bench
-(cd ../shared/bench/memberlist && go build -o "$ml" .)
+(cd bench/memberlist && go build -o "$ml" .)
 
 run() {
 	printf '%s\t%s\t%s\n' "$(date +%T)" "$(cut -d' ' -f1-3 /proc/loadavg)" "${*#*/}" >>"$base.load.tsv"

@@ -70,9 +70,9 @@ type row struct {
 	SimBytes *float64 `json:"bytes_per_node_s"`
 }
 
-// Upstream chitchat's bandwidth figures at N = 10, 20, 40, 100 (spec
-// §12.13): measured steady state (issue #6) and the bounds its perf tests
-// assert.
+// Upstream chitchat's bandwidth figures at N = 10, 20, 40, 100: measured
+// steady state (issue #6) and the bounds its perf tests
+// (tests/perf_test.rs) assert.
 var (
 	upstreamMeasured = plotter.XYs{{X: 10, Y: 10_000}, {X: 20, Y: 19_600}, {X: 40, Y: 38_900}, {X: 100, Y: 98_000}}
 	upstreamBound    = plotter.XYs{{X: 10, Y: 15_000}, {X: 20, Y: 25_000}, {X: 40, Y: 50_000}, {X: 100, Y: 120_000}}

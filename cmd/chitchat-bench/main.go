@@ -1,5 +1,5 @@
 // Command chitchat-bench measures chitchat-go the way the memberlist
-// baseline harness (../shared/bench/memberlist) measures hashicorp/memberlist,
+// baseline harness (bench/memberlist) measures hashicorp/memberlist,
 // so that both can run back to back on one machine and be compared field by
 // field. It has two modes:
 //

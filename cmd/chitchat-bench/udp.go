@@ -22,7 +22,7 @@ import (
 )
 
 // result holds the memberlist harness's fields, in its order and with its
-// names and definitions (../shared/bench/memberlist/README.md). Figures that
+// names and definitions (bench/memberlist/README.md). Figures that
 // do not apply to chitchat are null; what chitchat never does (TCP) is 0.
 type result struct {
 	System            string   `json:"system"`

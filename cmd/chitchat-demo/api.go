@@ -51,7 +51,7 @@ func (a *api) routes() http.Handler {
 	return mux
 }
 
-// The document of GET / (spec §11.2): upstream's serde serialization of
+// The document of GET /: upstream's serde serialization of
 // chitchat's state, field for field, plus left_nodes. Structs keep the
 // field order; key_values is a map because encoding/json writes map keys
 // sorted, which is upstream's BTreeMap order.

@@ -1,6 +1,6 @@
 package main
 
-// Upstream chitchat-test's CLI tests (spec §11.4, T118–T119) and the rest of
+// Upstream chitchat-test's CLI tests (T118–T119) and the rest of
 // the command line, against real processes. Upstream sleeps 5 s and then
 // asserts; these tests follow a node's /events until the cluster has
 // converged, then assert the same things.
@@ -86,7 +86,7 @@ func TestMultipleNodesWithDNSSeed(t *testing.T) {
 	}
 }
 
-// The JSON of / has exactly upstream's shape (spec §11.2): field names and
+// The JSON of / has exactly upstream's shape: field names and
 // order, nesting, types, status strings, address strings, node order; plus
 // left_nodes last, our one addition (upstream has no graceful leave).
 func TestStateJSONShape(t *testing.T) {

@@ -101,7 +101,7 @@ type nodeFlags struct {
 	overlayTUN                           stringValue
 }
 
-// Defaults of chitchat-test (spec §11.1); the last three are ours.
+// Defaults of chitchat-test; the last three are ours.
 const (
 	defaultListenAddr = "127.0.0.1:10000"
 	defaultIntervalMS = "500"

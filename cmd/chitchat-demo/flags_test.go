@@ -22,7 +22,7 @@ func TestFlagDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Upstream chitchat-test's settings (spec §11.1).
+	// Upstream chitchat-test's settings.
 	if o.listen.String() != "127.0.0.1:10000" || o.public != o.listen || o.interval != 500*time.Millisecond ||
 		o.clusterID != "testing" || o.deadGrace != 10*time.Second || o.tombGrace != 60*time.Second {
 		t.Errorf("defaults = %+v", o)

@@ -88,7 +88,7 @@ func reportProblems(w io.Writer, heading string, err error) {
 }
 
 // config builds the library configuration: upstream chitchat-test's fixed
-// settings (spec §11.1), with the cluster id and grace periods overridable,
+// settings (upstream chitchat-test's), with the cluster id and grace periods overridable,
 // and the gossip keys if any.
 func (o nodeOptions) config(logger *slog.Logger) (chitchat.Config, error) {
 	cfg := chitchat.Config{
@@ -96,7 +96,7 @@ func (o nodeOptions) config(logger *slog.Logger) (chitchat.Config, error) {
 			Name: o.nodeID,
 			// Upstream uses the start time in seconds, which repeats when a
 			// node restarts within the same second, and a restarted node
-			// MUST take a larger generation (spec §1.2). Microseconds grow
+			// MUST take a larger generation (docs/PROTOCOL.md §2.1). Microseconds grow
 			// at every restart and stay below 2^53 until the year 2255, so
 			// JavaScript (the /ui page) reads them exactly.
 			Generation: uint64(time.Now().UnixMicro()),

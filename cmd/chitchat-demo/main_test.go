@@ -446,7 +446,7 @@ func summary(d stateDoc) string {
 	return b.String()
 }
 
-// startCluster starts n nodes as upstream's CLI test does (spec §11.4):
+// startCluster starts n nodes as upstream's CLI test does:
 // node_0 with --interval_ms 120, the others with 50 and node_0 as seed,
 // written as seedHost:port. It waits until each one serves.
 func startCluster(ctx context.Context, t *testing.T, n int, seedHost string, extra ...string) []*proc {

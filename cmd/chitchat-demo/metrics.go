@@ -26,7 +26,7 @@ func metricsHandler(srv *chitchat.Server, more ...prometheus.Collector) http.Han
 }
 
 // statsCollector turns Server.Stats into metrics at scrape time: the library
-// keeps plain counters (STYLE.md rule 28) and the demo owns the metric
+// keeps plain counters and the demo owns the metric
 // names.
 type statsCollector struct {
 	srv  *chitchat.Server

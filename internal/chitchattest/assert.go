@@ -44,7 +44,7 @@ func EventuallyNoError(t testing.TB, timeout, interval time.Duration, check func
 }
 
 // Predicate is a condition on a node state, as upstream's simulator
-// NodeStatePredicate (spec §12.12).
+// NodeStatePredicate.
 type Predicate struct {
 	desc string
 	f    func(*chitchat.NodeState) bool

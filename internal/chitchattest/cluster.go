@@ -80,7 +80,7 @@ type Options struct {
 }
 
 // LibConfig is the configuration of upstream's lib.rs integration tests
-// (spec §12.9 start_node): cluster "default-cluster", gossip every 100 ms,
+// (start_node of upstream's lib.rs tests): cluster "default-cluster", gossip every 100 ms,
 // failure detector {phi 5, initial interval 100 ms, dead-node grace 20 s},
 // tombstones kept 3,600 s.
 func LibConfig(id chitchat.NodeID) chitchat.Config {
@@ -96,7 +96,7 @@ func LibConfig(id chitchat.NodeID) chitchat.Config {
 	return cfg
 }
 
-// ForTest is upstream's ChitchatConfig::for_test(port) (spec §8.1): id
+// ForTest is upstream's ChitchatConfig::for_test(port): id
 // ("node-<port>", 0, 127.0.0.1:port), cluster "default-cluster", gossip
 // every 50 ms, failure detector defaults, tombstones kept 10,000 s.
 func ForTest(port uint16) chitchat.Config { return ForTestConfig(ForLocalTest(port)) }

@@ -9,7 +9,7 @@ import (
 	"github.com/gossipkit/chitchat-go/chitchat"
 )
 
-// Upstream perf-test settings (spec §12.13): 300 ms rounds, initial interval
+// Upstream perf-test settings (tests/perf_test.rs): 300 ms rounds, initial interval
 // 300 ms, phi 8, seeds = node 0.
 func upstreamConfig(n int, seed uint64, loss float64) Config {
 	return Config{N: n, Seed: seed, Loss: loss, GossipInterval: 300 * time.Millisecond}
