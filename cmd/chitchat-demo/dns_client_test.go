@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -53,4 +55,11 @@ func rrData(rrs []dns.RR) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// seededRand returns a lockedRand with a fixed seed.
+func seededRand(seed uint64) *lockedRand {
+	var s [32]byte
+	binary.LittleEndian.PutUint64(s[:], seed)
+	return &lockedRand{r: rand.New(rand.NewChaCha8(s))}
 }

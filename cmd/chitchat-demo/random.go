@@ -2,7 +2,6 @@ package main
 
 import (
 	crand "crypto/rand"
-	"encoding/binary"
 	"math/rand/v2"
 	"sync"
 )
@@ -19,13 +18,6 @@ func newLockedRand() *lockedRand {
 	var seed [32]byte
 	crand.Read(seed[:]) // never fails on supported platforms
 	return &lockedRand{r: rand.New(rand.NewChaCha8(seed))}
-}
-
-// seededRand returns a lockedRand with a fixed seed, for tests.
-func seededRand(seed uint64) *lockedRand {
-	var s [32]byte
-	binary.LittleEndian.PutUint64(s[:], seed)
-	return &lockedRand{r: rand.New(rand.NewChaCha8(s))}
 }
 
 func (l *lockedRand) int64N(n int64) int64 {
