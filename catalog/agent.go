@@ -114,7 +114,7 @@ func (a *Agent) Register(s Service) error {
 		return fmt.Errorf("catalog: service %q: %w", s.ID, err)
 	}
 	// A result of a previous definition says nothing of this one.
-	a.srv.Delete(HealthKeyPrefix + s.ID)
+	a.deleteKey(HealthKeyPrefix + s.ID)
 	r := &registration{svc: s}
 	a.regs[s.ID] = r
 	if s.Check != nil && a.runCtx != nil {
@@ -137,10 +137,18 @@ func (a *Agent) Deregister(id string) bool {
 		r.cancel()
 	}
 	delete(a.regs, id)
-	a.srv.Delete(ServiceKeyPrefix + id)
-	a.srv.Delete(HealthKeyPrefix + id)
+	a.deleteKey(ServiceKeyPrefix + id)
+	a.deleteKey(HealthKeyPrefix + id)
 	a.wake()
 	return true
+}
+
+// deleteKey deletes one of the node's keys if it exists (the server warns
+// about deleting a key it does not have).
+func (a *Agent) deleteKey(key string) {
+	if _, ok := a.srv.Get(key); ok {
+		a.srv.Delete(key)
+	}
 }
 
 // Services returns the services registered on this agent, by ID.
