@@ -2,10 +2,12 @@ package catalog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"time"
 )
 
@@ -38,7 +40,7 @@ func probeHTTP(ctx context.Context, url string) Result {
 	req.Header.Set("User-Agent", "chitchat-go catalog health check")
 	resp, err := probeClient.Do(req)
 	if err != nil {
-		return Result{Critical, fmt.Sprintf("HTTP GET %s: %v", url, err)}
+		return Result{Critical, fmt.Sprintf("HTTP GET %s: %v", url, probeError(err))}
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 	resp.Body.Close()
@@ -57,10 +59,24 @@ func probeTCP(ctx context.Context, addr string) Result {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return Result{Critical, fmt.Sprintf("TCP connect %s: %v", addr, err)}
+		return Result{Critical, fmt.Sprintf("TCP connect %s: %v", addr, probeError(err))}
 	}
 	conn.Close()
 	return Result{Passing, fmt.Sprintf("TCP connect %s: Success", addr)}
+}
+
+// probeError drops what the check's output already says (the URL, the
+// operation and the addresses) from a request's or a dial's error.
+func probeError(err error) error {
+	var ue *neturl.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		err = oe.Err
+	}
+	return err
 }
 
 // runCheck runs r's check every interval until ctx ends, publishing each

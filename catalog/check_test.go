@@ -45,12 +45,12 @@ func TestHTTPTCPProbe(t *testing.T) {
 		wantOutput string
 	}{
 		{"2xx passes", Check{HTTP: hs.URL + "/ok"}, Passing, "HTTP GET " + hs.URL + "/ok: 204 No Content"},
-		{"429 warns", Check{HTTP: hs.URL + "/busy"}, Warning, "429 Too Many Requests"},
-		{"5xx fails", Check{HTTP: hs.URL + "/down"}, Critical, "503 Service Unavailable"},
-		{"timeout fails", Check{HTTP: hs.URL + "/slow", Timeout: 50 * time.Millisecond}, Critical, "context deadline exceeded"},
-		{"refused fails", Check{HTTP: "http://" + closedAddr + "/"}, Critical, "connection refused"},
+		{"429 warns", Check{HTTP: hs.URL + "/busy"}, Warning, "HTTP GET " + hs.URL + "/busy: 429 Too Many Requests"},
+		{"5xx fails", Check{HTTP: hs.URL + "/down"}, Critical, "HTTP GET " + hs.URL + "/down: 503 Service Unavailable"},
+		{"timeout fails", Check{HTTP: hs.URL + "/slow", Timeout: 50 * time.Millisecond}, Critical, "HTTP GET " + hs.URL + "/slow: context deadline exceeded"},
+		{"refused fails", Check{HTTP: "http://" + closedAddr + "/"}, Critical, "HTTP GET http://" + closedAddr + "/: connect: connection refused"},
 		{"TCP open passes", Check{TCP: ln.Addr().String()}, Passing, "TCP connect " + ln.Addr().String() + ": Success"},
-		{"TCP refused fails", Check{TCP: closedAddr}, Critical, "connection refused"},
+		{"TCP refused fails", Check{TCP: closedAddr}, Critical, "TCP connect " + closedAddr + ": connect: connection refused"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,8 +58,8 @@ func TestHTTPTCPProbe(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), tt.check.timeout())
 			defer cancel()
 			got := HTTPTCPProbe(ctx, tt.check)
-			if got.Status != tt.want || !strings.Contains(got.Output, tt.wantOutput) {
-				t.Errorf("HTTPTCPProbe = %+v, want %s with output containing %q", got, tt.want, tt.wantOutput)
+			if got.Status != tt.want || !strings.HasSuffix(got.Output, tt.wantOutput) {
+				t.Errorf("HTTPTCPProbe = %+v, want %s with output ending in %q", got, tt.want, tt.wantOutput)
 			}
 		})
 	}
