@@ -87,6 +87,14 @@ func newFixture(t *testing.T, n int, addrs ...netip.AddrPort) *fixture {
 		a.consul.rand = seededRand(uint64(i))
 		f.agents = append(f.agents, agent)
 		f.handlers = append(f.handlers, a.routes())
+		// Past the agent's start-up before the test can end: a
+		// chitchat.Server's Subscribe racing with its shutdown is a data
+		// race in the server.
+		wctx, wcancel := context.WithTimeout(context.Background(), time.Second)
+		if v := agent.Wait(wctx, 1, func(v *catalog.View) uint64 { return v.Index }); v.Index < 2 {
+			t.Fatal("the agent published no view within a second")
+		}
+		wcancel()
 	}
 	f.c.MustWaitLive(10*time.Second, 0, f.c.IDs()...)
 	return f
