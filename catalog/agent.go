@@ -82,7 +82,7 @@ func New(cfg Config, srv *chitchat.Server) (*Agent, error) {
 		regs:    make(map[string]*registration),
 		builder: newBuilder(cfg.Datacenter, srv.Self(), cfg.MaxServicesPerNode, cfg.Logger.With("component", "catalog")),
 	}
-	a.view = a.builder.emptyView()
+	a.view = a.builder.emptyView(cfg.FirstIndex)
 	return a, nil
 }
 

@@ -378,3 +378,30 @@ func TestAgentRegisterRejectsInvalid(t *testing.T) {
 		}
 	})
 }
+
+// Indexes start at Config.FirstIndex, so that a restarted agent can start
+// above its previous incarnation's.
+func TestAgentFirstIndex(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := chitchattest.New(t, chitchattest.Options{})
+		c.AddNode("node-0", 1)
+		a, err := catalog.New(catalog.Config{FirstIndex: 1_000_000}, c.Node(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := a.View(); v.Index != 1_000_000 || v.NodesIndex != 1_000_000 || v.ServiceIndex("web", true) != 1_000_000 {
+			t.Errorf("empty view indexes %d %d %d, want 1000000", v.Index, v.NodesIndex, v.ServiceIndex("web", true))
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { a.Run(ctx); close(done) }()
+		defer func() { cancel(); <-done }()
+		v := a.Wait(context.Background(), 1_000_000, func(v *catalog.View) uint64 { return v.Index })
+		if v.Index != 1_000_001 || v.NodesIndex != 1_000_001 {
+			t.Errorf("first change at %d (nodes %d), want 1000001", v.Index, v.NodesIndex)
+		}
+		if _, err := catalog.New(catalog.Config{FirstIndex: 1 << 63}, c.Node(0)); err == nil {
+			t.Error("New accepted a first index of 2^63")
+		}
+	})
+}

@@ -61,10 +61,10 @@ func newBuilder(datacenter string, self chitchat.NodeID, maxServices int, log *s
 	return &builder{datacenter: datacenter, self: self, maxServices: maxServices, log: log, cache: make(map[cacheKey]parsed)}
 }
 
-// emptyView is the view before the first build: index 1, as Consul's
-// indexes start above 0.
-func (b *builder) emptyView() *View {
-	return &View{Index: 1, NodesIndex: 1, ServicesIndex: 1, Datacenter: b.datacenter, Self: b.self,
+// emptyView is the view before the first build, at index first (at least
+// 1: Consul's indexes start above 0).
+func (b *builder) emptyView(first uint64) *View {
+	return &View{Index: first, NodesIndex: first, ServicesIndex: first, Datacenter: b.datacenter, Self: b.self,
 		nodes: map[string]*Node{}, services: map[string]*ServiceSet{}}
 }
 

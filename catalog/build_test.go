@@ -86,7 +86,7 @@ func TestBuildIndexes(t *testing.T) {
 			map[string][3]uint64{"a": {2, 10, 2}}, map[string][2]uint64{}}},
 	}
 	b := newBuilder("dc1", nodeA, 10, slog.New(slog.DiscardHandler))
-	v := b.emptyView()
+	v := b.emptyView(1)
 	for _, st := range steps {
 		prev := v
 		v = b.build(prev, st.in)
@@ -108,7 +108,7 @@ func TestBuildIndexes(t *testing.T) {
 
 func TestBuildHealth(t *testing.T) {
 	b := newBuilder("dc1", nodeA, 10, slog.New(slog.DiscardHandler))
-	v := b.build(b.emptyView(), []nodeInput{
+	v := b.build(b.emptyView(1), []nodeInput{
 		in(nodeA, true, "service:web", webValue, "service:web2", webTagged, "health:web2", passingJSON,
 			"service:db", dbValue, "health:db", warningJSON, "health:orphan", passingJSON),
 		in(nodeB, false, "service:db", dbValue),
@@ -152,7 +152,7 @@ func TestBuildSkipsAndCountsBadEntries(t *testing.T) {
 	bad := []nodeInput{in(nodeA, true,
 		"service:a", dbValue, "service:b", dbValue, "service:c", dbValue, // c: beyond the limit of 2
 		"service:bad", `{"name":"x y"}`, "service:worse", `{`, "health:a", `{"status":"fine"}`)}
-	v := b.build(b.emptyView(), bad)
+	v := b.build(b.emptyView(1), bad)
 	v = b.build(v, bad)
 	if b.bad != 4 {
 		t.Errorf("bad entries = %d after two rebuilds, want 4 (3 malformed, 1 beyond the limit)", b.bad)

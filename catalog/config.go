@@ -30,6 +30,14 @@ type Config struct {
 	// connect. Tests replace it to run checks in virtual time.
 	Probe func(ctx context.Context, c Check) Result
 
+	// FirstIndex is the change index of the empty view the agent starts
+	// with; the first change gets FirstIndex+1. 0 means 1. Indexes are the
+	// agent's own: starting a restarted agent above its previous
+	// incarnation's last index (the demo uses the node's generation, its
+	// start time in microseconds) spares clients a blocking query that
+	// waits for an index the new agent would take long to reach.
+	FirstIndex uint64
+
 	// Logger receives the agent's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -50,6 +58,9 @@ func (c Config) Validate() error {
 	if c.RefreshInterval < 0 {
 		errs = append(errs, fmt.Errorf("catalog: refresh interval %v: must not be negative", c.RefreshInterval))
 	}
+	if c.FirstIndex > 1<<62 {
+		errs = append(errs, fmt.Errorf("catalog: first index %d: must be at most 2^62", c.FirstIndex))
+	}
 	if c.MaxServicesPerNode < 0 {
 		errs = append(errs, fmt.Errorf("catalog: max services per node %d: must not be negative", c.MaxServicesPerNode))
 	}
@@ -66,6 +77,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxServicesPerNode == 0 {
 		c.MaxServicesPerNode = DefaultMaxServicesPerNode
+	}
+	if c.FirstIndex == 0 {
+		c.FirstIndex = 1
 	}
 	if c.Probe == nil {
 		c.Probe = HTTPTCPProbe

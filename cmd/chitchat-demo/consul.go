@@ -131,10 +131,10 @@ func (c *consulAPI) unsupported(v *catalog.View, get func(string) string) (strin
 func (c *consulAPI) agentSelf(w http.ResponseWriter, r *http.Request) {
 	v := c.agent.View()
 	self := c.srv.Self()
-	var member any = map[string]any{}
-	for _, m := range agentMembers(c.srv.Snapshot()) {
-		if m.Name == self.Name && m.Addr == self.Addr.Addr().String() && m.Port == self.Addr.Port() {
-			member = m
+	member := member{Name: self.Name, Addr: self.Addr.Addr().String(), Port: self.Addr.Port(), Tags: map[string]string{}, Status: memberAlive}
+	if ns, ok := c.srv.NodeState(self); ok {
+		for k, kv := range ns.KeyValues() {
+			member.Tags[k] = kv.Value
 		}
 	}
 	nodeID := ""

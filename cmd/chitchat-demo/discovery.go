@@ -22,7 +22,11 @@ type discovery struct {
 // startDiscovery registers the node's services and starts the agent and,
 // with --dns_addr, the DNS server.
 func startDiscovery(o catalogOptions, srv *chitchat.Server, clusterID string, logger *slog.Logger) (*discovery, error) {
-	agent, err := catalog.New(catalog.Config{Datacenter: datacenterOf(clusterID), Logger: logger}, srv)
+	// Indexes start at the node's generation (its start time in
+	// microseconds): a restarted node's indexes exceed its previous
+	// incarnation's, so clients' blocking queries never wait on a stale one.
+	cfg := catalog.Config{Datacenter: datacenterOf(clusterID), FirstIndex: srv.Self().Generation, Logger: logger}
+	agent, err := catalog.New(cfg, srv)
 	if err != nil {
 		return nil, err
 	}
