@@ -24,6 +24,9 @@ const (
 	defaultQueryWait   = 5 * time.Minute
 	maxQueryWait       = 10 * time.Minute
 	maxBlockingQueries = 256
+	// blockingWriteMargin is the time a blocking query's answer has to be
+	// written once its wait is over.
+	blockingWriteMargin = 10 * time.Second
 )
 
 // consulAPI serves Consul's endpoints from a catalog agent.
@@ -94,6 +97,9 @@ func (c *consulAPI) query(w http.ResponseWriter, r *http.Request, part func(*cat
 			return
 		}
 		wait += time.Duration(c.rand.int64N(int64(wait/16) + 1))
+		// A server-wide write timeout must not cut the answer short: this
+		// response is due after the wait, not before.
+		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + blockingWriteMargin))
 		ctx, cancel := context.WithTimeout(r.Context(), wait)
 		v = c.agent.Wait(ctx, index, part)
 		cancel()

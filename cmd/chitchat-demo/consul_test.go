@@ -397,3 +397,23 @@ func TestConsulBlockingQuery(t *testing.T) {
 		}
 	})
 }
+
+// A blocking query outlives a server-wide WriteTimeout shorter than its
+// wait (real sockets and time: the deadline is the HTTP server's).
+func TestConsulBlockingQueryOutlivesWriteTimeout(t *testing.T) {
+	f := newFixture(t, 1)
+	ts := httptest.NewUnstartedServer(f.handlers[0])
+	ts.Config.WriteTimeout = 100 * time.Millisecond
+	ts.Start()
+	defer ts.Close()
+	_, index := getJSON[[]nodeDoc](f, 0, "/v1/catalog/nodes")
+	resp, err := http.Get(fmt.Sprintf("%s/v1/catalog/nodes?index=%d&wait=300ms", ts.URL, index))
+	if err != nil {
+		t.Fatalf("blocking query through a server with a 100ms WriteTimeout: %v", err)
+	}
+	defer resp.Body.Close()
+	var nodes []nodeDoc
+	if err := json.NewDecoder(resp.Body).Decode(&nodes); err != nil || resp.StatusCode != 200 || len(nodes) != 1 {
+		t.Errorf("answer %d, %d nodes, %v; want 200 and node-0", resp.StatusCode, len(nodes), err)
+	}
+}
