@@ -10,7 +10,9 @@
 // Beyond upstream: gossip encryption (--gossip_key, --gossip_key_file;
 // /v1/keyring shows key fingerprints), a graceful leave on SIGINT/SIGTERM
 // (peers report the node in left_nodes, not dead_nodes), and a WireGuard
-// overlay built from gossip (--overlay; /overlay/peers, /overlay/wg-quick).
+// overlay built from gossip (--overlay; /overlay/peers, /overlay/wg-quick),
+// and a service catalog over gossip (--service, --service_file) served with
+// Consul's read-only HTTP API (consul.go) and DNS (--dns_addr, dns.go).
 //
 // The node is a thin main over the library's public API: flags are parsed
 // here (flags.go, flags_keys.go, flags_overlay.go) and nowhere else.
