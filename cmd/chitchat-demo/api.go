@@ -19,6 +19,7 @@ type api struct {
 	cfg     chitchat.Config // what srv was started with: its keyring (/v1/keyring), its gossip interval (/events)
 	mesh    *overlay.Mesh   // nil without --overlay
 	metrics http.Handler
+	consul  *consulAPI // Consul's catalog endpoints (consul.go); nil: not served
 }
 
 // newAPI serves srv, started with cfg; mesh is nil without --overlay.
@@ -48,6 +49,9 @@ func (a *api) routes() http.Handler {
 	mux.HandleFunc("GET /overlay/wg-quick", a.overlayWGQuick)
 	mux.HandleFunc("GET /ui", serveUI)
 	mux.HandleFunc("GET /ui/{$}", serveUI)
+	if a.consul != nil {
+		a.consul.routes(mux)
+	}
 	return mux
 }
 

@@ -48,10 +48,12 @@ type clusterOptions struct {
 	interval    string        // --interval_ms, passed to every node
 	passthrough []string      // node flags after "--", passed to every node
 	stopGrace   time.Duration // how long a node may take to stop after SIGTERM
+	dnsBasePort uint16        // node i serves DNS on dnsBasePort+i; 0: no DNS
+	domain      string        // the nodes' --domain
 }
 
 // clusterFlags holds the raw text of the launcher's flags.
-type clusterFlags struct{ n, base, host, interval stringValue }
+type clusterFlags struct{ n, base, host, interval, dnsBase stringValue }
 
 func newClusterFlagSet() (*flag.FlagSet, *clusterFlags) {
 	cf := &clusterFlags{
@@ -59,6 +61,7 @@ func newClusterFlagSet() (*flag.FlagSet, *clusterFlags) {
 		base:     stringValue{s: "10000"},
 		host:     stringValue{s: "127.0.0.1"},
 		interval: stringValue{s: defaultIntervalMS},
+		dnsBase:  stringValue{s: defaultDNSBasePort},
 	}
 	fs := flag.NewFlagSet("chitchat-demo cluster", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -66,6 +69,7 @@ func newClusterFlagSet() (*flag.FlagSet, *clusterFlags) {
 	fs.Var(&cf.base, "base_port", "`port` of node_0; node i listens on base_port+i (UDP and TCP)")
 	fs.Var(&cf.host, "host", "`ip` every node listens on")
 	fs.Var(&cf.interval, "interval_ms", "gossip interval of every node in `milliseconds`")
+	fs.Var(&cf.dnsBase, "dns_base_port", "`port` of node_0's DNS server (UDP and TCP); node i serves DNS on dns_base_port+i; 0 turns DNS off")
 	return fs, cf
 }
 
@@ -114,8 +118,9 @@ func parseClusterFlags(args []string) (clusterOptions, error) {
 		o.host = a.Unmap()
 	}
 	o.interval = cf.interval.s
+	o.dnsBasePort = parseDNSBasePort(cf.dnsBase.s, o.n, o.basePort, bad)
 	for _, a := range o.passthrough {
-		for _, f := range []string{"listen_addr", "public_addr", "node_id"} {
+		for _, f := range []string{"listen_addr", "public_addr", "node_id", "dns_addr"} {
 			if a == "-"+f || a == "--"+f || strings.HasPrefix(a, "-"+f+"=") || strings.HasPrefix(a, "--"+f+"=") {
 				bad("--%s cannot be passed to the nodes: the launcher sets it for each node (use --host and --base_port)", f)
 			}
@@ -128,6 +133,7 @@ func parseClusterFlags(args []string) (clusterOptions, error) {
 			problems = append(problems, err)
 		}
 		o.stopGrace = no.leaveTimeout + stopTimeout
+		o.domain = no.catalog.domain
 	}
 	return o, errors.Join(problems...)
 }
@@ -143,6 +149,9 @@ func (o clusterOptions) nodeArgs(i int) []string {
 	args := []string{"--listen_addr", o.addr(i).String(), "--node_id", o.name(i), "--interval_ms", o.interval}
 	if i > 0 {
 		args = append(args, "--seed", o.addr(0).String())
+	}
+	if o.dnsBasePort > 0 {
+		args = append(args, "--dns_addr", o.dnsAddr(i).String())
 	}
 	return append(args, o.passthrough...)
 }
@@ -162,9 +171,12 @@ func (o clusterOptions) checkPorts() error {
 		} else {
 			pc.Close()
 		}
+		if o.dnsBasePort > 0 {
+			errs = append(errs, checkDNSPorts(o.dnsAddr(i), o.name(i))...)
+		}
 	}
 	if len(errs) > 0 {
-		errs = append(errs, fmt.Errorf("stop what uses these ports or pick another --base_port"))
+		errs = append(errs, fmt.Errorf("stop what uses these ports or pick another --base_port (or --dns_base_port)"))
 	}
 	return errors.Join(errs...)
 }
@@ -243,6 +255,9 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "chitchat-demo: %d nodes running (gossip every %sms):\n", len(children), o.interval)
 	for i, c := range children {
 		fmt.Fprintf(stdout, "  %-*s  pid %-7d %s/\n", width, c.name, c.cmd.Process.Pid, urls[i])
+	}
+	if o.dnsBasePort > 0 {
+		fmt.Fprintf(stdout, "DNS: node_i on %v+i, such as: dig @%v -p %d node_0.node.%s\n", o.dnsAddr(0), o.host, o.dnsBasePort, o.domain)
 	}
 	fmt.Fprintf(stdout, "Watch the cluster live: %s/ui\nPress Ctrl-C to stop every node.\n", urls[0])
 

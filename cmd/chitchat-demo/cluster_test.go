@@ -5,10 +5,13 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/miekg/dns"
 )
 
 // launchedNode is one line of the launcher's summary.
@@ -16,6 +19,7 @@ type launchedNode struct {
 	name string
 	pid  int
 	url  string
+	dns  string // its DNS server's ip:port
 }
 
 var (
@@ -28,8 +32,9 @@ var (
 // it printed that they all serve.
 func startLauncher(ctx context.Context, t *testing.T, n int) (*proc, []launchedNode) {
 	t.Helper()
-	base := freePorts(t, n)
-	l := startProc(t, "launcher", "cluster", "-n", strconv.Itoa(n), "--base_port", strconv.Itoa(base), "--interval_ms", "50")
+	base, dnsBase := freePorts(t, n), freePorts(t, n)
+	l := startProc(t, "launcher", "cluster", "-n", strconv.Itoa(n), "--base_port", strconv.Itoa(base), "--interval_ms", "50",
+		"--dns_base_port", strconv.Itoa(dnsBase))
 	var nodes []launchedNode
 	for {
 		m := l.waitLine(ctx, summaryEndRE)
@@ -37,7 +42,7 @@ func startLauncher(ctx context.Context, t *testing.T, n int) (*proc, []launchedN
 			break
 		}
 		pid, _ := strconv.Atoi(m[2])
-		nodes = append(nodes, launchedNode{m[1], pid, m[3]})
+		nodes = append(nodes, launchedNode{m[1], pid, m[3], addr(dnsBase + len(nodes))})
 	}
 	t.Cleanup(func() {
 		// Should the launcher have failed to stop its nodes, do not leave
@@ -74,6 +79,13 @@ func TestClusterCommand(t *testing.T) {
 		}
 	}
 	mustWatch(ctx, t, nodes[0].url, liveDead(3, 0))
+	// Each node answers DNS on its port of --dns_base_port.
+	for _, c := range nodes {
+		waitConsul(ctx, t, c.url, "/v1/internal/ui/nodes", "3 live nodes", liveNodes("node_0", "node_1", "node_2"))
+		if got := dnsAnswers(ctx, t, c.dns, "node_0.node.consul.", dns.TypeA); !slices.Equal(got, []string{"127.0.0.1"}) {
+			t.Errorf("%s's DNS (%s): node_0.node.consul. A = %v, want 127.0.0.1", c.name, c.dns, got)
+		}
+	}
 
 	l.stop(ctx, syscall.SIGTERM)
 	for _, c := range nodes {

@@ -40,6 +40,8 @@ type nodeOptions struct {
 	sendPlaintext   bool
 
 	overlay *overlayOptions // nil unless --overlay
+
+	catalog catalogOptions // services, DNS (flags_catalog.go)
 }
 
 // overlayOptions is the validated WireGuard overlay part of the command
@@ -99,6 +101,8 @@ type nodeFlags struct {
 	overlayNodeID, overlayIP             stringValue
 	wgListenPort, wgKeyFile, wgKeepalive stringValue
 	overlayTUN                           stringValue
+
+	catalogFlags
 }
 
 // Defaults of chitchat-test; the last three are ours.
@@ -131,6 +135,7 @@ func newNodeFlagSet() (*flag.FlagSet, *nodeFlags) {
 		leaveTimeout: stringValue{s: defaultLeaveTimeout},
 		wgListenPort: stringValue{s: defaultWGPort},
 		wgKeepalive:  stringValue{s: defaultWGKeepalive},
+		catalogFlags: newCatalogFlags(),
 	}
 	fs := flag.NewFlagSet("chitchat-demo", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // we print errors and usage ourselves
@@ -169,6 +174,7 @@ func newNodeFlagSet() (*flag.FlagSet, *nodeFlags) {
 		"if missing; without it the key is new at every start")
 	fs.Var(&nf.wgKeepalive, "wg_keepalive", "overlay: WireGuard persistent keepalive, a `duration` in whole seconds "+
 		"such as 25s for nodes behind NAT; 0 is off")
+	addCatalogFlags(fs, &nf.catalogFlags)
 	return fs, nf
 }
 
@@ -237,6 +243,7 @@ func parseNodeFlags(args []string) (nodeOptions, error) {
 	}
 	o.gossipKeys, o.acceptPlaintext, o.sendPlaintext = parseKeyFlags(nf, bad)
 	o.overlay = parseOverlayFlags(nf, o.listen, o.public, bad)
+	o.catalog = parseCatalogFlags(nf.catalogFlags, bad)
 	if err := errors.Join(problems...); err != nil {
 		return nodeOptions{}, err
 	}
@@ -356,6 +363,10 @@ Flags:
 HTTP API (GET, on --listen_addr): / (cluster state), /set_kv/?key=&value=,
 /mark_for_deletion/?key=, /delete_after_ttl/?key=, /events, /ui, /metrics,
 /healthz, /v1/agent/members, /v1/keyring, /overlay/peers, /overlay/wg-quick.
+Consul's read-only API over the service catalog: /v1/agent/self,
+/v1/agent/services, /v1/catalog/nodes, /v1/catalog/node/<name>,
+/v1/catalog/services, /v1/catalog/service/<name>, /v1/health/service/<name>,
+with blocking queries (?index=, ?wait=); DNS on --dns_addr.
 
 SIGINT or SIGTERM: the node leaves the cluster (peers list it in left_nodes,
 not dead_nodes), then stops.

@@ -66,7 +66,7 @@ func TestFlagsParse(t *testing.T) {
 		overlay: &overlayOptions{nodeID: 42, ip: netip.MustParseAddr("10.200.0.42"), listenAddr: netip.IPv4Unspecified(), listenPort: 0,
 			keyFile: filepath.Join(dir, "wg.key"), keepalive: 25 * time.Second},
 	}
-	opts := []cmp.Option{cmp.AllowUnexported(nodeOptions{}, overlayOptions{}), cmpopts.IgnoreFields(nodeOptions{}, "listen", "public"),
+	opts := []cmp.Option{cmp.AllowUnexported(nodeOptions{}, overlayOptions{}), cmpopts.IgnoreFields(nodeOptions{}, "listen", "public", "catalog"),
 		cmp.Comparer(func(a, b netip.Addr) bool { return a == b })}
 	if diff := cmp.Diff(want, o, opts...); diff != "" {
 		t.Errorf("options mismatch (-want +got):\n%s", diff)
@@ -239,9 +239,9 @@ func TestClusterArgs(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := [][]string{
-		{"--listen_addr", "127.0.0.1:20000", "--node_id", "node_0", "--interval_ms", "100", "--log_level", "debug"},
-		{"--listen_addr", "127.0.0.1:20001", "--node_id", "node_1", "--interval_ms", "100", "--seed", "127.0.0.1:20000", "--log_level", "debug"},
-		{"--listen_addr", "127.0.0.1:20002", "--node_id", "node_2", "--interval_ms", "100", "--seed", "127.0.0.1:20000", "--log_level", "debug"},
+		{"--listen_addr", "127.0.0.1:20000", "--node_id", "node_0", "--interval_ms", "100", "--dns_addr", "127.0.0.1:8600", "--log_level", "debug"},
+		{"--listen_addr", "127.0.0.1:20001", "--node_id", "node_1", "--interval_ms", "100", "--seed", "127.0.0.1:20000", "--dns_addr", "127.0.0.1:8601", "--log_level", "debug"},
+		{"--listen_addr", "127.0.0.1:20002", "--node_id", "node_2", "--interval_ms", "100", "--seed", "127.0.0.1:20000", "--dns_addr", "127.0.0.1:8602", "--log_level", "debug"},
 	}
 	for i, w := range want {
 		if diff := cmp.Diff(w, o.nodeArgs(i)); diff != "" {

@@ -10,7 +10,9 @@
 // Beyond upstream: gossip encryption (--gossip_key, --gossip_key_file;
 // /v1/keyring shows key fingerprints), a graceful leave on SIGINT/SIGTERM
 // (peers report the node in left_nodes, not dead_nodes), and a WireGuard
-// overlay built from gossip (--overlay; /overlay/peers, /overlay/wg-quick).
+// overlay built from gossip (--overlay; /overlay/peers, /overlay/wg-quick),
+// and a service catalog over gossip (--service, --service_file) served with
+// Consul's read-only HTTP API (consul.go) and DNS (--dns_addr, dns.go).
 //
 // The node is a thin main over the library's public API: flags are parsed
 // here (flags.go, flags_keys.go, flags_overlay.go) and nowhere else.
@@ -157,12 +159,22 @@ func runNode(ctx context.Context, o nodeOptions, logger *slog.Logger, stdout io.
 			return fmt.Errorf("cannot start the overlay: %w", err)
 		}
 	}
+	disc, err := startDiscovery(o.catalog, srv, cfg.ClusterID, logger)
+	if err != nil {
+		if mesh != nil {
+			mesh.Close()
+		}
+		ln.Close()
+		srv.Shutdown()
+		return fmt.Errorf("cannot start the service catalog: %w", err)
+	}
 
 	// Cancelling httpCtx ends every request, the long-lived /events streams
 	// included, so that the HTTP server's graceful shutdown is quick.
 	httpCtx, cancelHTTP := context.WithCancel(context.Background())
 	defer cancelHTTP()
 	a := newAPI(srv, cfg, mesh)
+	a.consul = disc.api
 	hs := &http.Server{
 		Handler:           a.routes(),
 		BaseContext:       func(net.Listener) context.Context { return httpCtx },
@@ -180,6 +192,9 @@ func runNode(ctx context.Context, o nodeOptions, logger *slog.Logger, stdout io.
 	if cfg.Keyring != nil {
 		attrs = append(attrs, "gossip_keys", len(cfg.Keyring.Keys()), "primary_key", cfg.Keyring.Keys()[0].Fingerprint(),
 			"accept_plaintext", cfg.AcceptPlaintext, "send_plaintext", cfg.SendPlaintext)
+	}
+	if n := len(o.catalog.services); n > 0 || disc.dns != nil {
+		attrs = append(attrs, "services", n, "dns_addr", o.catalog.dnsAddr, "domain", o.catalog.domain)
 	}
 	if mesh != nil {
 		attrs = append(attrs, "overlay_ip", mesh.OverlayIP(), "wg_endpoint", mesh.Endpoint(), "wg_public_key", mesh.PublicKey())
@@ -204,6 +219,7 @@ func runNode(ctx context.Context, o nodeOptions, logger *slog.Logger, stdout io.
 		logger.Warn("HTTP server did not stop in time; closing its connections", "err", err)
 		hs.Close()
 	}
+	disc.stop(logger)
 	if mesh != nil {
 		if err := mesh.Close(); err != nil {
 			logger.Warn("overlay did not close cleanly", "err", err)

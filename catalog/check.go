@@ -1,0 +1,107 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	neturl "net/url"
+	"time"
+)
+
+// probeClient runs HTTP checks: no connection reuse between attempts (a
+// check must see a service that stopped accepting connections), redirects
+// followed as by Consul. Each attempt's context carries its timeout.
+var probeClient = &http.Client{Transport: &http.Transport{
+	Proxy:                  nil, // a check reaches the service itself, never through a proxy
+	DisableKeepAlives:      true,
+	TLSHandshakeTimeout:    10 * time.Second,
+	ResponseHeaderTimeout:  MaxCheckTimeout,
+	MaxResponseHeaderBytes: 64 << 10,
+}}
+
+// HTTPTCPProbe runs one attempt of c: an HTTP GET of c.HTTP (2xx passes,
+// 429 warns, anything else or no answer is critical) or a TCP connect to
+// c.TCP (passes once connected). It is Config.Probe's default.
+func HTTPTCPProbe(ctx context.Context, c Check) Result {
+	if c.HTTP != "" {
+		return probeHTTP(ctx, c.HTTP)
+	}
+	return probeTCP(ctx, c.TCP)
+}
+
+func probeHTTP(ctx context.Context, url string) Result {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return Result{Critical, fmt.Sprintf("HTTP GET %s: %v", url, err)}
+	}
+	req.Header.Set("User-Agent", "chitchat-go catalog health check")
+	resp, err := probeClient.Do(req)
+	if err != nil {
+		return Result{Critical, fmt.Sprintf("HTTP GET %s: %v", url, probeError(err))}
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	resp.Body.Close()
+	out := fmt.Sprintf("HTTP GET %s: %s", url, resp.Status)
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode <= 299:
+		return Result{Passing, out}
+	case resp.StatusCode == http.StatusTooManyRequests:
+		return Result{Warning, out}
+	default:
+		return Result{Critical, out}
+	}
+}
+
+func probeTCP(ctx context.Context, addr string) Result {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return Result{Critical, fmt.Sprintf("TCP connect %s: %v", addr, probeError(err))}
+	}
+	conn.Close()
+	return Result{Passing, fmt.Sprintf("TCP connect %s: Success", addr)}
+}
+
+// probeError drops what the check's output already says (the URL, the
+// operation and the addresses) from a request's or a dial's error.
+func probeError(err error) error {
+	var ue *neturl.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		err = oe.Err
+	}
+	return err
+}
+
+// runCheck runs r's check every interval until ctx ends, publishing each
+// result that differs from the last one published.
+func (a *Agent) runCheck(ctx context.Context, r *registration) {
+	c := *r.svc.Check
+	t := time.NewTicker(c.Interval)
+	defer t.Stop()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, c.timeout())
+		res := a.cfg.Probe(pctx, c)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		a.checksRun.Add(1)
+		if !res.Status.valid() {
+			res = Result{Critical, fmt.Sprintf("check returned status %q", res.Status)}
+		}
+		res.Output = cut(res.Output, MaxOutputLen)
+		a.publishResult(r, res)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
