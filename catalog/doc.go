@@ -17,15 +17,6 @@
 // Views carry change indexes in the manner of Consul's X-Consul-Index, so
 // that a caller can block until the part it watches changes (Agent.Wait).
 //
-// Usage:
-//
-//	srv, _ := chitchat.New(cfg, transport.UDP{})
-//	go srv.Run(ctx)
-//	agent, _ := catalog.New(catalog.Config{}, srv)
-//	agent.Register(catalog.Service{Name: "web", Port: 8080,
-//		Check: &catalog.Check{HTTP: "http://127.0.0.1:8080/health", Interval: 10 * time.Second}})
-//	go agent.Run(ctx)
-//	for _, in := range agent.View().Service("web").Select(nil, true) {
-//		fmt.Println(in.Node.Name(), in.Addr(), in.Service.Port)
-//	}
+// ExampleAgent shows the whole use: a chitchat Server, an Agent that
+// registers a service with a check, runs, and reads the catalog back.
 package catalog
