@@ -41,7 +41,8 @@ type Config struct {
 	// FailureDetector configures liveness. Zero fields take the
 	// failuredetector defaults (phi 8, window 1000, max interval 10s,
 	// initial interval 5s, dead-node grace period 24h). LearnedPrior is
-	// always on unless FixedPrior is set.
+	// always on unless FixedPrior is set, and then InitialInterval defaults
+	// to twice GossipInterval: the learned prior's starting point.
 	FailureDetector failuredetector.Config
 
 	// FixedPrior judges new nodes against FailureDetector.InitialInterval
@@ -308,6 +309,11 @@ func (c Config) withDefaults() Config {
 	}
 	if fd.InitialInterval == 0 {
 		fd.InitialInterval = d.InitialInterval
+		if !c.FixedPrior {
+			// The learned prior starts from what a small cluster
+			// observes: a heartbeat every round or two.
+			fd.InitialInterval = 2 * c.GossipInterval
+		}
 	}
 	if fd.DeadNodeGracePeriod == 0 {
 		fd.DeadNodeGracePeriod = d.DeadNodeGracePeriod

@@ -334,15 +334,19 @@ func (s *Server) handleDatagram(in Inbound, b []byte, out []byte) []byte {
 	}
 	now := time.Now()
 	var o Output
+	var gen uint64
+	var live []*NodeState
 	s.withEngine(func(e *Engine) {
 		o = e.Step(now, in, m)
 		s.noteLeaveAckLocked(in.From, o.SelfVersionSeen)
+		gen, live = e.LiveNodesWatch()
 	})
-	if o.Reply == nil {
-		return out
+	if o.Reply != nil {
+		out = AppendMessage(out, o.Reply)
+		s.send(in.From, out)
 	}
-	out = AppendMessage(out, o.Reply)
-	s.send(in.From, out)
+	s.sendPushes(o.Pushes)
+	s.live.publishGen(live, gen) // news of life, death or leave: at once
 	return out
 }
 
@@ -412,6 +416,7 @@ func (s *Server) round(buf []byte) []byte {
 			s.log.Debug("failed to gossip", "peer", to, "err", err)
 		}
 	}
+	s.sendPushes(r.Pushes)
 	s.live.publishGen(live, gen) // a no-op unless the round published
 	s.stats.rounds.Add(1)
 	s.stats.roundNanos.Add(uint64(time.Since(start)))
@@ -448,30 +453,53 @@ func (s *Server) LocalAddr() netip.AddrPort { return s.conn.LocalAddr() }
 
 // Set sets key to value on this node. See Engine.Set.
 func (s *Server) Set(key, value string) (err error) {
-	s.withEngine(func(e *Engine) { err = e.Set(key, value) })
+	s.write(func(e *Engine, _ time.Time) { err = e.Set(key, value) })
 	return err
+}
+
+// write runs a mutation of the engine and pushes the news it made (the
+// push is rate limited; held-back news rides the next round).
+func (s *Server) write(f func(e *Engine, now time.Time)) {
+	now := time.Now()
+	var pushes []Envelope
+	s.withEngine(func(e *Engine) {
+		f(e, now)
+		pushes = e.Flush(now)
+	})
+	s.sendPushes(pushes)
+}
+
+// sendPushes encodes and sends pushes.
+func (s *Server) sendPushes(pushes []Envelope) {
+	if len(pushes) == 0 {
+		return
+	}
+	var buf []byte
+	for _, p := range pushes {
+		buf = AppendMessage(buf[:0], p.Msg)
+		if err := s.send(p.To, buf); err != nil {
+			s.log.Debug("failed to push", "peer", p.To, "err", err)
+		}
+	}
 }
 
 // SetWithTTL sets key to value, to be deleted after the tombstone grace
 // period. See Engine.SetWithTTL.
 func (s *Server) SetWithTTL(key, value string) (err error) {
-	now := time.Now()
-	s.withEngine(func(e *Engine) { err = e.SetWithTTL(now, key, value) })
+	s.write(func(e *Engine, now time.Time) { err = e.SetWithTTL(now, key, value) })
 	return err
 }
 
 // Delete deletes key on this node and reports whether it existed.
 func (s *Server) Delete(key string) (ok bool) {
-	now := time.Now()
-	s.withEngine(func(e *Engine) { ok = e.Delete(now, key) })
+	s.write(func(e *Engine, now time.Time) { ok = e.Delete(now, key) })
 	return ok
 }
 
 // DeleteAfterTTL schedules key for deletion after the tombstone grace period
 // and reports whether it existed.
 func (s *Server) DeleteAfterTTL(key string) (ok bool) {
-	now := time.Now()
-	s.withEngine(func(e *Engine) { ok = e.DeleteAfterTTL(now, key) })
+	s.write(func(e *Engine, now time.Time) { ok = e.DeleteAfterTTL(now, key) })
 	return ok
 }
 

@@ -32,10 +32,11 @@ func (s *Server) Leave(ctx context.Context) error {
 	}
 	now := time.Now()
 	var (
-		st    *leaveState
-		syn   *Syn
-		peers []netip.AddrPort
-		err   error
+		st     *leaveState
+		syn    *Syn
+		peers  []netip.AddrPort
+		err    error
+		pushes []Envelope
 	)
 	s.withEngine(func(e *Engine) {
 		if s.leave != nil {
@@ -70,10 +71,12 @@ func (s *Server) Leave(ctx context.Context) error {
 		}
 		s.leave = st
 		syn = e.CreateSyn(now)
+		pushes = e.Flush(now) // the leave, pushed down the ring
 	})
 	if err != nil {
 		return err
 	}
+	s.sendPushes(pushes)
 	if syn != nil {
 		b := EncodeMessage(syn)
 		for _, p := range peers[:min(len(peers), 8)] {
