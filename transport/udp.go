@@ -59,14 +59,29 @@ func (c *udpConn) Send(to netip.AddrPort, b []byte) error {
 	if c.closed.Load() {
 		return ErrClosed
 	}
-	if len(b) > MaxPayloadSize {
-		return fmt.Errorf("transport: send %d bytes to %v (max %d): %w", len(b), to, MaxPayloadSize, ErrTooLarge)
+	if err := c.precheck(to, len(b)); err != nil {
+		return err
 	}
 	if _, err := c.pc.WriteToUDPAddrPort(b, unmap(to)); err != nil {
 		if errors.Is(err, net.ErrClosed) {
 			return ErrClosed
 		}
 		return err // *net.OpError; IsTransient classifies its errno
+	}
+	return nil
+}
+
+// precheck refuses a datagram larger than MaxPayloadSize, and one across
+// address families (the kernel refuses it too, as "non-IPv4 address" or
+// ENETUNREACH): only a socket bound to "::" is dual-stack.
+func (c *udpConn) precheck(to netip.AddrPort, size int) error {
+	if err := checkSize(to, size); err != nil {
+		return err
+	}
+	to = unmap(to)
+	local := c.local.Addr()
+	if local.Is4() != to.Addr().Is4() && !(local.Is6() && local.IsUnspecified()) {
+		return familyError(c.local, to)
 	}
 	return nil
 }
