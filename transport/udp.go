@@ -29,7 +29,7 @@ func (u UDP) Open(addr netip.AddrPort) (Conn, error) {
 	if !addr.IsValid() {
 		return nil, fmt.Errorf("failed to bind to %v/UDP for gossip: invalid address", addr)
 	}
-	pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
+	pc, err := net.ListenUDP(udpNetwork(addr.Addr()), net.UDPAddrFromAddrPort(addr))
 	if err != nil {
 		return nil, fmt.Errorf("failed to bind to %v/UDP for gossip: %w", addr, err)
 	}
@@ -45,6 +45,17 @@ func (u UDP) Open(addr netip.AddrPort) (Conn, error) {
 		local = unmap(la.AddrPort())
 	}
 	return &udpConn{pc: pc, local: local}, nil
+}
+
+// udpNetwork is the network to bind ip on: "udp4" for an IPv4 address, so
+// that 0.0.0.0 binds IPv4 only (Go's "udp" makes it a dual-stack socket that
+// also answers on IPv6, past IPv4-only firewall rules); "udp" otherwise, so
+// that "::" stays dual-stack.
+func udpNetwork(ip netip.Addr) string {
+	if ip.Is4() {
+		return "udp4"
+	}
+	return "udp"
 }
 
 type udpConn struct {

@@ -144,7 +144,7 @@ func runNode(ctx context.Context, o nodeOptions, logger *slog.Logger, stdout io.
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", o.listen.String())
+	ln, err := listenHTTP(o.listen)
 	if err != nil {
 		srv.Shutdown()
 		return fmt.Errorf("cannot serve HTTP on %v/TCP: %w", o.listen, err)
