@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -19,11 +20,16 @@ type api struct {
 	cfg     chitchat.Config // what srv was started with: its keyring (/v1/keyring), its gossip interval (/events)
 	mesh    *overlay.Mesh   // nil without --overlay
 	metrics http.Handler
+	log     *slog.Logger // what answers do not say (internal errors) goes here
 }
 
 // newAPI serves srv, started with cfg; mesh is nil without --overlay.
 func newAPI(srv *chitchat.Server, cfg chitchat.Config, mesh *overlay.Mesh) *api {
-	return &api{srv: srv, cfg: cfg, mesh: mesh, metrics: metricsHandler(srv)}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &api{srv: srv, cfg: cfg, mesh: mesh, metrics: metricsHandler(srv, log), log: log}
 }
 
 func (a *api) routes() http.Handler {
@@ -48,7 +54,7 @@ func (a *api) routes() http.Handler {
 	mux.HandleFunc("GET /overlay/wg-quick", a.overlayWGQuick)
 	mux.HandleFunc("GET /ui", serveUI)
 	mux.HandleFunc("GET /ui/{$}", serveUI)
-	return mux
+	return secureHeaders(mux)
 }
 
 // The document of GET / (spec §11.2): upstream's serde serialization of
@@ -139,7 +145,7 @@ func idDocs(ids []chitchat.NodeID) []chitchatIDDoc {
 // index serves the cluster state, pretty-printed with two spaces as
 // upstream (which answers text/plain).
 func (a *api) index(w http.ResponseWriter, _ *http.Request) {
-	writeIndented(w, "text/plain; charset=utf-8", document(a.srv.Snapshot()))
+	a.writeIndented(w, "text/plain; charset=utf-8", document(a.srv.Snapshot()))
 }
 
 // statusOK is upstream's answer to a mutation: {"status":true}.
@@ -151,7 +157,7 @@ func (a *api) setKV(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := a.srv.Set(q["key"], q["value"]); err != nil {
-		writeMutationError(w, err)
+		a.writeMutationError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, statusOK)
@@ -173,13 +179,14 @@ func deleteKey(del func(key string) (existed bool)) http.HandlerFunc {
 	}
 }
 
-// healthz answers 200 while the gossip server runs, 503 once it stopped.
+// healthz answers 200 while the gossip server runs, 503 once it stopped
+// (why is in the node's log, not in the answer).
 func (a *api) healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	select {
 	case <-a.srv.Done():
 		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintf(w, "gossip server stopped: %v\n", a.srv.Err())
+		w.Write([]byte("gossip server stopped\n"))
 	default:
 		w.Write([]byte("ok\n"))
 	}
@@ -214,17 +221,27 @@ func usageOf(path string) string {
 	return path + "/?key=K"
 }
 
-func writeMutationError(w http.ResponseWriter, err error) {
-	status := http.StatusInternalServerError
+// writeMutationError answers a failed mutation in the API's own words: the
+// library's errors are for the node's log, not for any client to read.
+func (a *api) writeMutationError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, chitchat.ErrValueTooLarge):
-		status = http.StatusRequestEntityTooLarge
+		writeError(w, http.StatusRequestEntityTooLarge, "the key and value are too large to fit in a gossip datagram")
 	case errors.Is(err, chitchat.ErrInvalidUTF8):
-		status = http.StatusBadRequest
+		writeError(w, http.StatusBadRequest, "the key and the value must be valid UTF-8")
+	case errors.Is(err, chitchat.ErrTooManyKeys):
+		writeError(w, http.StatusInsufficientStorage, "this node holds as many keys as it may: delete some first")
 	case errors.Is(err, chitchat.ErrClosed):
-		status = http.StatusServiceUnavailable
+		writeError(w, http.StatusServiceUnavailable, "the gossip server is stopped")
+	default:
+		a.internalError(w, "mutation failed", err)
 	}
-	writeError(w, status, err.Error())
+}
+
+// internalError answers 500 without details, and logs err.
+func (a *api) internalError(w http.ResponseWriter, what string, err error) {
+	a.log.Error("HTTP API: "+what, "err", err)
+	writeError(w, http.StatusInternalServerError, "internal error (see the node's log)")
 }
 
 // errorDoc is the body of every error answer.
@@ -245,10 +262,10 @@ const jsonContentType = "application/json; charset=utf-8"
 
 // writeIndented answers 200 with v as JSON indented by two spaces
 // (upstream's pretty-printing), with the given Content-Type.
-func writeIndented(w http.ResponseWriter, contentType string, v any) {
+func (a *api) writeIndented(w http.ResponseWriter, contentType string, v any) {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
+		a.internalError(w, "encoding JSON", err)
 		return
 	}
 	writeBody(w, http.StatusOK, contentType, b)

@@ -40,6 +40,8 @@ type nodeOptions struct {
 	sendPlaintext   bool
 
 	overlay *overlayOptions // nil unless --overlay
+
+	http httpOptions // the HTTP API's limits and trust (--http_*)
 }
 
 // overlayOptions is the validated WireGuard overlay part of the command
@@ -96,6 +98,8 @@ type nodeFlags struct {
 	overlay                              boolValue
 	overlayNodeID, overlayIP             stringValue
 	wgListenPort, wgKeyFile, wgKeepalive stringValue
+
+	http httpFlags
 }
 
 // Defaults of chitchat-test (spec §11.1); the last three are ours.
@@ -145,6 +149,7 @@ func newNodeFlagSet() (*flag.FlagSet, *nodeFlags) {
 	fs.Var(&nf.leaveTimeout, "leave_timeout", "on SIGINT/SIGTERM, how long to wait for peers to learn that this node leaves "+
 		"(a `duration`; they then report it left, not dead); 0 skips the leave")
 	fs.Var(&nf.log, "log_level", "log `level`: debug, info, warn or error")
+	nf.http.register(fs)
 
 	fs.Var(&nf.gossipKeys, "gossip_key", "encrypt gossip with this `key` (32 bytes in base64); repeat for several: "+
 		"the first encrypts, every one decrypts (for key rotation)")
@@ -231,6 +236,7 @@ func parseNodeFlags(args []string) (nodeOptions, error) {
 	}
 	o.gossipKeys, o.acceptPlaintext, o.sendPlaintext = parseKeyFlags(nf, bad)
 	o.overlay = parseOverlayFlags(nf, o.listen, o.public, bad)
+	o.http = parseHTTPFlags(&nf.http, bad)
 	if err := errors.Join(problems...); err != nil {
 		return nodeOptions{}, err
 	}

@@ -29,7 +29,7 @@ type member struct {
 // restarted node is listed once per incarnation until the old one is
 // forgotten).
 func (a *api) members(w http.ResponseWriter, _ *http.Request) {
-	writeIndented(w, jsonContentType, agentMembers(a.srv.Snapshot()))
+	a.writeIndented(w, jsonContentType, agentMembers(a.srv.Snapshot()))
 }
 
 func agentMembers(s chitchat.Snapshot) []member {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"net/http"
 	"strconv"
 
@@ -12,15 +13,21 @@ import (
 )
 
 // metricsHandler serves /metrics from a private registry: the node's
-// chitchat metrics plus the Go runtime and process collectors.
-func metricsHandler(srv *chitchat.Server) http.Handler {
+// chitchat metrics plus the Go runtime and process collectors. A collector
+// that fails is logged and left out of the answer, which never quotes the
+// error.
+func metricsHandler(srv *chitchat.Server, log *slog.Logger) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		newStatsCollector(srv),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		Registry:      reg,
+		ErrorHandling: promhttp.ContinueOnError,
+		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelError),
+	})
 }
 
 // statsCollector turns Server.Stats into metrics at scrape time: the library

@@ -44,7 +44,7 @@ func (a *api) overlayPeers(w http.ResponseWriter, _ *http.Request) {
 	if peers == nil {
 		peers = []overlay.PeerInfo{} // [] rather than null
 	}
-	writeIndented(w, jsonContentType, peers)
+	a.writeIndented(w, jsonContentType, peers)
 }
 
 // overlayWGQuick serves GET /overlay/wg-quick: the device as a wg-quick(8)
