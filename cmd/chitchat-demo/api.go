@@ -3,10 +3,8 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/gossipkit/chitchat-go/chitchat"
 	"github.com/gossipkit/chitchat-go/overlay"
@@ -21,30 +19,24 @@ type api struct {
 	mesh    *overlay.Mesh   // nil without --overlay
 	metrics http.Handler
 	log     *slog.Logger // what answers do not say (internal errors) goes here
+	hosts   hostPolicy   // the Host headers served (trust.go)
 }
 
-// newAPI serves srv, started with cfg; mesh is nil without --overlay.
-func newAPI(srv *chitchat.Server, cfg chitchat.Config, mesh *overlay.Mesh) *api {
+// newAPI serves srv, started with cfg, with the --http_* options o; mesh is
+// nil without --overlay.
+func newAPI(srv *chitchat.Server, cfg chitchat.Config, mesh *overlay.Mesh, o httpOptions) *api {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &api{srv: srv, cfg: cfg, mesh: mesh, metrics: metricsHandler(srv, log), log: log}
+	return &api{srv: srv, cfg: cfg, mesh: mesh, metrics: metricsHandler(srv, log), log: log,
+		hosts: newHostPolicy(cfg.ListenAddr, cfg.ID.Addr, o.allowedHosts)}
 }
 
 func (a *api) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", a.index)
-	// Upstream's paths end with a slash, and its CLI test calls them
-	// without: both forms answer (no redirect, which curl would not follow).
-	for path, h := range map[string]http.HandlerFunc{
-		"/set_kv":            a.setKV,
-		"/mark_for_deletion": deleteKey(a.srv.Delete),
-		"/delete_after_ttl":  deleteKey(a.srv.DeleteAfterTTL),
-	} {
-		mux.HandleFunc("GET "+path, h)
-		mux.HandleFunc("GET "+path+"/{$}", h)
-	}
+	a.mutationRoutes(mux)
 	mux.HandleFunc("GET /events", a.events)
 	mux.HandleFunc("GET /healthz", a.healthz)
 	mux.Handle("GET /metrics", a.metrics)
@@ -54,7 +46,7 @@ func (a *api) routes() http.Handler {
 	mux.HandleFunc("GET /overlay/wg-quick", a.overlayWGQuick)
 	mux.HandleFunc("GET /ui", serveUI)
 	mux.HandleFunc("GET /ui/{$}", serveUI)
-	return secureHeaders(mux)
+	return secureHeaders(a.hosts.checkHost(mux, a.log))
 }
 
 // The document of GET / (spec §11.2): upstream's serde serialization of
@@ -148,37 +140,6 @@ func (a *api) index(w http.ResponseWriter, _ *http.Request) {
 	a.writeIndented(w, "text/plain; charset=utf-8", document(a.srv.Snapshot()))
 }
 
-// statusOK is upstream's answer to a mutation: {"status":true}.
-var statusOK = []byte(`{"status":true}`)
-
-func (a *api) setKV(w http.ResponseWriter, r *http.Request) {
-	q, ok := requireParams(w, r, "key", "value")
-	if !ok {
-		return
-	}
-	if err := a.srv.Set(q["key"], q["value"]); err != nil {
-		a.writeMutationError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, statusOK)
-}
-
-// deleteKey serves the deletion of one of this node's keys with del:
-// Server.Delete for /mark_for_deletion, Server.DeleteAfterTTL for
-// /delete_after_ttl (not in upstream's demo: the key stays readable for the
-// tombstone grace period, then is deleted everywhere). Like upstream it
-// answers {"status":true} also when the key did not exist.
-func deleteKey(del func(key string) (existed bool)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		q, ok := requireParams(w, r, "key")
-		if !ok {
-			return
-		}
-		del(q["key"])
-		writeJSON(w, http.StatusOK, statusOK)
-	}
-}
-
 // healthz answers 200 while the gossip server runs, 503 once it stopped
 // (why is in the node's log, not in the answer).
 func (a *api) healthz(w http.ResponseWriter, _ *http.Request) {
@@ -190,35 +151,6 @@ func (a *api) healthz(w http.ResponseWriter, _ *http.Request) {
 	default:
 		w.Write([]byte("ok\n"))
 	}
-}
-
-// requireParams returns the named query parameters, or answers 400 naming
-// every missing one. An empty value is a value (?value= sets "").
-func requireParams(w http.ResponseWriter, r *http.Request, names ...string) (map[string]string, bool) {
-	q := r.URL.Query()
-	got := make(map[string]string, len(names))
-	var missing []string
-	for _, n := range names {
-		if !q.Has(n) {
-			missing = append(missing, n)
-			continue
-		}
-		got[n] = q.Get(n)
-	}
-	if len(missing) > 0 {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("missing query parameter(s): %s (usage: %s)",
-			strings.Join(missing, ", "), usageOf(r.URL.Path)))
-		return nil, false
-	}
-	return got, true
-}
-
-func usageOf(path string) string {
-	path = strings.TrimSuffix(path, "/")
-	if path == "/set_kv" {
-		return path + "/?key=K&value=V"
-	}
-	return path + "/?key=K"
 }
 
 // writeMutationError answers a failed mutation in the API's own words: the

@@ -51,7 +51,7 @@ func testNodeWith(t *testing.T, cfg chitchat.Config) (*chitchat.Server, *httptes
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(newAPI(srv, cfg, nil).routes())
+	ts := httptest.NewServer(newAPI(srv, cfg, nil, testHTTPOptions()).routes())
 	t.Cleanup(func() {
 		srv.Shutdown() // ends the /events streams
 		ts.Close()
@@ -114,16 +114,29 @@ func TestMissingParameters(t *testing.T) {
 
 func TestMethodsAndPaths(t *testing.T) {
 	_, ts := testNode(t)
-	resp, err := http.Post(ts.URL+"/set_kv/?key=a&value=b", "text/plain", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Errorf("POST /set_kv/ = %d, want 405 (upstream's API is GET only)", resp.StatusCode)
-	}
-	if resp, _ := get(t, ts.URL+"/nope"); resp.StatusCode != http.StatusNotFound {
-		t.Errorf("GET /nope = %d, want 404", resp.StatusCode)
+	for _, tt := range []struct {
+		method, path, contentType string
+		want                      int
+	}{
+		{http.MethodHead, "/set_kv/?key=a&value=b", "", http.StatusMethodNotAllowed},
+		{http.MethodHead, "/mark_for_deletion?key=a", "", http.StatusMethodNotAllowed},
+		{http.MethodPut, "/set_kv/?key=a&value=b", "", http.StatusMethodNotAllowed},
+		{http.MethodDelete, "/delete_after_ttl/?key=a", "", http.StatusMethodNotAllowed},
+		{http.MethodPost, "/set_kv/?key=a&value=b", "text/plain", http.StatusUnsupportedMediaType},
+		{http.MethodGet, "/nope", "", http.StatusNotFound},
+	} {
+		req, _ := http.NewRequest(tt.method, ts.URL+tt.path, nil)
+		if tt.contentType != "" {
+			req.Header.Set("Content-Type", tt.contentType)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("%s %s = %d, want %d", tt.method, tt.path, resp.StatusCode, tt.want)
+		}
 	}
 }
 

@@ -12,9 +12,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -69,6 +74,52 @@ func TestUIInBrowser(t *testing.T) {
 		cards[0].self && !cards[1].self &&
 		cards.map(c => c.keys.length).join() === "2,2,2,2"`)
 	t.Logf("page shows %s", cards)
+
+	// The page's own form sets a key: a same-origin POST, which the API
+	// serves.
+	if _, err := page.eval(ctx, `document.getElementById("key").value = "via_ui";
+		document.getElementById("value").value = "set from the page";
+		document.getElementById("setForm").requestSubmit()`); err != nil {
+		t.Fatal(err)
+	}
+	page.waitFor(ctx, t, "node_0 with the key set from the form", `cards => cards[0].keys.includes("via_ui")`)
+	// A page of another site (served here as http://localhost:port, while
+	// the node is http://127.0.0.1:port) cannot change node_0's state, by
+	// GET or by a form POST, though the browser sends both (no-cors: the
+	// page cannot read the answers, but they would run).
+	attacker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, "<!doctype html><title>some other site</title>")
+	}))
+	defer attacker.Close()
+	other := b.open(ctx, t, strings.Replace(attacker.URL, "127.0.0.1", "localhost", 1))
+	for _, call := range []string{
+		`fetch("` + nodes[0].url + `/set_kv/?key=evil_get&value=1", {mode: "no-cors"})`,
+		`fetch("` + nodes[0].url + `/set_kv/", {mode: "no-cors", method: "POST",
+			headers: {"Content-Type": "application/x-www-form-urlencoded"}, body: "key=evil_post&value=1"})`,
+		`fetch("` + nodes[0].url + `/mark_for_deletion/?key=via_ui", {mode: "no-cors"})`,
+	} {
+		// The answer is opaque, or blocked (Cross-Origin-Resource-Policy);
+		// either way the request was sent, and node_0 logs its refusal.
+		if got, err := other.eval(ctx, call+`.then(r => r.type, e => "blocked")`); err != nil || (got != "opaque" && got != "blocked") {
+			t.Fatalf("%s from another site = %q, %v; want an opaque or a blocked answer", call, got, err)
+		}
+	}
+	refused := nodes[0].stderr.waitCount(ctx, t, regexp.MustCompile(`msg="HTTP API: refused a request from another site".*why="Sec-Fetch-Site: cross-site"`), 3)
+	t.Logf("node_0 logged: %s", refused[0])
+	for _, ns := range getState(ctx, t, nodes[0].url).ClusterState.NodeStates {
+		if ns.ChitchatID.NodeID != "node_0" {
+			continue
+		}
+		if v := ns.KeyValues["via_ui"]; v.Status != "Set" || v.Value != "set from the page" {
+			t.Errorf("node_0's via_ui = %+v after another page tried to delete it, want set from the page", v)
+		}
+		for _, k := range []string{"evil_get", "evil_post"} {
+			if v, ok := ns.KeyValues[k]; ok {
+				t.Errorf("another page set %s=%+v on node_0", k, v)
+			}
+		}
+	}
 
 	nodes[2].stop(ctx, syscall.SIGTERM)
 	cards = page.waitFor(ctx, t, "node_2 left, the others live", `cards =>

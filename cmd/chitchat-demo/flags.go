@@ -356,6 +356,10 @@ Flags:
 HTTP API (GET, on --listen_addr): / (cluster state), /set_kv/?key=&value=,
 /mark_for_deletion/?key=, /delete_after_ttl/?key=, /events, /ui, /metrics,
 /healthz, /v1/agent/members, /v1/keyring, /overlay/peers, /overlay/wg-quick.
+The three mutations also take POST with a form or a JSON body. The API has
+no authentication: keep it on loopback, or behind a proxy that authenticates.
+It refuses mutations from other web sites, Host names that are not the node's
+(see --http_allowed_hosts), and keys under worker:, __chitchat. and service:.
 
 SIGINT or SIGTERM: the node leaves the cluster (peers list it in left_nodes,
 not dead_nodes), then stops.

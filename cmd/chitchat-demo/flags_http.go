@@ -4,7 +4,10 @@ package main
 
 import (
 	"flag"
+	"net/netip"
+	"regexp"
 	"strconv"
+	"strings"
 )
 
 // httpOptions is the validated HTTP part of the command line.
@@ -12,11 +15,15 @@ type httpOptions struct {
 	// maxConns caps the TCP connections served at once; further ones wait
 	// in the kernel's accept queue until one closes.
 	maxConns int
+	// allowedHosts are the host names and IPs the API answers to besides
+	// its own addresses and loopback (Host header; trust.go); "*" is any.
+	allowedHosts []string
 }
 
 // httpFlags holds the raw text of the HTTP flags.
 type httpFlags struct {
-	maxConns stringValue
+	maxConns     stringValue
+	allowedHosts listValue
 }
 
 // Defaults of the HTTP flags.
@@ -27,6 +34,8 @@ const (
 func (hf *httpFlags) register(fs *flag.FlagSet) {
 	hf.maxConns = stringValue{s: defaultHTTPMaxConns}
 	fs.Var(&hf.maxConns, "http_max_connections", "HTTP API: most TCP `connections` served at once; more wait until one closes")
+	fs.Var(&hf.allowedHosts, "http_allowed_hosts", "HTTP API: comma-separated host `names` or IPs it answers to (Host header), "+
+		"besides its own addresses, localhost and loopback; '*' for any (only behind a proxy that authenticates); repeatable")
 }
 
 // parseHTTPFlags returns the HTTP options.
@@ -37,5 +46,25 @@ func parseHTTPFlags(hf *httpFlags, bad func(string, ...any)) httpOptions {
 	} else {
 		o.maxConns = n
 	}
+	for _, list := range hf.allowedHosts {
+		for h := range strings.SplitSeq(list, ",") {
+			h = strings.TrimSpace(h)
+			if h == "*" || isIPLiteral(h) || hostName.MatchString(h) {
+				o.allowedHosts = append(o.allowedHosts, strings.ToLower(h))
+				continue
+			}
+			bad("--http_allowed_hosts %q: %q is not a host name or an IP address (no scheme, port or path: "+
+				"such as node1.example.com or 10.0.0.5)", list, h)
+		}
+	}
 	return o
+}
+
+// hostName matches a DNS name: dot-separated labels of letters, digits and
+// hyphens.
+var hostName = regexp.MustCompile(`^(?i)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$`)
+
+func isIPLiteral(s string) bool {
+	ip, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"))
+	return err == nil && ip.Zone() == ""
 }

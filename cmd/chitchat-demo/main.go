@@ -161,7 +161,7 @@ func runNode(ctx context.Context, o nodeOptions, logger *slog.Logger, stdout io.
 	// included, so that the HTTP server's graceful shutdown is quick.
 	httpCtx, cancelHTTP := context.WithCancel(context.Background())
 	defer cancelHTTP()
-	a := newAPI(srv, cfg, mesh)
+	a := newAPI(srv, cfg, mesh, o.http)
 	hs := newHTTPServer(httpCtx, a.routes(), logger)
 	gossipDone := make(chan error, 1)
 	go func() { gossipDone <- srv.Run(context.Background()) }()
