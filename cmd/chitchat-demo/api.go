@@ -20,6 +20,7 @@ type api struct {
 	metrics http.Handler
 	log     *slog.Logger // what answers do not say (internal errors) goes here
 	hosts   hostPolicy   // the Host headers served (trust.go)
+	hub     *eventHub    // the /events streams (events.go)
 }
 
 // newAPI serves srv, started with cfg, with the --http_* options o; mesh is
@@ -30,7 +31,8 @@ func newAPI(srv *chitchat.Server, cfg chitchat.Config, mesh *overlay.Mesh, o htt
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &api{srv: srv, cfg: cfg, mesh: mesh, metrics: metricsHandler(srv, log), log: log,
-		hosts: newHostPolicy(cfg.ListenAddr, cfg.ID.Addr, o.allowedHosts)}
+		hosts: newHostPolicy(cfg.ListenAddr, cfg.ID.Addr, o.allowedHosts),
+		hub:   newAPIEventHub(srv, cfg, o.maxEventStreams, log)}
 }
 
 func (a *api) routes() http.Handler {

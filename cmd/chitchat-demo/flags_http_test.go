@@ -32,7 +32,7 @@ func TestHTTPFlagDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := httpOptions{maxConns: 256}
+	want := httpOptions{maxConns: 256, maxEventStreams: 64}
 	if diff := cmp.Diff(want, o.http, cmp.AllowUnexported(httpOptions{})); diff != "" {
 		t.Errorf("HTTP defaults mismatch (-want +got):\n%s", diff)
 	}
@@ -47,6 +47,9 @@ func TestHTTPFlagProblems(t *testing.T) {
 	}{
 		{"zero connections", []string{"--http_max_connections", "0"}, []string{`--http_max_connections "0": must be a whole number between 1 and 1000000`}},
 		{"connections not a number", []string{"--http_max_connections", "many"}, []string{`--http_max_connections "many"`}},
+		{"zero event streams", []string{"--http_max_event_streams", "0"}, []string{`--http_max_event_streams "0": must be a whole number`}},
+		{"as many event streams as connections", []string{"--http_max_event_streams", "10", "--http_max_connections", "10"},
+			[]string{"--http_max_event_streams 10 must be below --http_max_connections 10"}},
 		{"allowed host with a port", []string{"--http_allowed_hosts", "node1.example:10000"}, []string{`"node1.example:10000" is not a host name or an IP address`}},
 		{"allowed host with a scheme", []string{"--http_allowed_hosts", "a.example,http://b.example"}, []string{`"http://b.example" is not a host name`}},
 		{"allowed host empty", []string{"--http_allowed_hosts", ""}, []string{`"" is not a host name`}},
