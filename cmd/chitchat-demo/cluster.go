@@ -45,9 +45,10 @@ type clusterOptions struct {
 	n           int
 	basePort    uint16
 	host        netip.Addr
-	interval    string        // --interval_ms, passed to every node
-	passthrough []string      // node flags after "--", passed to every node
-	stopGrace   time.Duration // how long a node may take to stop after SIGTERM
+	interval    string          // --interval_ms, passed to every node
+	passthrough []string        // node flags after "--", passed to every node
+	stopGrace   time.Duration   // how long a node may take to stop after SIGTERM
+	overlay     *clusterOverlay // with --overlay: node 0's ids, IP and port, the others' derive
 }
 
 // clusterFlags holds the raw text of the launcher's flags.
@@ -84,6 +85,10 @@ Flags:
 	fmt.Fprint(w, `
 Node flags after "--" are passed to every node, for example:
   chitchat-demo cluster -n 3 -- --dead_node_grace_period 30s --log_level debug
+With --overlay, --overlay_node_id, --overlay_ip and --wg_listen_port are
+node_0's; node i gets each plus i:
+  chitchat-demo cluster -n 3 -- --overlay --overlay_node_id 1 --overlay_ip 10.200.0.1
+runs overlay nodes 1, 2, 3 on 10.200.0.1, .2, .3, WireGuard ports 51820..51822.
 `)
 }
 
@@ -128,6 +133,11 @@ func parseClusterFlags(args []string) (clusterOptions, error) {
 			problems = append(problems, err)
 		}
 		o.stopGrace = no.leaveTimeout + stopTimeout
+		// The overlay flags given are node 0's; each node gets its own.
+		gossip := [2]int{int(o.basePort), int(o.basePort) + o.n - 1}
+		if o.overlay = planOverlay(no.overlay, o.n, gossip, bad); o.overlay != nil {
+			o.passthrough = withoutFlags(o.passthrough, perNodeOverlayFlags)
+		}
 	}
 	return o, errors.Join(problems...)
 }
@@ -144,7 +154,11 @@ func (o clusterOptions) nodeArgs(i int) []string {
 	if i > 0 {
 		args = append(args, "--seed", o.addr(0).String())
 	}
-	return append(args, o.passthrough...)
+	args = append(args, o.passthrough...)
+	if o.overlay != nil {
+		args = append(args, o.overlay.args(i)...)
+	}
+	return args
 }
 
 // checkPorts reports every port of the cluster that is already taken.
@@ -161,6 +175,14 @@ func (o clusterOptions) checkPorts() error {
 			errs = append(errs, fmt.Errorf("%v/UDP (%s) is not available: %v", a, o.name(i), stripOpErr(err)))
 		} else {
 			pc.Close()
+		}
+		if o.overlay != nil && o.overlay.wgPort != 0 {
+			wg := netip.AddrPortFrom(o.host, uint16(o.overlay.wgPort+i))
+			if pc, err := net.ListenPacket("udp", wg.String()); err != nil {
+				errs = append(errs, fmt.Errorf("%v/UDP (%s's WireGuard port) is not available: %v", wg, o.name(i), stripOpErr(err)))
+			} else {
+				pc.Close()
+			}
 		}
 	}
 	if len(errs) > 0 {
