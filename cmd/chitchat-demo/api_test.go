@@ -75,14 +75,15 @@ func get(t *testing.T, url string) (*http.Response, string) {
 
 func TestMutations(t *testing.T) {
 	srv, ts := testNode(t)
-	for _, path := range []string{
-		"/set_kv/?key=a&value=1", "/set_kv?key=b&value=2", "/set_kv/?key=empty&value=",
-		"/mark_for_deletion/?key=a", "/mark_for_deletion?key=missing",
-		"/delete_after_ttl/?key=b", "/delete_after_ttl?key=missing",
+	for _, tt := range []struct{ path, want string }{
+		{"/set_kv/?key=a&value=1", `{"status":true}`}, {"/set_kv?key=b&value=2", `{"status":true}`},
+		{"/set_kv/?key=empty&value=", `{"status":true}`},
+		{"/mark_for_deletion/?key=a", `{"status":true}`}, {"/mark_for_deletion?key=missing", `{"status":false}`},
+		{"/delete_after_ttl/?key=b", `{"status":true}`}, {"/delete_after_ttl?key=missing", `{"status":false}`},
 	} {
-		resp, body := get(t, ts.URL+path)
-		if resp.StatusCode != http.StatusOK || body != `{"status":true}` || resp.Header.Get("Content-Type") != "application/json; charset=utf-8" {
-			t.Errorf("GET %s = %d %q %q, want 200 application/json {\"status\":true}", path, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+		resp, body := get(t, ts.URL+tt.path)
+		if resp.StatusCode != http.StatusOK || body != tt.want || resp.Header.Get("Content-Type") != "application/json; charset=utf-8" {
+			t.Errorf("GET %s = %d %q %q, want 200 application/json %s", tt.path, resp.StatusCode, resp.Header.Get("Content-Type"), body, tt.want)
 		}
 	}
 	self, _ := srv.NodeState(srv.Self())
@@ -93,6 +94,34 @@ func TestMutations(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("statuses mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// An empty key is refused; a badly percent-encoded one is reported as
+// malformed, not as missing.
+func TestBadKeys(t *testing.T) {
+	srv, ts := testNode(t)
+	for _, tt := range []struct {
+		path string
+		want int
+		msg  string
+	}{
+		{"/set_kv/?key=&value=v", http.StatusBadRequest, "the key is empty"},
+		{"/mark_for_deletion?key=", http.StatusBadRequest, "the key is empty"},
+		{"/delete_after_ttl/?key=", http.StatusBadRequest, "the key is empty"},
+		{"/set_kv/?key=100%&value=v", http.StatusBadRequest, "malformed query string"},
+		{"/set_kv/?key=a%zzb&value=v", http.StatusBadRequest, "malformed query string"},
+		{"/set_kv/?key=k&value=%E2%82", http.StatusBadRequest, "valid UTF-8"},
+		{"/mark_for_deletion/?key=%", http.StatusBadRequest, "malformed query string"},
+	} {
+		resp, body := get(t, ts.URL+tt.path)
+		var e errorDoc
+		if resp.StatusCode != tt.want || json.Unmarshal([]byte(body), &e) != nil || !strings.Contains(e.Error, tt.msg) {
+			t.Errorf("GET %s = %d %s, want %d with an error saying %q", tt.path, resp.StatusCode, body, tt.want, tt.msg)
+		}
+	}
+	if _, ok := srv.Get(""); ok {
+		t.Error("the empty key was set")
 	}
 }
 

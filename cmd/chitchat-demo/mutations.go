@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -68,8 +69,16 @@ func (a *api) mutation(h mutationHandler) http.HandlerFunc {
 // for POST, those of the body (a form, or a JSON object of strings), which
 // win. Each parameter's first value counts.
 func mutationParams(w http.ResponseWriter, r *http.Request) (map[string]string, bool) {
+	// url.Values drops a badly encoded pair silently (r.URL.Query()), which
+	// would then be reported as missing.
+	query, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("malformed query string (%v): percent-encode the key and the value, "+
+			"as curl --get --data-urlencode key=K does", err))
+		return nil, false
+	}
 	params := make(map[string]string)
-	for k, vs := range r.URL.Query() {
+	for k, vs := range query {
 		params[k] = vs[0]
 	}
 	if r.Method != http.MethodPost {
@@ -146,8 +155,13 @@ func usageOf(path string) string {
 	return path + "/?key=K"
 }
 
-// refuseReserved answers 403 if key is under a reserved prefix.
-func refuseReserved(w http.ResponseWriter, key string) bool {
+// refuseKey answers 400 if key is empty and 403 if it is under a reserved
+// prefix.
+func refuseKey(w http.ResponseWriter, r *http.Request, key string) bool {
+	if key == "" {
+		writeError(w, http.StatusBadRequest, "the key is empty: give one (usage: "+usageOf(r.URL.Path)+")")
+		return true
+	}
 	prefix, owner, ok := reservedPrefix(key)
 	if ok {
 		writeError(w, http.StatusForbidden, fmt.Sprintf(
@@ -156,11 +170,15 @@ func refuseReserved(w http.ResponseWriter, key string) bool {
 	return ok
 }
 
-// statusOK is upstream's answer to a mutation: {"status":true}.
-var statusOK = []byte(`{"status":true}`)
+// Upstream's answers to a mutation: {"status":true}, and {"status":false}
+// when there was nothing to delete.
+var (
+	statusOK    = []byte(`{"status":true}`)
+	statusFalse = []byte(`{"status":false}`)
+)
 
 func (a *api) setKV(w http.ResponseWriter, r *http.Request, params map[string]string) {
-	if !requireParams(w, r, params, "key", "value") || refuseReserved(w, params["key"]) {
+	if !requireParams(w, r, params, "key", "value") || refuseKey(w, r, params["key"]) {
 		return
 	}
 	if err := a.srv.Set(params["key"], params["value"]); err != nil {
@@ -173,14 +191,18 @@ func (a *api) setKV(w http.ResponseWriter, r *http.Request, params map[string]st
 // deleteKey serves the deletion of one of this node's keys with del:
 // Server.Delete for /mark_for_deletion, Server.DeleteAfterTTL for
 // /delete_after_ttl (not in upstream's demo: the key stays readable for the
-// tombstone grace period, then is deleted everywhere). Like upstream it
-// answers {"status":true} also when the key did not exist.
+// tombstone grace period, then is deleted everywhere). It answers
+// {"status":false} when the key did not exist, as the library reports
+// (upstream's demo says true whatever happened).
 func (a *api) deleteKey(del func(key string) (existed bool)) mutationHandler {
 	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
-		if !requireParams(w, r, params, "key") || refuseReserved(w, params["key"]) {
+		if !requireParams(w, r, params, "key") || refuseKey(w, r, params["key"]) {
 			return
 		}
-		del(params["key"])
+		if !del(params["key"]) {
+			writeJSON(w, http.StatusOK, statusFalse)
+			return
+		}
 		writeJSON(w, http.StatusOK, statusOK)
 	}
 }
