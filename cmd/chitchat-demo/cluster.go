@@ -335,13 +335,15 @@ func startChild(exe, name string, width int, args []string, out *prefixWriter) (
 }
 
 // stopChildren sends SIGTERM to every running child, waits up to grace,
-// then kills the stragglers. It returns once every child has
-// been reaped.
+// then kills the stragglers. It returns once every child has been reaped,
+// and says how many it stopped: those that were still running.
 func stopChildren(children []*child, grace time.Duration, stderr io.Writer) {
+	running := 0
 	for _, c := range children {
 		select {
 		case <-c.exited:
 		default:
+			running++
 			c.cmd.Process.Signal(syscall.SIGTERM)
 		}
 	}
@@ -366,8 +368,11 @@ func stopChildren(children []*child, grace time.Duration, stderr io.Writer) {
 		c.cmd.Process.Kill()
 		<-c.exited
 	}
-	if len(children) > 0 {
-		fmt.Fprintf(stderr, "chitchat-demo cluster: stopped %d node(s)\n", len(children))
+	switch gone := len(children) - running; {
+	case gone > 0:
+		fmt.Fprintf(stderr, "chitchat-demo cluster: stopped %d node(s); %d had exited already\n", running, gone)
+	case running > 0:
+		fmt.Fprintf(stderr, "chitchat-demo cluster: stopped %d node(s)\n", running)
 	}
 }
 

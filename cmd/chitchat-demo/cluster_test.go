@@ -120,3 +120,21 @@ func TestClusterCommandOverlay(t *testing.T) {
 		}
 	}
 }
+
+// After nodes were killed, the launcher counts only the nodes it stopped.
+func TestClusterCommandCountsStoppedNodes(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	l, nodes := startLauncher(ctx, t, 4)
+	for _, c := range nodes[1:3] {
+		if err := syscall.Kill(c.pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The launcher notices both exits before it is told to stop.
+	l.stderr.waitCount(ctx, t, regexp.MustCompile(`node_[12] exited \(signal: killed\); \d node\(s\) still running`), 2)
+	l.stop(ctx, syscall.SIGTERM)
+	if log := l.stderr.String(); !strings.Contains(log, "stopped 2 node(s); 2 had exited already\n") {
+		t.Errorf("the launcher did not report stopping 2 nodes of which 2 had exited:\n%s", log)
+	}
+}
