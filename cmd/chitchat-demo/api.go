@@ -46,8 +46,8 @@ func (a *api) routes() http.Handler {
 	mux.HandleFunc("GET /v1/keyring", a.keyring)
 	mux.HandleFunc("GET /overlay/peers", a.overlayPeers)
 	mux.HandleFunc("GET /overlay/wg-quick", a.overlayWGQuick)
-	mux.HandleFunc("GET /ui", serveUI)
-	mux.HandleFunc("GET /ui/{$}", serveUI)
+	mux.HandleFunc("GET /ui", a.serveUI)
+	mux.HandleFunc("GET /ui/{$}", a.serveUI)
 	return secureHeaders(a.hosts.checkHost(mux, a.log))
 }
 

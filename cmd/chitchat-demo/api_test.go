@@ -260,7 +260,8 @@ func TestAgentMembersStatus(t *testing.T) {
 }
 
 func TestUIPage(t *testing.T) {
-	_, ts := testNode(t)
+	srv, ts := testNode(t)
+	srv.Set("evil", "</script><script>alert(1)</script><!--")
 	for _, path := range []string{"/ui", "/ui/"} {
 		resp, body := get(t, ts.URL+path)
 		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/html; charset=utf-8" {
@@ -268,6 +269,15 @@ func TestUIPage(t *testing.T) {
 		}
 		if !strings.Contains(body, `new EventSource("/events")`) {
 			t.Errorf("GET %s: the page does not follow /events", path)
+		}
+		// The current state is in the page, as JSON no value can break
+		// out of.
+		_, rest, ok := strings.Cut(body, `<script id="state" type="application/json">`)
+		state, _, _ := strings.Cut(rest, "</script>")
+		var d stateDoc
+		if err := json.Unmarshal([]byte(state), &d); !ok || err != nil || d.ClusterID != "testing" || len(d.LiveNodes) != 1 ||
+			d.ClusterState.NodeStates[0].KeyValues["evil"].Value != "</script><script>alert(1)</script><!--" {
+			t.Errorf("GET %s: the page holds no state, or a broken one (%v): %.300s", path, err, state)
 		}
 		// Self-contained: no external script, style, image or font.
 		if m := regexp.MustCompile(`(?i)(src|href)\s*=\s*["']?(https?:)?//|@import|url\(`).FindString(body); m != "" {

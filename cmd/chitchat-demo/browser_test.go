@@ -152,6 +152,49 @@ func TestUIInBrowser(t *testing.T) {
 	t.Logf("screenshot: %s (%d bytes)", shot, len(png))
 }
 
+// /ui draws the cluster from the state written in the page, before any
+// event: the DOM a headless browser dumps once the page has loaded shows
+// the node and its key.
+func TestUIDrawsBeforeEvents(t *testing.T) {
+	t.Parallel()
+	browserPath := findBrowser()
+	if browserPath == "" {
+		t.Skip("no headless browser (see TestUIInBrowser)")
+	}
+	srv, _ := testNode(t)
+	srv.Set("role", "gateway")
+	// /events sends nothing (a slow network): only the state written in
+	// the page can draw the node.
+	routes := newAPI(srv, testConfig(), nil, testHTTPOptions()).routes()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/events" {
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.WriteHeader(http.StatusOK)
+			http.NewResponseController(w).Flush()
+			<-r.Context().Done()
+			return
+		}
+		routes.ServeHTTP(w, r)
+	}))
+	defer ts.Close()
+	profile, err := os.MkdirTemp("", "chitchat-demo-chromium-") // see startBrowser
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(profile)
+	cmd := exec.CommandContext(testContext(t), browserPath, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+		"--user-data-dir="+profile, "--dump-dom", ts.URL+"/ui")
+	dom, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s --dump-dom: %v", browserPath, err)
+	}
+	for _, want := range []string{`data-node="node_0"`, `data-status="live"`, `data-key="role"`, `id="nLive">1<`} {
+		if !strings.Contains(string(dom), want) {
+			t.Errorf("the loaded page has no %s:\n%.2000s", want, dom)
+		}
+	}
+}
+
 // browser is a headless Chromium driven over --remote-debugging-pipe.
 type browser struct {
 	cmd    *exec.Cmd
