@@ -62,6 +62,7 @@ func TestUIInBrowser(t *testing.T) {
 		{2, "/mark_for_deletion/?key=draining"},
 		{3, "/set_kv/?key=role&value=searcher"}, {3, "/set_kv/?key=lease&value=7f3a"},
 		{3, "/delete_after_ttl/?key=lease"},
+		{1, "/set_kv/?key=blob&value=" + strings.Repeat("0123456789", 500)},
 	} {
 		mustStatusTrue(ctx, t, nodes[q.node].url+q.path)
 	}
@@ -72,8 +73,21 @@ func TestUIInBrowser(t *testing.T) {
 		cards.length === 4 &&
 		cards.every((c, i) => c.node === "node_" + i && c.status === "live") &&
 		cards[0].self && !cards[1].self &&
-		cards.map(c => c.keys.length).join() === "2,2,2,2"`)
+		cards.map(c => c.keys.length).join() === "2,3,2,2"`)
 	t.Logf("page shows %s", cards)
+
+	// A long value shows its first 96 characters, the whole on hover
+	// (title); a click unfolds it, another folds it.
+	lengths, err := page.eval(ctx, `(() => {
+		const td = document.querySelectorAll(".card")[1].querySelector('tr[data-key="blob"] td.val');
+		const got = [td.textContent.length, td.title.length];
+		td.click(); got.push(td.textContent.length);
+		td.click(); got.push(td.textContent.length);
+		return got.join();
+	})()`)
+	if want := "97,5000,5000,97"; err != nil || lengths != want {
+		t.Errorf("long value: shown, title, unfolded, folded lengths = %q (%v), want %s", lengths, err, want)
+	}
 
 	// The page's own form sets a key: a same-origin POST, which the API
 	// serves.
