@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -24,6 +25,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gossipkit/chitchat-go/chitchat"
 )
 
 // findBrowser returns a Chromium-like browser on PATH, or "".
@@ -155,6 +158,28 @@ func TestUIInBrowser(t *testing.T) {
 		t.Errorf("live, dead, left counts = %q (%v), want 2,1,1", stats, err)
 	}
 
+	// The table view shows the same nodes, one line each; the status
+	// filter and the search narrow it down.
+	checkViews(ctx, t, page, []viewCheck{
+		{"table", `document.querySelector('#viewSeg [data-view="table"]').click()`,
+			"node_0:live,node_1:live,node_2:left,node_3:dead"},
+		{"dead only", `document.querySelector('#statusSeg [data-status="dead"]').click()`, "node_3:dead"},
+		{"left only", `document.querySelector('#statusSeg [data-status="left"]').click()`, "node_2:left"},
+		{"all, searching a value", `document.querySelector('#statusSeg [data-status="all"]').click(); search("SEARCHER")`,
+			"node_2:left,node_3:dead"},
+		{"searching a key", `search("some_key")`, "node_1:live"},
+		{"searching an address", `search(":` + nodes[0].url[strings.LastIndex(nodes[0].url, ":")+1:] + `")`, "node_0:live"},
+		{"live, no search", `search(""); document.querySelector('#statusSeg [data-status="live"]').click()`, "node_0:live,node_1:live"},
+		{"cards, live", `document.querySelector('#viewSeg [data-view="cards"]').click()`, "node_0:live,node_1:live"},
+		{"cards, all", `document.querySelector('#statusSeg [data-status="all"]').click()`,
+			"node_0:live,node_1:live,node_2:left,node_3:dead"},
+	})
+	// The time series fill from the stream, one sample a second.
+	series := page.waitFor(ctx, t, "three samples in each time series", `() =>
+		["sparkLive", "sparkBytes"].every(id => +document.getElementById(id).dataset.samples >= 3) &&
+		document.getElementById("bps").textContent.endsWith("/s")`)
+	t.Logf("time series: %s", series)
+
 	png := page.screenshot(ctx, t)
 	shot := filepath.Join(t.TempDir(), "ui.png")
 	if os.Getenv("UPDATE_SCREENSHOT") == "1" {
@@ -207,6 +232,134 @@ func TestUIDrawsBeforeEvents(t *testing.T) {
 			t.Errorf("the loaded page has no %s:\n%.2000s", want, dom)
 		}
 	}
+}
+
+// viewCheck is a step of checkViews: run JavaScript (with search(text)
+// typing into the search box), then the visible nodes must be want.
+type viewCheck struct{ name, js, want string }
+
+// visibleJS lists the visible nodes of the current view as node:status.
+const visibleJS = `(() => {
+	const view = document.body.dataset.view;
+	const items = view === "table" ? document.querySelectorAll("#nodeRows tr") : document.querySelectorAll(".card");
+	return [...items].filter(e => !e.hidden).map(e => e.dataset.node + ":" + e.dataset.status).join();
+})()`
+
+func checkViews(ctx context.Context, t *testing.T, p *page, steps []viewCheck) {
+	t.Helper()
+	const search = `const search = (text) => { const s = document.getElementById("search"); s.value = text; s.dispatchEvent(new Event("input")); };`
+	for _, st := range steps {
+		got, err := p.eval(ctx, `(() => { `+search+st.js+`; return `+visibleJS+`; })()`)
+		if err != nil || got != st.want {
+			t.Errorf("%s: the page shows %q (%v), want %q", st.name, got, err, st.want)
+		}
+	}
+}
+
+// /ui with a hundred nodes: the table is the default view, one short line
+// per node; the status filter and the search work at that size. The state
+// is made up and written in the page; /events sends nothing.
+func TestUIHundredNodes(t *testing.T) {
+	t.Parallel()
+	browserPath := findBrowser()
+	if browserPath == "" {
+		t.Skip("no headless browser (see TestUIInBrowser)")
+	}
+	ctx := testContext(t)
+	doc := hundredNodeDoc()
+	a := &api{log: slog.New(slog.DiscardHandler)}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ui" {
+			a.writeUIPage(w, doc)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream") // /events: nothing until the test ends
+		w.WriteHeader(http.StatusOK)
+		http.NewResponseController(w).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-ctx.Done():
+		}
+	}))
+	t.Cleanup(ts.Close) // after the browser's cleanup, registered below
+	b := startBrowser(ctx, t, browserPath)
+	page := b.open(ctx, t, ts.URL+"/ui")
+	summary, err := page.eval(ctx, `(() => {
+		const rows = [...document.querySelectorAll("#nodeRows tr")];
+		const heights = rows.map(r => r.getBoundingClientRect().height);
+		return JSON.stringify({view: document.body.dataset.view, rows: rows.length,
+			visible: rows.filter(r => !r.hidden).length, tallest: Math.max(...heights), shown: document.getElementById("shown").textContent});
+	})()`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		View          string
+		Rows, Visible int
+		Tallest       float64
+		Shown         string
+	}
+	if err := json.Unmarshal([]byte(summary), &got); err != nil {
+		t.Fatalf("%v: %s", err, summary)
+	}
+	if got.View != "table" || got.Rows != 100 || got.Visible != 100 || got.Tallest > 36 || got.Shown != "100 nodes" {
+		t.Errorf("/ui with 100 nodes shows %s; want the table, 100 visible rows of at most 36 px, \"100 nodes\"", summary)
+	}
+	count := func(js string) string {
+		n, err := page.eval(ctx, `(() => { `+js+`; return document.getElementById("shown").textContent + " " +
+			[...document.querySelectorAll("#nodeRows tr")].filter(r => !r.hidden).map(r => r.dataset.status).filter((s, i, a) => a.indexOf(s) === i).join(); })()`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, tt := range []struct{ js, want string }{
+		{`document.querySelector('#statusSeg [data-status="live"]').click()`, "showing 90 of 100 live"},
+		{`document.querySelector('#statusSeg [data-status="dead"]').click()`, "showing 6 of 100 dead"},
+		{`document.querySelector('#statusSeg [data-status="left"]').click()`, "showing 4 of 100 left"},
+		{`document.querySelector('#statusSeg [data-status="all"]').click();
+			const s = document.getElementById("search"); s.value = "eu-west-1b"; s.dispatchEvent(new Event("input"))`, "showing 33 of 100 live,dead,left"},
+	} {
+		if got := count(tt.js); got != tt.want {
+			t.Errorf("%s: shows %q, want %q", tt.js, got, tt.want)
+		}
+	}
+	if os.Getenv("UPDATE_SCREENSHOT") == "1" {
+		count(`const s = document.getElementById("search"); s.value = ""; s.dispatchEvent(new Event("input"))`)
+		png := page.screenshot(ctx, t)
+		if err := os.WriteFile(filepath.Join("..", "..", "docs", "ui-100.png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// hundredNodeDoc is the state of a made-up cluster of 100 nodes: 90 live,
+// 6 dead, 4 left; node i is in zone eu-west-1[abc] by i mod 3.
+func hundredNodeDoc() stateDoc {
+	d := stateDoc{ClusterID: "hundred", ClusterState: clusterStateDoc{SeedAddrs: []string{"10.1.0.0:7280"}},
+		LiveNodes: []chitchatIDDoc{}, DeadNodes: []chitchatIDDoc{}, LeftNodes: []chitchatIDDoc{}}
+	roles := []string{"indexer", "searcher", "control-plane", "janitor"}
+	for i := range 100 {
+		id := chitchatIDDoc{NodeID: fmt.Sprintf("node_%03d", i), GenerationID: 1795000000000000 + uint64(i),
+			GossipAdvertiseAddr: fmt.Sprintf("10.1.%d.%d:7280", i/250, i%250)}
+		kvs := map[string]versionedValDoc{
+			"role":          {Value: roles[i%len(roles)], Version: 1, Status: "Set"},
+			"zone":          {Value: "eu-west-1" + string(rune('a'+i%3)), Version: 2, Status: "Set"},
+			"grpc_endpoint": {Value: fmt.Sprintf("10.1.%d.%d:7281", i/250, i%250), Version: 3, Status: "Set"},
+		}
+		switch {
+		case i >= 96:
+			d.LeftNodes = append(d.LeftNodes, id)
+			kvs[chitchat.LeftKey] = versionedValDoc{Value: "true", Version: 4, Status: "Set"}
+		case i >= 90:
+			d.DeadNodes = append(d.DeadNodes, id)
+		default:
+			d.LiveNodes = append(d.LiveNodes, id)
+		}
+		d.ClusterState.NodeStates = append(d.ClusterState.NodeStates, nodeStateDoc{ChitchatID: id, Heartbeat: uint64(1000 + i),
+			KeyValues: kvs, MaxVersion: uint64(len(kvs))})
+	}
+	return d
 }
 
 // browser is a headless Chromium driven over --remote-debugging-pipe.

@@ -24,9 +24,14 @@ var stateMarker = []byte("/*STATE*/null")
 var uiHead, uiTail, _ = bytes.Cut(uiPage, stateMarker)
 
 func (a *api) serveUI(w http.ResponseWriter, _ *http.Request) {
+	a.writeUIPage(w, document(a.srv.Snapshot()))
+}
+
+// writeUIPage answers the page with the state doc written in it.
+func (a *api) writeUIPage(w http.ResponseWriter, doc stateDoc) {
 	// json.Marshal escapes <, > and & (as \u003c...), so no value can end
 	// the <script> element the state is written in.
-	state, err := json.Marshal(document(a.srv.Snapshot()))
+	state, err := json.Marshal(doc)
 	if err != nil {
 		a.internalError(w, "encoding the state for /ui", err)
 		return
