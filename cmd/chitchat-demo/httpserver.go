@@ -19,7 +19,11 @@ import (
 const (
 	readHeaderTimeout = 10 * time.Second // a client must send its headers within this
 	idleTimeout       = 60 * time.Second // keep-alive connections idle longer are closed
-	maxHeaderBytes    = 16 << 10         // request line and headers (net/http's default is 1 MiB)
+	// maxHeaderBytes bounds the request line and headers (net/http's
+	// default is 1 MiB): a GET /set_kv of the largest key and value the
+	// library accepts (4 KiB and 60 KiB), percent-encoded at 3 bytes a
+	// byte, fits.
+	maxHeaderBytes = 256 << 10
 	// writeTimeout bounds the writing of each answer but the /events
 	// streams (which set a deadline per event): a client that stops
 	// reading does not hold a connection slot for ever.

@@ -194,22 +194,30 @@ func TestHTTPTimeouts(t *testing.T) {
 	}
 }
 
-// Headers beyond maxHeaderBytes are refused with 431.
+// Headers beyond maxHeaderBytes are refused with 431; a GET /set_kv of the
+// largest key and value, percent-encoded, is not.
 func TestHTTPMaxHeaderBytes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ln := serveInBubble(t, okHandler, 10)
+		limits := chitchat.DefaultLimits()
+		largest := "/set_kv/?key=" + strings.Repeat("%E2%82%AC", limits.MaxKeySize/3) +
+			"&value=" + strings.Repeat("%E2%82%AC", limits.MaxValueSize/3)
 		for _, tt := range []struct {
-			size int
-			want int
+			name, path, header string
+			want               int
 		}{
-			{maxHeaderBytes / 2, http.StatusOK},
-			{2 * maxHeaderBytes, http.StatusRequestHeaderFieldsTooLarge},
+			{"header of half the limit", "/", "X-Big: " + strings.Repeat("a", maxHeaderBytes/2), http.StatusOK},
+			{"header of twice the limit", "/", "X-Big: " + strings.Repeat("a", 2*maxHeaderBytes), http.StatusRequestHeaderFieldsTooLarge},
+			{"largest key and value on GET", largest, "", http.StatusOK},
 		} {
 			c := ln.dial()
-			code, err := roundTrip(c, "/", "X-Big: "+strings.Repeat("a", tt.size)+"\r\n")
+			if tt.header != "" {
+				tt.header += "\r\n"
+			}
+			code, err := roundTrip(c, tt.path, tt.header)
 			c.Close()
 			if err != nil || code != tt.want {
-				t.Errorf("GET with a %d-byte header = %d, %v; want %d", tt.size, code, err, tt.want)
+				t.Errorf("%s: %d, %v; want %d", tt.name, code, err, tt.want)
 			}
 		}
 	})
