@@ -11,7 +11,9 @@
 //   - [UDP]: real sockets (net.ListenUDP).
 //   - [Network]: an in-memory, seeded, fault-injecting network for tests and
 //     simulation (MTU, bounded inboxes, link cuts, random drops, delay and
-//     jitter, statistics). It works inside testing/synctest bubbles.
+//     jitter, statistics). It works inside testing/synctest bubbles, and it
+//     refuses what UDP refuses (more than [MaxPayloadSize] bytes, sends
+//     across address families) whatever its MTU.
 //   - [Lossy] and [Counting]: wrappers around any Transport that drop
 //     outgoing datagrams at random or count traffic.
 //

@@ -11,7 +11,10 @@ import (
 
 // Lossy wraps t so that each Send on its Conns is dropped independently
 // with probability p in [0, 1] (upstream TransportExt::drop_message): a
-// dropped Send returns nil and never reaches the inner Conn. Recv is
+// dropped Send returns nil and never reaches the inner Conn. A Send the
+// inner Conn would refuse (too large, another address family) fails
+// whether or not it would have been dropped, and draws no random number.
+// Recv is
 // unchanged. All Conns share one PCG generator seeded with seed, so the
 // same seed and the same sequence of Sends drop the same datagrams.
 func Lossy(t Transport, p float64, seed uint64) (Transport, error) {
@@ -58,10 +61,17 @@ func (c *lossyConn) Send(to netip.AddrPort, b []byte) error {
 	if c.closed.Load() {
 		return ErrClosed
 	}
+	if err := precheck(c.Conn, to, len(b)); err != nil {
+		return err
+	}
 	if c.l.drop() {
 		return nil
 	}
 	return c.Conn.Send(to, b)
+}
+
+func (c *lossyConn) precheck(to netip.AddrPort, size int) error {
+	return precheck(c.Conn, to, size)
 }
 
 func (c *lossyConn) Close() error {
@@ -132,6 +142,10 @@ func (c *CountingConn) Recv(buf []byte) (int, netip.AddrPort, error) {
 
 // Close implements Conn.
 func (c *CountingConn) Close() error { return c.inner.Close() }
+
+func (c *CountingConn) precheck(to netip.AddrPort, size int) error {
+	return precheck(c.inner, to, size)
+}
 
 type counts struct {
 	sentMessages, sentBytes, receivedMessages, receivedBytes atomic.Uint64

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"errors"
+	"net/netip"
 	"slices"
 	"syscall"
 	"testing"
@@ -98,6 +99,72 @@ func TestLossyErrors(t *testing.T) {
 	}
 }
 
+// A Send the network refuses fails even when Lossy would have dropped it,
+// and it does not consume a random draw: the drops that follow are the
+// same as without it.
+func TestLossyRefusesBeforeDropping(t *testing.T) {
+	v6 := netip.MustParseAddrPort("[fd00::1]:10003")
+	tests := []struct {
+		name  string
+		inner func(t *testing.T) Transport
+		to    func(b Conn) netip.AddrPort
+		size  int
+		want  error
+	}{
+		{"in-memory, larger than UDP allows", func(t *testing.T) Transport { return mustNetwork(t, NetworkConfig{}) },
+			func(b Conn) netip.AddrPort { return b.LocalAddr() }, MaxPayloadSize + 1, ErrTooLarge},
+		{"in-memory, larger than the MTU", func(t *testing.T) Transport { return mustNetwork(t, NetworkConfig{MTU: 100}) },
+			func(b Conn) netip.AddrPort { return b.LocalAddr() }, 101, ErrTooLarge},
+		{"in-memory, IPv4 to IPv6", func(t *testing.T) Transport { return mustNetwork(t, NetworkConfig{}) },
+			func(Conn) netip.AddrPort { return v6 }, 10, syscall.EAFNOSUPPORT},
+		{"counted in-memory, larger than the MTU", func(t *testing.T) Transport { return Counting(mustNetwork(t, NetworkConfig{MTU: 100})) },
+			func(b Conn) netip.AddrPort { return b.LocalAddr() }, 101, ErrTooLarge},
+		{"UDP, larger than UDP allows", func(*testing.T) Transport { return UDP{} },
+			func(b Conn) netip.AddrPort { return b.LocalAddr() }, MaxPayloadSize + 1, ErrTooLarge},
+		{"UDP, IPv4 to IPv6", func(*testing.T) Transport { return UDP{} },
+			func(Conn) netip.AddrPort { return netip.MustParseAddrPort("[::1]:9") }, 10, syscall.EAFNOSUPPORT},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, p := range []float64{1, 0.5} {
+				tr, err := Lossy(tt.inner(t), p, 3)
+				if err != nil {
+					t.Fatal(err)
+				}
+				a, b := open(t, tr, localhost0), open(t, tr, localhost0)
+				for range 20 {
+					if err := a.Send(tt.to(b), make([]byte, tt.size)); !errors.Is(err, tt.want) || IsTransient(err) {
+						t.Fatalf("p=%v: Send(%d bytes) = %v, want a non-transient %v", p, tt.size, err, tt.want)
+					}
+				}
+			}
+		})
+	}
+	t.Run("refused sends draw no random number", func(t *testing.T) {
+		run := func(refusedFirst bool) []int {
+			n := mustNetwork(t, NetworkConfig{MTU: 100, InboxSize: 100})
+			tr, _ := Lossy(n, 0.5, 11)
+			a, b := open(t, tr, addrA), open(t, tr, addrB)
+			if refusedFirst {
+				for range 10 {
+					a.Send(addrB, make([]byte, 101))
+				}
+			}
+			for i := range 50 {
+				mustSend(t, a, addrB, []byte{byte(i)})
+			}
+			var got []int
+			for range n.Stats().SentMessages {
+				got = append(got, int(recv(b, MaxPayloadSize).data[0]))
+			}
+			return got
+		}
+		if diff := cmp.Diff(run(false), run(true)); diff != "" {
+			t.Errorf("refused sends changed the drops that follow (-without +with):\n%s", diff)
+		}
+	})
+}
+
 func TestCounting(t *testing.T) {
 	run := func(t *testing.T, tr Transport, inner func() Stats) {
 		ctr := Counting(tr)
@@ -138,7 +205,7 @@ func TestCounting(t *testing.T) {
 		}
 	}
 	t.Run("in-memory", func(t *testing.T) {
-		n := mustNetwork(t, NetworkConfig{MTU: MaxPayloadSize})
+		n := mustNetwork(t, NetworkConfig{})
 		run(t, n, n.Stats)
 	})
 	t.Run("UDP", func(t *testing.T) { run(t, UDP{}, nil) })

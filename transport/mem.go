@@ -6,8 +6,9 @@ package transport
 // counter updates and a non-blocking channel send, never while a Recv
 // blocks.
 //
-// Send path: closed? → MTU → random drop → counted as sent → cut link? →
-// (Delay/Jitter: queue until due) → listener? → inbox full? → inbox.
+// Send path: closed? → size (MaxPayloadSize, MTU) and address family →
+// random drop → counted as sent → cut link? → (Delay/Jitter: queue until
+// due) → listener? → inbox full? → inbox.
 
 import (
 	"errors"
@@ -35,8 +36,10 @@ const (
 // perfect network: no MTU, inboxes of 100, no loss, no delay.
 type NetworkConfig struct {
 	// MTU is the largest datagram Send accepts, in bytes; 0 means no
-	// limit. A larger datagram makes Send return an error containing
-	// "exceeds MTU" (matching ErrTooLarge); it is not counted in Stats.
+	// limit beyond UDP's. A larger datagram makes Send return an error
+	// containing "exceeds MTU" (matching ErrTooLarge); it is not counted in
+	// Stats. Whatever the MTU, a datagram larger than [MaxPayloadSize] is
+	// refused as UDP refuses it.
 	MTU int
 
 	// InboxSize is the number of undelivered datagrams each open address
@@ -57,6 +60,11 @@ type NetworkConfig struct {
 	// Delay is the base one-way delay of every datagram; 0 delivers into
 	// the destination inbox before Send returns.
 	Delay time.Duration
+
+	// DualStack lets every endpoint reach both address families, as on
+	// hosts whose sockets are all dual-stack. Off (the default), a send
+	// across families fails as it does from a UDP socket bound to one.
+	DualStack bool
 
 	// Jitter adds a uniform random delay in [0, Jitter) to each datagram.
 	// With Jitter > 0 datagrams can be reordered; with Jitter == 0 they
@@ -110,13 +118,16 @@ type Stats struct {
 
 // Network is an in-memory datagram network implementing [Transport]. It is
 // safe for concurrent use. Addresses are taken literally: there is no
-// wildcard (0.0.0.0) or loopback semantics.
+// wildcard (0.0.0.0) or loopback semantics. It is no kinder than UDP: Send
+// refuses a datagram larger than [MaxPayloadSize] whatever the MTU, and a
+// datagram from an IPv4 address to an IPv6 one or back (see [Conn]).
 //
 // Under testing/synctest, create the Network and open its Conns inside the
 // bubble that uses them: inboxes are channels and Delay/Jitter use a
 // time.AfterFunc timer, all owned by the bubble that created them.
 type Network struct {
 	mtu       int
+	dualStack bool
 	inboxSize int
 	delay     time.Duration
 	jitter    time.Duration
@@ -160,6 +171,7 @@ func NewNetwork(cfg NetworkConfig) (*Network, error) {
 	}
 	return &Network{
 		mtu:       cfg.MTU,
+		dualStack: cfg.DualStack,
 		inboxSize: inbox,
 		delay:     cfg.Delay,
 		jitter:    cfg.Jitter,
@@ -324,8 +336,8 @@ func (n *Network) send(from *memConn, to netip.AddrPort, b []byte) error {
 	if from.closed.Load() {
 		return ErrClosed
 	}
-	if n.mtu > 0 && len(b) > n.mtu {
-		return fmt.Errorf("transport: datagram of %d bytes exceeds MTU %d: %w", len(b), n.mtu, ErrTooLarge)
+	if err := from.precheck(to, len(b)); err != nil {
+		return err
 	}
 	st := from.stats
 	if n.dropP > 0 && n.rng.Float64() < n.dropP {
@@ -453,6 +465,22 @@ func (c *memConn) LocalAddr() netip.AddrPort { return c.addr }
 
 func (c *memConn) Send(to netip.AddrPort, b []byte) error {
 	return c.net.send(c, unmap(to), b)
+}
+
+// precheck refuses what UDP refuses: a datagram larger than MaxPayloadSize
+// (or the MTU), and one across address families. Addresses are literal
+// here, so an IPv6 wildcard is an IPv6 address like any other.
+func (c *memConn) precheck(to netip.AddrPort, size int) error {
+	if err := checkSize(to, size); err != nil {
+		return err
+	}
+	if mtu := c.net.mtu; mtu > 0 && size > mtu {
+		return fmt.Errorf("transport: datagram of %d bytes exceeds MTU %d: %w", size, mtu, ErrTooLarge)
+	}
+	if c.addr.Addr().Is4() != unmap(to).Addr().Is4() && !c.net.dualStack {
+		return familyError(c.addr, to)
+	}
+	return nil
 }
 
 func (c *memConn) Recv(buf []byte) (int, netip.AddrPort, error) {

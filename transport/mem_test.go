@@ -122,6 +122,49 @@ func TestMemMTU(t *testing.T) {
 	}
 }
 
+// Whatever the MTU, the network refuses what UDP refuses: more than
+// MaxPayloadSize bytes, and sends across address families. Refused sends
+// are errors, never counted as sent.
+func TestMemRefusesWhatUDPRefuses(t *testing.T) {
+	v6a, v6b := netip.MustParseAddrPort("[fd00::1]:10001"), netip.MustParseAddrPort("[fd00::2]:10002")
+	tests := []struct {
+		name     string
+		mtu      int
+		from, to netip.AddrPort
+		size     int
+		want     error // nil: delivered
+	}{
+		{"no MTU, largest UDP payload", 0, addrA, addrB, MaxPayloadSize, nil},
+		{"no MTU, one byte more", 0, addrA, addrB, MaxPayloadSize + 1, ErrTooLarge},
+		{"no MTU, 70000 bytes", 0, addrA, addrB, 70000, ErrTooLarge},
+		{"MTU above UDP's, one byte more than UDP", 100000, addrA, addrB, MaxPayloadSize + 1, ErrTooLarge},
+		{"IPv6 to IPv6", 0, v6a, v6b, 10, nil},
+		{"IPv4 to IPv6", 0, addrA, v6b, 10, syscall.EAFNOSUPPORT},
+		{"IPv6 to IPv4", 0, v6a, addrB, 10, syscall.EAFNOSUPPORT},
+		{"IPv6 wildcard to IPv4", 0, netip.MustParseAddrPort("[::]:10001"), addrB, 10, syscall.EAFNOSUPPORT},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := mustNetwork(t, NetworkConfig{MTU: tt.mtu})
+			a, b := open(t, n, tt.from), open(t, n, tt.to)
+			err := a.Send(tt.to, make([]byte, tt.size))
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("Send(%d bytes) from %v to %v: %v", tt.size, tt.from, tt.to, err)
+				}
+				mustRecv(t, b, tt.from, make([]byte, tt.size))
+				return
+			}
+			if !errors.Is(err, tt.want) || IsTransient(err) {
+				t.Fatalf("Send(%d bytes) from %v to %v = %v, want a non-transient %v", tt.size, tt.from, tt.to, err, tt.want)
+			}
+			if got := n.Stats(); got != (Stats{}) {
+				t.Errorf("a refused Send was counted: %+v", got)
+			}
+		})
+	}
+}
+
 func TestMemInboxFull(t *testing.T) {
 	tests := []struct {
 		name      string

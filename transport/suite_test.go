@@ -3,6 +3,7 @@ package transport
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"strings"
 	"syscall"
 	"testing"
@@ -36,7 +37,8 @@ func TestTransportInMem(t *testing.T) {
 	runSuite(t, suiteEnv{
 		run: func(t *testing.T, body func(*testing.T, Transport)) {
 			synctest.Test(t, func(t *testing.T) {
-				body(t, mustNetwork(t, NetworkConfig{MTU: MaxPayloadSize}))
+				// No MTU: the network must enforce UDP's limit by itself.
+				body(t, mustNetwork(t, NetworkConfig{}))
 			})
 		},
 		virtualTime: true,
@@ -111,6 +113,20 @@ func runSuite(t *testing.T, env suiteEnv) {
 			err := a.Send(a.LocalAddr(), make([]byte, MaxPayloadSize+1))
 			if !errors.Is(err, ErrTooLarge) || IsTransient(err) {
 				t.Fatalf("Send(MaxPayloadSize+1) = %v, want non-transient ErrTooLarge", err)
+			}
+		}},
+		{"send across address families fails", func(t *testing.T, tr Transport) {
+			v4 := open(t, tr, localhost0)
+			if err := v4.Send(netip.MustParseAddrPort("[::1]:9"), []byte("x")); !errors.Is(err, syscall.EAFNOSUPPORT) || IsTransient(err) {
+				t.Errorf("Send from %v to [::1]:9 = %v, want non-transient EAFNOSUPPORT", v4.LocalAddr(), err)
+			}
+			v6, err := tr.Open(netip.MustParseAddrPort("[::1]:0"))
+			if err != nil {
+				t.Skipf("no IPv6 loopback: %v", err)
+			}
+			defer v6.Close()
+			if err := v6.Send(v4.LocalAddr(), []byte("x")); !errors.Is(err, syscall.EAFNOSUPPORT) || IsTransient(err) {
+				t.Errorf("Send from %v to %v = %v, want non-transient EAFNOSUPPORT", v6.LocalAddr(), v4.LocalAddr(), err)
 			}
 		}},
 		{"truncated datagram is transient and the next one arrives", func(t *testing.T, tr Transport) {

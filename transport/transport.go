@@ -2,6 +2,7 @@ package transport
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"syscall"
@@ -46,8 +47,11 @@ type Conn interface {
 
 	// Send transmits one datagram to `to`. Sending to an address nobody
 	// listens on is not an error. Send never retains b after returning.
-	// It returns ErrClosed after Close and an error matching ErrTooLarge
-	// (not transient) when b exceeds the transport's limit.
+	// It returns ErrClosed after Close, an error matching ErrTooLarge
+	// (not transient) when b exceeds the transport's limit, and an error
+	// matching syscall.EAFNOSUPPORT (not transient) when `to` is of
+	// another address family than the Conn (IPv6 from an IPv4 address, or
+	// IPv4 from an IPv6 address other than the dual-stack wildcard "::").
 	Send(to netip.AddrPort, b []byte) error
 
 	// Recv blocks until a datagram arrives and copies it into buf, which
@@ -101,6 +105,37 @@ type transientError struct{ err error }
 func (e *transientError) Error() string   { return e.err.Error() }
 func (e *transientError) Unwrap() error   { return e.err }
 func (e *transientError) Transient() bool { return true }
+
+// prechecker is implemented by the Conns of this package: precheck returns
+// the error Send would return for a datagram of size bytes to `to` for
+// reasons of size or address family, without sending. The wrappers
+// ([Lossy]) run it first, so that a datagram UDP refuses fails even when
+// it would have been dropped.
+type prechecker interface {
+	precheck(to netip.AddrPort, size int) error
+}
+
+// precheck runs c's precheck, or, for a Conn from outside this package,
+// the UDP size limit.
+func precheck(c Conn, to netip.AddrPort, size int) error {
+	if p, ok := c.(prechecker); ok {
+		return p.precheck(to, size)
+	}
+	return checkSize(to, size)
+}
+
+// checkSize refuses a datagram larger than MaxPayloadSize.
+func checkSize(to netip.AddrPort, size int) error {
+	if size > MaxPayloadSize {
+		return fmt.Errorf("transport: send %d bytes to %v (max %d): %w", size, to, MaxPayloadSize, ErrTooLarge)
+	}
+	return nil
+}
+
+// familyError reports a send across address families, which UDP refuses.
+func familyError(from, to netip.AddrPort) error {
+	return fmt.Errorf("transport: cannot send from %v to %v: the address families differ: %w", from, to, syscall.EAFNOSUPPORT)
+}
 
 // unmap normalizes IPv4-mapped IPv6 addresses to plain IPv4 so that
 // addresses compare equal however the OS reported them.

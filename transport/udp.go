@@ -29,7 +29,7 @@ func (u UDP) Open(addr netip.AddrPort) (Conn, error) {
 	if !addr.IsValid() {
 		return nil, fmt.Errorf("failed to bind to %v/UDP for gossip: invalid address", addr)
 	}
-	pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
+	pc, err := net.ListenUDP(udpNetwork(addr.Addr()), net.UDPAddrFromAddrPort(addr))
 	if err != nil {
 		return nil, fmt.Errorf("failed to bind to %v/UDP for gossip: %w", addr, err)
 	}
@@ -47,6 +47,17 @@ func (u UDP) Open(addr netip.AddrPort) (Conn, error) {
 	return &udpConn{pc: pc, local: local}, nil
 }
 
+// udpNetwork is the network to bind ip on: "udp4" for an IPv4 address, so
+// that 0.0.0.0 binds IPv4 only (Go's "udp" makes it a dual-stack socket that
+// also answers on IPv6, past IPv4-only firewall rules); "udp" otherwise, so
+// that "::" stays dual-stack.
+func udpNetwork(ip netip.Addr) string {
+	if ip.Is4() {
+		return "udp4"
+	}
+	return "udp"
+}
+
 type udpConn struct {
 	pc     *net.UDPConn
 	local  netip.AddrPort
@@ -59,14 +70,29 @@ func (c *udpConn) Send(to netip.AddrPort, b []byte) error {
 	if c.closed.Load() {
 		return ErrClosed
 	}
-	if len(b) > MaxPayloadSize {
-		return fmt.Errorf("transport: send %d bytes to %v (max %d): %w", len(b), to, MaxPayloadSize, ErrTooLarge)
+	if err := c.precheck(to, len(b)); err != nil {
+		return err
 	}
 	if _, err := c.pc.WriteToUDPAddrPort(b, unmap(to)); err != nil {
 		if errors.Is(err, net.ErrClosed) {
 			return ErrClosed
 		}
 		return err // *net.OpError; IsTransient classifies its errno
+	}
+	return nil
+}
+
+// precheck refuses a datagram larger than MaxPayloadSize, and one across
+// address families (the kernel refuses it too, as "non-IPv4 address" or
+// ENETUNREACH): only a socket bound to "::" is dual-stack.
+func (c *udpConn) precheck(to netip.AddrPort, size int) error {
+	if err := checkSize(to, size); err != nil {
+		return err
+	}
+	to = unmap(to)
+	local := c.local.Addr()
+	if local.Is4() != to.Addr().Is4() && !(local.Is6() && local.IsUnspecified()) {
+		return familyError(c.local, to)
 	}
 	return nil
 }

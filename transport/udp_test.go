@@ -55,6 +55,32 @@ func TestUDPOpen(t *testing.T) {
 	})
 }
 
+// 0.0.0.0 binds IPv4 only: the same port on [::1] stays free for another
+// socket, which receives what is sent there.
+func TestUDPIPv4WildcardIsIPv4Only(t *testing.T) {
+	c := open(t, UDP{}, netip.MustParseAddrPort("0.0.0.0:0"))
+	v6 := netip.AddrPortFrom(netip.IPv6Loopback(), c.LocalAddr().Port())
+	other, err := net.ListenUDP("udp6", net.UDPAddrFromAddrPort(v6))
+	if errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("%v is taken by the socket bound to %v: it also listens on IPv6", v6, c.LocalAddr())
+	}
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	defer other.Close()
+	if _, err := other.WriteToUDPAddrPort([]byte("v6"), v6); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	if n, _, err := other.ReadFromUDPAddrPort(buf); err != nil || string(buf[:n]) != "v6" {
+		t.Fatalf("the [::1] socket read (%q, %v), want the datagram sent to %v", buf[:n], err, v6)
+	}
+	// IPv4 still reaches the wildcard socket.
+	sender := open(t, UDP{}, localhost0)
+	mustSend(t, sender, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), c.LocalAddr().Port()), []byte("v4"))
+	mustRecv(t, c, sender.LocalAddr(), []byte("v4"))
+}
+
 func TestUDPSendErrors(t *testing.T) {
 	c := open(t, UDP{}, localhost0)
 	// An IPv4 socket cannot reach an IPv6 peer: a permanent, non-transient error.

@@ -3,9 +3,8 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
+	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/gossipkit/chitchat-go/chitchat"
 	"github.com/gossipkit/chitchat-go/overlay"
@@ -19,27 +18,28 @@ type api struct {
 	cfg     chitchat.Config // what srv was started with: its keyring (/v1/keyring), its gossip interval (/events)
 	mesh    *overlay.Mesh   // nil without --overlay
 	metrics http.Handler
-	consul  *consulAPI // Consul's catalog endpoints (consul.go); nil: not served
+	consul  *consulAPI   // Consul's catalog endpoints (consul.go); nil: not served
+	log     *slog.Logger // what answers do not say (internal errors) goes here
+	hosts   hostPolicy   // the Host headers served (trust.go)
+	hub     *eventHub    // the /events streams (events.go)
 }
 
-// newAPI serves srv, started with cfg; mesh is nil without --overlay.
-func newAPI(srv *chitchat.Server, cfg chitchat.Config, mesh *overlay.Mesh) *api {
-	return &api{srv: srv, cfg: cfg, mesh: mesh, metrics: metricsHandler(srv, overlayCollectors(mesh)...)}
+// newAPI serves srv, started with cfg, with the --http_* options o; mesh is
+// nil without --overlay.
+func newAPI(srv *chitchat.Server, cfg chitchat.Config, mesh *overlay.Mesh, o httpOptions) *api {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &api{srv: srv, cfg: cfg, mesh: mesh, metrics: metricsHandler(srv, log, overlayCollectors(mesh)...), log: log,
+		hosts: newHostPolicy(cfg.ListenAddr, cfg.ID.Addr, o.allowedHosts),
+		hub:   newAPIEventHub(srv, cfg, o.maxEventStreams, log)}
 }
 
 func (a *api) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", a.index)
-	// Upstream's paths end with a slash, and its CLI test calls them
-	// without: both forms answer (no redirect, which curl would not follow).
-	for path, h := range map[string]http.HandlerFunc{
-		"/set_kv":            a.setKV,
-		"/mark_for_deletion": deleteKey(a.srv.Delete),
-		"/delete_after_ttl":  deleteKey(a.srv.DeleteAfterTTL),
-	} {
-		mux.HandleFunc("GET "+path, h)
-		mux.HandleFunc("GET "+path+"/{$}", h)
-	}
+	a.mutationRoutes(mux)
 	mux.HandleFunc("GET /events", a.events)
 	mux.HandleFunc("GET /healthz", a.healthz)
 	mux.Handle("GET /metrics", a.metrics)
@@ -47,12 +47,12 @@ func (a *api) routes() http.Handler {
 	mux.HandleFunc("GET /v1/keyring", a.keyring)
 	mux.HandleFunc("GET /overlay/peers", a.overlayPeers)
 	mux.HandleFunc("GET /overlay/wg-quick", a.overlayWGQuick)
-	mux.HandleFunc("GET /ui", serveUI)
-	mux.HandleFunc("GET /ui/{$}", serveUI)
+	mux.HandleFunc("GET /ui", a.serveUI)
+	mux.HandleFunc("GET /ui/{$}", a.serveUI)
 	if a.consul != nil {
 		a.consul.routes(mux)
 	}
-	return mux
+	return secureHeaders(a.hosts.checkHost(mux, a.log))
 }
 
 // The document of GET /: upstream's serde serialization of
@@ -143,92 +143,43 @@ func idDocs(ids []chitchat.NodeID) []chitchatIDDoc {
 // index serves the cluster state, pretty-printed with two spaces as
 // upstream (which answers text/plain).
 func (a *api) index(w http.ResponseWriter, _ *http.Request) {
-	writeIndented(w, "text/plain; charset=utf-8", document(a.srv.Snapshot()))
+	a.writeIndented(w, "text/plain; charset=utf-8", document(a.srv.Snapshot()))
 }
 
-// statusOK is upstream's answer to a mutation: {"status":true}.
-var statusOK = []byte(`{"status":true}`)
-
-func (a *api) setKV(w http.ResponseWriter, r *http.Request) {
-	q, ok := requireParams(w, r, "key", "value")
-	if !ok {
-		return
-	}
-	if err := a.srv.Set(q["key"], q["value"]); err != nil {
-		writeMutationError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, statusOK)
-}
-
-// deleteKey serves the deletion of one of this node's keys with del:
-// Server.Delete for /mark_for_deletion, Server.DeleteAfterTTL for
-// /delete_after_ttl (not in upstream's demo: the key stays readable for the
-// tombstone grace period, then is deleted everywhere). Like upstream it
-// answers {"status":true} also when the key did not exist.
-func deleteKey(del func(key string) (existed bool)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		q, ok := requireParams(w, r, "key")
-		if !ok {
-			return
-		}
-		del(q["key"])
-		writeJSON(w, http.StatusOK, statusOK)
-	}
-}
-
-// healthz answers 200 while the gossip server runs, 503 once it stopped.
+// healthz answers 200 while the gossip server runs, 503 once it stopped
+// (why is in the node's log, not in the answer).
 func (a *api) healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	select {
 	case <-a.srv.Done():
 		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintf(w, "gossip server stopped: %v\n", a.srv.Err())
+		w.Write([]byte("gossip server stopped\n"))
 	default:
 		w.Write([]byte("ok\n"))
 	}
 }
 
-// requireParams returns the named query parameters, or answers 400 naming
-// every missing one. An empty value is a value (?value= sets "").
-func requireParams(w http.ResponseWriter, r *http.Request, names ...string) (map[string]string, bool) {
-	q := r.URL.Query()
-	got := make(map[string]string, len(names))
-	var missing []string
-	for _, n := range names {
-		if !q.Has(n) {
-			missing = append(missing, n)
-			continue
-		}
-		got[n] = q.Get(n)
-	}
-	if len(missing) > 0 {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("missing query parameter(s): %s (usage: %s)",
-			strings.Join(missing, ", "), usageOf(r.URL.Path)))
-		return nil, false
-	}
-	return got, true
-}
-
-func usageOf(path string) string {
-	path = strings.TrimSuffix(path, "/")
-	if path == "/set_kv" {
-		return path + "/?key=K&value=V"
-	}
-	return path + "/?key=K"
-}
-
-func writeMutationError(w http.ResponseWriter, err error) {
-	status := http.StatusInternalServerError
+// writeMutationError answers a failed mutation in the API's own words: the
+// library's errors are for the node's log, not for any client to read.
+func (a *api) writeMutationError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, chitchat.ErrValueTooLarge):
-		status = http.StatusRequestEntityTooLarge
+		writeError(w, http.StatusRequestEntityTooLarge, "the key and value are too large to fit in a gossip datagram")
 	case errors.Is(err, chitchat.ErrInvalidUTF8):
-		status = http.StatusBadRequest
+		writeError(w, http.StatusBadRequest, "the key and the value must be valid UTF-8")
+	case errors.Is(err, chitchat.ErrTooManyKeys):
+		writeError(w, http.StatusInsufficientStorage, "this node holds as many keys as it may: delete some first")
 	case errors.Is(err, chitchat.ErrClosed):
-		status = http.StatusServiceUnavailable
+		writeError(w, http.StatusServiceUnavailable, "the gossip server is stopped")
+	default:
+		a.internalError(w, "mutation failed", err)
 	}
-	writeError(w, status, err.Error())
+}
+
+// internalError answers 500 without details, and logs err.
+func (a *api) internalError(w http.ResponseWriter, what string, err error) {
+	a.log.Error("HTTP API: "+what, "err", err)
+	writeError(w, http.StatusInternalServerError, "internal error (see the node's log)")
 }
 
 // errorDoc is the body of every error answer.
@@ -249,10 +200,10 @@ const jsonContentType = "application/json; charset=utf-8"
 
 // writeIndented answers 200 with v as JSON indented by two spaces
 // (upstream's pretty-printing), with the given Content-Type.
-func writeIndented(w http.ResponseWriter, contentType string, v any) {
+func (a *api) writeIndented(w http.ResponseWriter, contentType string, v any) {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
+		a.internalError(w, "encoding JSON", err)
 		return
 	}
 	writeBody(w, http.StatusOK, contentType, b)

@@ -51,7 +51,7 @@ func testNodeWith(t *testing.T, cfg chitchat.Config) (*chitchat.Server, *httptes
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(newAPI(srv, cfg, nil).routes())
+	ts := httptest.NewServer(newAPI(srv, cfg, nil, testHTTPOptions()).routes())
 	t.Cleanup(func() {
 		srv.Shutdown() // ends the /events streams
 		ts.Close()
@@ -75,14 +75,15 @@ func get(t *testing.T, url string) (*http.Response, string) {
 
 func TestMutations(t *testing.T) {
 	srv, ts := testNode(t)
-	for _, path := range []string{
-		"/set_kv/?key=a&value=1", "/set_kv?key=b&value=2", "/set_kv/?key=empty&value=",
-		"/mark_for_deletion/?key=a", "/mark_for_deletion?key=missing",
-		"/delete_after_ttl/?key=b", "/delete_after_ttl?key=missing",
+	for _, tt := range []struct{ path, want string }{
+		{"/set_kv/?key=a&value=1", `{"status":true}`}, {"/set_kv?key=b&value=2", `{"status":true}`},
+		{"/set_kv/?key=empty&value=", `{"status":true}`},
+		{"/mark_for_deletion/?key=a", `{"status":true}`}, {"/mark_for_deletion?key=missing", `{"status":false}`},
+		{"/delete_after_ttl/?key=b", `{"status":true}`}, {"/delete_after_ttl?key=missing", `{"status":false}`},
 	} {
-		resp, body := get(t, ts.URL+path)
-		if resp.StatusCode != http.StatusOK || body != `{"status":true}` || resp.Header.Get("Content-Type") != "application/json; charset=utf-8" {
-			t.Errorf("GET %s = %d %q %q, want 200 application/json {\"status\":true}", path, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+		resp, body := get(t, ts.URL+tt.path)
+		if resp.StatusCode != http.StatusOK || body != tt.want || resp.Header.Get("Content-Type") != "application/json; charset=utf-8" {
+			t.Errorf("GET %s = %d %q %q, want 200 application/json %s", tt.path, resp.StatusCode, resp.Header.Get("Content-Type"), body, tt.want)
 		}
 	}
 	self, _ := srv.NodeState(srv.Self())
@@ -93,6 +94,34 @@ func TestMutations(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("statuses mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// An empty key is refused; a badly percent-encoded one is reported as
+// malformed, not as missing.
+func TestBadKeys(t *testing.T) {
+	srv, ts := testNode(t)
+	for _, tt := range []struct {
+		path string
+		want int
+		msg  string
+	}{
+		{"/set_kv/?key=&value=v", http.StatusBadRequest, "the key is empty"},
+		{"/mark_for_deletion?key=", http.StatusBadRequest, "the key is empty"},
+		{"/delete_after_ttl/?key=", http.StatusBadRequest, "the key is empty"},
+		{"/set_kv/?key=100%&value=v", http.StatusBadRequest, "malformed query string"},
+		{"/set_kv/?key=a%zzb&value=v", http.StatusBadRequest, "malformed query string"},
+		{"/set_kv/?key=k&value=%E2%82", http.StatusBadRequest, "valid UTF-8"},
+		{"/mark_for_deletion/?key=%", http.StatusBadRequest, "malformed query string"},
+	} {
+		resp, body := get(t, ts.URL+tt.path)
+		var e errorDoc
+		if resp.StatusCode != tt.want || json.Unmarshal([]byte(body), &e) != nil || !strings.Contains(e.Error, tt.msg) {
+			t.Errorf("GET %s = %d %s, want %d with an error saying %q", tt.path, resp.StatusCode, body, tt.want, tt.msg)
+		}
+	}
+	if _, ok := srv.Get(""); ok {
+		t.Error("the empty key was set")
 	}
 }
 
@@ -114,16 +143,29 @@ func TestMissingParameters(t *testing.T) {
 
 func TestMethodsAndPaths(t *testing.T) {
 	_, ts := testNode(t)
-	resp, err := http.Post(ts.URL+"/set_kv/?key=a&value=b", "text/plain", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Errorf("POST /set_kv/ = %d, want 405 (upstream's API is GET only)", resp.StatusCode)
-	}
-	if resp, _ := get(t, ts.URL+"/nope"); resp.StatusCode != http.StatusNotFound {
-		t.Errorf("GET /nope = %d, want 404", resp.StatusCode)
+	for _, tt := range []struct {
+		method, path, contentType string
+		want                      int
+	}{
+		{http.MethodHead, "/set_kv/?key=a&value=b", "", http.StatusMethodNotAllowed},
+		{http.MethodHead, "/mark_for_deletion?key=a", "", http.StatusMethodNotAllowed},
+		{http.MethodPut, "/set_kv/?key=a&value=b", "", http.StatusMethodNotAllowed},
+		{http.MethodDelete, "/delete_after_ttl/?key=a", "", http.StatusMethodNotAllowed},
+		{http.MethodPost, "/set_kv/?key=a&value=b", "text/plain", http.StatusUnsupportedMediaType},
+		{http.MethodGet, "/nope", "", http.StatusNotFound},
+	} {
+		req, _ := http.NewRequest(tt.method, ts.URL+tt.path, nil)
+		if tt.contentType != "" {
+			req.Header.Set("Content-Type", tt.contentType)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("%s %s = %d, want %d", tt.method, tt.path, resp.StatusCode, tt.want)
+		}
 	}
 }
 
@@ -161,11 +203,14 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
+// Tags are the node's keys, without tombstones or the library's internal
+// keys.
 func TestAgentMembers(t *testing.T) {
-	_, ts := testNode(t)
+	srv, ts := testNode(t)
 	get(t, ts.URL+"/set_kv/?key=role&value=indexer")
 	get(t, ts.URL+"/set_kv/?key=gone&value=x")
 	get(t, ts.URL+"/mark_for_deletion/?key=gone")
+	srv.Set(internalKeyPrefix+"marker", "x") // as the library sets its own keys
 	resp, body := get(t, ts.URL+"/v1/agent/members")
 	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || ct != "application/json; charset=utf-8" {
 		t.Errorf("GET /v1/agent/members = %d %q", resp.StatusCode, ct)
@@ -215,7 +260,8 @@ func TestAgentMembersStatus(t *testing.T) {
 }
 
 func TestUIPage(t *testing.T) {
-	_, ts := testNode(t)
+	srv, ts := testNode(t)
+	srv.Set("evil", "</script><script>alert(1)</script><!--")
 	for _, path := range []string{"/ui", "/ui/"} {
 		resp, body := get(t, ts.URL+path)
 		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/html; charset=utf-8" {
@@ -223,6 +269,15 @@ func TestUIPage(t *testing.T) {
 		}
 		if !strings.Contains(body, `new EventSource("/events")`) {
 			t.Errorf("GET %s: the page does not follow /events", path)
+		}
+		// The current state is in the page, as JSON no value can break
+		// out of.
+		_, rest, ok := strings.Cut(body, `<script id="state" type="application/json">`)
+		state, _, _ := strings.Cut(rest, "</script>")
+		var d stateDoc
+		if err := json.Unmarshal([]byte(state), &d); !ok || err != nil || d.ClusterID != "testing" || len(d.LiveNodes) != 1 ||
+			d.ClusterState.NodeStates[0].KeyValues["evil"].Value != "</script><script>alert(1)</script><!--" {
+			t.Errorf("GET %s: the page holds no state, or a broken one (%v): %.300s", path, err, state)
 		}
 		// Self-contained: no external script, style, image or font.
 		if m := regexp.MustCompile(`(?i)(src|href)\s*=\s*["']?(https?:)?//|@import|url\(`).FindString(body); m != "" {

@@ -45,11 +45,12 @@ type clusterOptions struct {
 	n           int
 	basePort    uint16
 	host        netip.Addr
-	interval    string        // --interval_ms, passed to every node
-	passthrough []string      // node flags after "--", passed to every node
-	stopGrace   time.Duration // how long a node may take to stop after SIGTERM
-	dnsBasePort uint16        // node i serves DNS on dnsBasePort+i; 0: no DNS
-	domain      string        // the nodes' --domain
+	interval    string          // --interval_ms, passed to every node
+	passthrough []string        // node flags after "--", passed to every node
+	stopGrace   time.Duration   // how long a node may take to stop after SIGTERM
+	overlay     *clusterOverlay // with --overlay: node 0's ids, IP and port, the others' derive
+	dnsBasePort uint16          // node i serves DNS on dnsBasePort+i; 0: no DNS
+	domain      string          // the nodes' --domain
 }
 
 // clusterFlags holds the raw text of the launcher's flags.
@@ -88,6 +89,10 @@ Flags:
 	fmt.Fprint(w, `
 Node flags after "--" are passed to every node, for example:
   chitchat-demo cluster -n 3 -- --dead_node_grace_period 30s --log_level debug
+With --overlay, --overlay_node_id, --overlay_ip and --wg_listen_port are
+node_0's; node i gets each plus i:
+  chitchat-demo cluster -n 3 -- --overlay --overlay_node_id 1 --overlay_ip 10.200.0.1
+runs overlay nodes 1, 2, 3 on 10.200.0.1, .2, .3, WireGuard ports 51820..51822.
 `)
 }
 
@@ -134,6 +139,11 @@ func parseClusterFlags(args []string) (clusterOptions, error) {
 		}
 		o.stopGrace = no.leaveTimeout + stopTimeout
 		o.domain = no.catalog.domain
+		// The overlay flags given are node 0's; each node gets its own.
+		gossip := [2]int{int(o.basePort), int(o.basePort) + o.n - 1}
+		if o.overlay = planOverlay(no.overlay, o.n, gossip, bad); o.overlay != nil {
+			o.passthrough = withoutFlags(o.passthrough, perNodeOverlayFlags)
+		}
 	}
 	return o, errors.Join(problems...)
 }
@@ -153,7 +163,11 @@ func (o clusterOptions) nodeArgs(i int) []string {
 	if o.dnsBasePort > 0 {
 		args = append(args, "--dns_addr", o.dnsAddr(i).String())
 	}
-	return append(args, o.passthrough...)
+	args = append(args, o.passthrough...)
+	if o.overlay != nil {
+		args = append(args, o.overlay.args(i)...)
+	}
+	return args
 }
 
 // checkPorts reports every port of the cluster that is already taken.
@@ -173,6 +187,14 @@ func (o clusterOptions) checkPorts() error {
 		}
 		if o.dnsBasePort > 0 {
 			errs = append(errs, checkDNSPorts(o.dnsAddr(i), o.name(i))...)
+		}
+		if o.overlay != nil && o.overlay.wgPort != 0 {
+			wg := netip.AddrPortFrom(o.host, uint16(o.overlay.wgPort+i))
+			if pc, err := net.ListenPacket("udp", wg.String()); err != nil {
+				errs = append(errs, fmt.Errorf("%v/UDP (%s's WireGuard port) is not available: %v", wg, o.name(i), stripOpErr(err)))
+			} else {
+				pc.Close()
+			}
 		}
 	}
 	if len(errs) > 0 {
@@ -328,13 +350,15 @@ func startChild(exe, name string, width int, args []string, out *prefixWriter) (
 }
 
 // stopChildren sends SIGTERM to every running child, waits up to grace,
-// then kills the stragglers. It returns once every child has
-// been reaped.
+// then kills the stragglers. It returns once every child has been reaped,
+// and says how many it stopped: those that were still running.
 func stopChildren(children []*child, grace time.Duration, stderr io.Writer) {
+	running := 0
 	for _, c := range children {
 		select {
 		case <-c.exited:
 		default:
+			running++
 			c.cmd.Process.Signal(syscall.SIGTERM)
 		}
 	}
@@ -359,8 +383,11 @@ func stopChildren(children []*child, grace time.Duration, stderr io.Writer) {
 		c.cmd.Process.Kill()
 		<-c.exited
 	}
-	if len(children) > 0 {
-		fmt.Fprintf(stderr, "chitchat-demo cluster: stopped %d node(s)\n", len(children))
+	switch gone := len(children) - running; {
+	case gone > 0:
+		fmt.Fprintf(stderr, "chitchat-demo cluster: stopped %d node(s); %d had exited already\n", running, gone)
+	case running > 0:
+		fmt.Fprintf(stderr, "chitchat-demo cluster: stopped %d node(s)\n", running)
 	}
 }
 

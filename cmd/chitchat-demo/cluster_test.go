@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"slices"
@@ -30,11 +31,17 @@ var (
 
 // startLauncher runs "chitchat-demo cluster -n n" and returns its nodes once
 // it printed that they all serve.
-func startLauncher(ctx context.Context, t *testing.T, n int) (*proc, []launchedNode) {
+// Node flags follow "--" if nodeFlags is not empty; nodeFlags(base) gets
+// the first port of the cluster (which has n of them).
+func startLauncher(ctx context.Context, t *testing.T, n int, nodeFlags ...func(base int) []string) (*proc, []launchedNode) {
 	t.Helper()
 	base, dnsBase := freePorts(t, n), freePorts(t, n)
-	l := startProc(t, "launcher", "cluster", "-n", strconv.Itoa(n), "--base_port", strconv.Itoa(base), "--interval_ms", "50",
-		"--dns_base_port", strconv.Itoa(dnsBase))
+	args := []string{"cluster", "-n", strconv.Itoa(n), "--base_port", strconv.Itoa(base), "--interval_ms", "50",
+		"--dns_base_port", strconv.Itoa(dnsBase)}
+	for _, f := range nodeFlags {
+		args = append(append(args, "--"), f(base)...)
+	}
+	l := startProc(t, "launcher", args...)
 	var nodes []launchedNode
 	for {
 		m := l.waitLine(ctx, summaryEndRE)
@@ -105,5 +112,41 @@ func TestClusterCommand(t *testing.T) {
 	}
 	if !strings.Contains(log, "stopped 3 node(s)") {
 		t.Errorf("the launcher did not report stopping 3 nodes:\n%s", log)
+	}
+}
+
+// With overlay flags, each launched node is its own overlay node: node_0
+// lists the two others as peers, ids, IPs and WireGuard ports derived.
+func TestClusterCommandOverlay(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	wg := freePorts(t, 3)
+	_, nodes := startLauncher(ctx, t, 3, func(int) []string {
+		return []string{"--overlay", "--overlay_node_id", "11", "--overlay_ip", "10.201.0.11", "--wg_listen_port", strconv.Itoa(wg)}
+	})
+	peers, _ := waitOverlayPeers(ctx, t, nodes[0].url, 2)
+	for i, p := range peers {
+		want := fmt.Sprintf("%d 10.201.0.%d 127.0.0.1:%d", 12+i, 12+i, wg+1+i)
+		if got := fmt.Sprintf("%d %v %v", p.NodeID, p.OverlayIP, p.Endpoint); got != want {
+			t.Errorf("node_0's peer %d = %s, want %s", i, got, want)
+		}
+	}
+}
+
+// After nodes were killed, the launcher counts only the nodes it stopped.
+func TestClusterCommandCountsStoppedNodes(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	l, nodes := startLauncher(ctx, t, 4)
+	for _, c := range nodes[1:3] {
+		if err := syscall.Kill(c.pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The launcher notices both exits before it is told to stop.
+	l.stderr.waitCount(ctx, t, regexp.MustCompile(`node_[12] exited \(signal: killed\); \d node\(s\) still running`), 2)
+	l.stop(ctx, syscall.SIGTERM)
+	if log := l.stderr.String(); !strings.Contains(log, "stopped 2 node(s); 2 had exited already\n") {
+		t.Errorf("the launcher did not report stopping 2 nodes of which 2 had exited:\n%s", log)
 	}
 }

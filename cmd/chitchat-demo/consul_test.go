@@ -23,6 +23,7 @@ import (
 	"github.com/gossipkit/chitchat-go/catalog"
 	"github.com/gossipkit/chitchat-go/chitchat"
 	"github.com/gossipkit/chitchat-go/internal/chitchattest"
+	"github.com/gossipkit/chitchat-go/transport"
 )
 
 // fixture is a cluster of nodes node-0, node-1, … each with a catalog
@@ -65,7 +66,7 @@ func newFixture(t *testing.T, n int, addrs ...netip.AddrPort) *fixture {
 		cfg := chitchattest.LibConfig(id)
 		cfg.ClusterID = "dc1"
 		return cfg
-	}})
+	}, Network: transport.NetworkConfig{DualStack: true}}) // the DNS fixture mixes families
 	for i := range n {
 		var opts []chitchattest.NodeOption
 		if i < len(addrs) && addrs[i].IsValid() {
@@ -82,7 +83,7 @@ func newFixture(t *testing.T, n int, addrs ...netip.AddrPort) *fixture {
 		done := make(chan struct{})
 		go func() { agent.Run(ctx); close(done) }()
 		t.Cleanup(func() { cancel(); <-done })
-		a := newAPI(srv, f.c.Config(i), nil)
+		a := newAPI(srv, f.c.Config(i), nil, testHTTPOptions())
 		a.consul = newConsulAPI(agent, srv)
 		a.consul.rand = seededRand(uint64(i))
 		f.agents = append(f.agents, agent)
@@ -126,7 +127,7 @@ func (f *fixture) waitView(i int, desc string, cond func(*catalog.View) bool) *c
 // do serves one request on node i.
 func (f *fixture) do(i int, method, target string) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
-	f.handlers[i].ServeHTTP(rec, httptest.NewRequest(method, target, nil))
+	f.handlers[i].ServeHTTP(rec, localRequest(method, target))
 	return rec
 }
 
@@ -386,12 +387,12 @@ func TestConsulBlockingQuery(t *testing.T) {
 		mux := http.NewServeMux()
 		api.routes(mux)
 		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, httptest.NewRequest("GET", fmt.Sprintf("/v1/catalog/nodes?index=%d", newIndex+100), nil))
+		mux.ServeHTTP(rec, localRequest("GET", fmt.Sprintf("/v1/catalog/nodes?index=%d", newIndex+100)))
 		if rec.Code != http.StatusTooManyRequests {
 			t.Errorf("blocking query beyond the cap: %d %s, want 429", rec.Code, rec.Body)
 		}
 		rec = httptest.NewRecorder()
-		mux.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/catalog/nodes", nil))
+		mux.ServeHTTP(rec, localRequest("GET", "/v1/catalog/nodes"))
 		if rec.Code != http.StatusOK {
 			t.Errorf("non-blocking query with every slot taken: %d, want 200", rec.Code)
 		}
@@ -416,4 +417,12 @@ func TestConsulBlockingQueryOutlivesWriteTimeout(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&nodes); err != nil || resp.StatusCode != 200 || len(nodes) != 1 {
 		t.Errorf("answer %d, %d nodes, %v; want 200 and node-0", resp.StatusCode, len(nodes), err)
 	}
+}
+
+// localRequest is a request for target as a local client sends it (Host
+// localhost: the API refuses foreign host names).
+func localRequest(method, target string) *http.Request {
+	r := httptest.NewRequest(method, target, nil)
+	r.Host = "localhost"
+	return r
 }

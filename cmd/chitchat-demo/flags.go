@@ -42,6 +42,7 @@ type nodeOptions struct {
 	overlay *overlayOptions // nil unless --overlay
 
 	catalog catalogOptions // services, DNS (flags_catalog.go)
+	http    httpOptions    // the HTTP API's limits and trust (--http_*)
 }
 
 // overlayOptions is the validated WireGuard overlay part of the command
@@ -103,6 +104,7 @@ type nodeFlags struct {
 	overlayTUN                           stringValue
 
 	catalogFlags
+	http httpFlags
 }
 
 // Defaults of chitchat-test; the last three are ours.
@@ -153,6 +155,7 @@ func newNodeFlagSet() (*flag.FlagSet, *nodeFlags) {
 	fs.Var(&nf.leaveTimeout, "leave_timeout", "on SIGINT/SIGTERM, how long to wait for peers to learn that this node leaves "+
 		"(a `duration`; they then report it left, not dead); 0 skips the leave")
 	fs.Var(&nf.log, "log_level", "log `level`: debug, info, warn or error")
+	nf.http.register(fs)
 
 	fs.Var(&nf.gossipKeys, "gossip_key", "encrypt gossip with this `key` (32 bytes in base64); repeat for several: "+
 		"the first encrypts, every one decrypts (for key rotation)")
@@ -244,6 +247,7 @@ func parseNodeFlags(args []string) (nodeOptions, error) {
 	o.gossipKeys, o.acceptPlaintext, o.sendPlaintext = parseKeyFlags(nf, bad)
 	o.overlay = parseOverlayFlags(nf, o.listen, o.public, bad)
 	o.catalog = parseCatalogFlags(nf.catalogFlags, bad)
+	o.http = parseHTTPFlags(&nf.http, bad)
 	if err := errors.Join(problems...); err != nil {
 		return nodeOptions{}, err
 	}
@@ -367,6 +371,11 @@ Consul's read-only API over the service catalog: /v1/agent/self,
 /v1/agent/services, /v1/catalog/nodes, /v1/catalog/node/<name>,
 /v1/catalog/services, /v1/catalog/service/<name>, /v1/health/service/<name>,
 with blocking queries (?index=, ?wait=); DNS on --dns_addr.
+
+The three mutations also take POST with a form or a JSON body. The API has
+no authentication: keep it on loopback, or behind a proxy that authenticates.
+It refuses mutations from other web sites, Host names that are not the node's
+(see --http_allowed_hosts), and keys under worker:, __chitchat. and service:.
 
 SIGINT or SIGTERM: the node leaves the cluster (peers list it in left_nodes,
 not dead_nodes), then stops.

@@ -54,6 +54,7 @@ func TestFlagsParse(t *testing.T) {
 		"--gossip_key", k1.String(), "--gossip_key_file", keyFile, "--gossip_accept_plaintext", "--gossip_send_plaintext=false",
 		"--overlay", "--overlay_node_id", "42", "--overlay_ip", "10.200.0.42", "--wg_listen_port", "0",
 		"--wg_private_key_file", filepath.Join(dir, "wg.key"), "--wg_keepalive", "25s",
+		"--http_max_connections", "64", "--http_max_event_streams", "8",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -65,8 +66,9 @@ func TestFlagsParse(t *testing.T) {
 		gossipKeys: []chitchat.Key{k1, k2, k1}, acceptPlaintext: true, sendPlaintext: false,
 		overlay: &overlayOptions{nodeID: 42, ip: netip.MustParseAddr("10.200.0.42"), listenAddr: netip.IPv4Unspecified(), listenPort: 0,
 			keyFile: filepath.Join(dir, "wg.key"), keepalive: 25 * time.Second},
+		http: httpOptions{maxConns: 64, maxEventStreams: 8},
 	}
-	opts := []cmp.Option{cmp.AllowUnexported(nodeOptions{}, overlayOptions{}), cmpopts.IgnoreFields(nodeOptions{}, "listen", "public", "catalog"),
+	opts := []cmp.Option{cmp.AllowUnexported(nodeOptions{}, overlayOptions{}, httpOptions{}), cmpopts.IgnoreFields(nodeOptions{}, "listen", "public", "catalog"),
 		cmp.Comparer(func(a, b netip.Addr) bool { return a == b })}
 	if diff := cmp.Diff(want, o, opts...); diff != "" {
 		t.Errorf("options mismatch (-want +got):\n%s", diff)

@@ -33,5 +33,5 @@ func (a *api) keyring(w http.ResponseWriter, _ *http.Request) {
 		d.Primary = d.Keys[0]
 		d.AcceptPlaintext, d.SendPlaintext = a.cfg.AcceptPlaintext, a.cfg.SendPlaintext
 	}
-	writeIndented(w, jsonContentType, d)
+	a.writeIndented(w, jsonContentType, d)
 }

@@ -25,8 +25,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -146,11 +144,12 @@ func runNode(ctx context.Context, o nodeOptions, logger *slog.Logger, stdout io.
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", o.listen.String())
+	ln, err := listenHTTP(o.listen)
 	if err != nil {
 		srv.Shutdown()
 		return fmt.Errorf("cannot serve HTTP on %v/TCP: %w", o.listen, err)
 	}
+	ln = limitListener(ln, o.http.maxConns)
 	var mesh *overlay.Mesh
 	if o.overlay != nil {
 		if mesh, err = overlay.NewMesh(o.overlay.meshConfig(o.public, logger), srv); err != nil {
@@ -173,14 +172,9 @@ func runNode(ctx context.Context, o nodeOptions, logger *slog.Logger, stdout io.
 	// included, so that the HTTP server's graceful shutdown is quick.
 	httpCtx, cancelHTTP := context.WithCancel(context.Background())
 	defer cancelHTTP()
-	a := newAPI(srv, cfg, mesh)
+	a := newAPI(srv, cfg, mesh, o.http)
 	a.consul = disc.api
-	hs := &http.Server{
-		Handler:           a.routes(),
-		BaseContext:       func(net.Listener) context.Context { return httpCtx },
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	hs := newHTTPServer(httpCtx, a.routes(), logger)
 	gossipDone := make(chan error, 1)
 	go func() { gossipDone <- srv.Run(context.Background()) }()
 	httpDone := make(chan error, 1)

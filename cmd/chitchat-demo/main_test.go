@@ -272,14 +272,43 @@ func (p *proc) stop(ctx context.Context, sig syscall.Signal) {
 }
 
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	written chan struct{} // closed (and replaced) at each Write; nil until waited on
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.written != nil {
+		close(s.written)
+		s.written = nil
+	}
 	return s.b.Write(p)
+}
+
+// waitCount waits until re matches at least n times in what was written,
+// woken by each Write, and returns the matches; or fails when ctx ends.
+func (s *syncBuffer) waitCount(ctx context.Context, t *testing.T, re *regexp.Regexp, n int) []string {
+	t.Helper()
+	for {
+		s.mu.Lock()
+		got := re.FindAllString(s.b.String(), -1)
+		if len(got) >= n {
+			s.mu.Unlock()
+			return got
+		}
+		if s.written == nil {
+			s.written = make(chan struct{})
+		}
+		written := s.written
+		s.mu.Unlock()
+		select {
+		case <-written:
+		case <-ctx.Done():
+			t.Fatalf("%d of %d lines matching %q: %v", len(got), n, re, ctx.Err())
+		}
+	}
 }
 
 func (s *syncBuffer) String() string {

@@ -20,7 +20,7 @@ type member struct {
 	Name   string
 	Addr   string            // IP of the gossip address
 	Port   uint16            // port of the gossip address
-	Tags   map[string]string // the node's keys (tombstones excluded)
+	Tags   map[string]string // the node's keys (tombstones and the library's internal keys excluded)
 	Status int               // 1 alive, 3 left (gracefully), 4 failed (dead)
 }
 
@@ -29,7 +29,7 @@ type member struct {
 // restarted node is listed once per incarnation until the old one is
 // forgotten).
 func (a *api) members(w http.ResponseWriter, _ *http.Request) {
-	writeIndented(w, jsonContentType, agentMembers(a.srv.Snapshot()))
+	a.writeIndented(w, jsonContentType, agentMembers(a.srv.Snapshot()))
 }
 
 func agentMembers(s chitchat.Snapshot) []member {
@@ -54,7 +54,9 @@ func agentMembers(s chitchat.Snapshot) []member {
 			m.Status = st
 		}
 		for k, v := range ns.KeyValues() {
-			m.Tags[k] = v.Value
+			if !isInternalKey(k) { // such as the leave marker: Status says it
+				m.Tags[k] = v.Value
+			}
 		}
 		out = append(out, m)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"net/http"
 	"strconv"
 
@@ -13,8 +14,9 @@ import (
 
 // metricsHandler serves /metrics from a private registry: the node's
 // chitchat metrics, the Go runtime and process collectors, and more (the
-// overlay's).
-func metricsHandler(srv *chitchat.Server, more ...prometheus.Collector) http.Handler {
+// overlay's). A collector that fails is logged and left out of the answer,
+// which never quotes the error.
+func metricsHandler(srv *chitchat.Server, log *slog.Logger, more ...prometheus.Collector) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		newStatsCollector(srv),
@@ -22,7 +24,11 @@ func metricsHandler(srv *chitchat.Server, more ...prometheus.Collector) http.Han
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	reg.MustRegister(more...)
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		Registry:      reg,
+		ErrorHandling: promhttp.ContinueOnError,
+		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelError),
+	})
 }
 
 // statsCollector turns Server.Stats into metrics at scrape time: the library

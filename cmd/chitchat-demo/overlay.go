@@ -66,7 +66,7 @@ func (a *api) overlayPeers(w http.ResponseWriter, _ *http.Request) {
 		ps, ok := byKey[info.PublicKey]
 		docs = append(docs, peerDoc{info, newHealthDoc(ps, ok, now)})
 	}
-	writeIndented(w, jsonContentType, docs)
+	a.writeIndented(w, jsonContentType, docs)
 }
 
 // peerDoc is a PeerInfo in the seed's JSON with "health" added last.

@@ -80,8 +80,6 @@ const servicesBlock = `
 </section>
 `
 
-func init() { uiPage = withServicesBlock(uiPage) }
-
 // withServicesBlock returns page with servicesBlock spliced in.
 func withServicesBlock(page []byte) []byte {
 	for _, anchor := range []string{"</main>", "</body>"} {

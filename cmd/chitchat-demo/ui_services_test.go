@@ -25,7 +25,7 @@ func TestUIPageHasServicesBlock(t *testing.T) {
 			}
 		})
 	}
-	if !strings.Contains(string(uiPage), `<section id="services"`) {
+	if !strings.Contains(string(uiHead)+string(uiTail), `<section id="services"`) {
 		t.Error("the /ui page has no services section")
 	}
 }
