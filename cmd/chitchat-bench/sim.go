@@ -160,7 +160,7 @@ func runSim(o options, n int, logf func(string, ...any)) *simResult {
 	r := rand.New(rand.NewPCG(seed, 7))
 	s.RunFor(time.Duration(r.Int64N(int64(round))))
 	owner := r.IntN(n)
-	if err := s.Engine(owner).Set("bench.key", "v"); err != nil {
+	if err := s.Set(owner, "bench.key", "v"); err != nil {
 		res.Errors = append(res.Errors, err.Error())
 		return res
 	}

@@ -321,6 +321,7 @@ func (s *Sim) step() bool {
 				s.send(n, to, r.Syn, wire, size)
 			}
 		}
+		s.sendPushes(n, r.Pushes)
 		s.push(event{at: s.now.Add(s.cfg.GossipInterval), kind: evTick, node: n.Index, epoch: n.epoch})
 	case evDeliver:
 		if !n.up {
@@ -336,12 +337,35 @@ func (s *Sim) step() bool {
 		}
 		n.Stats.ReceivedMessages++
 		n.Stats.ReceivedBytes += uint64(e.size)
-		if reply := n.Engine.Process(s.now, m); reply != nil {
-			wire, size := s.encode(reply)
-			s.send(n, Addr(e.from), reply, wire, size)
+		// Delivered from the sender's address, as if authenticated: the
+		// simulated network does not spoof.
+		out := n.Engine.Step(s.now, chitchat.Inbound{From: Addr(e.from), Authentic: true, Size: e.size}, m)
+		if out.Reply != nil {
+			wire, size := s.encode(out.Reply)
+			s.send(n, Addr(e.from), out.Reply, wire, size)
 		}
+		s.sendPushes(n, out.Pushes)
 	}
 	return true
+}
+
+// sendPushes sends pushes from n.
+func (s *Sim) sendPushes(n *Node, pushes []chitchat.Envelope) {
+	for _, p := range pushes {
+		wire, size := s.encode(p.Msg)
+		s.send(n, p.To, p.Msg, wire, size)
+	}
+}
+
+// Set writes key=value on node i, as Server.Set does: the write, then
+// the push of the news.
+func (s *Sim) Set(i int, key, value string) error {
+	n := s.nodes[i]
+	if err := n.Engine.Set(key, value); err != nil {
+		return err
+	}
+	s.sendPushes(n, n.Engine.Flush(s.now))
+	return nil
 }
 
 // encode returns m's datagram with Config.Codec (nil without it) and its
