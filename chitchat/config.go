@@ -102,6 +102,19 @@ type Config struct {
 	// forwards are dropped (anti-entropy completes them). Default 1,000.
 	PushRate float64
 
+	// DisableStreams turns off stream exchanges (bulk state over TCP, or
+	// the transport's streams; docs/design/scale.md §4): everything then
+	// travels in datagrams.
+	DisableStreams bool
+	// StreamSyncInterval is the period of stream exchanges with a random
+	// live peer (a seed while none is live), the safety net of partial
+	// digests; a peer that a datagram delta could not fully serve gets
+	// one at most once per interval. Default 30s.
+	StreamSyncInterval time.Duration
+	// StreamTimeout bounds one stream exchange, connection included.
+	// Default 10s.
+	StreamTimeout time.Duration
+
 	// MaxStreamMessageSize bounds one message of a stream exchange (bulk
 	// state over TCP, docs/design/scale.md §4), in bytes, both what this
 	// node sends and what it accepts. Default 64 MiB.
@@ -202,6 +215,8 @@ const (
 	MinDatagramSize = 512
 	// DefaultMaxStreamMessageSize bounds a stream message by default.
 	DefaultMaxStreamMessageSize = 64 << 20
+	DefaultStreamSyncInterval   = 30 * time.Second
+	DefaultStreamTimeout        = 10 * time.Second
 	// Push defaults.
 	DefaultPushFanout     = 3
 	DefaultPushRedundancy = 1
@@ -248,6 +263,10 @@ func (c Config) Validate() error {
 	if c.MaxDatagramSize != 0 && (c.MaxDatagramSize < MinDatagramSize || c.MaxDatagramSize > MaxDatagramSize) {
 		bad("MaxDatagramSize is %d: it must be between %d and %d (or 0 for %d)",
 			c.MaxDatagramSize, MinDatagramSize, MaxDatagramSize, MaxDatagramSize)
+	}
+	if c.StreamSyncInterval < 0 || c.StreamTimeout < 0 {
+		bad("StreamSyncInterval %v and StreamTimeout %v must be positive (or 0 for the defaults %v and %v)",
+			c.StreamSyncInterval, c.StreamTimeout, DefaultStreamSyncInterval, DefaultStreamTimeout)
 	}
 	if c.PushFanout < 0 || c.PushRedundancy < 0 {
 		bad("PushFanout %d and PushRedundancy %d must be positive (or 0 for the defaults %d and %d)",
@@ -334,6 +353,8 @@ func (c Config) withDefaults() Config {
 	if c.MaxStreamMessageSize == 0 {
 		c.MaxStreamMessageSize = DefaultMaxStreamMessageSize
 	}
+	c.StreamSyncInterval = cmp.Or(c.StreamSyncInterval, DefaultStreamSyncInterval)
+	c.StreamTimeout = cmp.Or(c.StreamTimeout, DefaultStreamTimeout)
 	c.PushFanout = cmp.Or(c.PushFanout, DefaultPushFanout)
 	c.PushRedundancy = cmp.Or(c.PushRedundancy, DefaultPushRedundancy)
 	c.PushRate = cmp.Or(c.PushRate, DefaultPushRate)

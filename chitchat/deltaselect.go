@@ -96,8 +96,10 @@ func (e *Engine) computeDelta(now time.Time, v *peerView, budget int) Delta {
 	w.reset(budget)
 	const smallestNews = 14 + 6 // a node header and a key-value can't be smaller
 	staleUsed := 0
-	for _, c := range cands {
+	e.streams.truncated = false
+	for i, c := range cands {
 		if !w.fits(smallestNews) {
+			e.streams.truncated = i < len(cands)
 			break
 		}
 		ns := c.ns
@@ -110,15 +112,19 @@ func (e *Engine) computeDelta(now time.Time, v *peerView, budget int) Delta {
 			if w.fits(hdr + sizeMaxOp(ns.maxVersion)) {
 				w.addNode(ns.id, ns.lastGCVersion, c.from)
 				w.addMax(ns.maxVersion)
+			} else {
+				e.streams.truncated = true
 			}
 			continue
 		}
 		if !w.fits(hdr + sizeKVOp(stale[0].Key, stale[0].Value, stale[0].Version)) {
+			e.streams.truncated = true
 			continue
 		}
 		w.addNode(ns.id, ns.lastGCVersion, c.from)
 		for _, kv := range stale {
 			if !w.fits(sizeKVOp(kv.Key, kv.Value, kv.Version)) {
+				e.streams.truncated = true
 				break
 			}
 			w.addKV(kv)

@@ -51,6 +51,8 @@ type Engine struct {
 	round uint32
 	tune  tuning
 	push  pushState
+	// streams schedules stream exchanges (stream.go).
+	streams streamState
 	// ringNodes is route's scratch list of live nodes in a range.
 	ringNodes []*NodeState
 	// liveDirty: a verdict changed since the live-nodes watch was last

@@ -13,6 +13,10 @@ type Round struct {
 	// Pushes carry news and notices the rate limit held back, and death
 	// notices of nodes found dead this round.
 	Pushes []Envelope
+	// Streams are the peers to run a stream exchange with
+	// (docs/design/scale.md §4): CreateStreamSyn, then Step each answer
+	// with Inbound.Stream.
+	Streams []netip.AddrPort
 }
 
 // Tick runs one gossip round: it picks the targets, increments the self
@@ -32,7 +36,7 @@ func (e *Engine) Tick(now time.Time) Round {
 	e.GCKeys(now)
 	syn := e.CreateSyn(now)
 	e.UpdateLiveness(now)
-	return Round{Targets: nodes, Syn: syn, Pushes: e.Flush(now)}
+	return Round{Targets: nodes, Syn: syn, Pushes: e.Flush(now), Streams: e.dueStreams(now)}
 }
 
 // targetSets caches the sorted, deduplicated address sets Tick draws gossip

@@ -100,6 +100,18 @@ func (s *simNet) deliver(k int) {
 	}
 }
 
+// stream runs a stream exchange from engine i with engine j, cut after n
+// of its three messages.
+func (s *simNet) stream(i, j, n int) {
+	var m Message = s.engines[i].CreateStreamSyn(s.now)
+	sides := [2]int{i, j}
+	for k := 0; m != nil && k < n; k++ {
+		recv := sides[(k+1)%2]
+		m = s.engines[recv].Step(s.now, Inbound{Stream: true}, wire(s.t, m)).Reply
+		s.checkMonotonic(recv, "stream")
+	}
+}
+
 // tick runs a gossip round on engine i and sends its Syn to the engines
 // behind the targets.
 func (s *simNet) tick(i int) {
@@ -120,7 +132,7 @@ func (s *simNet) step(t *rapid.T) {
 	pick := func(label string) int { return rapid.IntRange(0, n-1).Draw(t, label) }
 	key := func() string { return fmt.Sprintf("k%d", rapid.IntRange(0, 6).Draw(t, "key")) }
 	value := func() string { return rapid.StringN(0, 24, -1).Draw(t, "value") }
-	actions := []string{"set", "set", "set-ttl", "delete", "delete-after-ttl", "syn", "syn", "tick", "advance", "gc"}
+	actions := []string{"set", "set", "set-ttl", "delete", "delete-after-ttl", "syn", "syn", "tick", "advance", "gc", "stream"}
 	if len(s.queue) > 0 {
 		actions = append(actions, "deliver", "deliver", "deliver", "deliver", "drop", "duplicate")
 	}
@@ -144,6 +156,12 @@ func (s *simNet) step(t *rapid.T) {
 		}
 	case "tick":
 		s.tick(pick("node"))
+	case "stream":
+		// A bulk exchange interrupted after any of its messages.
+		i, j := pick("from"), pick("to")
+		if i != j {
+			s.stream(i, j, rapid.IntRange(0, 3).Draw(t, "stream messages delivered"))
+		}
 	case "advance":
 		s.now = s.now.Add(time.Duration(rapid.IntRange(0, 30).Draw(t, "seconds")) * time.Second)
 	case "gc":

@@ -30,6 +30,7 @@ import (
 	"iter"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"runtime/debug"
 	"sync"
@@ -76,6 +77,14 @@ type Server struct {
 
 	subsWG sync.WaitGroup // dispatchers
 
+	// Streams (server_stream.go): nil without a transport that has them.
+	streams     transport.Streams
+	ln          net.Listener
+	streamsOut  chan struct{} // semaphore of exchanges we start
+	streamsIn   chan struct{} // semaphore of exchanges we answer
+	streamWG    sync.WaitGroup
+	streamStats streamStats
+
 	// testHookProcess, if set, is called with every decoded message before
 	// processing (tests use it to inject a panic, upstream's PanicForTest).
 	testHookProcess func(Message)
@@ -105,8 +114,9 @@ func New(cfg Config, tr transport.Transport, initial ...KeyValue) (*Server, erro
 	}
 	engineCfg := cfg
 	if cfg.Keyring != nil {
-		// Sealing adds sealOverhead bytes to every datagram.
+		// Sealing adds sealOverhead bytes to every datagram and frame.
 		engineCfg.MaxDatagramSize -= sealOverhead
+		engineCfg.MaxStreamMessageSize -= sealOverhead
 	}
 	e, err := NewEngine(engineCfg, rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), initial)
 	if err != nil {
@@ -127,6 +137,19 @@ func New(cfg Config, tr transport.Transport, initial ...KeyValue) (*Server, erro
 	// Plaintext answers are limited to 3 times the request: pad first
 	// contacts so that they get a useful answer.
 	e.padSyns = cfg.Keyring == nil || cfg.SendPlaintext
+	if st, ok := tr.(transport.Streams); ok && !cfg.DisableStreams {
+		ln, err := st.Listen(conn.LocalAddr())
+		switch {
+		case err == nil:
+			s.streams, s.ln = st, ln
+			s.streamsOut, s.streamsIn = make(chan struct{}, maxStreamsOut), make(chan struct{}, maxStreamsIn)
+		case !errors.Is(err, transport.ErrNoStreams):
+			cfg.Logger.Warn("no stream exchanges: cannot listen for streams", "addr", conn.LocalAddr(), "err", err)
+		}
+	}
+	if s.streams == nil {
+		e.cfg.DisableStreams = true // nothing would carry them
+	}
 	if cfg.Keyring != nil {
 		s.sealer = newSealer(cfg.Keyring, cfg.ClusterID, cfg.ID.Addr, uint64(time.Now().UnixNano()), cfg.Limits.MaxNodes)
 	}
@@ -177,6 +200,9 @@ func (s *Server) run(ctx context.Context) error {
 	}
 	spawn("recv", s.recvLoop)
 	spawn("gossip", s.gossipLoop)
+	if s.ln != nil {
+		spawn("streams", s.acceptStreams)
+	}
 	if len(s.seeds.names) > 0 {
 		spawn("dns", s.dnsLoop)
 	}
@@ -186,7 +212,11 @@ func (s *Server) run(ctx context.Context) error {
 	}
 	cancel()
 	s.conn.Close() // unblocks the recv loop
+	if s.ln != nil {
+		s.ln.Close() // unblocks the stream accept loop
+	}
 	wg.Wait()
+	s.streamWG.Wait()
 	s.closeOnce()
 	s.subsWG.Wait()
 	return s.Err()
@@ -387,7 +417,7 @@ func (s *Server) gossipLoop(ctx context.Context) error {
 	defer t.Stop()
 	var buf []byte
 	for {
-		buf = s.round(buf[:0]) // the first round runs at once
+		buf = s.round(ctx, buf[:0]) // the first round runs at once
 		select {
 		case <-ctx.Done():
 			return nil
@@ -397,7 +427,7 @@ func (s *Server) gossipLoop(ctx context.Context) error {
 }
 
 // round runs one gossip round and returns its scratch buffer.
-func (s *Server) round(buf []byte) []byte {
+func (s *Server) round(ctx context.Context, buf []byte) []byte {
 	start := time.Now()
 	var r Round
 	var gen uint64
@@ -417,6 +447,9 @@ func (s *Server) round(buf []byte) []byte {
 		}
 	}
 	s.sendPushes(r.Pushes)
+	for _, a := range r.Streams {
+		s.goStream(ctx, a)
+	}
 	s.live.publishGen(live, gen) // a no-op unless the round published
 	s.stats.rounds.Add(1)
 	s.stats.roundNanos.Add(uint64(time.Since(start)))
@@ -658,6 +691,8 @@ type Stats struct {
 	LeftNodes        int
 	KeyValues        int // non-deleted keys of this node
 	Engine           EngineStats
+	Push             PushStats
+	Streams          StreamStats
 }
 
 type serverStats struct {
@@ -686,6 +721,12 @@ func (s *Server) Stats() Stats {
 		VersionMismatch:  s.stats.versionMismatch.Load(),
 		Rounds:           s.stats.rounds.Load(),
 		RoundTime:        time.Duration(s.stats.roundNanos.Load()),
+		Streams: StreamStats{
+			Started:  s.streamStats.out.Load(),
+			Answered: s.streamStats.in.Load(),
+			Failed:   s.streamStats.failed.Load(),
+			Bytes:    s.streamStats.bytes.Load(),
+		},
 	}
 	s.withEngine(func(e *Engine) {
 		self := e.selfState()
@@ -696,6 +737,7 @@ func (s *Server) Stats() Stats {
 		st.LeftNodes = len(e.LeftNodes())
 		st.KeyValues = self.NumKeyValues()
 		st.Engine = e.stats
+		st.Push = e.push.stats
 	})
 	return st
 }

@@ -159,6 +159,9 @@ func (e *Engine) onSyn(now time.Time, in Inbound, m *Syn, out *Output) Message {
 	}
 	used := sizeDigest(d) + sizeUint(senderIndex(d, e.self)) + sizeCoverage(c)
 	delta := e.computeDelta(now, v, budget-used)
+	if e.streams.truncated {
+		e.wantStream(now, in, m.Sender)
+	}
 	e.markWanted(v.digest)
 	reply := &SynAck{Digest: d, Sender: e.self, Cover: c, Delta: delta}
 	if encodedSizeHint(reply) > budget+envelopeSize+1 {
@@ -177,7 +180,11 @@ func (e *Engine) onSynAck(now time.Time, in Inbound, m *SynAck, out *Output) Mes
 	e.observe(now, in, v, m.Sender, out)
 	e.applyDelta(now, &m.Delta)
 	e.markWanted(v.digest)
-	return &Ack{Delta: e.computeDelta(now, v, e.replyBudget(in, m.Sender))}
+	ack := &Ack{Delta: e.computeDelta(now, v, e.replyBudget(in, m.Sender))}
+	if e.streams.truncated {
+		e.wantStream(now, in, m.Sender)
+	}
+	return ack
 }
 
 // observe records what a digest says: its explicit entries (heartbeats,

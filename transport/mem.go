@@ -132,19 +132,20 @@ type Network struct {
 	delay     time.Duration
 	jitter    time.Duration
 
-	mu       sync.Mutex // guards the fields below
-	rng      *rand.Rand
-	dropP    float64
-	conns    map[netip.AddrPort]*memConn
-	cuts     map[link]struct{}
-	isolated map[netip.AddrPort]struct{}
-	nextPort uint16
-	total    Stats
-	nodes    map[netip.AddrPort]*Stats // never deleted: conns and queued datagrams keep pointers
-	queue    delayQueue
-	seq      uint64
-	timer    *time.Timer // fires deliverDue; created on the first delayed datagram
-	timerAt  time.Time   // when timer is due; zero when not armed
+	mu        sync.Mutex // guards the fields below
+	rng       *rand.Rand
+	dropP     float64
+	conns     map[netip.AddrPort]*memConn
+	listeners map[netip.AddrPort]*memListener // stream listeners (stream.go)
+	cuts      map[link]struct{}
+	isolated  map[netip.AddrPort]struct{}
+	nextPort  uint16
+	total     Stats
+	nodes     map[netip.AddrPort]*Stats // never deleted: conns and queued datagrams keep pointers
+	queue     delayQueue
+	seq       uint64
+	timer     *time.Timer // fires deliverDue; created on the first delayed datagram
+	timerAt   time.Time   // when timer is due; zero when not armed
 }
 
 var _ Transport = (*Network)(nil)

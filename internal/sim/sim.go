@@ -90,6 +90,7 @@ type Stats struct {
 	SentMessages, SentBytes         uint64
 	ReceivedMessages, ReceivedBytes uint64
 	Dropped                         uint64 // lost, cut, or sent to a dead node
+	StreamBytes                     uint64 // stream exchanges' messages sent
 }
 
 func (s *Stats) add(o Stats) {
@@ -98,6 +99,7 @@ func (s *Stats) add(o Stats) {
 	s.ReceivedMessages += o.ReceivedMessages
 	s.ReceivedBytes += o.ReceivedBytes
 	s.Dropped += o.Dropped
+	s.StreamBytes += o.StreamBytes
 }
 
 // Sim is a simulated cluster. It is not safe for concurrent use.
@@ -322,6 +324,9 @@ func (s *Sim) step() bool {
 			}
 		}
 		s.sendPushes(n, r.Pushes)
+		for _, to := range r.Streams {
+			s.stream(n, to)
+		}
 		s.push(event{at: s.now.Add(s.cfg.GossipInterval), kind: evTick, node: n.Index, epoch: n.epoch})
 	case evDeliver:
 		if !n.up {
@@ -347,6 +352,23 @@ func (s *Sim) step() bool {
 		s.sendPushes(n, out.Pushes)
 	}
 	return true
+}
+
+// stream runs a stream exchange from n with the node at to, at once (a
+// stream is reliable and, here, instantaneous): Syn, SynAck, Ack.
+func (s *Sim) stream(n *Node, to netip.AddrPort) {
+	dst, ok := s.byAddr[to]
+	if !ok || !dst.up || s.blocked(n.Index, dst.Index) {
+		return
+	}
+	var m chitchat.Message = n.Engine.CreateStreamSyn(s.now)
+	sides := [2]*Node{n, dst}
+	for i := 0; m != nil && i < 3; i++ {
+		from, recv := sides[i%2], sides[(i+1)%2]
+		size := chitchat.EncodedSize(m)
+		from.Stats.StreamBytes += uint64(size)
+		m = recv.Engine.Step(s.now, chitchat.Inbound{From: Addr(from.Index), Authentic: true, Stream: true, Size: size}, m).Reply
+	}
 }
 
 // sendPushes sends pushes from n.

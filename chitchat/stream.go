@@ -1,0 +1,99 @@
+package chitchat
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Bulk state over a stream (docs/design/scale.md §4). The Engine decides
+// when a stream exchange is due and with whom; the Server (or a simulator)
+// carries it out: Syn (CreateStreamSyn) → SynAck → Ack, each message
+// handled by Step with Inbound.Stream, whose budget is
+// Config.MaxStreamMessageSize and whose digests are whole and explicit.
+//
+// Exchanges are due:
+//   - at the first round, with a seed: a joining node gets the cluster in
+//     one exchange instead of hundreds of datagrams;
+//   - every StreamSyncInterval, with a random live peer (a seed while none
+//     is live): the safety net of partial digests;
+//   - with a peer our datagram delta could not fully serve (its news did
+//     not fit), at most once per StreamSyncInterval per peer.
+
+// streamState schedules stream exchanges.
+type streamState struct {
+	booted bool      // the first round asked for one with a seed
+	last   time.Time // the last periodic exchange asked for
+	// wanted lists peers a delta could not fully serve, to ask for at the
+	// next round.
+	wanted []netip.AddrPort
+	// asked remembers when an exchange with each peer was last asked for;
+	// bounded by pruning entries older than an interval.
+	asked map[netip.AddrPort]time.Time
+	// truncated is set by computeDelta when news did not fit.
+	truncated bool
+}
+
+func (e *Engine) streamsEnabled() bool { return !e.cfg.DisableStreams }
+
+// wantStream asks for a stream exchange with the sender of a message
+// whose answer could not carry all its news, if we know it at that address.
+func (e *Engine) wantStream(now time.Time, in Inbound, sender NodeID) {
+	st := &e.streams
+	if !e.streamsEnabled() || in.Stream || !e.knownAt(sender, in.From) {
+		return
+	}
+	if at, ok := st.asked[sender.Addr]; ok && now.Sub(at) < e.cfg.StreamSyncInterval {
+		return
+	}
+	for _, a := range st.wanted {
+		if a == sender.Addr {
+			return
+		}
+	}
+	if len(st.wanted) < 16 {
+		st.wanted = append(st.wanted, sender.Addr)
+	}
+}
+
+// dueStreams returns the peers to exchange with by stream this round.
+func (e *Engine) dueStreams(now time.Time) []netip.AddrPort {
+	st := &e.streams
+	if !e.streamsEnabled() {
+		return nil
+	}
+	var out []netip.AddrPort
+	ask := func(a netip.AddrPort) {
+		if st.asked == nil {
+			st.asked = make(map[netip.AddrPort]time.Time)
+		}
+		st.asked[a] = now
+		out = append(out, a)
+	}
+	t := e.targetSets()
+	if !st.booted {
+		st.booted, st.last = true, now
+		if len(t.seeds) > 0 {
+			ask(t.seeds[e.rng.IntN(len(t.seeds))])
+		}
+	} else if now.Sub(st.last) >= e.cfg.StreamSyncInterval {
+		st.last = now
+		switch {
+		case len(t.live) > 0:
+			ask(t.live[e.rng.IntN(len(t.live))])
+		case len(t.seeds) > 0:
+			ask(t.seeds[e.rng.IntN(len(t.seeds))])
+		}
+	}
+	for _, a := range st.wanted {
+		if at, ok := st.asked[a]; !ok || now.Sub(at) >= e.cfg.StreamSyncInterval {
+			ask(a)
+		}
+	}
+	st.wanted = st.wanted[:0]
+	for a, at := range st.asked {
+		if now.Sub(at) >= e.cfg.StreamSyncInterval {
+			delete(st.asked, a)
+		}
+	}
+	return out
+}

@@ -1,0 +1,180 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"syscall"
+)
+
+// Streams is implemented by transports that carry streams beside
+// datagrams: chitchat moves bulk state over them (a joining node, or one
+// back from a long partition, gets the cluster in one exchange). UDP's
+// streams are TCP on the same port; the in-memory network's are pipes.
+type Streams interface {
+	// Listen accepts streams on addr, the address a datagram endpoint of
+	// the same transport is open on.
+	Listen(addr netip.AddrPort) (net.Listener, error)
+	// Dial opens a stream from the endpoint open on from (TCP ignores it
+	// and picks an ephemeral port) to the one listening on to.
+	Dial(ctx context.Context, from, to netip.AddrPort) (net.Conn, error)
+}
+
+// ErrNoStreams is returned by the stream methods of a wrapper whose inner
+// transport carries no streams.
+var ErrNoStreams = errors.New("transport: this transport carries no streams")
+
+// Listen accepts TCP streams on addr; an IPv4 address (the wildcard
+// included) listens on IPv4 only, like the datagram endpoint.
+func (UDP) Listen(addr netip.AddrPort) (net.Listener, error) {
+	network := "tcp6"
+	if addr.Addr().Unmap().Is4() {
+		network = "tcp4"
+	} else if addr.Addr().IsUnspecified() {
+		network = "tcp"
+	}
+	return net.Listen(network, unmap(addr).String())
+}
+
+// Dial opens a TCP stream to to.
+func (UDP) Dial(ctx context.Context, _, to netip.AddrPort) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", unmap(to).String())
+}
+
+// streamsOf returns t's streams, if it has them.
+func streamsOf(t Transport) (Streams, bool) {
+	s, ok := t.(Streams)
+	return s, ok
+}
+
+// Listen accepts streams on addr, if the inner transport has them. Streams
+// are never dropped: they model TCP, which retransmits.
+func (l *lossy) Listen(addr netip.AddrPort) (net.Listener, error) {
+	if s, ok := streamsOf(l.inner); ok {
+		return s.Listen(addr)
+	}
+	return nil, ErrNoStreams
+}
+
+// Dial opens a stream, if the inner transport has them.
+func (l *lossy) Dial(ctx context.Context, from, to netip.AddrPort) (net.Conn, error) {
+	if s, ok := streamsOf(l.inner); ok {
+		return s.Dial(ctx, from, to)
+	}
+	return nil, ErrNoStreams
+}
+
+// Listen accepts streams on addr, if the inner transport has them. Stream
+// bytes are not counted: Stats count datagrams.
+func (c *Counter) Listen(addr netip.AddrPort) (net.Listener, error) {
+	if s, ok := streamsOf(c.inner); ok {
+		return s.Listen(addr)
+	}
+	return nil, ErrNoStreams
+}
+
+// Dial opens a stream, if the inner transport has them.
+func (c *Counter) Dial(ctx context.Context, from, to netip.AddrPort) (net.Conn, error) {
+	if s, ok := streamsOf(c.inner); ok {
+		return s.Dial(ctx, from, to)
+	}
+	return nil, ErrNoStreams
+}
+
+// Listen accepts streams on addr: in-memory pipes, subject to the same
+// cuts and isolation as datagrams (at Dial).
+func (n *Network) Listen(addr netip.AddrPort) (net.Listener, error) {
+	addr = unmap(addr)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.listeners == nil {
+		n.listeners = make(map[netip.AddrPort]*memListener)
+	}
+	if _, used := n.listeners[addr]; used {
+		return nil, fmt.Errorf("transport: stream address not available %v: %w", addr, syscall.EADDRINUSE)
+	}
+	l := &memListener{net: n, addr: addr, conns: make(chan net.Conn, streamBacklog), done: make(chan struct{})}
+	n.listeners[addr] = l
+	return l, nil
+}
+
+// Dial opens a pipe from from to the listener on to. It fails at once if
+// nobody listens there or the link is cut.
+func (n *Network) Dial(ctx context.Context, from, to netip.AddrPort) (net.Conn, error) {
+	from, to = unmap(from), unmap(to)
+	n.mu.Lock()
+	l := n.listeners[to]
+	blocked := n.blockedLocked(from, to)
+	n.mu.Unlock()
+	if l == nil || blocked {
+		return nil, &net.OpError{Op: "dial", Net: "pipe", Addr: tcpAddr(to), Err: syscall.ECONNREFUSED}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	client, server := net.Pipe()
+	select {
+	case l.conns <- &memStream{Conn: server, local: tcpAddr(to), remote: tcpAddr(from)}:
+		return &memStream{Conn: client, local: tcpAddr(from), remote: tcpAddr(to)}, nil
+	default: // the backlog is full, or the listener closed
+		client.Close()
+		server.Close()
+		return nil, &net.OpError{Op: "dial", Net: "pipe", Addr: tcpAddr(to), Err: syscall.ECONNREFUSED}
+	}
+}
+
+// streamBacklog is how many dialled streams wait for Accept, as a TCP
+// listen backlog does; past it, Dial is refused.
+const streamBacklog = 64
+
+func tcpAddr(a netip.AddrPort) net.Addr { return net.TCPAddrFromAddrPort(a) }
+
+// memListener accepts in-memory streams.
+type memListener struct {
+	net   *Network
+	addr  netip.AddrPort
+	conns chan net.Conn
+	done  chan struct{}
+}
+
+func (l *memListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *memListener) Close() error {
+	l.net.mu.Lock()
+	defer l.net.mu.Unlock()
+	if l.net.listeners[l.addr] == l {
+		delete(l.net.listeners, l.addr)
+		close(l.done)
+		for { // refuse the streams still waiting, as a closed socket does
+			select {
+			case c := <-l.conns:
+				c.Close()
+			default:
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+func (l *memListener) Addr() net.Addr { return tcpAddr(l.addr) }
+
+// memStream is one end of an in-memory stream, with the addresses of its
+// ends.
+type memStream struct {
+	net.Conn
+	local, remote net.Addr
+}
+
+func (s *memStream) LocalAddr() net.Addr  { return s.local }
+func (s *memStream) RemoteAddr() net.Addr { return s.remote }
