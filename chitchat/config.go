@@ -338,6 +338,12 @@ func (c Config) withDefaults() Config {
 		fd.DeadNodeGracePeriod = d.DeadNodeGracePeriod
 	}
 	fd.LearnedPrior = !c.FixedPrior
+	if fd.MinInterval == 0 && !c.FixedPrior {
+		// Several peers relay a node's heartbeat within a round: count
+		// at most about two observations a round, so that the mean stays
+		// a round and not the gaps between peers.
+		fd.MinInterval = c.GossipInterval / 2
+	}
 	if c.MarkedForDeletionGracePeriod == 0 {
 		c.MarkedForDeletionGracePeriod = DefaultMarkedForDeletionGracePeriod
 	}

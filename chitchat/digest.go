@@ -19,11 +19,11 @@ type DigestEntry struct {
 	NodeDigest
 }
 
-// Digest lists every node the sender knows (except those scheduled for
-// deletion), sorted by ID with no duplicates. It is never truncated: its size
-// bounds the cluster size (2,664 nodes with short names and IPv4 addresses
-// in one 65,507 byte datagram, 2,466 once heartbeats pass 65,535; see
-// BENCHMARKS.md).
+// Digest lists nodes explicitly, sorted by ID with no duplicates. A Syn or
+// SynAck with no Coverage carries the sender's whole view (every node it
+// advertises), as upstream; with a Coverage, the explicit entries are the
+// spot entries and the fully explicit buckets of a partial digest
+// (docs/design/scale.md §2).
 type Digest []DigestEntry
 
 func compareEntries(a, b DigestEntry) int { return a.ID.Compare(b.ID) }

@@ -160,6 +160,10 @@ func (e *Engine) UpdateLiveness(now time.Time) {
 func (e *Engine) judge(ns *NodeState, now time.Time) {
 	e.fd.UpdateLiveness(ns.slot, now)
 	e.mirror(ns, now)
+	// A live node past half the threshold is a suspect: our Syns list it,
+	// so that whoever has a fresher heartbeat answers with it.
+	phi, ok := e.fd.Phi(ns.slot, now)
+	ns.suspect = ns.live && ok && phi > e.cfg.FailureDetector.PhiThreshold/2
 }
 
 // mirror copies the detector's verdict on ns into its state.
@@ -251,8 +255,8 @@ func (e *Engine) LeftNodes() []NodeID {
 }
 
 // DeadNodes returns the nodes the failure detector deems dead, in ID order.
-// Newly discovered nodes are dead until three increasing heartbeats have
-// been observed (docs/PROTOCOL.md §7.3).
+// A node heard of second-hand is dead until it shows evidence of life (a
+// heartbeat rise, direct contact, an alive notice; docs/PROTOCOL.md §7.3).
 func (e *Engine) DeadNodes() []NodeID {
 	var dead []NodeID
 	for _, ns := range e.states {

@@ -97,8 +97,11 @@ type RingRange struct {
 
 // Contains reports whether ref is in the range.
 func (r RingRange) Contains(ref uint64) bool {
-	if r.After < r.Upto {
+	switch {
+	case r.After < r.Upto:
 		return ref > r.After && ref <= r.Upto
+	case r.After == r.Upto:
+		return ref != r.After
 	}
 	return ref > r.After || ref <= r.Upto
 }

@@ -44,7 +44,7 @@ type pushState struct {
 	stats    PushStats
 }
 
-// PushStats counts push traffic (Stats.Engine.Push).
+// PushStats counts push traffic (Stats.Push).
 type PushStats struct {
 	Originated    uint64 // pushes of our own news or notices, per recipient
 	Received      uint64 // pushes received

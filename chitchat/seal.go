@@ -25,9 +25,9 @@ import (
 // the id) only lets the receiver count that case apart from a wrong key.
 // The recipient's advertised address is bound too, so a datagram sealed for
 // B does not open at C: a recorded datagram cannot be replayed to another
-// node. The all-zero recipient ("any") is accepted only on a Syn: it is what
-// a node sends to a seed address that is not a known node's (the seed may
-// advertise another address than the one it is reached at). The counter and
+// node. The all-zero recipient ("any") is accepted only on a Syn and a Push:
+// it is what a node sends to a seed address that is not a known node's (the
+// seed may advertise another address than the one it is reached at). The counter and
 // the sender's advertised address are inside the authenticated plaintext:
 // they drive a per-sender anti-replay window, and replies go to that
 // authenticated address, never to the UDP source, so a replayed datagram
@@ -168,8 +168,9 @@ func (s *sealer) open(b, scratch []byte) (opened, error) {
 		return opened{}, errAuth
 	}
 	msg := plain[sealInner:]
-	if anyRecipient && (len(msg) < envelopeSize || MessageType(msg[3]) != TypeSyn) {
-		// Only a Syn may be addressed to any node.
+	if anyRecipient && (len(msg) < envelopeSize || (MessageType(msg[3]) != TypeSyn && MessageType(msg[3]) != TypePush)) {
+		// Only what goes to a seed address may be addressed to any node:
+		// a Syn, and a joining node's announcement (a Push).
 		return opened{}, errAuth
 	}
 	counter := binary.BigEndian.Uint64(plain[:8])

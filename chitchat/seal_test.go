@@ -115,6 +115,7 @@ func TestSealBindsTheRecipient(t *testing.T) {
 		{"Syn sealed for b, opened at c", syn, b, c, errAuth},
 		{"Syn for any node, opened at c", syn, netip.AddrPort{}, c, nil},
 		{"Ack for any node, opened at c", ack, netip.AddrPort{}, c, errAuth},
+		{"Push for any node, opened at c", EncodeMessage(&Push{ClusterID: "k"}), netip.AddrPort{}, c, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -507,10 +507,20 @@ func (s *Server) sendPushes(pushes []Envelope) {
 	if len(pushes) == 0 {
 		return
 	}
+	rcpts := make([]netip.AddrPort, len(pushes))
+	if s.sealer != nil {
+		// A push to a seed that is not a known node (a joining node's
+		// announcement) is sealed for any node, like a Syn.
+		s.withEngine(func(e *Engine) {
+			for i, p := range pushes {
+				rcpts[i] = e.recipient(p.To)
+			}
+		})
+	}
 	var buf []byte
-	for _, p := range pushes {
+	for i, p := range pushes {
 		buf = AppendMessage(buf[:0], p.Msg)
-		if err := s.send(p.To, buf); err != nil {
+		if err := s.sendTo(p.To, rcpts[i], buf); err != nil {
 			s.log.Debug("failed to push", "peer", p.To, "err", err)
 		}
 	}

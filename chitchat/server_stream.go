@@ -74,9 +74,14 @@ func (s *Server) readFrame(c net.Conn, remote netip.AddrPort) ([]byte, Inbound, 
 	if uint64(n) > uint64(s.maxFrame()) {
 		return nil, Inbound{}, fmt.Errorf("%w: %d bytes, at most %d", errStreamFrame, n, s.maxFrame())
 	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(c, b); err != nil {
+	// Grow with what arrives rather than trust the length: a peer must
+	// send the bytes to make us hold them.
+	b, err := io.ReadAll(io.LimitReader(c, int64(n)))
+	if err != nil {
 		return nil, Inbound{}, err
+	}
+	if len(b) != int(n) {
+		return nil, Inbound{}, fmt.Errorf("%w: %d of %d bytes", io.ErrUnexpectedEOF, len(b), n)
 	}
 	s.streamStats.bytes.Add(uint64(4 + n))
 	in := Inbound{From: remote, Stream: true, Size: len(b)}

@@ -51,6 +51,15 @@ type Config struct {
 	// Default false: upstream chitchat's behaviour.
 	LearnedPrior bool
 
+	// MinInterval coalesces reports: a heartbeat reported less than
+	// MinInterval after the previous one recorded is ignored (the previous
+	// one stands). A gossip node hears the same heartbeat stream from
+	// several peers within a round; recording those near-zero intervals
+	// would shrink the mean to a fraction of a round, and the first quiet
+	// round would then look like a death. 0 (the default) records every
+	// report, as upstream. Must not be negative.
+	MinInterval time.Duration
+
 	// DeadNodeGracePeriod is how long a node stays dead before
 	// [Detector.GarbageCollect] returns it; after half of it the node is
 	// scheduled for deletion. Counted from the first time the node was found
@@ -97,6 +106,9 @@ func (c Config) Validate() error {
 		if f.d <= 0 {
 			errs = append(errs, fmt.Errorf("failuredetector: %s must be > 0, got %v", f.name, f.d))
 		}
+	}
+	if c.MinInterval < 0 {
+		errs = append(errs, fmt.Errorf("failuredetector: MinInterval must not be negative, got %v", c.MinInterval))
 	}
 	return errors.Join(errs...)
 }

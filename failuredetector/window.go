@@ -55,11 +55,17 @@ type Window struct {
 // ReportHeartbeat records a heartbeat received at now. The first heartbeat
 // only sets the reference time; later ones add the interval since the
 // previous heartbeat unless it exceeds MaxInterval. The reference time moves
-// to now in every case, so a discarded long pause is not measured twice.
+// to now in every case, so a discarded long pause is not measured twice,
+// except for a report less than MinInterval after the previous one, which
+// is ignored (coalesced with it).
 func (w *Window) ReportHeartbeat(m *Model, now time.Time) {
 	off := m.offset(now)
 	if w.hasLast() {
-		if iv := since(w.last, off); iv <= uint64(m.cfg.MaxInterval) {
+		iv := since(w.last, off)
+		if iv < uint64(m.cfg.MinInterval) {
+			return // coalesced with the previous report
+		}
+		if iv <= uint64(m.cfg.MaxInterval) {
 			w.record(m, iv)
 			m.learn(iv)
 		}

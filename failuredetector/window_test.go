@@ -371,3 +371,37 @@ func TestWindowReportDoesNotAllocate(t *testing.T) {
 		t.Errorf("%v allocations per report, want 0", allocs)
 	}
 }
+
+// Reports closer than MinInterval are coalesced: a node heard from several
+// peers within a round keeps a mean of about a round, not of the gaps
+// between those peers.
+func TestMinIntervalCoalescesReports(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.InitialInterval = time.Second
+	cfg.MinInterval = 500 * time.Millisecond
+	m, err := NewModel(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w Window
+	t0 := time.Unix(1_000, 0)
+	for round := range 20 {
+		at := t0.Add(time.Duration(round) * time.Second)
+		for k := range 5 { // heard from five peers within 40 ms
+			w.ReportHeartbeat(m, at.Add(time.Duration(k)*10*time.Millisecond))
+		}
+	}
+	if got := w.Intervals(m); got != 19 {
+		t.Errorf("%d intervals recorded, want 19 (one per round)", got)
+	}
+	last := t0.Add(19 * time.Second)
+	phi, ok := w.Phi(m, last.Add(time.Second))
+	if !ok || phi > 1.05 || phi < 0.95 {
+		t.Errorf("phi one round after the last report = %v (%v), want about 1", phi, ok)
+	}
+	bad := cfg
+	bad.MinInterval = -time.Second
+	if bad.Validate() == nil {
+		t.Error("a negative MinInterval was accepted")
+	}
+}

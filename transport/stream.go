@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
+	"sync"
 	"syscall"
+	"time"
 )
 
 // Streams is implemented by transports that carry streams beside
@@ -178,3 +181,136 @@ type memStream struct {
 
 func (s *memStream) LocalAddr() net.Addr  { return s.local }
 func (s *memStream) RemoteAddr() net.Addr { return s.remote }
+
+// SplitListener shares one TCP port between chitchat's streams and another
+// protocol, as the demo shares its gossip port between UDP gossip, HTTP
+// and streams: it reads the first byte of every accepted connection and
+// hands the connection, byte included, to streams when it is below 0x20 (a
+// stream frame starts with a big-endian length below 512 MiB, so with a
+// zero byte; HTTP, TLS and most text protocols start with a printable byte
+// or 0x16) and to other otherwise. A connection that sends nothing within
+// peekTimeout is closed. Closing either listener closes ln.
+func SplitListener(ln net.Listener) (other, streams net.Listener) {
+	s := &split{ln: ln, done: make(chan struct{})}
+	s.other = &splitSide{s: s, conns: make(chan net.Conn)}
+	s.streams = &splitSide{s: s, conns: make(chan net.Conn)}
+	go s.accept()
+	return s.other, s.streams
+}
+
+// peekTimeout bounds the wait for a connection's first byte.
+const peekTimeout = 10 * time.Second
+
+type split struct {
+	ln             net.Listener
+	other, streams *splitSide
+	once           sync.Once
+	done           chan struct{}
+	err            error // why accepting stopped; set before done closes
+}
+
+func (s *split) accept() {
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			s.close(err)
+			return
+		}
+		go s.route(c)
+	}
+}
+
+func (s *split) route(c net.Conn) {
+	c.SetReadDeadline(time.Now().Add(peekTimeout))
+	var first [1]byte
+	if _, err := io.ReadFull(c, first[:]); err != nil {
+		c.Close()
+		return
+	}
+	c.SetReadDeadline(time.Time{})
+	side := s.other
+	if first[0] < 0x20 {
+		side = s.streams
+	}
+	select {
+	case side.conns <- &peeked{Conn: c, first: first[0]}:
+	case <-s.done:
+		c.Close()
+	}
+}
+
+func (s *split) close(err error) {
+	s.once.Do(func() {
+		s.err = err
+		close(s.done)
+		s.ln.Close()
+	})
+}
+
+// splitSide is one of the two listeners of a SplitListener.
+type splitSide struct {
+	s     *split
+	conns chan net.Conn
+}
+
+func (l *splitSide) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.s.done:
+		if errors.Is(l.s.err, net.ErrClosed) || l.s.err == nil {
+			return nil, net.ErrClosed
+		}
+		return nil, l.s.err
+	}
+}
+
+func (l *splitSide) Close() error   { l.s.close(net.ErrClosed); return nil }
+func (l *splitSide) Addr() net.Addr { return l.s.ln.Addr() }
+
+// peeked is a connection whose first byte was read by the splitter.
+type peeked struct {
+	net.Conn
+	first byte
+	read  bool
+}
+
+func (p *peeked) Read(b []byte) (int, error) {
+	if p.read || len(b) == 0 {
+		return p.Conn.Read(b)
+	}
+	p.read = true
+	b[0] = p.first
+	return 1, nil
+}
+
+// WithStreamListener returns t with ln as its stream listener: Listen
+// returns ln (once), Dial and datagrams are t's. Use it with
+// SplitListener to share the gossip port's TCP side with another protocol.
+func WithStreamListener(t Transport, ln net.Listener) Transport {
+	return &withListener{Transport: t, ln: ln}
+}
+
+type withListener struct {
+	Transport
+	mu sync.Mutex
+	ln net.Listener // nil once handed out
+}
+
+func (w *withListener) Listen(netip.AddrPort) (net.Listener, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ln == nil {
+		return nil, fmt.Errorf("transport: the stream listener was handed out already: %w", syscall.EADDRINUSE)
+	}
+	ln := w.ln
+	w.ln = nil
+	return ln, nil
+}
+
+func (w *withListener) Dial(ctx context.Context, from, to netip.AddrPort) (net.Conn, error) {
+	if s, ok := streamsOf(w.Transport); ok {
+		return s.Dial(ctx, from, to)
+	}
+	return nil, ErrNoStreams
+}

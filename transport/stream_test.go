@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/netip"
 	"syscall"
 	"testing"
@@ -95,4 +96,48 @@ func TestStreamsThroughWrappers(t *testing.T) {
 		streamsSuite(t, l.(Streams), netip.MustParseAddrPort("127.0.0.1:1"), netip.MustParseAddrPort("127.0.0.1:2"))
 		streamsSuite(t, Counting(n), netip.MustParseAddrPort("127.0.0.1:3"), netip.MustParseAddrPort("127.0.0.1:4"))
 	})
+}
+
+// One TCP port, two protocols: stream frames (first byte below 0x20) go to
+// one listener, the rest (HTTP here) to the other, first byte included.
+func TestSplitListener(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, streams := SplitListener(ln)
+	defer other.Close()
+	addr := ln.Addr().String()
+	send := func(b []byte) {
+		c, err := net.Dial("tcp4", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write(b)
+		t.Cleanup(func() { c.Close() })
+	}
+	read := func(l net.Listener, n int) string {
+		c, err := l.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(c, buf); err != nil {
+			t.Fatal(err)
+		}
+		return string(buf)
+	}
+	send([]byte("GET / HTTP/1.1\r\n"))
+	if got := read(other, 5); got != "GET /" {
+		t.Errorf("other read %q, want GET /", got)
+	}
+	send([]byte{0, 0, 0, 3, 'a', 'b', 'c'})
+	if got := read(streams, 7); got != "\x00\x00\x00\x03abc" {
+		t.Errorf("streams read %q", got)
+	}
+	streams.Close()
+	if _, err := other.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Accept after Close: %v, want net.ErrClosed", err)
+	}
 }

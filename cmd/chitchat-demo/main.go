@@ -140,16 +140,18 @@ func runNode(ctx context.Context, o nodeOptions, logger *slog.Logger, stdout io.
 	if err != nil {
 		return err
 	}
-	srv, err := chitchat.New(cfg, transport.UDP{})
+	// One TCP port, as upstream's demo: HTTP, and chitchat's stream
+	// exchanges (bulk state), told apart by their first byte.
+	tcp, err := listenHTTP(o.listen)
 	if err != nil {
-		return err
-	}
-	ln, err := listenHTTP(o.listen)
-	if err != nil {
-		srv.Shutdown()
 		return fmt.Errorf("cannot serve HTTP on %v/TCP: %w", o.listen, err)
 	}
-	ln = limitListener(ln, o.http.maxConns)
+	ln, streams := transport.SplitListener(limitListener(tcp, o.http.maxConns))
+	srv, err := chitchat.New(cfg, transport.WithStreamListener(transport.UDP{}, streams))
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	var mesh *overlay.Mesh
 	if o.overlay != nil {
 		if mesh, err = overlay.NewMesh(o.overlay.meshConfig(o.public, logger), srv); err != nil {
