@@ -142,10 +142,7 @@ func (env *scenarioEnv) addNode(t *testing.T, td *datadriven.TestData, args []st
 			td.Fatalf(t, "add-node: %s: %v", a, err)
 		}
 	}
-	e, err := NewEngine(cfg, rand.New(rand.NewPCG(uint64(port), 1)), nil)
-	if err != nil {
-		td.Fatalf(t, "add-node: %v", err)
-	}
+	e := confNewEngine(t, td, cfg)
 	n := &scenarioNode{name: name, e: e, mtu: e.Config().MaxDatagramSize}
 	env.nodes[name] = n
 	env.byAddr[cfg.ID.Addr] = n
@@ -523,4 +520,14 @@ func confJoinNames(ids []NodeID) string {
 		s = append(s, confNodeName(id))
 	}
 	return strings.Join(s, ",")
+}
+
+// confNewEngine returns an Engine for cfg with a random generator seeded
+// from its port: scenarios and vectors are reproducible.
+func confNewEngine(t *testing.T, td *datadriven.TestData, cfg Config) *Engine {
+	e, err := NewEngine(cfg, rand.New(rand.NewPCG(uint64(cfg.ID.Addr.Port()), 1)), nil)
+	if err != nil {
+		td.Fatalf(t, "%v", err)
+	}
+	return e
 }

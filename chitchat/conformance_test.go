@@ -31,9 +31,6 @@ func TestConformanceScenarios(t *testing.T) {
 }
 
 func TestConformanceWire(t *testing.T) {
-	// TODO(lead): testdata/wire still holds protocol v0 inputs; they are
-	// being rewritten for v1 (wt-conformance). Remove this skip with them.
-	t.Skip("testdata/wire describes protocol v0; being rewritten for v1")
 	datadriven.Walk(t, "../testdata/wire", func(t *testing.T, path string) {
 		datadriven.RunTest(t, path, confHandleWire)
 	})
