@@ -85,7 +85,7 @@ func confWireEncode(t *testing.T, td *datadriven.TestData) string {
 }
 
 // confWireSeal builds a sealed datagram from the inner datagram given in hex,
-// following docs/PROTOCOL.md §11.16 with a fixed nonce. It is an independent
+// following docs/PROTOCOL.md §11.13 with a fixed nonce. It is an independent
 // implementation: the "open" vectors check that chitchat's code opens what
 // the document describes.
 //
