@@ -109,6 +109,19 @@ func (env *scenarioEnv) printMessage(d confDatagram, m Message) []string {
 	return out
 }
 
+// rangeHolds reports whether ref is in r as docs/PROTOCOL.md §16.2 defines
+// it: after After, up to and including Upto, wrapping; After == Upto is the
+// whole ring but After.
+func rangeHolds(r RingRange, ref uint64) bool {
+	switch {
+	case r.After == r.Upto:
+		return ref != r.After
+	case r.After < r.Upto:
+		return ref > r.After && ref <= r.Upto
+	}
+	return ref > r.After || ref <= r.Upto
+}
+
 // rangeLine renders a push's forwarding duty: its ends, by name when they
 // are a node's ref, and the scenario's nodes in it, in ring order.
 func (env *scenarioEnv) rangeLine(r RingRange) string {
@@ -137,7 +150,7 @@ func (env *scenarioEnv) rangeLine(r RingRange) string {
 	}
 	for k := range ring {
 		m := ring[(start+k)%len(ring)]
-		if r.Contains(m.ref) {
+		if rangeHolds(r, m.ref) {
 			in = append(in, m.name)
 		}
 	}
