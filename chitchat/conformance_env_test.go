@@ -3,6 +3,7 @@ package chitchat
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -59,6 +60,10 @@ func (env *scenarioEnv) handle(t *testing.T, td *datadriven.TestData) string {
 		return env.advance(t, td, w[1:])
 	case w[0] == "tick":
 		return env.tick(t, td, w[1:])
+	case w[0] == "forge":
+		return env.forge(t, td, w[1:])
+	case len(w) == 2 && w[0] == "everyone" && w[1] == "gossips":
+		return env.everyoneGossips(t, td)
 	case len(w) >= 2 && w[1] == "set":
 		return env.set(t, td, env.node(t, td, w[0]), w[2:])
 	case len(w) >= 2 && w[1] == "delete":
@@ -98,6 +103,13 @@ func (env *scenarioEnv) node(t *testing.T, td *datadriven.TestData, name string)
 //
 //	add-node NAME [gen=N] [cluster=ID] [mtu=BYTES] [initial-interval=DUR]
 //	              [phi=X] [dead-grace=DUR] [tombstone-grace=DUR]
+//	              [push] [push-fanout=N] [seeds=NAME|IP:PORT,...]
+//	              [bucket-target=N] [max-buckets=N]
+//
+// push turns the push of news on (scenarios show anti-entropy alone
+// otherwise). bucket-target and max-buckets are the Engine's test knobs
+// (nodes per bucket, default 16; buckets a Syn covers at most, default
+// all that fit): they make a handful of nodes use partial coverage.
 //
 // Output: the node's id.
 func (env *scenarioEnv) addNode(t *testing.T, td *datadriven.TestData, args []string) string {
@@ -115,12 +127,26 @@ func (env *scenarioEnv) addNode(t *testing.T, td *datadriven.TestData, args []st
 		// Scenarios show anti-entropy unless a node is added with "push".
 		DisablePush: true,
 	}
+	var tune tuning
 	for _, a := range args[1:] {
 		k, v, _ := strings.Cut(a, "=")
 		var err error
 		switch k {
 		case "push":
 			cfg.DisablePush = false
+		case "push-fanout":
+			_, err = fmt.Sscan(v, &cfg.PushFanout)
+		case "seeds":
+			for _, seed := range strings.Split(v, ",") {
+				if n, ok := env.nodes[seed]; ok {
+					seed = n.e.Self().Addr.String()
+				}
+				cfg.Seeds = append(cfg.Seeds, seed)
+			}
+		case "bucket-target":
+			_, err = fmt.Sscan(v, &tune.bucketTarget)
+		case "max-buckets":
+			_, err = fmt.Sscan(v, &tune.maxBuckets)
 		case "gen":
 			_, err = fmt.Sscan(v, &cfg.ID.Generation)
 		case "mtu":
@@ -142,10 +168,8 @@ func (env *scenarioEnv) addNode(t *testing.T, td *datadriven.TestData, args []st
 			td.Fatalf(t, "add-node: %s: %v", a, err)
 		}
 	}
-	e, err := NewEngine(cfg, rand.New(rand.NewPCG(uint64(port), 1)), nil)
-	if err != nil {
-		td.Fatalf(t, "add-node: %v", err)
-	}
+	e := confNewEngine(t, td, cfg)
+	e.tune = tune
 	n := &scenarioNode{name: name, e: e, mtu: e.Config().MaxDatagramSize}
 	env.nodes[name] = n
 	env.byAddr[cfg.ID.Addr] = n
@@ -171,7 +195,28 @@ func (env *scenarioEnv) set(t *testing.T, td *datadriven.TestData, n *scenarioNo
 			return fmt.Sprintf("%s: %v", n.name, err)
 		}
 	}
-	return fmt.Sprintf("%s max_version=%d", n.name, env.self(n).MaxVersion())
+	out := []string{fmt.Sprintf("%s max_version=%d", n.name, env.self(n).MaxVersion())}
+	return strings.Join(append(out, env.flush(t, td, n)...), "\n")
+}
+
+// flush queues the pushes of a node's news, as a Server does after every
+// write (nothing without push), and returns what it queued.
+func (env *scenarioEnv) flush(t *testing.T, td *datadriven.TestData, n *scenarioNode) []string {
+	return env.queuePushes(t, td, n, n.e.Flush(env.now))
+}
+
+// queuePushes queues pushes from n and returns a line for each.
+func (env *scenarioEnv) queuePushes(t *testing.T, td *datadriven.TestData, n *scenarioNode, pushes []Envelope) []string {
+	var out []string
+	for _, p := range pushes {
+		to, ok := env.byAddr[p.To]
+		if !ok {
+			td.Fatalf(t, "%s pushes to %v, which is no node", n.name, p.To)
+		}
+		env.send(t, td, n, to, p.Msg)
+		out = append(out, fmt.Sprintf("queued %s->%s Push (%d bytes)", n.name, to.name, len(env.inFlight[len(env.inFlight)-1].b)))
+	}
+	return out
 }
 
 // del deletes keys of a node: each becomes a tombstone with the next
@@ -190,7 +235,8 @@ func (env *scenarioEnv) del(t *testing.T, td *datadriven.TestData, n *scenarioNo
 			out = append(out, fmt.Sprintf("%s: no key %q", n.name, k))
 		}
 	}
-	return strings.Join(append(out, fmt.Sprintf("%s max_version=%d", n.name, env.self(n).MaxVersion())), "\n")
+	out = append(out, fmt.Sprintf("%s max_version=%d", n.name, env.self(n).MaxVersion()))
+	return strings.Join(append(out, env.flush(t, td, n)...), "\n")
 }
 
 // leave makes a node leave gracefully: it sets the reserved key LeftKey,
@@ -204,7 +250,8 @@ func (env *scenarioEnv) leave(t *testing.T, td *datadriven.TestData, n *scenario
 	if err := n.e.Set(LeftKey, "true"); err != nil {
 		td.Fatalf(t, "leave: %v", err)
 	}
-	return fmt.Sprintf("%s max_version=%d", n.name, env.self(n).MaxVersion())
+	out := []string{fmt.Sprintf("%s max_version=%d", n.name, env.self(n).MaxVersion())}
+	return strings.Join(append(out, env.flush(t, td, n)...), "\n")
 }
 
 // gossip queues a Syn from one node to another: the message a gossip round
@@ -218,6 +265,55 @@ func (env *scenarioEnv) gossip(t *testing.T, td *datadriven.TestData, from, to *
 	env.send(t, td, from, to, from.e.CreateSyn(env.now))
 	d := env.inFlight[len(env.inFlight)-1]
 	return fmt.Sprintf("queued %s->%s Syn (%d bytes)", from.name, to.name, len(d.b))
+}
+
+// everyoneGossips queues a Syn from every node to every other node, in
+// name order: one round of a full mesh, which gives every node direct
+// evidence of every other (setups use it, usually with "deliver quiet").
+//
+//	everyone gossips
+//
+// Output: how many Syns are queued.
+func (env *scenarioEnv) everyoneGossips(t *testing.T, td *datadriven.TestData) string {
+	names := slices.Sorted(maps.Keys(env.nodes))
+	queued := 0
+	for _, a := range names {
+		for _, b := range names {
+			if a != b {
+				from := env.nodes[a]
+				env.send(t, td, from, env.nodes[b], from.e.CreateSyn(env.now))
+				queued++
+			}
+		}
+	}
+	return fmt.Sprintf("queued %d Syns", queued)
+}
+
+// forge queues a message written by hand, as if FROM had sent it to TO:
+// what a key holder (or, without encryption, anyone) can send. The input
+// is the message in the JSON form of testdata/wire (see ../README.md);
+// fields left out are empty.
+//
+//	forge FROM->TO
+//	{"type": "Syn", "cluster_id": "conformance", "digest": [...]}
+//
+// Output: the queued datagram.
+func (env *scenarioEnv) forge(t *testing.T, td *datadriven.TestData, args []string) string {
+	if len(args) != 1 {
+		td.Fatalf(t, "usage: forge FROM->TO, then the message as JSON")
+	}
+	fromName, toName, ok := strings.Cut(args[0], "->")
+	if !ok {
+		td.Fatalf(t, "usage: forge FROM->TO")
+	}
+	from, to := env.node(t, td, fromName), env.node(t, td, toName)
+	m, err := confFromJSON(td.Input)
+	if err != nil {
+		td.Fatalf(t, "forge: %v", err)
+	}
+	env.send(t, td, from, to, m)
+	d := env.inFlight[len(env.inFlight)-1]
+	return fmt.Sprintf("queued %s->%s %v (%d bytes)", from.name, to.name, m.Type(), len(d.b))
 }
 
 // send encodes m and queues it, checking it fits the sender's datagram
@@ -234,17 +330,23 @@ func (env *scenarioEnv) send(t *testing.T, td *datadriven.TestData, from, to *sc
 // until none is left (or n have been delivered). Each is decoded and
 // processed by its recipient, and the reply is queued to its sender.
 //
-//	deliver [n=COUNT]
+//	deliver [n=COUNT] [quiet]
 //
-// Output: every delivered message (see confPrintMessage), then what is still in
-// flight.
+// Output: every delivered message (see confPrintMessage), or with quiet
+// only how many of each type, then what is still in flight.
 func (env *scenarioEnv) deliver(t *testing.T, td *datadriven.TestData, args []string) string {
 	limit := -1
+	quiet := false
 	for _, a := range args {
+		if a == "quiet" {
+			quiet = true
+			continue
+		}
 		if _, err := fmt.Sscanf(a, "n=%d", &limit); err != nil || limit < 1 {
-			td.Fatalf(t, "usage: deliver [n=COUNT]")
+			td.Fatalf(t, "usage: deliver [n=COUNT] [quiet]")
 		}
 	}
+	counts := map[MessageType]int{}
 	var out []string
 	for delivered := 0; len(env.inFlight) > 0 && delivered != limit; delivered++ {
 		d := env.inFlight[0]
@@ -253,18 +355,26 @@ func (env *scenarioEnv) deliver(t *testing.T, td *datadriven.TestData, args []st
 		if err != nil {
 			td.Fatalf(t, "%s->%s: %v", d.from.name, d.to.name, err)
 		}
-		out = append(out, confPrintMessage(d, m)...)
+		counts[m.Type()]++
+		if !quiet {
+			out = append(out, env.printMessage(d, m)...)
+		}
 		// Delivered as a network would: from the sender's address (as if
 		// authenticated, so that a node's own Syn is direct evidence).
 		o := d.to.e.Step(env.now, Inbound{From: d.from.e.Self().Addr, Authentic: true, Size: len(d.b)}, m)
 		if o.Reply != nil {
 			env.send(t, td, d.to, d.from, o.Reply)
 		}
-		for _, p := range o.Pushes {
-			if to, ok := env.byAddr[p.To]; ok {
-				env.send(t, td, d.to, to, p.Msg)
+		env.queuePushes(t, td, d.to, o.Pushes)
+	}
+	if quiet && len(counts) > 0 {
+		var parts []string
+		for _, ty := range []MessageType{TypeSyn, TypeSynAck, TypeAck, TypeBadCluster, TypePush} {
+			if counts[ty] > 0 {
+				parts = append(parts, fmt.Sprintf("%d %v", counts[ty], ty))
 			}
 		}
+		out = append(out, "delivered "+strings.Join(parts, ", "))
 	}
 	if len(out) == 0 {
 		out = append(out, "nothing in flight")
@@ -326,7 +436,11 @@ func (env *scenarioEnv) advance(t *testing.T, td *datadriven.TestData, args []st
 //
 //	tick NAME [NAME...] | tick all
 //
-// Output: per node, its heartbeat and how it classifies its peers.
+// A node with push queues the pushes the round made due (news held back by
+// the rate limit, notices: its announcement, deaths it found).
+//
+// Output: per node, its heartbeat and how it classifies its peers, then
+// the pushes queued.
 func (env *scenarioEnv) tick(t *testing.T, td *datadriven.TestData, names []string) string {
 	if len(names) == 0 {
 		td.Fatalf(t, "usage: tick NAME [NAME...] | tick all")
@@ -340,14 +454,10 @@ func (env *scenarioEnv) tick(t *testing.T, td *datadriven.TestData, names []stri
 			}
 		})
 	}
-	var out []string
+	var out, queued []string
 	for _, name := range names {
 		n := env.node(t, td, name)
-		for _, p := range n.e.Tick(env.now).Pushes {
-			if to, ok := env.byAddr[p.To]; ok {
-				env.send(t, td, n, to, p.Msg)
-			}
-		}
+		queued = append(queued, env.queuePushes(t, td, n, n.e.Tick(env.now).Pushes)...)
 		s := n.e.Snapshot(env.now)
 		line := fmt.Sprintf("%s heartbeat=%d", n.name, env.self(n).Heartbeat())
 		for _, group := range []struct {
@@ -360,7 +470,7 @@ func (env *scenarioEnv) tick(t *testing.T, td *datadriven.TestData, names []stri
 		}
 		out = append(out, line)
 	}
-	return strings.Join(out, "\n")
+	return strings.Join(append(out, queued...), "\n")
 }
 
 // view prints what a node knows of another (or of every node).
@@ -379,7 +489,7 @@ func (env *scenarioEnv) view(t *testing.T, td *datadriven.TestData, n *scenarioN
 	if len(args) == 0 {
 		var out []string
 		for _, ns := range s.Nodes {
-			out = append(out, confStateLine(&s, ns))
+			out = append(out, env.stateLine(n, &s, ns))
 		}
 		return strings.Join(out, "\n")
 	}
@@ -391,7 +501,7 @@ func (env *scenarioEnv) view(t *testing.T, td *datadriven.TestData, n *scenarioN
 	if !ok {
 		return fmt.Sprintf("%s unknown", other.name)
 	}
-	out := []string{confStateLine(&s, ns)}
+	out := []string{env.stateLine(n, &s, ns)}
 	type entry struct {
 		key string
 		v   VersionedValue
@@ -421,106 +531,12 @@ func (env *scenarioEnv) pending() []string {
 	return out
 }
 
-// confStateLine is the first line of a node's view.
-func confStateLine(s *Snapshot, ns *NodeState) string {
-	id := ns.ID()
-	status := "new"
-	switch {
-	case id == s.Self:
-		status = "self"
-	case slices.Contains(s.Left, id):
-		status = "left"
-	case slices.Contains(s.ScheduledForDeletion, id):
-		status = "dead (scheduled for deletion)"
-	case slices.Contains(s.Dead, id):
-		status = "dead"
-	case slices.Contains(s.Live, id):
-		status = "live"
+// confNewEngine returns an Engine for cfg with a random generator seeded
+// from its port: scenarios and vectors are reproducible.
+func confNewEngine(t *testing.T, td *datadriven.TestData, cfg Config) *Engine {
+	e, err := NewEngine(cfg, rand.New(rand.NewPCG(uint64(cfg.ID.Addr.Port()), 1)), nil)
+	if err != nil {
+		td.Fatalf(t, "%v", err)
 	}
-	return fmt.Sprintf("%s %s heartbeat=%d max_version=%d last_gc_version=%d",
-		confNodeName(id), status, ns.Heartbeat(), ns.MaxVersion(), ns.LastGCVersion())
-}
-
-// confPrintMessage renders a delivered datagram: a header line, then one line
-// per digest entry and per node delta, each delta's entries below it.
-// Node deltas are listed in node-id order: the order on the wire ranks the
-// stalest nodes first but shuffles ties at random.
-func confPrintMessage(d confDatagram, m Message) []string {
-	out := []string{fmt.Sprintf("%s->%s %v (%d bytes)", d.from.name, d.to.name, m.Type(), len(d.b))}
-	var digest Digest
-	var delta Delta
-	var cover *Coverage
-	switch m := m.(type) {
-	case *Syn:
-		out[0] += " cluster=" + m.ClusterID
-		digest, cover = m.Digest, m.Cover
-	case *SynAck:
-		digest, delta, cover = m.Digest, m.Delta, m.Cover
-	case *Ack:
-		delta = m.Delta
-	case *Push:
-		out[0] += " cluster=" + m.ClusterID
-		if m.Range != nil {
-			out = append(out, fmt.Sprintf("  forward to the ring after %016x up to %016x", m.Range.After, m.Range.Upto))
-		}
-		for _, n := range m.Notices {
-			out = append(out, fmt.Sprintf("  notice %v %s heartbeat=%d", n.Kind, confNodeName(n.ID), n.Heartbeat))
-		}
-		delta = m.Delta
-	}
-	if cover != nil {
-		out = append(out, fmt.Sprintf("  cover bits=%d first=%d count=%d", cover.Bits, cover.First, cover.Count))
-		for _, s := range cover.Summaries {
-			out = append(out, fmt.Sprintf("  summary bucket=%d nodes=%d", s.Bucket, len(s.Heartbeats)))
-		}
-	}
-	for _, e := range digest {
-		out = append(out, fmt.Sprintf("  digest %s heartbeat=%d max_version=%d last_gc_version=%d",
-			confNodeName(e.ID), e.Heartbeat, e.MaxVersion, e.LastGCVersion))
-	}
-	nodes := slices.Clone(delta.Nodes)
-	slices.SortFunc(nodes, func(a, b NodeDelta) int { return a.ID.Compare(b.ID) })
-	for _, nd := range nodes {
-		line := fmt.Sprintf("  delta %s from_version=%d max_version=%d last_gc_version=%d",
-			confNodeName(nd.ID), nd.FromVersionExcluded, nd.MaxVersion, nd.LastGCVersion)
-		if nd.FromVersionExcluded == 0 && nd.LastGCVersion > 0 {
-			line += " (reset)"
-		}
-		out = append(out, line)
-		for _, kv := range nd.KeyValues {
-			out = append(out, "    "+confKV(kv.Key, kv.Value, kv.Version, kv.Status))
-		}
-	}
-	if _, ok := m.(*Syn); !ok && len(digest) == 0 && len(delta.Nodes) == 0 {
-		if _, bad := m.(*BadCluster); !bad {
-			out = append(out, "  (empty)")
-		}
-	}
-	return out
-}
-
-func confKV(key, value string, version uint64, st Status) string {
-	switch st {
-	case StatusDeleted:
-		return fmt.Sprintf("v%d %s deleted", version, key)
-	case StatusDeleteAfterTTL:
-		return fmt.Sprintf("v%d %s=%s ttl", version, key, value)
-	}
-	return fmt.Sprintf("v%d %s=%s", version, key, value)
-}
-
-// confNodeName is a node's name, with its generation when it is not 1.
-func confNodeName(id NodeID) string {
-	if id.Generation == 1 {
-		return id.Name
-	}
-	return fmt.Sprintf("%s(gen %d)", id.Name, id.Generation)
-}
-
-func confJoinNames(ids []NodeID) string {
-	var s []string
-	for _, id := range ids {
-		s = append(s, confNodeName(id))
-	}
-	return strings.Join(s, ",")
+	return e
 }

@@ -11,11 +11,14 @@ import (
 // implementation can run with a runner of its own.
 //
 //   - testdata/wire/*.txt: wire vectors, a hex datagram and its decoded
-//     message as JSON, or the reason the decoder refuses it;
+//     message as JSON, or the reason the decoder refuses it; sealed
+//     datagrams built by an independent implementation of the seal; node
+//     refs, state hashes and bucket summaries computed from their
+//     definitions (conformance_wire_test.go);
 //   - testdata/scenarios/*.txt: protocol scenarios, scripts of commands
-//     ("add-node a", "a set k=v", "a gossips with b", "deliver", "advance
-//     5s", "tick a", "b's view of a") and their expected output, run here
-//     over the Engine API only.
+//     ("add-node a push", "a set k=v", "a gossips with b", "forge c->b",
+//     "deliver", "advance 5s", "tick a", "b's view of a") and their
+//     expected output, run here over the Engine (conformance_env_test.go).
 //
 // The files are github.com/cockroachdb/datadriven files. When the protocol
 // changes on purpose, regenerate the expectations and review the diff:
@@ -31,9 +34,6 @@ func TestConformanceScenarios(t *testing.T) {
 }
 
 func TestConformanceWire(t *testing.T) {
-	// TODO(lead): testdata/wire still holds protocol v0 inputs; they are
-	// being rewritten for v1 (wt-conformance). Remove this skip with them.
-	t.Skip("testdata/wire describes protocol v0; being rewritten for v1")
 	datadriven.Walk(t, "../testdata/wire", func(t *testing.T, path string) {
 		datadriven.RunTest(t, path, confHandleWire)
 	})
