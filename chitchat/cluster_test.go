@@ -113,8 +113,8 @@ func TestT100_SimpleSimulationDeleteAfterTTL(t *testing.T) {
 		c.EventuallyNodeState(n2, c.ID(n1), simEq("key_a", "0"), 200*time.Millisecond)
 		c.AssertNodeState(n1, c.ID(n1), simEq("key_a", "0"))
 
-		if !c.Node(n1).DeleteAfterTTL("key_a") {
-			t.Fatal("DeleteAfterTTL(key_a) = false")
+		if err := c.Node(n1).DeleteAfterTTL("key_a"); err != nil {
+			t.Fatalf("DeleteAfterTTL(key_a): %v", err)
 		}
 		time.Sleep(300 * time.Millisecond)
 		c.AssertNodeState(n1, c.ID(n1), simEq("key_a", "0"))

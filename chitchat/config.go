@@ -235,6 +235,8 @@ func (c Config) Validate() error {
 	}
 	if !c.ID.Addr.IsValid() {
 		bad("ID.Addr %q is not a valid ip:port", c.ID.Addr)
+	} else if c.ID.Addr.Addr().IsUnspecified() {
+		bad("ID.Addr %v is a wildcard address: other nodes cannot send to it; advertise this machine's address (ListenAddr may stay a wildcard)", c.ID.Addr)
 	}
 	if c.ID.Addr.Port() == 0 && c.ListenAddr.IsValid() && c.ListenAddr.Port() != 0 {
 		bad("ID.Addr has port 0 but ListenAddr %v does not: set the advertised port, or listen on port 0 too", c.ListenAddr)

@@ -89,6 +89,58 @@ func TestServerShutdownTwice(t *testing.T) {
 	})
 }
 
+// Every mutation of a stopped server returns ErrClosed and changes
+// nothing (it used to succeed silently).
+func TestMutationsAfterShutdown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := lifecycleNetwork(t)
+		srv, err := chitchat.Spawn(t.Context(), chitchattest.ForTest(1), n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Set("kept", "1"); err != nil {
+			t.Fatal(err)
+		}
+		srv.Shutdown()
+		for name, mutate := range map[string]func() error{
+			"Set":            func() error { return srv.Set("k", "v") },
+			"SetWithTTL":     func() error { return srv.SetWithTTL("k", "v") },
+			"Delete":         func() error { return srv.Delete("kept") },
+			"DeleteAfterTTL": func() error { return srv.DeleteAfterTTL("kept") },
+			"ResetNodeState": func() error { return srv.ResetNodeStateIfUpdate(chitchattest.ForTest(2).ID, nil, 1, 0) },
+			"Leave":          func() error { return srv.Leave(context.Background()) },
+			"Join":           func() error { _, err := srv.Join(context.Background(), []string{"127.0.0.1:2"}); return err },
+			"Gossip":         func() error { return srv.Gossip(chitchattest.Addr(2)) },
+		} {
+			if err := mutate(); !errors.Is(err, chitchat.ErrClosed) {
+				t.Errorf("%s after Shutdown = %v, want ErrClosed", name, err)
+			}
+		}
+		if v, ok := srv.Get("kept"); !ok || v != "1" {
+			t.Errorf("state changed after Shutdown: kept = %q, %v", v, ok)
+		}
+		if _, ok := srv.Get("k"); ok {
+			t.Error("a Set after Shutdown took effect")
+		}
+	})
+}
+
+// A deletion of a key this node does not have says so.
+func TestDeleteMissingKey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv, err := chitchat.Spawn(t.Context(), chitchattest.ForTest(1), lifecycleNetwork(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Shutdown()
+		for _, del := range []func(string) error{srv.Delete, srv.DeleteAfterTTL} {
+			if err := del("missing"); !errors.Is(err, chitchat.ErrNoSuchKey) {
+				t.Errorf("deleting a missing key = %v, want ErrNoSuchKey", err)
+			}
+		}
+	})
+}
+
 func TestServerRunTwice(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := lifecycleNetwork(t)

@@ -295,6 +295,12 @@ func TestConfigValidateReportsEveryProblem(t *testing.T) {
 		{name: "datagram too large", mod: func(c *Config) { c.MaxDatagramSize = MaxDatagramSize + 1 }, wants: []string{"MaxDatagramSize"}},
 		{name: "negative event buffer", mod: func(c *Config) { c.EventBuffer = -1 }, wants: []string{"EventBuffer"}},
 		{name: "bad failure detector", mod: func(c *Config) { c.FailureDetector.PhiThreshold = -1 }, wants: []string{"hi"}},
+		{name: "wildcard advertise address", mod: func(c *Config) { c.ID.Addr = netip.MustParseAddrPort("0.0.0.0:7000") }, wants: []string{"wildcard"}},
+		{name: "IPv6 wildcard advertise address", mod: func(c *Config) { c.ID.Addr = netip.MustParseAddrPort("[::]:7000") }, wants: []string{"wildcard"}},
+		{name: "negative push and stream settings", mod: func(c *Config) {
+			c.PushFanout, c.PushRate, c.StreamTimeout = -1, -1, -1
+		}, wants: []string{"PushFanout", "PushRate", "StreamTimeout"}},
+		{name: "name too long", mod: func(c *Config) { c.ID.Name = strings.Repeat("n", 300) }, wants: []string{"MaxNodeNameSize"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

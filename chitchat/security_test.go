@@ -321,3 +321,57 @@ func TestLimitsBoundAFloodOfInventedNodes(t *testing.T) {
 		_ = b
 	})
 }
+
+// A node restarted with the same NodeID (Generation left at 0, say) used to
+// lose its new writes: peers held the old incarnation at higher versions
+// and dropped the new ones. Now the peers' claims about it are above what
+// it produced: it refutes them (docs/design/scale.md §6) and its new state
+// replaces the old one everywhere.
+func TestRestartWithTheSameGeneration(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := newNet(t)
+		a := spawnSec(t, net, 0, nil)
+		b := spawnSec(t, net, 1, nil)
+		for k := range 5 {
+			if err := b.Set(fmt.Sprintf("old%d", k), "x"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitLive(t, a, 2, 10*time.Second)
+		time.Sleep(time.Second)
+		id := b.Self()
+		b.Shutdown()
+		b2 := spawnSec(t, net, 1, nil) // the same ID, generation 0
+		if b2.Self() != id {
+			t.Fatalf("restarted as %v, want %v", b2.Self(), id)
+		}
+		if err := b2.Set("new", "y"); err != nil {
+			t.Fatal(err)
+		}
+		for range 100 {
+			ns, ok := a.NodeState(id)
+			if ok {
+				if v, _ := ns.Get("new"); v == "y" {
+					if _, stale := ns.Get("old0"); !stale {
+						t.Logf("a has the new incarnation's state, without the old keys (refutations: %d)", b2.Stats().Engine.Refutations)
+						return
+					}
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		ns, _ := a.NodeState(id)
+		t.Fatalf("after 10 s a still holds %v for the restarted node", kvsOf(ns))
+	})
+}
+
+func kvsOf(ns *chitchat.NodeState) map[string]string {
+	m := map[string]string{}
+	if ns == nil {
+		return m
+	}
+	for k, v := range ns.KeyValues() {
+		m[k] = v.Value
+	}
+	return m
+}

@@ -48,6 +48,8 @@ var (
 	ErrPanicked = errors.New("chitchat server panicked")
 	// ErrRunning is returned by a second call to Run.
 	ErrRunning = errors.New("chitchat: server already running")
+	// ErrNoSuchKey is returned when deleting a key this node does not have.
+	ErrNoSuchKey = errors.New("chitchat: no such key")
 )
 
 // Server runs one node: an Engine, a socket, the gossip loop. Its methods are
@@ -485,21 +487,28 @@ func (s *Server) ClusterID() string { return s.cfg.ClusterID }
 func (s *Server) LocalAddr() netip.AddrPort { return s.conn.LocalAddr() }
 
 // Set sets key to value on this node. See Engine.Set.
-func (s *Server) Set(key, value string) (err error) {
-	s.write(func(e *Engine, _ time.Time) { err = e.Set(key, value) })
-	return err
+func (s *Server) Set(key, value string) error {
+	return s.write(func(e *Engine, _ time.Time) error { return e.Set(key, value) })
 }
 
 // write runs a mutation of the engine and pushes the news it made (the
 // push is rate limited; held-back news rides the next round).
-func (s *Server) write(f func(e *Engine, now time.Time)) {
+//
+// On a stopped server it changes nothing and returns ErrClosed.
+func (s *Server) write(f func(e *Engine, now time.Time) error) error {
+	if s.stopped() {
+		return ErrClosed
+	}
 	now := time.Now()
 	var pushes []Envelope
+	var err error
 	s.withEngine(func(e *Engine) {
-		f(e, now)
-		pushes = e.Flush(now)
+		if err = f(e, now); err == nil {
+			pushes = e.Flush(now)
+		}
 	})
 	s.sendPushes(pushes)
+	return err
 }
 
 // sendPushes encodes and sends pushes.
@@ -528,22 +537,30 @@ func (s *Server) sendPushes(pushes []Envelope) {
 
 // SetWithTTL sets key to value, to be deleted after the tombstone grace
 // period. See Engine.SetWithTTL.
-func (s *Server) SetWithTTL(key, value string) (err error) {
-	s.write(func(e *Engine, now time.Time) { err = e.SetWithTTL(now, key, value) })
-	return err
+func (s *Server) SetWithTTL(key, value string) error {
+	return s.write(func(e *Engine, now time.Time) error { return e.SetWithTTL(now, key, value) })
 }
 
-// Delete deletes key on this node and reports whether it existed.
-func (s *Server) Delete(key string) (ok bool) {
-	s.write(func(e *Engine, now time.Time) { ok = e.Delete(now, key) })
-	return ok
+// Delete deletes key on this node (a tombstone, collected after the
+// grace period). It returns ErrNoSuchKey if the key did not exist,
+// ErrClosed on a stopped server.
+func (s *Server) Delete(key string) error {
+	return s.write(func(e *Engine, now time.Time) error { return existed(e.Delete(now, key), key) })
 }
 
-// DeleteAfterTTL schedules key for deletion after the tombstone grace period
-// and reports whether it existed.
-func (s *Server) DeleteAfterTTL(key string) (ok bool) {
-	s.write(func(e *Engine, now time.Time) { ok = e.DeleteAfterTTL(now, key) })
-	return ok
+// existed returns ErrNoSuchKey for a key that did not exist.
+func existed(ok bool, key string) error {
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrNoSuchKey, truncate(key, 64))
+	}
+	return nil
+}
+
+// DeleteAfterTTL schedules key for deletion after the tombstone grace
+// period. It returns ErrNoSuchKey if the key did not exist, ErrClosed on a
+// stopped server.
+func (s *Server) DeleteAfterTTL(key string) error {
+	return s.write(func(e *Engine, now time.Time) error { return existed(e.DeleteAfterTTL(now, key), key) })
 }
 
 // Get returns the value of key on this node.
@@ -583,10 +600,10 @@ func (s *Server) WithEngine(f func(e *Engine)) { s.withEngine(f) }
 
 // ResetNodeStateIfUpdate replaces what this node knows of id by a state
 // fetched by other means. See Engine.ResetNodeStateIfUpdate.
-func (s *Server) ResetNodeStateIfUpdate(id NodeID, kvs map[string]VersionedValue, maxVersion, lastGCVersion uint64) (err error) {
-	now := time.Now()
-	s.withEngine(func(e *Engine) { err = e.ResetNodeStateIfUpdate(now, id, kvs, maxVersion, lastGCVersion) })
-	return err
+func (s *Server) ResetNodeStateIfUpdate(id NodeID, kvs map[string]VersionedValue, maxVersion, lastGCVersion uint64) error {
+	return s.write(func(e *Engine, now time.Time) error {
+		return e.ResetNodeStateIfUpdate(now, id, kvs, maxVersion, lastGCVersion)
+	})
 }
 
 // Gossip sends a Syn to addr now, outside the round schedule.

@@ -232,7 +232,7 @@ func TestPoolKeyDeleted(t *testing.T) {
 		if err := b.Close(); err != nil {
 			t.Fatal(err)
 		}
-		if !srv.Delete(GossipKey(2)) {
+		if srv.Delete(GossipKey(2)) != nil {
 			t.Fatal("the key was not set")
 		}
 		if d := expect(t, evA, Left, testInfo(2)); d != testInterval && d != 2*testInterval {
@@ -631,13 +631,13 @@ func TestPoolGuardsOwnEntry(t *testing.T) {
 		{name: "set", write: func(srv *chitchat.Server) error { return srv.Set(GossipKey(1), kv(t, forged).Value) }},
 		{name: "set with TTL", write: func(srv *chitchat.Server) error { return srv.SetWithTTL(GossipKey(1), kv(t, forged).Value) }},
 		{name: "delete", within: testInterval, write: func(srv *chitchat.Server) error {
-			if !srv.Delete(GossipKey(1)) {
+			if srv.Delete(GossipKey(1)) != nil {
 				return fmt.Errorf("no key to delete")
 			}
 			return nil
 		}},
 		{name: "delete after TTL", within: testInterval, write: func(srv *chitchat.Server) error {
-			if !srv.DeleteAfterTTL(GossipKey(1)) {
+			if srv.DeleteAfterTTL(GossipKey(1)) != nil {
 				return fmt.Errorf("no key to delete")
 			}
 			return nil

@@ -15,6 +15,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/gossipkit/chitchat-go/chitchat"
 )
 
 // Limits of a POST body.
@@ -194,15 +196,18 @@ func (a *api) setKV(w http.ResponseWriter, r *http.Request, params map[string]st
 // tombstone grace period, then is deleted everywhere). It answers
 // {"status":false} when the key did not exist, as the library reports
 // (upstream's demo says true whatever happened).
-func (a *api) deleteKey(del func(key string) (existed bool)) mutationHandler {
+func (a *api) deleteKey(del func(key string) error) mutationHandler {
 	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
 		if !requireParams(w, r, params, "key") || refuseKey(w, r, params["key"]) {
 			return
 		}
-		if !del(params["key"]) {
+		switch err := del(params["key"]); {
+		case errors.Is(err, chitchat.ErrNoSuchKey):
 			writeJSON(w, http.StatusOK, statusFalse)
-			return
+		case err != nil:
+			a.writeMutationError(w, err)
+		default:
+			writeJSON(w, http.StatusOK, statusOK)
 		}
-		writeJSON(w, http.StatusOK, statusOK)
 	}
 }
