@@ -53,6 +53,8 @@ type Engine struct {
 	push  pushState
 	// streams schedules stream exchanges (stream.go).
 	streams streamState
+	// events is the log of membership events (events.go).
+	events eventRing
 	// ringNodes is route's scratch list of live nodes in a range.
 	ringNodes []*NodeState
 	// liveDirty: a verdict changed since the live-nodes watch was last

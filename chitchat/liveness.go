@@ -215,6 +215,7 @@ func (e *Engine) publishLive() {
 		}
 		published = append(published, ns.Clone())
 	}
+	e.recordEvents(e.prevLive, current)
 	// The previous value's buffer becomes the next round's scratch.
 	e.prevLive, e.liveNext = current, e.prevLive
 	e.published = published

@@ -32,6 +32,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -79,6 +80,13 @@ type Server struct {
 
 	subsWG sync.WaitGroup // dispatchers
 
+	// alone tracks how long the node has seen no live peer (gossip loop
+	// only).
+	alone struct {
+		since time.Time
+		next  time.Duration
+	}
+
 	// Streams (server_stream.go): nil without a transport that has them.
 	streams     transport.Streams
 	ln          net.Listener
@@ -97,6 +105,12 @@ type Server struct {
 func New(cfg Config, tr transport.Transport, initial ...KeyValue) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.Logger == nil {
+		// Misconfiguration must not be silent: a seed that does not
+		// resolve, peers refused for a wrong key or for plaintext, a node
+		// alone for a minute are warnings on stderr, rate limited.
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	cfg = cfg.withDefaults()
 	seed := cfg.RandSeed
@@ -322,7 +336,9 @@ func (s *Server) unseal(b []byte, in Inbound, scratch []byte) ([]byte, Inbound) 
 		if s.cfg.AcceptPlaintext {
 			return b, in
 		}
-		s.stats.plaintextRefused.Add(1)
+		if n := s.stats.plaintextRefused.Add(1); isPow2(n) {
+			s.log.Warn("unencrypted datagram refused: the sender has no keyring (or sends plaintext)", "from", in.From, "count", n)
+		}
 		return nil, in
 	}
 	o, err := s.sealer.open(b, scratch)
@@ -453,6 +469,7 @@ func (s *Server) round(ctx context.Context, buf []byte) []byte {
 		s.goStream(ctx, a)
 	}
 	s.live.publishGen(live, gen) // a no-op unless the round published
+	s.warnIfAlone(start, len(live))
 	s.stats.rounds.Add(1)
 	s.stats.roundNanos.Add(uint64(time.Since(start)))
 	return buf
@@ -770,3 +787,23 @@ func (s *Server) Stats() Stats {
 }
 
 func isPow2(n uint64) bool { return n&(n-1) == 0 }
+
+// warnIfAlone warns when the node has seen no live peer for a minute, then
+// after 2, 4, 8... minutes: a node that cannot reach its cluster (wrong
+// seeds, a firewall, another cluster id or key) is otherwise silent.
+func (s *Server) warnIfAlone(now time.Time, live int) {
+	a := &s.alone
+	if live > 1 {
+		a.since, a.next = time.Time{}, 0
+		return
+	}
+	if a.since.IsZero() {
+		a.since, a.next = now, time.Minute
+		return
+	}
+	if alone := now.Sub(a.since); alone >= a.next {
+		s.log.Warn("no live peer: this node is alone", "for", alone.Round(time.Second), "seeds", s.cfg.Seeds,
+			"cluster", s.cfg.ClusterID, "encrypted", s.sealer != nil)
+		a.next *= 2
+	}
+}

@@ -1,0 +1,238 @@
+package chitchat
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"slices"
+)
+
+// Membership events: what a memberlist or serf user watches. The Engine
+// records, whenever it publishes the live-nodes watch, the difference with
+// the previous publication in a bounded ring; each consumer of
+// Server.Events reads the ring from its own cursor. A consumer that falls
+// more than the ring behind is not cut off and misses no outcome: it gets
+// the difference between what it last saw and the current membership
+// (intermediate flaps are then coalesced), so memory stays bounded whatever
+// the consumer does.
+
+// EventKind is the kind of a membership Event.
+type EventKind uint8
+
+const (
+	// EventJoined: the node became live (joined, or came back).
+	EventJoined EventKind = iota + 1
+	// EventUpdated: a live node's state moved (a key was set or deleted).
+	EventUpdated
+	// EventLeft: the node left gracefully (Server.Leave).
+	EventLeft
+	// EventDied: the failure detector found the node dead.
+	EventDied
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case EventJoined:
+		return "Joined"
+	case EventUpdated:
+		return "Updated"
+	case EventLeft:
+		return "Left"
+	case EventDied:
+		return "Died"
+	}
+	return fmt.Sprintf("EventKind(%d)", uint8(k))
+}
+
+// Event is a change of membership.
+type Event struct {
+	Kind EventKind
+	ID   NodeID
+	// Node is a copy of the node's state when the event is delivered; nil
+	// if the node was forgotten since.
+	Node *NodeState
+}
+
+// eventRingSize bounds the events kept for consumers that lag.
+const eventRingSize = 1024
+
+// memberEvent is one entry of the ring.
+type memberEvent struct {
+	kind EventKind
+	id   NodeID
+}
+
+// eventRing is the Engine's bounded log of membership events. It is
+// allocated when a consumer first asks (Server.Events): until then nothing
+// is recorded, and a first consumer starts from the current membership.
+type eventRing struct {
+	buf  []memberEvent // eventRingSize entries once enabled
+	head uint64        // events ever recorded; the next one goes at head % size
+}
+
+func (r *eventRing) add(ev memberEvent) {
+	if r.buf == nil {
+		return
+	}
+	r.buf[r.head%eventRingSize] = ev
+	r.head++
+}
+
+// recordEvents appends the difference between two publications of the
+// live set (slots with their max versions, self included).
+func (e *Engine) recordEvents(prev, cur []liveEntry) {
+	if e.events.buf == nil {
+		return
+	}
+	was := make(map[uint64]uint64, len(prev))
+	for _, le := range prev {
+		was[le.slot] = le.maxVersion
+	}
+	selfSlot := e.selfState().slot
+	for _, le := range cur {
+		if le.slot == selfSlot {
+			continue
+		}
+		v, ok := was[le.slot]
+		delete(was, le.slot)
+		switch {
+		case !ok:
+			e.events.add(memberEvent{EventJoined, e.slotID(le.slot)})
+		case v != le.maxVersion:
+			e.events.add(memberEvent{EventUpdated, e.slotID(le.slot)})
+		}
+	}
+	gone := make([]*NodeState, 0, len(was))
+	for _, ns := range e.states { // in ID order
+		if _, ok := was[ns.slot]; ok && ns.slot != selfSlot {
+			gone = append(gone, ns)
+			delete(was, ns.slot)
+		}
+	}
+	for _, ns := range gone {
+		kind := EventDied
+		if ns.left {
+			kind = EventLeft
+		}
+		e.events.add(memberEvent{kind, ns.id})
+	}
+	// A slot still in was is a node forgotten between two publications
+	// (it reincarnated, say): its ID is gone with its state, and a
+	// consumer that held it live learns of it at its next resync.
+}
+
+// slotID returns the ID of the node with slot.
+func (e *Engine) slotID(slot uint64) NodeID {
+	for _, ns := range e.states {
+		if ns.slot == slot {
+			return ns.id
+		}
+	}
+	return NodeID{}
+}
+
+// eventsSince returns the events after cursor, and the new cursor. On the
+// first call (resync) or when cursor fell out of the ring, it returns
+// instead the difference between view (what the consumer knows live, with
+// the max versions it saw) and the current live peers.
+func (e *Engine) eventsSince(cursor uint64, resync bool, view map[NodeID]uint64) ([]Event, uint64) {
+	r := &e.events
+	if r.buf == nil {
+		r.buf = make([]memberEvent, eventRingSize)
+	}
+	if !resync && r.head-cursor <= eventRingSize {
+		out := make([]Event, 0, r.head-cursor)
+		for c := cursor; c < r.head; c++ {
+			ev := r.buf[c%eventRingSize]
+			out = append(out, e.event(ev.kind, ev.id))
+		}
+		return out, r.head
+	}
+	var out []Event
+	live := map[NodeID]bool{}
+	for _, ns := range e.states {
+		if ns.id == e.self || !ns.live || ns.left {
+			continue
+		}
+		live[ns.id] = true
+		v, ok := view[ns.id]
+		switch {
+		case !ok:
+			out = append(out, e.event(EventJoined, ns.id))
+		case v != ns.maxVersion:
+			out = append(out, e.event(EventUpdated, ns.id))
+		}
+	}
+	for _, id := range slices.SortedFunc(mapKeys(view), NodeID.Compare) {
+		if live[id] {
+			continue
+		}
+		kind := EventDied
+		if ns, ok := e.nodes[id]; ok && ns.left {
+			kind = EventLeft
+		}
+		out = append(out, e.event(kind, id))
+	}
+	return out, r.head
+}
+
+func mapKeys(m map[NodeID]uint64) iter.Seq[NodeID] {
+	return func(yield func(NodeID) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// event returns an Event with a copy of the node's current state.
+func (e *Engine) event(kind EventKind, id NodeID) Event {
+	ev := Event{Kind: kind, ID: id}
+	if ns, ok := e.nodes[id]; ok {
+		ev.Node = ns.Clone()
+	}
+	return ev
+}
+
+// Events yields, in order, a Joined event for every live peer, then every
+// change of membership: Joined, Updated (a live node's state moved), Left
+// and Died, as the node learns of them (at the end of a gossip round, or at
+// once for news pushed by peers), until ctx is done or the server stops.
+// Events are not lost: a consumer that falls more than 1,024 events behind
+// gets the difference between what it last saw and the current membership
+// instead of the flaps in between, so nothing is queued without bound.
+func (s *Server) Events(ctx context.Context) iter.Seq[Event] {
+	return func(yield func(Event) bool) {
+		view := map[NodeID]uint64{}
+		var cursor uint64
+		resync := true
+		for {
+			_, _, changed, closed := s.live.load()
+			var batch []Event
+			s.withEngine(func(e *Engine) { batch, cursor = e.eventsSince(cursor, resync, view) })
+			resync = false
+			for _, ev := range batch {
+				switch ev.Kind {
+				case EventJoined, EventUpdated:
+					if ev.Node != nil {
+						view[ev.ID] = ev.Node.maxVersion
+					}
+				default:
+					delete(view, ev.ID)
+				}
+				if !yield(ev) {
+					return
+				}
+			}
+			if closed {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-changed:
+			}
+		}
+	}
+}
