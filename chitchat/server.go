@@ -80,6 +80,8 @@ type Server struct {
 
 	subsWG sync.WaitGroup // dispatchers
 
+	keys keyOps // cluster-wide key rotation (server_keys.go)
+
 	// alone tracks how long the node has seen no live peer (gossip loop
 	// only).
 	alone struct {
@@ -213,6 +215,9 @@ func (s *Server) run(ctx context.Context) error {
 				cancel()
 			}
 		})
+	}
+	if s.sealer != nil {
+		s.Subscribe(keyOpKey, s.onKeyOp) // key rotation from other nodes
 	}
 	spawn("recv", s.recvLoop)
 	spawn("gossip", s.gossipLoop)
