@@ -195,6 +195,10 @@ func TestMetrics(t *testing.T) {
 		"chitchat_heartbeat", "chitchat_key_values 1", "chitchat_left_nodes 0",
 		`chitchat_datagrams_dropped_total{reason="replay"} 0`, `chitchat_datagrams_dropped_total{reason="auth_failure"} 0`, "chitchat_gossip_round_seconds_count", "chitchat_gossip_round_seconds_sum",
 		`chitchat_node_info{cluster_id="testing",generation_id="1",gossip_advertise_addr="10.0.0.1:7280",node_id="node_0"} 1`,
+		"chitchat_claims_refused_total 0", "chitchat_self_deltas_ignored_total 0", "chitchat_refutations_total 0",
+		"chitchat_reincarnations_total 0", "chitchat_replies_capped_total 0", "chitchat_version_mismatch_total 0",
+		"chitchat_push_originated_total", "chitchat_push_forwarded_total", "chitchat_push_rate_limited_total",
+		"chitchat_stream_exchanges_started_total", "chitchat_stream_bytes_total",
 		"go_goroutines", "process_",
 	} {
 		if !strings.Contains(body, "\n"+m) {
