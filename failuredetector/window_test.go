@@ -310,7 +310,7 @@ func TestWindowFootprint(t *testing.T) {
 	if got := unsafe.Sizeof(Window{}); got != 96 {
 		t.Errorf("window is %d bytes, want 96", got)
 	}
-	const nodes, reports = 10_000, 2000
+	nodes, reports := 10_000, footprintReports()
 	cfg := DefaultConfig()
 	compact := heapPerNode(t, nodes, func() any {
 		m := newModel(cfg)
