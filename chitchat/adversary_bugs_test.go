@@ -1,0 +1,202 @@
+package chitchat
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// Minimal reproductions of what the adversary property (adversary_test.go)
+// found. Each names the invariant it breaks.
+
+// A forged delta that claims the owner's next versions, planted before the
+// owner writes them, is never refuted: the owner sees the claim only once
+// it has used those versions itself, when the claim no longer exceeds its
+// max version (docs/design/scale.md §6 refutes only claims above it). Its
+// holders then take the owner's real writes at those versions for known
+// and never apply them: the owner's writes never reach them.
+func TestPreclaimedVersionsSwallowOwnerWrites(t *testing.T) {
+	a, b, c, now := trio(t)
+	next := b.selfState().maxVersion + 1
+	forgeDelta(t, now, c, NodeDelta{ID: b.Self(), LastGCVersion: 0, FromVersionExcluded: next - 1, MaxVersion: next,
+		KeyValues: []KeyValueMutation{kv("role", "forged", next, StatusSet)}})
+	if err := b.Set("after", "yes"); err != nil { // takes version next
+		t.Fatal(err)
+	}
+	gossipRounds(t, now, 10, a, b, c)
+	for _, e := range []*Engine{a, c} {
+		if v, _ := e.nodes[b.Self()].Get("after"); v != "yes" {
+			t.Errorf("%v's view of b: after=%q, want yes (b's max version %d, the view's %d; refutations at b: %d)",
+				e.Self(), v, b.selfState().maxVersion, e.nodes[b.Self()].maxVersion, b.Stats().Refutations)
+		}
+	}
+}
+
+// directRounds runs n rounds of handshakes between a and b in both
+// directions, every message arriving from its sender's advertised address
+// (direct contact, docs/design/scale.md §5).
+func directRounds(t *testing.T, now time.Time, n int, a, b *Engine) time.Time {
+	t.Helper()
+	step := func(to, from *Engine, m Message) Message {
+		b := EncodeMessage(m)
+		return to.Step(now, Inbound{From: from.Self().Addr, Size: len(b)}, wire(t, m)).Reply
+	}
+	for range n {
+		now = now.Add(time.Second)
+		a.Tick(now)
+		b.Tick(now)
+		for _, p := range [][2]*Engine{{a, b}, {b, a}} {
+			x, y := p[0], p[1]
+			if synAck := step(y, x, x.CreateSyn(now)); synAck != nil {
+				if ack := step(x, y, synAck); ack != nil {
+					step(y, x, ack)
+				}
+			}
+		}
+	}
+	return now
+}
+
+// A forged first mention of a node the receiver does not hold yet (a
+// digest entry or a reset) leaves a state the receiver never advertises:
+// only a heartbeat rise is evidence once a baseline is set, and direct
+// contact counts only while the baseline is 0. The owner never sees the
+// claim, so never refutes it: with a heartbeat at the refutation limit its
+// real heartbeats never rise above the baseline and it stays dead there for
+// good; with a forged reset (GC version past the owner's versions) every
+// real delta is rejected as well.
+func TestForgedFirstMentionIsNeverRefuted(t *testing.T) {
+	tests := []struct {
+		name  string
+		forge func(t *testing.T, victim *Engine, owner NodeID)
+	}{
+		{"heartbeat", func(t *testing.T, victim *Engine, owner NodeID) {
+			forge(t, t0, victim, Digest{{ID: owner, NodeDigest: NodeDigest{Heartbeat: refuteLimit - 1}}})
+		}},
+		{"reset", func(t *testing.T, victim *Engine, owner NodeID) {
+			forgeDelta(t, t0, victim, NodeDelta{ID: owner, LastGCVersion: refuteLimit + 1, MaxVersion: 5,
+				KeyValues: []KeyValueMutation{kv("role", "forged", 5, StatusSet)}})
+			forge(t, t0, victim, Digest{{ID: owner, NodeDigest: NodeDigest{Heartbeat: refuteLimit - 1, LastGCVersion: refuteLimit + 1, MaxVersion: 5}}})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, b := newEngine(t, forTest(1)), newEngine(t, forTest(2))
+			if err := a.Set("role", "indexer"); err != nil {
+				t.Fatal(err)
+			}
+			tt.forge(t, b, a.Self())
+			directRounds(t, t0, 30, a, b)
+			if !isLive(b, a.Self()) {
+				ns := b.nodes[a.Self()]
+				t.Errorf("a is dead at b after 30 rounds of direct gossip (b's view: heartbeat %d, evidenced %v; a's heartbeat %d; refutations at a: %d)",
+					ns.heartbeat, ns.evidenced, a.selfState().heartbeat, a.Stats().Refutations+a.Stats().Reincarnations)
+			}
+			if v, _ := b.nodes[a.Self()].Get("role"); v != "indexer" {
+				t.Errorf("b's view of a: role=%q, want indexer", v)
+			}
+		})
+	}
+}
+
+// A plaintext Syn with a whole-view digest (no coverage: a hand-built or
+// v0-style message) from a sender we do not know may be answered with 3
+// times its size only. When our digest does not fit, onSyn falls back to a
+// part of the ring; when not even one bucket fits, replyDigest returns a
+// coverage of 0 buckets, which onSyn sends: a SynAck no decoder accepts
+// ("coverage of 0 buckets"). A reply must decode, or not be sent.
+func TestRepliesToTinySynsDecode(t *testing.T) {
+	cfg := forTest(1)
+	cfg.ClusterID = "c"
+	for pad := range 40 {
+		e := newEngine(t, cfg)
+		addNode(t, e, id(2)) // our digest: 2 entries
+		syn := &Syn{ClusterID: "c", Pad: pad}
+		b := EncodeMessage(syn)
+		out := e.Step(t0, Inbound{From: netip.MustParseAddrPort("192.0.2.1:9"), Size: len(b)}, syn)
+		if out.Reply == nil {
+			continue // not answering is fine
+		}
+		if _, err := DecodeMessage(EncodeMessage(out.Reply)); err != nil {
+			t.Fatalf("the reply to a %d-byte Syn does not decode: %v", len(b), err)
+		}
+	}
+}
+
+// reincarnate takes the generation max(old+1, now in nanoseconds), without
+// looking at what it holds: a forger that predicts it (the time is public)
+// first mentions that identity, then forces the reincarnation with a claim
+// at the refutation limit. The engine then holds two states for its own new
+// ID: e.states and e.byRef keep the forged peer state that e.nodes no
+// longer indexes.
+func TestReincarnationIntoAHeldIdentity(t *testing.T) {
+	b := newEngine(t, forTest(2))
+	next := b.Self()
+	next.Generation = uint64(t0.UnixNano())
+	forge(t, t0, b, Digest{{ID: next, NodeDigest: NodeDigest{Heartbeat: 5, MaxVersion: 3}}})
+	forge(t, t0, b, Digest{{ID: b.Self(), NodeDigest: NodeDigest{Heartbeat: maxSafeVersion}}})
+	if b.Self() != next {
+		t.Fatalf("b reincarnated as %v, not as the predicted %v: the test no longer attacks anything", b.Self(), next)
+	}
+	if err := checkInvariants(b, nil); err != nil {
+		t.Errorf("after reincarnating into a held identity: %v (states %v)", err, b.NodeIDs())
+	}
+}
+
+// readCover walks a bucket of e.byRef and observes the positional
+// heartbeats of a matching summary. Observing the self node's refutes a
+// larger one; when the self heartbeat sits at refuteLimit (a first claim
+// at refuteLimit-1 put it there: refutations stop one short of the limit,
+// and the limit is a multiple of 2^16), any larger low 16 bits are a claim
+// at the limit: the node reincarnates in the middle of the walk, and
+// dropNode/createNode shift e.byRef under it. With an unadvertised node
+// between the old and the new ref, one more node passes the walk's filter
+// than the summary counted, and s.Heartbeats[j] panics: two forged
+// datagrams (the second computable from what the victim gossips) crash
+// the process.
+func TestReincarnationDuringSummaryWalk(t *testing.T) {
+	self := id(2)
+	old := nodeRef(self)
+	// The time of the reincarnation picks the new generation, hence the
+	// new ref: take one whose ref comes after the old one, and an invented
+	// node whose ref falls between the two.
+	at, x := t0, NodeID{}
+	for k := 0; x == (NodeID{}); k++ {
+		at = t0.Add(time.Duration(k))
+		next := self
+		next.Generation = uint64(at.UnixNano())
+		if nodeRef(next) <= old {
+			continue
+		}
+		for i := range 1000 {
+			c := NodeID{Name: fmt.Sprintf("x%d", i), Addr: id(3).Addr}
+			if r := nodeRef(c); r > old && r < nodeRef(next) {
+				x = c
+				break
+			}
+		}
+	}
+	e := newEngine(t, forTest(2))
+	e.Process(at, wire(t, &Syn{ClusterID: "default-cluster", Digest: Digest{{ID: self, NodeDigest: NodeDigest{Heartbeat: refuteLimit - 1}}}}))
+	if hb := e.selfState().heartbeat; hb != refuteLimit {
+		t.Fatalf("self heartbeat %d after the first claim, want refuteLimit %d", hb, uint64(refuteLimit))
+	}
+	e.Process(at, wire(t, &Syn{ClusterID: "default-cluster", Digest: Digest{{ID: x, NodeDigest: NodeDigest{Heartbeat: 1}}}}))
+	sum := BucketSummary{Bucket: 0, Hash: e.selfState().stateHash(), Heartbeats: []uint16{0x8000}}
+	syn := &Syn{ClusterID: "default-cluster", Cover: &Coverage{Bits: 0, First: 0, Count: 1, Summaries: []BucketSummary{sum}}}
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				t.Errorf("Process panicked on a summary that matches the victim's view: %v", r)
+			}
+		}()
+		e.Process(at, wire(t, syn))
+	}()
+	if e.Stats().Reincarnations != 1 {
+		t.Errorf("Reincarnations = %d, want 1", e.Stats().Reincarnations)
+	}
+	if err := checkInvariants(e, nil); err != nil {
+		t.Error(err)
+	}
+}
