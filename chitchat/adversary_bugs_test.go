@@ -200,3 +200,115 @@ func TestReincarnationDuringSummaryWalk(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// trioWith is trio with c built from cfg (a and b keep forTest's).
+func trioWith(t *testing.T, cfg Config) (a, b, c *Engine, now time.Time) {
+	t.Helper()
+	a, b, c = newEngine(t, forTest(1)), newEngine(t, forTest(2)), newEngine(t, cfg)
+	now = gossipRounds(t, t0, 20, a, b, c)
+	for _, e := range []*Engine{a, b, c} {
+		if got := len(e.LiveNodes()); got != 3 {
+			t.Fatalf("%v sees %d live nodes after warm-up, want 3", e.Self(), got)
+		}
+	}
+	return a, b, c, now
+}
+
+// Invented nodes that the forger keeps heart-beating for a few rounds are
+// seen live, so makeRoom never evicts them (it evicts only nodes never seen
+// live). Once they fill Limits.MaxNodes, a node the victim does not hold
+// yet is refused until the invented nodes, dead since the forger stopped,
+// are garbage collected (DeadNodeGracePeriod, 24 h by default). The forger
+// can make that node an honest one: a claim at the refutation limit makes
+// it reincarnate, and its new identity stays unknown, hence dead, at the
+// victim.
+func TestInventedLiveNodesLockOutAReincarnatedNode(t *testing.T) {
+	cfg := forTest(3)
+	cfg.Limits.MaxNodes = 8
+	a, b, c, now := trioWith(t, cfg)
+	var invented Digest
+	for i := range 5 {
+		invented = append(invented, DigestEntry{ID: NodeID{Name: fmt.Sprintf("ghost-%d", i), Addr: id(uint16(9000 + i)).Addr}})
+	}
+	for hb := uint64(1); hb <= 6; hb++ { // rises, a round apart: live
+		for i := range invented {
+			invented[i].Heartbeat = hb
+		}
+		forge(t, now, c, invented)
+		now = now.Add(time.Second)
+		c.Tick(now)
+	}
+	if n := len(c.NodeIDs()); n != cfg.Limits.MaxNodes {
+		t.Fatalf("c holds %d nodes, want the limit %d: the test no longer attacks anything", n, cfg.Limits.MaxNodes)
+	}
+	forge(t, now, b, Digest{{ID: b.Self(), NodeDigest: NodeDigest{Heartbeat: maxSafeVersion}}}) // b reincarnates
+	gossipRounds(t, now, 30, a, b, c)
+	if !isLive(c, b.Self()) {
+		_, held := c.nodes[b.Self()]
+		t.Errorf("b's new identity is dead at c 30 rounds after the forger stopped (held %v, NodesRefused %d, ghosts held %d)",
+			held, c.Stats().NodesRefused, len(c.NodeIDs())-3)
+	}
+}
+
+// A forger writes keys under b's id at versions b already used but c has
+// not received yet (indistinguishable from the truth, docs/design/scale.md
+// §6) until c's view of b holds Limits.MaxKeysPerNode keys. Every later
+// delta of b that adds a key is then refused at c, for good: c's view of b
+// is frozen, which §6 says a key holder can no longer do.
+func TestForgedKeysFreezeAViewAtMaxKeysPerNode(t *testing.T) {
+	cfg := forTest(3)
+	cfg.Limits.MaxKeysPerNode = 4
+	a, b, c, now := trioWith(t, cfg)
+	view := c.nodes[b.Self()].maxVersion
+	for _, k := range []string{"w", "x", "y", "z"} { // news c has not received yet
+		if err := b.Set(k, "real"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var forged []KeyValueMutation
+	for i := range 4 {
+		forged = append(forged, kv(fmt.Sprintf("f%d", i), "forged", view+uint64(i)+1, StatusSet))
+	}
+	forgeDelta(t, now, c, NodeDelta{ID: b.Self(), FromVersionExcluded: view, MaxVersion: view + 4, KeyValues: forged})
+	if err := b.Set("after", "yes"); err != nil {
+		t.Fatal(err)
+	}
+	gossipRounds(t, now, 30, a, b, c)
+	if v, _ := c.nodes[b.Self()].Get("after"); v != "yes" {
+		t.Errorf("c's view of b: after=%q, want yes (view %v at max version %d, b's max version %d; deltas refused at c: %d)",
+			v, kvs(c.nodes[b.Self()]), c.nodes[b.Self()].maxVersion, b.selfState().maxVersion, c.Stats().NodeDeltasRefused)
+	}
+}
+
+// Replay windows are per sender address, and the sender address and the
+// counter are whatever the sealer put in: a key holder seals one datagram
+// claiming a's address with a counter near 2^64. The receiver's window for
+// a then sits above every counter a will ever use, and a's datagrams are
+// refused as replays for good (until the receiver restarts): one datagram
+// per (sender, receiver) pair cuts the cluster apart.
+func TestKeyHolderPoisonsReplayWindow(t *testing.T) {
+	ring, err := NewKeyring(testKey(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	aAddr, bAddr := netip.MustParseAddrPort("127.0.0.1:1"), netip.MustParseAddrPort("127.0.0.1:2")
+	a := newSealer(ring, "c", aAddr, uint64(t0.UnixNano()), 16)
+	b := newSealer(ring, "c", bAddr, uint64(t0.UnixNano()), 16)
+	msg := EncodeMessage(&Syn{ClusterID: "c"})
+	if _, err := b.open(a.seal(nil, msg, bAddr), nil); err != nil {
+		t.Fatalf("a's first datagram: %v", err)
+	}
+	forger := newSealer(ring, "c", aAddr, ^uint64(0)-1, 16) // claims to be a
+	if _, err := b.open(forger.seal(nil, msg, bAddr), nil); err != nil {
+		t.Fatalf("the forged datagram: %v", err)
+	}
+	refused := 0
+	for range 100 {
+		if _, err := b.open(a.seal(nil, msg, bAddr), nil); err != nil {
+			refused++
+		}
+	}
+	if refused > 0 {
+		t.Errorf("%d of a's next 100 datagrams refused at b after one forged counter", refused)
+	}
+}
