@@ -91,11 +91,13 @@ type advCaptured struct {
 
 // advStats counts what a run exercised, for the coverage log.
 type advStats struct {
-	injected, replayed, responded, refused, reincarnations, excused int
+	injected, replayed, responded, refused, reincarnations int
+	// Owners or views the checks excused (advExcuse*).
+	excused, excusedFull, excusedFreeze int
 }
 
 type advSim struct {
-	t       *rapid.T
+	t       fataler
 	keyed   bool
 	ring    *Keyring
 	honest  []*Engine
@@ -126,6 +128,12 @@ func newAdvSim(t *rapid.T, keyed bool) *advSim {
 		bucketTarget: rapid.SampledFrom([]int{0, 1}).Draw(t, "bucket target"),
 		maxBuckets:   uint32(rapid.IntRange(0, 3).Draw(t, "max buckets per syn")),
 	}
+	return newAdvSimWith(t, keyed, n, mtu, seed, tune)
+}
+
+// newAdvSimWith builds n honest engines (named h0, h1, ... at 10.0.0.1,
+// 10.0.0.2, ... port 7000, generation 7) and, when keyed, their sealers.
+func newAdvSimWith(t fataler, keyed bool, n, mtu int, seed uint64, tune tuning) *advSim {
 	s := &advSim{t: t, keyed: keyed, now: t0, advCounter: 1 << 50}
 	if keyed {
 		ring, err := NewKeyring(testKey(7))
@@ -135,7 +143,7 @@ func newAdvSim(t *rapid.T, keyed bool) *advSim {
 		s.ring = ring
 	}
 	for i := range n {
-		addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)}), 7000)
+		addr := advHonestAddr(i)
 		cfg := Config{
 			ID:                           NodeID{Name: fmt.Sprintf("h%d", i), Generation: 7, Addr: addr},
 			ClusterID:                    advCluster,
@@ -163,6 +171,11 @@ func newAdvSim(t *rapid.T, keyed bool) *advSim {
 		}
 	}
 	return s
+}
+
+// advHonestAddr is the address of honest engine i.
+func advHonestAddr(i int) netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(i + 1)}), 7000)
 }
 
 // index returns the honest engine listening at addr, or -1.
@@ -447,6 +460,20 @@ const advGuardPredictedGenerations = true
 // reincarnate in the middle of readCover's walk over e.byRef and panic
 // (TestReincarnationDuringSummaryWalk). Set it to false once that is fixed.
 const advGuardWalkReincarnation = true
+
+// advExcuseFullTable excuses a viewer that does not hold an owner's
+// current identity because its table is full (Limits.MaxNodes) of nodes
+// seen live once, which are never evicted
+// (TestInventedLiveNodesLockOutAReincarnatedNode). Set it to false once
+// that is fixed.
+const advExcuseFullTable = true
+
+// advExcuseKeyFreeze excuses a view that misses the owner's post-stop
+// writes because adding them would exceed Limits.MaxKeysPerNode: forged
+// keys at versions the owner had used fill it
+// (TestForgedKeysFreezeAViewAtMaxKeysPerNode). Set it to false once that
+// is fixed.
+const advExcuseKeyFreeze = true
 
 // advExcuseHiddenClaims excuses, from the healing checks, an owner that a
 // viewer held, after the adversary stopped, without evidence of life and
@@ -755,6 +782,10 @@ func (s *advSim) healed() error {
 			id := o.Self()
 			ns, ok := e.nodes[id]
 			if !ok {
+				if advExcuseFullTable && e.Stats().NodesRefused > 0 && len(e.states) == e.limits.MaxNodes {
+					s.stats.excusedFull++
+					continue
+				}
 				problems = append(problems, fmt.Sprintf("%v does not hold %v (NodesRefused %d)", e.Self(), id, e.Stats().NodesRefused))
 				continue
 			}
@@ -762,6 +793,16 @@ func (s *advSim) healed() error {
 				phi, phiOK := e.fd.Phi(ns.slot, s.now)
 				problems = append(problems, fmt.Sprintf("%v sees %v dead (its view: heartbeat %d, evidenced %v, phi %v %v; owner's heartbeat %d)",
 					e.Self(), id, ns.heartbeat, ns.evidenced, phi, phiOK, o.selfState().heartbeat))
+			}
+			missing := 0
+			for k := range s.post[j] {
+				if _, held := ns.kvs[k]; !held {
+					missing++
+				}
+			}
+			if advExcuseKeyFreeze && len(ns.kvs)+missing > e.limits.MaxKeysPerNode {
+				s.stats.excusedFreeze++
+				continue
 			}
 			for k, v := range s.post[j] {
 				if got, ok := ns.Get(k); !ok || got != v {
@@ -776,6 +817,23 @@ func (s *advSim) healed() error {
 		return fmt.Errorf("%s", strings.Join(problems, "\n"))
 	}
 	return nil
+}
+
+// round is one round of reliable honest gossip: every engine ticks one
+// second later, and every ordered pair runs a handshake.
+func (s *advSim) round() {
+	s.now = s.now.Add(time.Second)
+	for i, e := range s.honest {
+		e.Tick(s.now)
+		s.check(i, "Tick")
+	}
+	for i := range s.honest {
+		for j := range s.honest {
+			if i != j {
+				s.handshake(i, j)
+			}
+		}
+	}
 }
 
 // handshake runs a full handshake from honest engine i to honest engine j
@@ -803,15 +861,25 @@ func (s *advSim) handshake(i, j int) {
 // get one round to see and refute every claim.
 const advWriteRound = 1
 
+// advDraw makes the choices of the heal phase: rapid draws them in the
+// property, the fuzz input in the fuzz target.
+type advDraw interface {
+	Int(lo, hi int, label string) int
+}
+
+type rapidDraw struct{ t *rapid.T }
+
+func (r rapidDraw) Int(lo, hi int, label string) int { return rapid.IntRange(lo, hi).Draw(r.t, label) }
+
 // heal stops the adversary: the datagrams still in flight arrive or are
 // lost, and honest gossip runs advHealRounds rounds, the owners writing
 // after round advWriteRound. It returns the first round after which the
 // cluster had healed.
-func (s *advSim) heal(t *rapid.T) int {
+func (s *advSim) heal(d advDraw) int {
 	for len(s.queue) > 0 {
 		p := s.queue[0]
 		s.queue = s.queue[1:]
-		if rapid.Bool().Draw(t, "late delivery") {
+		if d.Int(0, 1, "late delivery") == 1 {
 			s.deliver(p)
 		}
 	}
@@ -820,24 +888,13 @@ func (s *advSim) heal(t *rapid.T) int {
 	s.noteHidden()
 	first := 0
 	if advWriteRound == 0 {
-		s.postWrites(t)
+		s.postWrites(d)
 	}
 	for round := 1; round <= advHealRounds; round++ {
-		s.now = s.now.Add(time.Second)
-		for i, e := range s.honest {
-			e.Tick(s.now)
-			s.check(i, "Tick")
-		}
-		for i := range s.honest {
-			for j := range s.honest {
-				if i != j {
-					s.handshake(i, j)
-				}
-			}
-		}
+		s.round()
 		s.noteHidden()
 		if round == advWriteRound {
-			s.postWrites(t)
+			s.postWrites(d)
 			continue
 		}
 		if first == 0 && round > advWriteRound && s.healed() == nil {
@@ -845,18 +902,18 @@ func (s *advSim) heal(t *rapid.T) int {
 		}
 	}
 	if err := s.healed(); err != nil {
-		t.Fatalf("%d rounds after the adversary stopped:\n%v", advHealRounds, err)
+		s.t.Fatalf("%d rounds after the adversary stopped:\n%v", advHealRounds, err)
 	}
 	return first
 }
 
 // postWrites has every owner write the keys the property follows.
-func (s *advSim) postWrites(t *rapid.T) {
+func (s *advSim) postWrites(d advDraw) {
 	for i, e := range s.honest {
-		for k := range rapid.IntRange(1, 2).Draw(t, "post-stop writes") {
+		for k := range d.Int(1, 2, "post-stop writes") {
 			key, value := fmt.Sprintf("p%d", k), fmt.Sprintf("post-%d-%d", i, k)
 			if err := e.Set(key, value); err != nil {
-				t.Fatalf("%v: Set(%q) after the adversary stopped: %v", e.Self(), key, err)
+				s.t.Fatalf("%v: Set(%q) after the adversary stopped: %v", e.Self(), key, err)
 			}
 			s.model[i][key] = value
 			s.post[i][key] = value
@@ -874,7 +931,7 @@ func runAdversary(t *rapid.T, keyed bool) (advStats, int) {
 			s.honestStep(t)
 		}
 	}
-	first := s.heal(t)
+	first := s.heal(rapidDraw{t})
 	return s.stats, first
 }
 
@@ -889,10 +946,12 @@ func testAdversary(t *testing.T, keyed bool) {
 		total.refused += st.refused
 		total.reincarnations += st.reincarnations
 		total.excused += st.excused
+		total.excusedFull += st.excusedFull
+		total.excusedFreeze += st.excusedFreeze
 		rounds[first]++
 	})
-	t.Logf("injected %d, replayed %d, responded %d, refused at open %d, reincarnations %d, owners excused (hidden claims) %d; healed after n rounds: %v",
-		total.injected, total.replayed, total.responded, total.refused, total.reincarnations, total.excused, rounds)
+	t.Logf("injected %d, replayed %d, responded %d, refused at open %d, reincarnations %d; excused: %d owners (hidden claims), %d views (full table), %d views (key freeze); healed after n rounds: %v",
+		total.injected, total.replayed, total.responded, total.refused, total.reincarnations, total.excused, total.excusedFull, total.excusedFreeze, rounds)
 }
 
 func TestPropAdversaryPlaintext(t *testing.T) { testAdversary(t, false) }
