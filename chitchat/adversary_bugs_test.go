@@ -338,3 +338,68 @@ func BenchmarkForgedWideCoverageSyn(b *testing.B) {
 		})
 	}
 }
+
+// The same lock-out without invented nodes: every claim at the refutation
+// limit makes the owner reincarnate, and its old identity, live until
+// then, stays at every peer (never evicted: seen live) until it is
+// garbage collected after DeadNodeGracePeriod. One datagram per forced
+// reincarnation, to the owner alone, fills every peer's table with the
+// owner's past identities; its current one is then refused everywhere.
+func TestForcedReincarnationsFillMaxNodes(t *testing.T) {
+	cfg := forTest(3)
+	cfg.Limits.MaxNodes = 6
+	a, b, c, now := trioWith(t, cfg)
+	for range 5 {
+		now = now.Add(time.Second)
+		forge(t, now, b, Digest{{ID: b.Self(), NodeDigest: NodeDigest{Heartbeat: maxSafeVersion}}})
+		now = gossipRounds(t, now, 5, a, b, c)
+	}
+	if !isLive(c, b.Self()) {
+		t.Errorf("b's current identity is dead at c after 5 forced reincarnations (c holds %d nodes, limit %d; NodesRefused %d)",
+			len(c.NodeIDs()), cfg.Limits.MaxNodes, c.Stats().NodesRefused)
+	}
+}
+
+// Engine.Process is public API and does not go through the decoder, which
+// checks that a coverage is a run of 1 to 2^Bits buckets with Bits at most
+// 20. Process takes any Coverage and answers with a coverage built on it
+// that no decoder accepts (issue 11, item 7, for digests: normalize or
+// reject).
+func TestProcessValidatesCoverage(t *testing.T) {
+	tests := []struct {
+		name  string
+		cover Coverage
+	}{
+		{"no bucket", Coverage{Bits: 2, Count: 0}},
+		{"40 bits", Coverage{Bits: 40, Count: 3}},
+		{"70 bits", Coverage{Bits: 70, Count: 3}},
+		{"more buckets than the ring", Coverage{Bits: 1, Count: 9}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, _, _, now := trio(t)
+			reply := a.Process(now, &Syn{ClusterID: "default-cluster", Cover: &tt.cover})
+			if reply == nil {
+				return // refused: fine
+			}
+			if _, err := DecodeMessage(EncodeMessage(reply)); err != nil {
+				t.Errorf("the reply does not decode: %v", err)
+			}
+		})
+	}
+}
+
+// A digest entry built by hand (Engine.Process does not go through the
+// decoder) with an invalid address is held and, once it rises, advertised:
+// it encodes as [::]:0, so every peer holds a node that exists nowhere.
+// createFromDelta refuses such ids; observeEntries does not.
+func TestProcessRefusesInvalidAddresses(t *testing.T) {
+	a, _, _, now := trio(t)
+	bad := NodeID{Name: "no-address"}
+	for hb := uint64(1); hb <= 3; hb++ {
+		a.Process(now, &Syn{ClusterID: "default-cluster", Digest: Digest{{ID: bad, NodeDigest: NodeDigest{Heartbeat: hb}}}})
+	}
+	if _, held := a.nodes[bad]; held {
+		t.Errorf("a holds %v, whose address is invalid", bad)
+	}
+}
