@@ -403,3 +403,32 @@ func TestProcessRefusesInvalidAddresses(t *testing.T) {
 		t.Errorf("a holds %v, whose address is invalid", bad)
 	}
 }
+
+// In plaintext, a reply to a sender we do not hold at the datagram's source
+// address is at most 3 times the datagram's size (the source can be
+// spoofed: docs/design/scale.md §8). onSyn computes that budget before
+// observing the digest; onSynAck computes it after, when the digest's
+// marked sender, claimed at the spoofed address, has just become direct
+// evidence: a 24-byte SynAck from a spoofed source gets a full-size Ack
+// (the whole state the "sender" lacks) sent to that source.
+func TestSpoofedSynAckIsNotAmplified(t *testing.T) {
+	a, _, _, now := trio(t)
+	r := testRand(t, 3)
+	for i := range 50 {
+		if err := a.Set(fmt.Sprintf("key-%02d", i), fmt.Sprintf("%016x%016x%016x", r.Uint64(), r.Uint64(), r.Uint64())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	target := netip.MustParseAddrPort("192.0.2.7:53") // not a cluster member
+	x := NodeID{Name: "x", Addr: target}
+	m := &SynAck{Digest: Digest{{ID: x, NodeDigest: NodeDigest{Heartbeat: 1}}}, Sender: x}
+	b := EncodeMessage(m)
+	out := a.Step(now, Inbound{From: target, Size: len(b)}, wire(t, m))
+	if out.Reply == nil {
+		return
+	}
+	if n := len(EncodeMessage(out.Reply)); n > amplification*len(b) {
+		t.Errorf("a %d-byte SynAck from a spoofed source got a %d-byte %v (%d times its size; at most %d)",
+			len(b), n, out.Reply.Type(), n/len(b), amplification)
+	}
+}
