@@ -432,3 +432,28 @@ func TestSpoofedSynAckIsNotAmplified(t *testing.T) {
 			len(b), n, out.Reply.Type(), n/len(b), amplification)
 	}
 }
+
+// checkLeft marks a node left as soon as its LeftKey shows, and nothing
+// ever clears the mark: not the owner's refutation, whose reset removes
+// the forged key from the holder's view. One forged delta carrying
+// LeftKey under a live node's id makes the receiver report it left (not
+// live, out of the failure detector's hands) until it is garbage
+// collected, DeadNodeGracePeriod later (24 h by default).
+func TestForgedLeaveIsUndoneByTheRefutation(t *testing.T) {
+	a, b, c, now := trio(t)
+	view := c.nodes[b.Self()].maxVersion
+	forgeDelta(t, now, c, NodeDelta{ID: b.Self(), FromVersionExcluded: view, MaxVersion: view + 1,
+		KeyValues: []KeyValueMutation{kv(LeftKey, "", view+1, StatusSet)}})
+	if len(c.LeftNodes()) != 1 {
+		t.Fatalf("the forged leave was not taken at c (left: %v): the test no longer attacks anything", c.LeftNodes())
+	}
+	gossipRounds(t, now, 20, a, b, c)
+	if _, stillForged := c.nodes[b.Self()].Get(LeftKey); stillForged {
+		t.Fatalf("b did not refute the forged leave")
+	}
+	for _, e := range []*Engine{a, c} {
+		if !isLive(e, b.Self()) {
+			t.Errorf("b is not live at %v 20 rounds after refuting a forged leave (left there: %v)", e.Self(), e.LeftNodes())
+		}
+	}
+}
