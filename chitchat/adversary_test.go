@@ -296,7 +296,7 @@ func (s *advSim) check(i int, what string) {
 func (s *advSim) emit(i int, dst netip.AddrPort, m Message, rcpt netip.AddrPort) advPacket {
 	b := EncodeMessage(m)
 	_, syn := m.(*Syn)
-	if budget := s.honest[i].cfg.MaxDatagramSize; !syn && len(b) > budget {
+	if budget := s.honest[i].cfg.MaxDatagramSize; len(b) > budget {
 		s.t.Fatalf("%v from %v is %d bytes, above the %d-byte budget", m.Type(), s.honest[i].Self(), len(b), budget)
 	}
 	if _, err := DecodeMessage(b); err != nil {
@@ -306,7 +306,7 @@ func (s *advSim) emit(i int, dst netip.AddrPort, m Message, rcpt netip.AddrPort)
 			s.t.Fatalf("%v sent a %v that does not decode: %v\n%#v", s.honest[i].Self(), m.Type(), err, m)
 		}
 	}
-	if s.keyed {
+	if s.keyed && b != nil {
 		b = s.sealers[i].seal(nil, b, rcpt)
 	}
 	s.captured = append(s.captured, advCaptured{b: b, src: s.addrs[i], rcpt: rcpt, syn: syn, openedAt: map[int]bool{}})
