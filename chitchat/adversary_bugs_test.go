@@ -2,6 +2,7 @@ package chitchat
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"testing"
 	"time"
@@ -124,25 +125,35 @@ func TestRepliesToTinySynsDecode(t *testing.T) {
 	}
 }
 
-// reincarnate takes the generation max(old+1, now in nanoseconds), without
-// looking at what it holds: a forger that predicts it (the time is public)
-// first mentions that identity, then forces the reincarnation with a claim
-// at the refutation limit. The engine then holds two states for its own new
-// ID: e.states and e.byRef keep the forged peer state that e.nodes no
-// longer indexes.
+// reincarnate once took the generation max(old+1, now in nanoseconds),
+// without looking at what it held: a forger that predicted it (the time is
+// public) first mentioned that identity, then forced the reincarnation with
+// a claim at the refutation limit, and the engine held two states for its
+// own new ID. The generation now takes up to 2^24 ns of jitter, and skips
+// identities held or collected: with the jitter at 0 (zeroSource), the
+// predicted identity is held and must be skipped.
 func TestReincarnationIntoAHeldIdentity(t *testing.T) {
 	b := newEngine(t, forTest(2))
+	b.rng = rand.New(zeroSource{})
 	next := b.Self()
 	next.Generation = uint64(t0.UnixNano())
 	forge(t, t0, b, Digest{{ID: next, NodeDigest: NodeDigest{Heartbeat: 5, MaxVersion: 3}}})
 	forge(t, t0, b, Digest{{ID: b.Self(), NodeDigest: NodeDigest{Heartbeat: maxSafeVersion}}})
-	if b.Self() != next {
-		t.Fatalf("b reincarnated as %v, not as the predicted %v: the test no longer attacks anything", b.Self(), next)
+	if b.Stats().Reincarnations != 1 {
+		t.Fatalf("Reincarnations = %d, want 1", b.Stats().Reincarnations)
+	}
+	if b.Self() == next {
+		t.Errorf("b reincarnated into %v, an identity it held", next)
 	}
 	if err := checkInvariants(b, nil); err != nil {
-		t.Errorf("after reincarnating into a held identity: %v (states %v)", err, b.NodeIDs())
+		t.Errorf("after reincarnating: %v (states %v)", err, b.NodeIDs())
 	}
 }
+
+// zeroSource is a rand.Source that always returns 0.
+type zeroSource struct{}
+
+func (zeroSource) Uint64() uint64 { return 0 }
 
 // readCover walks a bucket of e.byRef and observes the positional
 // heartbeats of a matching summary. Observing the self node's refutes a
@@ -281,35 +292,62 @@ func TestForgedKeysFreezeAViewAtMaxKeysPerNode(t *testing.T) {
 }
 
 // Replay windows are per sender address, and the sender address and the
-// counter are whatever the sealer put in: a key holder seals one datagram
-// claiming a's address with a counter near 2^64. The receiver's window for
-// a then sits above every counter a will ever use, and a's datagrams are
-// refused as replays for good (until the receiver restarts): one datagram
-// per (sender, receiver) pair cuts the cluster apart.
+// counter are whatever the sealer put in: a key holder once sealed one
+// datagram claiming a's address with a counter near 2^64, and the receiver
+// refused every later datagram of a as a replay, for good. Counters are
+// now times in nanoseconds, a receiver refuses any more than
+// maxCounterLead ahead of its clock, and a window remembers a set of
+// counters above a floor: one forged counter blocks nothing, and filling
+// the set with forged counters just under the lead blocks a at b for at
+// most maxCounterLead.
 func TestKeyHolderPoisonsReplayWindow(t *testing.T) {
 	ring, err := NewKeyring(testKey(1))
 	if err != nil {
 		t.Fatal(err)
 	}
+	clock := uint64(t0.UnixNano())
+	tick := func() uint64 { return clock }
 	aAddr, bAddr := netip.MustParseAddrPort("127.0.0.1:1"), netip.MustParseAddrPort("127.0.0.1:2")
-	a := newSealer(ring, "c", aAddr, uint64(t0.UnixNano()), 16)
-	b := newSealer(ring, "c", bAddr, uint64(t0.UnixNano()), 16)
+	a := newSealer(ring, "c", aAddr, clock, 16)
+	b := newSealer(ring, "c", bAddr, clock, 16)
+	a.clock, b.clock = tick, tick
 	msg := EncodeMessage(&Syn{ClusterID: "c"})
-	if _, err := b.open(a.seal(nil, msg, bAddr), nil); err != nil {
-		t.Fatalf("a's first datagram: %v", err)
+	refused := func() int {
+		n := 0
+		for range 100 {
+			if _, err := b.open(a.seal(nil, msg, bAddr), nil); err != nil {
+				n++
+			}
+		}
+		return n
+	}
+	if n := refused(); n > 0 {
+		t.Fatalf("%d of a's first 100 datagrams refused", n)
 	}
 	forger := newSealer(ring, "c", aAddr, ^uint64(0)-1, 16) // claims to be a
-	if _, err := b.open(forger.seal(nil, msg, bAddr), nil); err != nil {
-		t.Fatalf("the forged datagram: %v", err)
+	forger.clock = tick
+	if _, err := b.open(forger.seal(nil, msg, bAddr), nil); err != errFuture {
+		t.Fatalf("a counter near 2^64: got %v, want errFuture", err)
 	}
-	refused := 0
-	for range 100 {
-		if _, err := b.open(a.seal(nil, msg, bAddr), nil); err != nil {
-			refused++
+	forger = newSealer(ring, "c", aAddr, clock+uint64(maxCounterLead)-replaySet-3, 16)
+	forger.clock = tick
+	if _, err := b.open(forger.seal(nil, msg, bAddr), nil); err != nil {
+		t.Fatalf("a counter just under the lead: %v", err)
+	}
+	if n := refused(); n > 0 {
+		t.Errorf("after one forged counter, b refused %d of a's next 100 datagrams, want none", n)
+	}
+	for range replaySet + 1 {
+		if _, err := b.open(forger.seal(nil, msg, bAddr), nil); err != nil {
+			t.Fatalf("forged counter: %v", err)
 		}
 	}
-	if refused > 0 {
-		t.Errorf("%d of a's next 100 datagrams refused at b after one forged counter", refused)
+	if n := refused(); n != 100 {
+		t.Errorf("with the set full of forged counters, b refused %d of a's next 100 datagrams, want all", n)
+	}
+	clock += uint64(maxCounterLead)
+	if n := refused(); n > 0 {
+		t.Errorf("%v after the forgery, b refused %d of a's next 100 datagrams, want none", maxCounterLead, n)
 	}
 }
 

@@ -37,10 +37,11 @@ const refuteLimit = maxSafeVersion - refuteHeadroom
 
 // acceptable reports whether a digest entry about another node stays within
 // the bounds every state must keep: heartbeat and versions at most
-// maxSafeVersion, a name no longer than Limits.MaxNodeNameSize.
+// maxSafeVersion, a name no longer than Limits.MaxNodeNameSize, a valid
+// address (a message built by hand for Engine.Process may lack one).
 func (e *Engine) acceptable(id NodeID, d NodeDigest) bool {
 	return d.Heartbeat <= maxSafeVersion && d.MaxVersion <= maxSafeVersion && d.LastGCVersion <= maxSafeVersion &&
-		len(id.Name) <= e.limits.MaxNodeNameSize
+		len(id.Name) <= e.limits.MaxNodeNameSize && id.Addr.IsValid()
 }
 
 // checkSelfClaim refutes a digest entry about the self node that claims more
@@ -71,7 +72,7 @@ func (e *Engine) selfDelta(now time.Time, nd *NodeDelta) {
 // refuteHeartbeat raises the self heartbeat past claim, or reincarnates.
 func (e *Engine) refuteHeartbeat(now time.Time, claim uint64) {
 	if claim >= refuteLimit {
-		e.reincarnate(now, claim)
+		e.scheduleReincarnation(claim)
 		return
 	}
 	e.stats.Refutations++
@@ -87,7 +88,7 @@ func (e *Engine) refuteHeartbeat(now time.Time, claim uint64) {
 func (e *Engine) refuteState(now time.Time, claim uint64) {
 	self := e.selfState()
 	if claim >= refuteLimit || claim+uint64(len(self.kvs))+1 >= refuteLimit {
-		e.reincarnate(now, claim)
+		e.scheduleReincarnation(claim)
 		return
 	}
 	e.stats.Refutations++
@@ -104,14 +105,40 @@ func (e *Engine) refuteState(now time.Time, claim uint64) {
 	e.targets.valid = false
 }
 
+// scheduleReincarnation records a claim that cannot be outbid: the node
+// reincarnates when settle runs, once the message at hand is handled.
+// (Reincarnating at once drops and creates states under the feet of the
+// walk that found the claim: a summary walk over byRef indexed past its
+// heartbeats and panicked.)
+func (e *Engine) scheduleReincarnation(claim uint64) {
+	e.reincarnateClaim = max(e.reincarnateClaim, claim)
+}
+
+// settle carries out what handling a message left pending: a reincarnation.
+func (e *Engine) settle(now time.Time) {
+	if claim := e.reincarnateClaim; claim != 0 {
+		e.reincarnateClaim = 0
+		e.reincarnate(now, claim)
+	}
+}
+
 // reincarnate gives the self node a new generation with the same keys, when
 // a claim about it cannot be outbid. The old identity is remembered as
 // collected with the largest heartbeat, so that no gossip about it can
-// recreate it here; peers see it die like any silent node.
+// recreate it here; peers see it die like any silent node, and evict it
+// first when they need room (it is superseded: makeRoom).
+//
+// The new generation is at least the old one plus one and the time in
+// nanoseconds, plus up to 2^24 ns at random: a forger cannot plant state
+// under it in advance (it would have to guess it), and an identity we hold
+// already or remember as collected is skipped anyway.
 func (e *Engine) reincarnate(now time.Time, claim uint64) {
 	old := e.selfState()
 	id := old.id
-	id.Generation = max(id.Generation+1, uint64(max(now.UnixNano(), 0)))
+	id.Generation = max(id.Generation+1, uint64(max(now.UnixNano(), 0))) + e.rng.Uint64N(1<<24)
+	for e.heldOrCollected(id) {
+		id.Generation++
+	}
 	e.stats.Reincarnations++
 	e.log.Warn("a claim about this node cannot be refuted: reincarnating with a new generation",
 		"claimed", claim, "old", old.id, "new", id)
@@ -128,6 +155,16 @@ func (e *Engine) reincarnate(now time.Time, claim uint64) {
 		kv.v.Version = ns.maxVersion
 		ns.kvs[kv.k] = kv.v
 	}
+}
+
+// heldOrCollected reports whether we hold a state for id or remember it as
+// garbage collected.
+func (e *Engine) heldOrCollected(id NodeID) bool {
+	if _, ok := e.nodes[id]; ok {
+		return true
+	}
+	_, ok := e.gcHist.peek(id)
+	return ok
 }
 
 type keyedValue struct {

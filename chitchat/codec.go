@@ -502,6 +502,32 @@ func decodeCoverage(r *reader) (*Coverage, error) {
 	return c, nil
 }
 
+// valid reports whether c (nil: no coverage) is what the decoder accepts:
+// a run of 1 to 2^Bits buckets at most maxBits bits, with summaries in
+// order inside it. Engine.Step checks it, since a message built by hand
+// does not go through the decoder.
+func (c *Coverage) valid() bool {
+	if c == nil {
+		return true
+	}
+	if c.Bits > maxBits || uint64(c.First) >= 1<<c.Bits || c.Count == 0 || uint64(c.Count) > 1<<c.Bits {
+		return false
+	}
+	prev := int64(-1)
+	for i := range c.Summaries {
+		k := c.Summaries[i].Bucket
+		if uint64(k) >= 1<<c.Bits {
+			return false
+		}
+		o := int64(c.offset(k))
+		if o >= int64(c.Count) || o <= prev {
+			return false
+		}
+		prev = o
+	}
+	return true
+}
+
 // offset returns bucket's position in c's run of buckets.
 func (c *Coverage) offset(bucket uint32) uint32 {
 	return (bucket - c.First) & (1<<c.Bits - 1)

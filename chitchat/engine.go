@@ -72,6 +72,11 @@ type Engine struct {
 	// the first to go when Limits.MaxNodes is reached. Entries of nodes since
 	// seen live or removed are skipped lazily.
 	neverLive []uint64
+	// reincarnateClaim, when not 0, is a claim about the self node too
+	// large to refute, seen while handling the current message: the node
+	// reincarnates once the message is handled (settle), never in the
+	// middle of a walk over states or byRef.
+	reincarnateClaim uint64
 
 	// prevLive is what the live-nodes watch last published: every live node
 	// (by slot, in ID order) and its max version, before the extra predicate.
@@ -102,6 +107,7 @@ type EngineStats struct {
 	SelfDeltasIgnored  uint64 // node deltas about this node (never applied)
 	Refutations        uint64 // claims about this node above its own state, refuted by moving past them
 	Reincarnations     uint64 // claims too large to refute, answered with a new generation
+	MessagesRefused    uint64 // messages handed to Step that no decoder produces (an invalid coverage)
 	RepliesCapped      uint64 // plaintext Syns from unknown senders left unanswered: no answer fits 3 times their size
 }
 

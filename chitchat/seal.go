@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/chacha20poly1305"
 )
@@ -38,7 +39,17 @@ const (
 	sealHeader   = envelopeSize + 4 + chacha20poly1305.NonceSizeX
 	sealInner    = 8 + 16 + 2
 	sealOverhead = sealHeader + sealInner + chacha20poly1305.Overhead // 74 bytes
-	replayWindow = 1024                                               // datagrams of reordering tolerated per sender
+	// replaySet is the number of counters a replay window remembers
+	// above its floor: a datagram overtaken by this many later ones from
+	// the same sender is refused.
+	replaySet = 32
+	// maxCounterLead is how far ahead of the receiver's clock a counter
+	// may be. Counters are times in nanoseconds (seal), so a key holder
+	// that seals a datagram under another sender's address with a huge
+	// counter blocks that sender's datagrams at the receiver for at most
+	// this long, not for good; and the clocks of the nodes of a keyed
+	// cluster must agree within it (Kerberos asks for 5 minutes).
+	maxCounterLead = 2 * time.Minute
 )
 
 // Errors of opening a datagram; the server counts each kind.
@@ -46,6 +57,7 @@ var (
 	errWrongCluster = errors.New("chitchat: encrypted datagram of another cluster")
 	errAuth         = errors.New("chitchat: datagram failed authentication")
 	errReplay       = errors.New("chitchat: replayed datagram")
+	errFuture       = errors.New("chitchat: datagram counter ahead of our clock (the sender's clock is more than 2m ahead, or a forgery)")
 	errPlaintext    = errors.New("chitchat: unencrypted datagram refused")
 )
 
@@ -61,7 +73,9 @@ type sealer struct {
 	aad        []byte // envelope ++ cluster tag ++ cluster id; read-only
 	self       netip.AddrPort
 	counter    atomic.Uint64 // last counter sent
-	aadBufs    sync.Pool     // of *[]byte: associated data being built by seal
+	// clock returns the time in nanoseconds that counters follow.
+	clock   func() uint64
+	aadBufs sync.Pool // of *[]byte: associated data being built by seal
 	// mu guards windows: streams open frames concurrently with the
 	// datagram loop.
 	mu      sync.Mutex
@@ -78,8 +92,10 @@ func newSealer(ring *Keyring, clusterID string, self netip.AddrPort, counterBase
 		windows:    newReplayWindows(maxSenders),
 	}
 	s.aad = append(append([]byte{magic0, magic1, protocolVersion, typeSealed}, s.clusterTag[:]...), clusterID...)
-	// Counters start at the boot time in nanoseconds, so a restarted sender
-	// (with a clock that did not go back) continues above its old window.
+	// Counters follow the clock in nanoseconds (and never go back): a
+	// restarted sender, with a clock that did not go back, continues above
+	// its old window, and receivers can bound how far ahead a counter may
+	// be (maxCounterLead).
 	s.counter.Store(counterBase)
 	return s
 }
@@ -103,7 +119,7 @@ func appendRecipient(b []byte, a netip.AddrPort) []byte {
 // to (the zero AddrPort: any node, for a Syn to a seed). It is safe for
 // concurrent use.
 func (s *sealer) seal(dst, msg []byte, to netip.AddrPort) []byte {
-	counter := s.counter.Add(1)
+	counter := s.nextCounter()
 	set := s.ring.load()
 	bp, _ := s.aadBufs.Get().(*[]byte)
 	if bp == nil {
@@ -125,6 +141,22 @@ func (s *sealer) seal(dst, msg []byte, to netip.AddrPort) []byte {
 	dst = binary.BigEndian.AppendUint16(dst, s.self.Port())
 	dst = append(dst, msg...)
 	return set.aeads[0].Seal(dst[:start], nonce, dst[start:], aad)
+}
+
+// nextCounter returns the counter of the next datagram: the clock in
+// nanoseconds, or one more than the last counter if that is larger.
+func (s *sealer) nextCounter() uint64 {
+	var now uint64
+	if s.clock != nil {
+		now = s.clock()
+	}
+	for {
+		last := s.counter.Load()
+		next := max(last+1, now)
+		if s.counter.CompareAndSwap(last, next) {
+			return next
+		}
+	}
 }
 
 // opened is a datagram that passed authentication.
@@ -174,6 +206,9 @@ func (s *sealer) open(b, scratch []byte) (opened, error) {
 		return opened{}, errAuth
 	}
 	counter := binary.BigEndian.Uint64(plain[:8])
+	if s.clock != nil && counter > s.clock()+uint64(maxCounterLead) {
+		return opened{}, errFuture
+	}
 	sender := netip.AddrPortFrom(netip.AddrFrom16([16]byte(plain[8:24])).Unmap(), binary.BigEndian.Uint16(plain[24:26]))
 	s.mu.Lock()
 	fresh := s.windows.accept(sender, counter)
@@ -194,10 +229,18 @@ func (s *sealer) openAs(b, nonce, aad, scratch []byte) ([]byte, error) {
 	return nil, errAuth
 }
 
-// replayWindows tracks, per sender, the highest counter seen and which of
-// the replayWindow counters below it were seen. Senders are evicted oldest
-// first beyond max, which bounds memory; an evicted sender's old datagrams
-// could then be replayed once, within the window it had.
+// replayWindows tracks, per sender, a floor and the counters above it that
+// were accepted (at most replaySet): a counter at or below the floor, or in
+// the set, is a replay. When the set is full, its smallest counter leaves
+// and becomes the floor. Counters follow the sender's clock in nanoseconds,
+// so consecutive datagrams are far apart in counter space: a window is a set
+// of counters, not a bitmap of the last N. A forged counter just under
+// maxCounterLead ahead raises the floor only if replaySet+1 of them fill the
+// set, and then only until the sender's clock passes it.
+//
+// Senders are evicted oldest first beyond max, which bounds memory (272
+// bytes per sender); an evicted sender's old datagrams could then be
+// replayed once, above the floor it had.
 type replayWindows struct {
 	max     int
 	byAddr  map[netip.AddrPort]*window
@@ -206,8 +249,9 @@ type replayWindows struct {
 }
 
 type window struct {
-	highest uint64
-	seen    [replayWindow / 64]uint64 // bit i: highest-i was seen
+	floor uint64
+	n     int
+	seen  [replaySet]uint64 // seen[:n], unordered, all above floor
 }
 
 func newReplayWindows(max int) *replayWindows {
@@ -224,45 +268,36 @@ func (r *replayWindows) accept(sender netip.AddrPort, counter uint64) bool {
 			delete(r.byAddr, oldest)
 			r.evicted++
 		}
-		w = &window{highest: counter}
-		w.seen[0] = 1
+		w = &window{}
 		r.byAddr[sender] = w
 		r.order = append(r.order, sender)
-		return true
 	}
-	if counter > w.highest {
-		w.shift(counter - w.highest)
-		w.highest = counter
-		w.seen[0] |= 1
-		return true
-	}
-	d := w.highest - counter
-	if d >= replayWindow {
-		return false
-	}
-	word, bit := d/64, d%64
-	if w.seen[word]&(1<<bit) != 0 {
-		return false
-	}
-	w.seen[word] |= 1 << bit
-	return true
+	return w.accept(counter)
 }
 
-// shift moves the window forward by n counters.
-func (w *window) shift(n uint64) {
-	if n >= replayWindow {
-		w.seen = [replayWindow / 64]uint64{}
-		return
+// accept reports whether counter is new, and records it.
+func (w *window) accept(counter uint64) bool {
+	if counter <= w.floor {
+		return false
 	}
-	words, rem := int(n/64), n%64
-	for i := len(w.seen) - 1; i >= 0; i-- {
-		var v uint64
-		if j := i - words; j >= 0 {
-			v = w.seen[j] << rem
-			if rem > 0 && j > 0 {
-				v |= w.seen[j-1] >> (64 - rem)
-			}
+	lo := 0
+	for i, c := range w.seen[:w.n] {
+		if c == counter {
+			return false
 		}
-		w.seen[i] = v
+		if c < w.seen[lo] {
+			lo = i
+		}
 	}
+	switch {
+	case w.n < replaySet:
+		w.seen[w.n] = counter
+		w.n++
+	case counter < w.seen[lo]:
+		w.floor = counter // accepted, and at once the smallest remembered
+	default:
+		w.floor = w.seen[lo]
+		w.seen[lo] = counter
+	}
+	return true
 }

@@ -83,9 +83,9 @@ func TestSealTamperAndReplay(t *testing.T) {
 			t.Fatalf("reordered replay %d: err %v", i, err)
 		}
 	}
-	// A datagram older than the window is refused.
+	// A datagram overtaken by more than the window remembers is refused.
 	old := send.seal(nil, msg, to)
-	for range replayWindow + 1 {
+	for range replaySet + 1 {
 		recv.open(send.seal(nil, msg, to), nil)
 	}
 	if _, err := recv.open(old, nil); !errors.Is(err, errReplay) {

@@ -170,6 +170,7 @@ func New(cfg Config, tr transport.Transport, initial ...KeyValue) (*Server, erro
 	}
 	if cfg.Keyring != nil {
 		s.sealer = newSealer(cfg.Keyring, cfg.ClusterID, cfg.ID.Addr, uint64(time.Now().UnixNano()), cfg.Limits.MaxNodes)
+		s.sealer.clock = func() uint64 { return uint64(max(time.Now().UnixNano(), 0)) }
 	}
 	return s, nil
 }
@@ -357,6 +358,8 @@ func (s *Server) unseal(b []byte, in Inbound, scratch []byte) ([]byte, Inbound) 
 		c = &s.stats.wrongCluster
 	case errReplay:
 		c = &s.stats.replays
+	case errFuture:
+		c = &s.stats.futureCounters
 	default:
 		c = &s.stats.authFailures
 	}
@@ -728,6 +731,7 @@ type Stats struct {
 	EventsDropped    uint64 // key changes dropped because a subscriber was too slow
 	AuthFailures     uint64 // encrypted datagrams no key of the keyring opens
 	Replays          uint64 // encrypted datagrams already received
+	FutureCounters   uint64 // encrypted datagrams whose counter is more than 2 minutes ahead of our clock (clock skew, or a forgery)
 	WrongCluster     uint64 // encrypted datagrams of another cluster
 	PlaintextRefused uint64 // unencrypted datagrams refused (keyring set, AcceptPlaintext off)
 	VersionMismatch  uint64 // datagrams of another protocol version refused
@@ -749,6 +753,7 @@ type serverStats struct {
 	sendErrors, recvErrors, decodeErrors     atomic.Uint64
 	eventsDropped, rounds, roundNanos        atomic.Uint64
 	authFailures, replays, wrongCluster      atomic.Uint64
+	futureCounters                           atomic.Uint64
 	plaintextRefused, versionMismatch        atomic.Uint64
 }
 
@@ -765,6 +770,7 @@ func (s *Server) Stats() Stats {
 		EventsDropped:    s.stats.eventsDropped.Load(),
 		AuthFailures:     s.stats.authFailures.Load(),
 		Replays:          s.stats.replays.Load(),
+		FutureCounters:   s.stats.futureCounters.Load(),
 		WrongCluster:     s.stats.wrongCluster.Load(),
 		PlaintextRefused: s.stats.plaintextRefused.Load(),
 		VersionMismatch:  s.stats.versionMismatch.Load(),

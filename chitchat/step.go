@@ -79,6 +79,10 @@ func (e *Engine) Step(now time.Time, in Inbound, m Message) Output {
 	var out Output
 	switch m := m.(type) {
 	case *Syn:
+		if !m.Cover.valid() {
+			e.stats.MessagesRefused++
+			return out
+		}
 		if m.ClusterID != e.cfg.ClusterID {
 			e.stats.BadClusterSent++
 			e.log.Warn("received SYN message addressed to a different cluster", "cluster", m.ClusterID)
@@ -87,6 +91,10 @@ func (e *Engine) Step(now time.Time, in Inbound, m Message) Output {
 		}
 		out.Reply = e.onSyn(now, in, m, &out)
 	case *SynAck:
+		if !m.Cover.valid() {
+			e.stats.MessagesRefused++
+			return out
+		}
 		out.Reply = e.onSynAck(now, in, m, &out)
 	case *Ack:
 		e.applyDelta(now, &m.Delta)
@@ -96,6 +104,7 @@ func (e *Engine) Step(now time.Time, in Inbound, m Message) Output {
 	case *Push:
 		out.Pushes = e.onPush(now, in, m)
 	}
+	e.settle(now)
 	if e.pushEnabled() {
 		// News of life, death or leave changes the live set at once, not
 		// at the end of the round.
@@ -142,6 +151,7 @@ func (e *Engine) onSyn(now time.Time, in Inbound, m *Syn, out *Output) Message {
 	*v = peerView{digest: m.Digest.normalize(), cover: m.Cover, summarized: v.summarized, mismatched: v.mismatched}
 	budget := e.replyBudget(in, m.Sender) // before observe creates the sender
 	e.observe(now, in, v, m.Sender, out)
+	e.settle(now) // a reincarnation answers from the new identity
 	var d Digest
 	var c *Coverage
 	if m.Cover == nil {
@@ -164,7 +174,7 @@ func (e *Engine) onSyn(now time.Time, in Inbound, m *Syn, out *Output) Message {
 	}
 	e.markWanted(v.digest)
 	reply := &SynAck{Digest: d, Sender: e.self, Cover: c, Delta: delta}
-	if encodedSizeHint(reply) > budget+envelopeSize+1 {
+	if (c != nil && c.Count == 0) || encodedSizeHint(reply) > budget+envelopeSize+1 {
 		// Even our smallest answer exceeds what this plaintext Syn may
 		// get (an unpadded first contact, or a spoofed source).
 		e.stats.RepliesCapped++
@@ -177,10 +187,15 @@ func (e *Engine) onSyn(now time.Time, in Inbound, m *Syn, out *Output) Message {
 func (e *Engine) onSynAck(now time.Time, in Inbound, m *SynAck, out *Output) Message {
 	v := &e.view
 	*v = peerView{digest: m.Digest.normalize(), cover: m.Cover, summarized: v.summarized, mismatched: v.mismatched}
+	// The budget is set before observe: a spoofed SynAck naming a new
+	// sender at the spoofed address would otherwise make that sender known
+	// there and get a full answer (an amplifier).
+	budget := e.replyBudget(in, m.Sender)
 	e.observe(now, in, v, m.Sender, out)
 	e.applyDelta(now, &m.Delta)
+	e.settle(now)
 	e.markWanted(v.digest)
-	ack := &Ack{Delta: e.computeDelta(now, v, e.replyBudget(in, m.Sender))}
+	ack := &Ack{Delta: e.computeDelta(now, v, budget)}
 	if e.streams.truncated {
 		e.wantStream(now, in, m.Sender)
 	}

@@ -132,7 +132,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(s))
 	}
 	for reason, n := range map[string]uint64{
-		"auth_failure": s.AuthFailures, "replay": s.Replays,
+		"auth_failure": s.AuthFailures, "replay": s.Replays, "future_counter": s.FutureCounters,
 		"wrong_cluster": s.WrongCluster, "plaintext_refused": s.PlaintextRefused,
 	} {
 		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(n), reason)
