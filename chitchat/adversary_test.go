@@ -136,7 +136,7 @@ const advExcuseKeyFreeze = true
 // allows), or never. Such states come from a forged first mention, or from
 // an honest node relaying a forged claim it later lost (a reset sets the
 // heartbeat to 0). Set it to false once that is fixed.
-const advExcuseHiddenClaims = true
+const advExcuseHiddenClaims = false
 
 var (
 	advAddr = netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, 99}), 7000)

@@ -287,6 +287,15 @@ func (e *Engine) observeHeartbeat(now time.Time, ns *NodeState, hb uint64, direc
 		e.stats.ClaimsRefused++
 		return
 	}
+	if direct && !ns.evidenced && hb > 0 && hb < ns.heartbeat {
+		// The node itself says its heartbeat is below the baseline we
+		// hold of it: the baseline came from hearsay, never showed life,
+		// and was never advertised, so nothing but a forged first mention
+		// could have set it so high. Without this, the owner would never
+		// see the claim to refute it, and its real heartbeats would never
+		// rise above it here: dead for good.
+		ns.heartbeat = 0
+	}
 	first := ns.heartbeat == 0
 	if ns.trySetHeartbeat(hb) || (direct && first && hb > 0) {
 		ns.evidenced = true
@@ -373,21 +382,33 @@ func (e *Engine) withinLimits(ns *NodeState, nd *NodeDelta, status deltaStatus) 
 	return len(ns.kvs)+added <= e.limits.MaxKeysPerNode
 }
 
-// checkLeft notices that a peer has set LeftKey.
+// checkLeft notices that a peer has set LeftKey, or that the key is gone
+// again: a node marked left whose state no longer holds the key had its
+// leave forged (anyone could write the key under its id at a version it
+// had not used yet); its refutation reset our view to its real state. It
+// goes back to the failure detector, and is live again at its next
+// heartbeat.
 func (e *Engine) checkLeft(now time.Time, ns *NodeState) {
-	if ns.left || ns.id == e.self {
+	if ns.id == e.self {
 		return
 	}
-	if _, ok := ns.Get(LeftKey); !ok {
-		return
+	_, has := ns.Get(LeftKey)
+	switch {
+	case has && !ns.left:
+		ns.left = true
+		ns.leftAt = now
+		ns.live = false
+		ns.deadSince = time.Time{}
+		e.targets.valid = false
+		e.liveDirty = true
+		e.fd.Forget(ns.slot)
+		e.log.Info("node left", "node", ns.id)
+	case !has && ns.left:
+		ns.left = false
+		ns.leftAt = time.Time{}
+		e.targets.valid = false
+		e.log.Warn("node left, then its state lost the leave (a refuted forgery): back under the failure detector", "node", ns.id)
 	}
-	ns.left = true
-	ns.leftAt = now
-	ns.live = false
-	ns.deadSince = time.Time{}
-	e.targets.valid = false
-	e.fd.Forget(ns.slot)
-	e.log.Info("node left", "node", ns.id)
 }
 
 // createFromDelta creates the state of a node first heard of in a delta,
