@@ -117,7 +117,7 @@ const advGuardForgedLeave = true
 // seen live once, which are never evicted
 // (TestInventedLiveNodesLockOutAReincarnatedNode). Set it to false once
 // that is fixed.
-const advExcuseFullTable = true
+const advExcuseFullTable = false
 
 // advExcuseKeyFreeze excuses a view that misses the owner's post-stop
 // writes because adding them would exceed Limits.MaxKeysPerNode: forged

@@ -71,7 +71,12 @@ type Engine struct {
 	// neverLive queues the slots of nodes not yet seen live, oldest first:
 	// the first to go when Limits.MaxNodes is reached. Entries of nodes since
 	// seen live or removed are skipped lazily.
-	neverLive []uint64
+	neverLive []queuedNode
+	// noVictim: makeRoom found nothing to evict beyond the never-live
+	// queue since the last liveness update or node creation; it does not
+	// scan again until one (a flood would otherwise cost a scan per
+	// entry).
+	noVictim bool
 	// reincarnateClaim, when not 0, is a claim about the self node too
 	// large to refute, seen while handling the current message: the node
 	// reincarnates once the message is handled (settle), never in the
@@ -363,8 +368,9 @@ func (e *Engine) createNodeAt(i int, id NodeID) *NodeState {
 	e.byRef = slices.Insert(e.byRef, j, ns)
 	e.targets.valid = false
 	e.gcHist.pop(id)
+	e.noVictim = false // it may supersede an older generation
 	if id != e.self {
-		e.neverLive = append(e.neverLive, ns.slot)
+		e.neverLive = append(e.neverLive, queuedNode{ns.slot, ns.id})
 		if len(e.neverLive) > 2*e.limits.MaxNodes {
 			e.compactNeverLive()
 		}
@@ -380,36 +386,97 @@ func (e *Engine) compactNeverLive() {
 	q := e.neverLive[:0]
 	for _, ns := range e.states {
 		if ns.id != e.self && !ns.everLive {
-			q = append(q, ns.slot)
+			q = append(q, queuedNode{ns.slot, ns.id})
 		}
 	}
-	slices.Sort(q)
+	slices.SortFunc(q, func(a, b queuedNode) int { return cmp.Compare(a.slot, b.slot) })
 	e.neverLive = q
 }
 
-// makeRoom frees a place for a new node when Limits.MaxNodes is reached, by
-// dropping the oldest node never seen live (invented ids never heartbeat
-// convincingly). It reports whether there is room.
+// queuedNode is an entry of the never-live queue: the node's ID finds its
+// state, the slot tells it from a later state with the same ID.
+type queuedNode struct {
+	slot uint64
+	id   NodeID
+}
+
+// makeRoom frees a place for a new node when Limits.MaxNodes is reached.
+// It reports whether there is room. The first to go:
+//
+//  1. the oldest node never seen live (invented ids never heartbeat
+//     convincingly);
+//  2. a node not live whose identity is superseded by a later generation
+//     of the same name and address (a restart, or a reincarnation forced
+//     by a forger: each left an old identity behind at every peer);
+//  3. the node dead or left for the longest.
+//
+// Without 2 and 3, nodes seen live once (a forger's invented nodes kept
+// heart-beating for a few rounds, old identities) filled the table until
+// garbage collected, DeadNodeGracePeriod later (24 h by default), and every
+// new node, honest ones included, was refused meanwhile. A node evicted
+// under 2 or 3 is remembered in the GC history with its heartbeat, so that
+// stale gossip does not bring it back; a live one comes back with its next
+// heartbeat.
 func (e *Engine) makeRoom() bool {
 	if len(e.states) < e.limits.MaxNodes {
 		return true
 	}
 	for len(e.neverLive) > 0 {
-		slot := e.neverLive[0]
+		q := e.neverLive[0]
 		e.neverLive = e.neverLive[1:]
-		for _, ns := range e.states {
-			if ns.slot == slot {
-				if ns.everLive {
-					break
-				}
-				e.stats.NodesEvicted++
-				e.dropNode(ns)
-				return true
-			}
+		if ns, ok := e.nodes[q.id]; ok && ns.slot == q.slot && !ns.everLive {
+			e.stats.NodesEvicted++
+			e.dropNode(ns)
+			return true
 		}
+	}
+	if ns := e.victim(); ns != nil {
+		e.stats.NodesEvicted++
+		e.log.Info("node evicted to make room", "node", ns.id, "live", ns.live, "left", ns.left)
+		e.gcHist.put(ns.id, ns.heartbeat)
+		e.dropNode(ns)
+		return true
 	}
 	e.stats.NodesRefused++
 	return false
+}
+
+// victim returns the node makeRoom evicts after the never-live ones, or
+// nil: a superseded identity not live, else the node dead or left the
+// longest.
+func (e *Engine) victim() *NodeState {
+	if e.noVictim {
+		return nil
+	}
+	var oldest *NodeState
+	var oldestAt time.Time
+	for i, ns := range e.states {
+		if ns.id == e.self || ns.live {
+			continue
+		}
+		// states is sorted by name, then generation, then address: a later
+		// generation of the same node follows, within a few entries (the
+		// look is bounded: a forger can invent many of one name).
+		for _, next := range e.states[i+1 : min(i+9, len(e.states))] {
+			if next.id.Name != ns.id.Name {
+				break
+			}
+			if next.id.Addr == ns.id.Addr && next.id.Generation > ns.id.Generation {
+				return ns
+			}
+		}
+		at := ns.deadSince
+		if ns.left {
+			at = ns.leftAt
+		}
+		if !at.IsZero() && (oldest == nil || at.Before(oldestAt)) {
+			oldest, oldestAt = ns, at
+		}
+	}
+	if oldest == nil {
+		e.noVictim = true
+	}
+	return oldest
 }
 
 func compareState(ns *NodeState, id NodeID) int { return ns.id.Compare(id) }

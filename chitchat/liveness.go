@@ -133,6 +133,7 @@ type liveEntry struct {
 // detector's live and dead sets change only here, so mirroring them here
 // keeps the hot paths (digests, deltas, target selection) off its maps.
 func (e *Engine) UpdateLiveness(now time.Time) {
+	e.noVictim = false // verdicts may change
 	for _, ns := range e.states {
 		// Left nodes are out of the failure detector's hands (see
 		// checkLeft); they are collected after the grace period.
