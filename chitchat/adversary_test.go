@@ -124,7 +124,7 @@ const advExcuseFullTable = false
 // keys at versions the owner had used fill it
 // (TestForgedKeysFreezeAViewAtMaxKeysPerNode). Set it to false once that
 // is fixed.
-const advExcuseKeyFreeze = true
+const advExcuseKeyFreeze = false
 
 // advExcuseHiddenClaims excuses, from the healing checks, an owner that a
 // viewer held, after the adversary stopped, without evidence of life and

@@ -113,6 +113,7 @@ type EngineStats struct {
 	Refutations        uint64 // claims about this node above its own state, refuted by moving past them
 	Reincarnations     uint64 // claims too large to refute, answered with a new generation
 	MessagesRefused    uint64 // messages handed to Step that no decoder produces (an invalid coverage)
+	ViewsForgotten     uint64 // views of a peer's keys emptied to take them afresh, when a delta on top would exceed MaxKeysPerNode
 	RepliesCapped      uint64 // plaintext Syns from unknown senders left unanswered: no answer fits 3 times their size
 }
 
@@ -403,11 +404,13 @@ type queuedNode struct {
 // makeRoom frees a place for a new node when Limits.MaxNodes is reached.
 // It reports whether there is room. The first to go:
 //
-//  1. the oldest node never seen live (invented ids never heartbeat
-//     convincingly);
-//  2. a node not live whose identity is superseded by a later generation
-//     of the same name and address (a restart, or a reincarnation forced
-//     by a forger: each left an old identity behind at every peer);
+//  1. the oldest node never seen live and without evidence of life
+//     (invented ids never heartbeat convincingly; a node that did, but
+//     was not judged live yet, is left to 3);
+//  2. a node not live whose identity is superseded by a live later
+//     generation of the same name and address (a restart, or a
+//     reincarnation forced by a forger: each left an old identity behind
+//     at every peer);
 //  3. the node dead or left for the longest.
 //
 // Without 2 and 3, nodes seen live once (a forger's invented nodes kept
@@ -416,7 +419,8 @@ type queuedNode struct {
 // new node, honest ones included, was refused meanwhile. A node evicted
 // under 2 or 3 is remembered in the GC history with its heartbeat, so that
 // stale gossip does not bring it back; a live one comes back with its next
-// heartbeat.
+// heartbeat, which counts as a rise over the remembered one
+// (observeEntries).
 func (e *Engine) makeRoom() bool {
 	if len(e.states) < e.limits.MaxNodes {
 		return true
@@ -424,7 +428,7 @@ func (e *Engine) makeRoom() bool {
 	for len(e.neverLive) > 0 {
 		q := e.neverLive[0]
 		e.neverLive = e.neverLive[1:]
-		if ns, ok := e.nodes[q.id]; ok && ns.slot == q.slot && !ns.everLive {
+		if ns, ok := e.nodes[q.id]; ok && ns.slot == q.slot && !ns.everLive && !ns.evidenced {
 			e.stats.NodesEvicted++
 			e.dropNode(ns)
 			return true
@@ -461,7 +465,7 @@ func (e *Engine) victim() *NodeState {
 			if next.id.Name != ns.id.Name {
 				break
 			}
-			if next.id.Addr == ns.id.Addr && next.id.Generation > ns.id.Generation {
+			if next.id.Addr == ns.id.Addr && next.id.Generation > ns.id.Generation && next.live {
 				return ns
 			}
 		}

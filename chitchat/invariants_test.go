@@ -51,7 +51,7 @@ func checkInvariants(e *Engine, prev map[uint64][2]uint64) error {
 			}
 		}
 		if prev != nil {
-			if p, ok := prev[ns.slot]; ok && lessMonotonic(ns.monotonic(), p) {
+			if p, ok := prev[ns.slot]; ok && lessMonotonic(ns.monotonic(), p) && ns.forgotten == 0 {
 				return fmt.Errorf("node %v: (last_gc_version, max_version) went from %v to %v", ns.id, p, ns.monotonic())
 			}
 			prev[ns.slot] = ns.monotonic()

@@ -71,6 +71,9 @@ type NodeState struct {
 	// leftAt plus the dead-node grace period.
 	left   bool
 	leftAt time.Time
+	// forgotten counts the times our view of the node's keys was emptied
+	// (Engine.forgetView): the only way its versions go back.
+	forgotten uint32
 }
 
 func newNodeState(id NodeID, l *listeners) *NodeState {

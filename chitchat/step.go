@@ -257,7 +257,8 @@ func (e *Engine) observeEntries(now time.Time, d Digest, direct NodeID) {
 		if order == 0 {
 			ns = e.states[i]
 		} else {
-			if gcHeartbeat, collected := e.gcHist.peek(id); collected && gcHeartbeat >= d[k].Heartbeat {
+			gcHeartbeat, collected := e.gcHist.peek(id)
+			if collected && gcHeartbeat >= d[k].Heartbeat {
 				continue
 			}
 			if len(e.states) >= e.limits.MaxNodes {
@@ -267,6 +268,12 @@ func (e *Engine) observeEntries(now time.Time, d Digest, direct NodeID) {
 				i, _ = slices.BinarySearchFunc(e.states, id, compareState)
 			}
 			ns = e.createNodeAt(i, id)
+			if collected {
+				// Back after it was collected or evicted, with a larger
+				// heartbeat than the one remembered: a rise, evidence of
+				// life.
+				ns.heartbeat = gcHeartbeat
+			}
 		}
 		e.observeHeartbeat(now, ns, d[k].Heartbeat, id == direct)
 	}
@@ -287,7 +294,7 @@ func (e *Engine) observeHeartbeat(now time.Time, ns *NodeState, hb uint64, direc
 		e.stats.ClaimsRefused++
 		return
 	}
-	if direct && !ns.evidenced && hb > 0 && hb < ns.heartbeat {
+	if direct && !ns.evidenced && hb > 0 && hb <= ns.heartbeat {
 		// The node itself says its heartbeat is below the baseline we
 		// hold of it: the baseline came from hearsay, never showed life,
 		// and was never advertised, so nothing but a forged first mention
@@ -334,9 +341,12 @@ func (e *Engine) applyDelta(now time.Time, d *Delta) {
 				"local_max_version", ns.maxVersion, "local_last_gc_version", ns.lastGCVersion)
 			continue
 		}
-		if !e.withinLimits(ns, nd, status) {
+		if ok, overCount := e.withinLimits(ns, nd, status); !ok {
 			e.stats.NodeDeltasRefused++
 			e.log.Warn("node delta refused: exceeds limits", "node", nd.ID)
+			if overCount && status != deltaApplyAfterReset && ns.maxVersion > 0 {
+				e.forgetView(ns)
+			}
 			continue
 		}
 		before := ns.monotonic()
@@ -361,25 +371,48 @@ func (e *Engine) applyDelta(now time.Time, d *Delta) {
 }
 
 // withinLimits reports whether applying nd to ns with the given verdict
-// keeps ns within Limits. The key count follows the verdict: a reset starts
-// from nothing, anything else adds to the keys ns holds. (Deciding "reset"
-// apart from classify let ten compatible deltas of 4 keys each add up to
-// 40 keys under a limit of 4.) Keys repeated within the delta are counted
-// each time: conservative, and free of allocation.
-func (e *Engine) withinLimits(ns *NodeState, nd *NodeDelta, status deltaStatus) bool {
+// keeps ns within Limits, and, when it does not, whether the key count is
+// what it exceeds. The key count follows the verdict: a reset starts from
+// nothing, anything else adds to the keys ns holds. (Deciding "reset" apart
+// from classify let ten compatible deltas of 4 keys each add up to 40 keys
+// under a limit of 4.) Keys repeated within the delta are counted each
+// time: conservative, and free of allocation.
+func (e *Engine) withinLimits(ns *NodeState, nd *NodeDelta, status deltaStatus) (ok, overCount bool) {
 	added := 0
 	for _, kv := range nd.KeyValues {
 		if len(kv.Key) > e.limits.MaxKeySize || len(kv.Value) > e.limits.MaxValueSize {
-			return false
+			return false, false
 		}
 		if _, ok := ns.kvs[kv.Key]; !ok || status == deltaApplyAfterReset {
 			added++
 		}
 	}
 	if status == deltaApplyAfterReset {
-		return added <= e.limits.MaxKeysPerNode
+		ok = added <= e.limits.MaxKeysPerNode
+	} else {
+		ok = len(ns.kvs)+added <= e.limits.MaxKeysPerNode
 	}
-	return len(ns.kvs)+added <= e.limits.MaxKeysPerNode
+	return ok, !ok
+}
+
+// forgetView empties our view of a peer's keys (versions back to 0, the
+// heartbeat and the verdict kept), when a delta on top of it would exceed
+// Limits.MaxKeysPerNode. Keys forged under the peer's id, at versions it
+// had used that we had not received, cannot be told from real ones; once
+// they fill the limit, every later delta of the peer is refused and our
+// view is frozen for good. Taking the state afresh from version 0 (peers
+// see our max version 0 and send it whole) drops whatever was forged; a
+// state that really exceeds our limits is refused again, as before. This
+// is the one place where a state's (last GC version, max version) goes
+// back.
+func (e *Engine) forgetView(ns *NodeState) {
+	e.stats.ViewsForgotten++
+	e.log.Warn("forgetting our view of a node's keys: a delta on top of it exceeds MaxKeysPerNode; taking its state afresh",
+		"node", ns.id, "keys", len(ns.kvs), "max_version", ns.maxVersion)
+	clear(ns.kvs)
+	ns.maxVersion, ns.lastGCVersion = 0, 0
+	ns.forgotten++
+	ns.wanted = true
 }
 
 // checkLeft notices that a peer has set LeftKey, or that the key is gone
