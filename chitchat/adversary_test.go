@@ -76,7 +76,7 @@ const advHealRounds = 4
 // a claim planted just above an owner's max version then swallows those
 // writes (TestPreclaimedVersionsSwallowOwnerWrites), so the owners first
 // get one round to see and refute every claim.
-const advWriteRound = 1
+const advWriteRound = 0
 
 // advGuardEmptyCoverage tolerates the undecodable SynAck (a coverage of 0
 // buckets) an engine sends to a small plaintext Syn from an unknown sender
@@ -110,7 +110,7 @@ const advGuardSynAckAmplification = false
 // fixed. (A forged LeftKey at a version the owner has used but the
 // receiver had not received is indistinguishable from a real leave; that
 // case would need its own excuse.)
-const advGuardForgedLeave = true
+const advGuardForgedLeave = false
 
 // advExcuseFullTable excuses a viewer that does not hold an owner's
 // current identity because its table is full (Limits.MaxNodes) of nodes

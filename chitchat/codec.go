@@ -12,7 +12,7 @@ import (
 //
 //	datagram   = magic(2) version(1) type(1) body
 //	Syn        = [cluster_id str, digest, sender, coverage, pad]
-//	SynAck     = [digest, sender, coverage, delta]
+//	SynAck     = [digest, sender, coverage, delta] | [digest, sender, coverage, delta, echo]
 //	Ack        = [delta]
 //	BadCluster = (no body)
 //	Push       = [cluster_id str, range, notices, delta]
@@ -22,6 +22,7 @@ import (
 //	coverage   = nil | [bits uint, first uint, count uint, summaries bin]
 //	summaries  = (uvarint bucket offset, uvarint n, u64le hash, n × u16be heartbeat)...
 //	pad        = nil | bin
+//	echo       = [max_version uint, last_gc_version uint, fingerprint uint]
 //	range      = nil | [after uint, upto uint]
 //	notices    = [[kind uint, name str, generation uint, addr bin, heartbeat uint]...]
 //	addr       = bin(ip bytes (4 or 16) ++ port big-endian (2))
@@ -67,11 +68,21 @@ func AppendMessage(dst []byte, m Message) []byte {
 			dst = append(dst, mpNil)
 		}
 	case *SynAck:
-		dst = append(dst, mpFixArray|4)
+		if m.Echo == nil {
+			dst = append(dst, mpFixArray|4)
+		} else {
+			dst = append(dst, mpFixArray|5)
+		}
 		dst = appendDigest(dst, m.Digest)
 		dst = appendUint(dst, senderIndex(m.Digest, m.Sender))
 		dst = appendCoverage(dst, m.Cover)
 		dst = appendDelta(dst, &m.Delta)
+		if m.Echo != nil {
+			dst = append(dst, mpFixArray|3)
+			dst = appendUint(dst, m.Echo.MaxVersion)
+			dst = appendUint(dst, m.Echo.LastGCVersion)
+			dst = appendUint(dst, m.Echo.Fingerprint)
+		}
 	case *Ack:
 		dst = append(dst, mpFixArray|1)
 		dst = appendDelta(dst, &m.Delta)
@@ -193,7 +204,8 @@ func decodeSyn(r *reader) (*Syn, error) {
 }
 
 func decodeSynAck(r *reader) (*SynAck, error) {
-	if err := r.fixArray("synack", 4); err != nil {
+	n, err := r.fixArrayOf("synack", 4, 5)
+	if err != nil {
 		return nil, err
 	}
 	d, sender, err := decodeDigestAndSender(r)
@@ -208,7 +220,24 @@ func decodeSynAck(r *reader) (*SynAck, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &SynAck{Digest: d, Sender: sender, Cover: cover, Delta: delta}, nil
+	m := &SynAck{Digest: d, Sender: sender, Cover: cover, Delta: delta}
+	if n == 5 {
+		if err := r.fixArray("echo", 3); err != nil {
+			return nil, err
+		}
+		var e Echo
+		if e.MaxVersion, err = r.uint("echo max version"); err != nil {
+			return nil, err
+		}
+		if e.LastGCVersion, err = r.uint("echo last GC version"); err != nil {
+			return nil, err
+		}
+		if e.Fingerprint, err = r.uint("echo fingerprint"); err != nil {
+			return nil, err
+		}
+		m.Echo = &e
+	}
+	return m, nil
 }
 
 func decodeAck(r *reader) (*Ack, error) {

@@ -18,7 +18,7 @@ func messageSize(m Message, sizeDelta func(*Delta) int) int {
 			sizeUint(senderIndex(m.Digest, m.Sender)) + sizeCoverage(m.Cover) + sizePad(m.Pad)
 	case *SynAck:
 		return envelopeSize + 1 + sizeDigest(m.Digest) + sizeUint(senderIndex(m.Digest, m.Sender)) +
-			sizeCoverage(m.Cover) + sizeDelta(&m.Delta)
+			sizeCoverage(m.Cover) + sizeDelta(&m.Delta) + sizeEcho(m.Echo)
 	case *Ack:
 		return envelopeSize + 1 + sizeDelta(&m.Delta)
 	case *Push:
@@ -53,3 +53,11 @@ func deltaSize(d *Delta) int {
 }
 
 func cachedDeltaSize(d *Delta) int { return max(len(d.enc), 1) }
+
+// sizeEcho returns the size of an echo's encoding (none when nil).
+func sizeEcho(e *Echo) int {
+	if e == nil {
+		return 0
+	}
+	return 1 + sizeUint(e.MaxVersion) + sizeUint(e.LastGCVersion) + sizeUint(e.Fingerprint)
+}

@@ -30,6 +30,13 @@ type confMessage struct {
 	Coverage  **confCoverage     `json:"coverage,omitempty"`   // Syn, SynAck
 	Pad       *int               `json:"pad,omitempty"`        // Syn
 	Delta     *[]confNodeDelta   `json:"delta,omitempty"`      // SynAck, Ack, Push
+	Echo      *confEcho          `json:"echo,omitempty"`       // SynAck, when present
+}
+
+type confEcho struct {
+	MaxVersion    uint64 `json:"max_version"`
+	LastGCVersion uint64 `json:"last_gc_version"`
+	Fingerprint   string `json:"fingerprint"` // 16 hex digits
 }
 
 type confNodeID struct {
@@ -112,6 +119,9 @@ func confToJSON(m Message) string {
 		j.Sender = confPtr(confSenderJSON(m.Sender))
 		j.Coverage = confPtr(confCoverageJSON(m.Cover))
 		j.Delta = confPtr(confDeltaJSON(m.Delta))
+		if m.Echo != nil {
+			j.Echo = &confEcho{m.Echo.MaxVersion, m.Echo.LastGCVersion, confHex64(m.Echo.Fingerprint)}
+		}
 	case *Ack:
 		j.Delta = confPtr(confDeltaJSON(m.Delta))
 	case *Push:
@@ -219,7 +229,15 @@ func confFromJSON(s string) (Message, error) {
 		}
 		return syn, nil
 	case "SynAck":
-		return &SynAck{Digest: digest, Sender: sender, Cover: cover, Delta: delta}, nil
+		sa := &SynAck{Digest: digest, Sender: sender, Cover: cover, Delta: delta}
+		if j.Echo != nil {
+			fp, err := strconv.ParseUint(j.Echo.Fingerprint, 16, 64)
+			if err != nil {
+				return nil, fmt.Errorf("echo fingerprint: %w", err)
+			}
+			sa.Echo = &Echo{MaxVersion: j.Echo.MaxVersion, LastGCVersion: j.Echo.LastGCVersion, Fingerprint: fp}
+		}
+		return sa, nil
 	case "Ack":
 		return &Ack{Delta: delta}, nil
 	case "BadCluster":

@@ -58,6 +58,9 @@ func (env *scenarioEnv) printMessage(d confDatagram, m Message) []string {
 		digest, cover, sender, hasSender = m.Digest, m.Cover, m.Sender, true
 	case *SynAck:
 		digest, delta, cover, sender, hasSender = m.Digest, m.Delta, m.Cover, m.Sender, true
+		if m.Echo != nil {
+			out = append(out, fmt.Sprintf("  echo max_version=%d last_gc_version=%d fingerprint=%016x", m.Echo.MaxVersion, m.Echo.LastGCVersion, m.Echo.Fingerprint))
+		}
 	case *Ack:
 		delta = m.Delta
 	case *Push:

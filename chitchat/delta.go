@@ -123,6 +123,7 @@ func (ns *NodeState) classify(d *NodeDelta) deltaStatus {
 func (ns *NodeState) applyDelta(now time.Time, d *NodeDelta, status deltaStatus) {
 	if status == deltaApplyAfterReset {
 		ns.kvs = make(map[string]VersionedValue)
+		ns.fp = 0
 		ns.heartbeat = 0
 		ns.maxVersion = 0
 		ns.lastGCVersion = d.LastGCVersion

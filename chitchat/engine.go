@@ -114,6 +114,7 @@ type EngineStats struct {
 	Reincarnations     uint64 // claims too large to refute, answered with a new generation
 	MessagesRefused    uint64 // messages handed to Step that no decoder produces (an invalid coverage)
 	ViewsForgotten     uint64 // views of a peer's keys emptied to take them afresh, when a delta on top would exceed MaxKeysPerNode
+	ForgedContent      uint64 // echoes of our own state at our max version with keys we never wrote (refuted)
 	RepliesCapped      uint64 // plaintext Syns from unknown senders left unanswered: no answer fits 3 times their size
 }
 
@@ -577,7 +578,7 @@ func (e *Engine) ResetNodeStateIfUpdate(now time.Time, id NodeID, kvs map[string
 	}
 	for k := range ns.kvs {
 		if _, keep := kvs[k]; !keep {
-			delete(ns.kvs, k)
+			ns.remove(k)
 		}
 	}
 	ns.lastGCVersion = lastGCVersion

@@ -100,15 +100,17 @@ func wire(tb fataler, m Message) Message {
 // → Ack → b, which must not answer.
 func handshake(tb fataler, now time.Time, a, b *Engine) {
 	tb.Helper()
-	synAck := b.Process(now, wire(tb, a.CreateSyn(now)))
+	// Each message arrives from its sender's advertised address, as over
+	// a network.
+	synAck := b.Step(now, Inbound{From: a.Self().Addr}, wire(tb, a.CreateSyn(now))).Reply
 	if synAck == nil {
 		tb.Fatalf("%v did not answer the Syn of %v", b.Self(), a.Self())
 	}
-	ack := a.Process(now, wire(tb, synAck))
+	ack := a.Step(now, Inbound{From: b.Self().Addr}, wire(tb, synAck)).Reply
 	if ack == nil {
 		tb.Fatalf("%v did not answer the SynAck of %v", a.Self(), b.Self())
 	}
-	if reply := b.Process(now, wire(tb, ack)); reply != nil {
+	if reply := b.Step(now, Inbound{From: a.Self().Addr}, wire(tb, ack)).Reply; reply != nil {
 		tb.Fatalf("%v answered an Ack with %v", b.Self(), reply.Type())
 	}
 }

@@ -39,6 +39,13 @@ func checkInvariants(e *Engine, prev map[uint64][2]uint64) error {
 				return fmt.Errorf("node %v: key %q at version 0", ns.id, k)
 			}
 		}
+		var fp uint64
+		for k, v := range ns.kvs {
+			fp ^= kvHash(k, v)
+		}
+		if fp != ns.fp {
+			return fmt.Errorf("node %v: fingerprint %016x, its keys give %016x", ns.id, ns.fp, fp)
+		}
 		if len(ns.kvs) > e.limits.MaxKeysPerNode {
 			return fmt.Errorf("node %v: %d keys above MaxKeysPerNode", ns.id, len(ns.kvs))
 		}

@@ -114,6 +114,9 @@ func addrSet(s []netip.AddrPort) []netip.AddrPort {
 func (e *Engine) GCKeys(now time.Time) {
 	for _, ns := range e.states {
 		ns.gcKeys(now, e.cfg.MarkedForDeletionGracePeriod)
+		if ns.left {
+			e.checkLeft(now, ns) // a leave key with a TTL may be gone
+		}
 	}
 }
 

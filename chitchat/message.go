@@ -67,6 +67,24 @@ type SynAck struct {
 	Sender NodeID
 	Cover  *Coverage
 	Delta  Delta
+	// Echo, if not nil, is what the responder holds of the initiator's
+	// own state: the initiator checks it against its own (owners are
+	// authoritative about themselves, docs/design/scale.md §6).
+	Echo *Echo
+}
+
+// Echo is a peer's view of the receiver's own state: its max version, its
+// last GC version, and the fingerprint of its keys (the XOR, over every
+// entry, tombstones included, of the first 8 bytes of SHA-256 of the key's
+// length and bytes, the version, the status and the value). Garbage
+// collection removes tombstones in version order on every node, so two
+// views at the same max version and last GC version hold the same entries:
+// a fingerprint that differs there means keys the receiver never wrote at
+// versions it did write, a forgery version numbers alone cannot show.
+type Echo struct {
+	MaxVersion    uint64
+	LastGCVersion uint64
+	Fingerprint   uint64
 }
 
 // Ack closes a handshake with what the responder lacks.

@@ -302,6 +302,21 @@ func (r *reader) fixArray(what string, n int) error {
 	return nil
 }
 
+// fixArrayOf reads an array header of lo to hi elements and returns the
+// count.
+func (r *reader) fixArrayOf(what string, lo, hi int) (int, error) {
+	start := r.off
+	got, err := r.arrayHeader(what, 1)
+	if err != nil {
+		return 0, err
+	}
+	if got < lo || got > hi {
+		r.off = start
+		return 0, r.fail(fmt.Sprintf("%s: want %d to %d fields, got %d", what, lo, hi, got))
+	}
+	return got, nil
+}
+
 // uint reads a non-negative integer in any MessagePack integer encoding.
 func (r *reader) uint(what string) (uint64, error) {
 	c, err := r.byte1(what)

@@ -1,6 +1,8 @@
 package chitchat
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"iter"
 	"maps"
 	"slices"
@@ -74,6 +76,10 @@ type NodeState struct {
 	// forgotten counts the times our view of the node's keys was emptied
 	// (Engine.forgetView): the only way its versions go back.
 	forgotten uint32
+	// fp is the fingerprint of kvs: the XOR of kvHash over its entries.
+	// Every change to kvs goes through put, remove or clearKVs, which keep
+	// it.
+	fp uint64
 }
 
 func newNodeState(id NodeID, l *listeners) *NodeState {
@@ -228,7 +234,7 @@ func (ns *NodeState) delete(now time.Time, key string) bool {
 		return false
 	}
 	ns.maxVersion++
-	ns.kvs[key] = VersionedValue{Version: ns.maxVersion, Status: StatusDeleted, MarkedAt: now}
+	ns.put(key, VersionedValue{Version: ns.maxVersion, Status: StatusDeleted, MarkedAt: now})
 	return true
 }
 
@@ -242,7 +248,7 @@ func (ns *NodeState) deleteAfterTTL(now time.Time, key string) bool {
 		return false
 	}
 	ns.maxVersion++
-	ns.kvs[key] = VersionedValue{Value: v.Value, Version: ns.maxVersion, Status: StatusDeleteAfterTTL, MarkedAt: now}
+	ns.put(key, VersionedValue{Value: v.Value, Version: ns.maxVersion, Status: StatusDeleteAfterTTL, MarkedAt: now})
 	return true
 }
 
@@ -255,10 +261,60 @@ func (ns *NodeState) setVersioned(key string, v VersionedValue) {
 	if old, ok := ns.kvs[key]; ok && old.Version >= v.Version {
 		return
 	}
-	ns.kvs[key] = v
+	ns.put(key, v)
 	if v.Status != StatusDeleted {
 		ns.listeners.fire(key, v.Value, ns.id)
 	}
+}
+
+// put writes kvs[key] = v, keeping the fingerprint.
+func (ns *NodeState) put(key string, v VersionedValue) {
+	if old, ok := ns.kvs[key]; ok {
+		ns.fp ^= kvHash(key, old)
+	}
+	ns.fp ^= kvHash(key, v)
+	ns.kvs[key] = v
+}
+
+// remove deletes key, keeping the fingerprint.
+func (ns *NodeState) remove(key string) {
+	if old, ok := ns.kvs[key]; ok {
+		ns.fp ^= kvHash(key, old)
+		delete(ns.kvs, key)
+	}
+}
+
+// clearKVs empties kvs.
+func (ns *NodeState) clearKVs() {
+	clear(ns.kvs)
+	ns.fp = 0
+}
+
+// kvHash is an entry's share of a fingerprint: the first 8 bytes of
+// SHA-256 over the key's length (uvarint) and bytes, the version (8 bytes,
+// big-endian), the status (1 byte) and the value. The time an entry was
+// marked is local and left out.
+func kvHash(key string, v VersionedValue) uint64 {
+	var buf [256]byte // most entries hash without an allocation
+	b := binary.AppendUvarint(buf[:0], uint64(len(key)))
+	b = append(b, key...)
+	b = binary.BigEndian.AppendUint64(b, v.Version)
+	b = append(b, byte(v.Status))
+	b = append(b, v.Value...)
+	sum := sha256.Sum256(b)
+	return binary.BigEndian.Uint64(sum[:8])
+}
+
+// gcUpTo removes the tombstones and DeleteAfterTTL entries at versions up
+// to v and raises LastGCVersion to v: garbage collection up to a point
+// another node reached first (see Engine.checkEcho).
+func (ns *NodeState) gcUpTo(v uint64) {
+	for k, val := range ns.kvs {
+		if val.Status != StatusSet && val.Version <= v {
+			ns.remove(k)
+		}
+	}
+	ns.lastGCVersion = max(ns.lastGCVersion, v)
 }
 
 // gcKeys removes tombstones and DeleteAfterTTL entries marked at least grace
@@ -268,7 +324,7 @@ func (ns *NodeState) gcKeys(now time.Time, grace time.Duration) {
 		if v.Status == StatusSet || now.Before(v.MarkedAt.Add(grace)) {
 			continue
 		}
-		delete(ns.kvs, k)
+		ns.remove(k)
 		ns.lastGCVersion = max(ns.lastGCVersion, v.Version)
 	}
 }

@@ -167,13 +167,14 @@ func (e *Engine) onSyn(now time.Time, in Inbound, m *Syn, out *Output) Message {
 	} else {
 		d, c = e.replyDigest(now, v, budget*digestShareNum/digestShareDen)
 	}
-	used := sizeDigest(d) + sizeUint(senderIndex(d, e.self)) + sizeCoverage(c)
+	echo := e.echoFor(now, in, m.Sender, v.digest)
+	used := sizeDigest(d) + sizeUint(senderIndex(d, e.self)) + sizeCoverage(c) + sizeEcho(echo)
 	delta := e.computeDelta(now, v, budget-used)
 	if e.streams.truncated {
 		e.wantStream(now, in, m.Sender)
 	}
 	e.markWanted(v.digest)
-	reply := &SynAck{Digest: d, Sender: e.self, Cover: c, Delta: delta}
+	reply := &SynAck{Digest: d, Sender: e.self, Cover: c, Delta: delta, Echo: echo}
 	if (c != nil && c.Count == 0) || encodedSizeHint(reply) > budget+envelopeSize+1 {
 		// Even our smallest answer exceeds what this plaintext Syn may
 		// get (an unpadded first contact, or a spoofed source).
@@ -193,6 +194,9 @@ func (e *Engine) onSynAck(now time.Time, in Inbound, m *SynAck, out *Output) Mes
 	budget := e.replyBudget(in, m.Sender)
 	e.observe(now, in, v, m.Sender, out)
 	e.applyDelta(now, &m.Delta)
+	if m.Echo != nil {
+		e.checkEcho(now, *m.Echo)
+	}
 	e.settle(now)
 	e.markWanted(v.digest)
 	ack := &Ack{Delta: e.computeDelta(now, v, budget)}
@@ -409,7 +413,7 @@ func (e *Engine) forgetView(ns *NodeState) {
 	e.stats.ViewsForgotten++
 	e.log.Warn("forgetting our view of a node's keys: a delta on top of it exceeds MaxKeysPerNode; taking its state afresh",
 		"node", ns.id, "keys", len(ns.kvs), "max_version", ns.maxVersion)
-	clear(ns.kvs)
+	ns.clearKVs()
 	ns.maxVersion, ns.lastGCVersion = 0, 0
 	ns.forgotten++
 	ns.wanted = true
