@@ -20,12 +20,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gossipkit/chitchat-go/chitchat"
 )
 
 func main() {
@@ -48,6 +51,19 @@ type options struct {
 	sim        bool
 	simRounds  int
 	lockstep   bool
+
+	mtu            int
+	noPush         bool
+	latency        time.Duration
+	writesPerNodeS float64
+	warmRounds     int
+	kvWrites       int
+	kvGap          time.Duration
+
+	procs       int
+	demoBin     string
+	procsSteady time.Duration
+	demoArgs    []string
 }
 
 // run parses args, runs the benchmark and writes JSON lines to stdout and
@@ -70,9 +86,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.sim, "sim", false, "simulate in virtual time on the in-memory network instead of running UDP servers")
 	fs.IntVar(&o.simRounds, "sim-steady-rounds", 10, "with -sim: rounds of the steady-state window")
 	fs.BoolVar(&o.lockstep, "lockstep", false, "with -sim: every node ticks at the same instant and each datagram takes 1 ms, so that information moves at most one hop per round (synchronous rounds, as in the push-pull bound)")
+	fs.IntVar(&o.mtu, "mtu", 0, "every node's Config.MaxDatagramSize in bytes (0: the default, 65,507); with -sim the simulated network also drops larger datagrams")
+	fs.BoolVar(&o.noPush, "no-push", false, "turn off the push of news (Config.DisablePush): news waits for gossip rounds")
+	fs.DurationVar(&o.latency, "latency", 0, "with -sim: one-way delay of every datagram, e.g. 1ms")
+	fs.Float64Var(&o.writesPerNodeS, "writes-per-node-s", 0, "with -sim: background writes per node per second during the steady window (e.g. 0.1: one write per node per 10 s), each pushed as Server.Set does")
+	fs.IntVar(&o.warmRounds, "sim-warm-rounds", 2000, "with -sim: measure memory once this many rounds have passed since the start (failure detector windows full; issue 13's figure is after 2,000 rounds); the detection test follows")
+	fs.IntVar(&o.kvWrites, "kv-writes", 100, "UDP mode: writes of the key-spread phase, each on a random node (0 skips the phase)")
+	fs.DurationVar(&o.kvGap, "kv-gap", 30*time.Millisecond, "UDP mode: mean time between two writes of the key-spread phase (each gap is uniform in [0.5, 1.5] of it)")
+	fs.IntVar(&o.procs, "procs", 0, "run this many chitchat-demo processes on 127.0.0.1 instead (one seed, --interval_ms from -interval) and print their footprint; arguments after -- go to every process")
+	fs.StringVar(&o.demoBin, "demo-bin", "", "with -procs: the chitchat-demo binary (default: built once from this module with go build)")
+	fs.DurationVar(&o.procsSteady, "procs-steady", 5*time.Second, "with -procs: steady-state window for CPU time, after convergence")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	o.demoArgs = fs.Args()
 	for _, f := range strings.Split(*nList, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 2 {
@@ -100,6 +127,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case o.simRounds < 1:
 		fmt.Fprintln(stderr, "chitchat-bench: -sim-steady-rounds must be at least 1")
 		return 2
+	case o.mtu != 0 && (o.mtu < chitchat.MinDatagramSize || o.mtu > chitchat.MaxDatagramSize):
+		fmt.Fprintf(stderr, "chitchat-bench: -mtu %d: must be 0 (the default budget) or between %d and %d bytes\n", o.mtu, chitchat.MinDatagramSize, chitchat.MaxDatagramSize)
+		return 2
+	case o.latency < 0 || (o.latency > 0 && !o.sim):
+		fmt.Fprintln(stderr, "chitchat-bench: -latency needs -sim and must not be negative")
+		return 2
+	case o.writesPerNodeS < 0 || math.IsNaN(o.writesPerNodeS) || math.IsInf(o.writesPerNodeS, 0) || (o.writesPerNodeS > 0 && !o.sim):
+		fmt.Fprintln(stderr, "chitchat-bench: -writes-per-node-s needs -sim and must be a finite number >= 0")
+		return 2
+	case o.warmRounds < 0:
+		fmt.Fprintln(stderr, "chitchat-bench: -sim-warm-rounds must not be negative")
+		return 2
+	case o.kvWrites < 0 || o.kvGap <= 0:
+		fmt.Fprintln(stderr, "chitchat-bench: -kv-writes must not be negative and -kv-gap must be positive")
+		return 2
+	case o.procs < 0 || o.procs == 1 || (o.procs > 0 && o.sim):
+		fmt.Fprintln(stderr, "chitchat-bench: -procs needs at least 2 processes and excludes -sim")
+		return 2
+	case o.procsSteady <= 0:
+		fmt.Fprintln(stderr, "chitchat-bench: -procs-steady must be positive")
+		return 2
+	case len(o.demoArgs) > 0 && o.procs == 0:
+		fmt.Fprintf(stderr, "chitchat-bench: unexpected arguments %q: only -procs passes arguments (after --) to the demo processes\n", o.demoArgs)
+		return 2
 	}
 
 	if o.cpuprofile != "" {
@@ -126,6 +177,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 				logf("%v", err)
 				return 1
 			}
+		}
+		return 0
+	}
+	if o.procs > 0 {
+		if err := writeJSON(stdout, runProcs(o, logf)); err != nil {
+			logf("%v", err)
+			return 1
 		}
 		return 0
 	}

@@ -69,15 +69,20 @@ func TestUDPSmoke(t *testing.T) {
 // TestSimSmoke simulates two small clusters: one line per N, every round
 // count measured.
 func TestSimSmoke(t *testing.T) {
-	out := runJSON(t, "-sim", "-n", "10,20", "-seed", "1", "-sim-steady-rounds", "3")
+	out := runJSON(t, "-sim", "-n", "10,20", "-seed", "1", "-sim-steady-rounds", "3", "-sim-warm-rounds", "0")
 	if len(out) != 2 {
 		t.Fatalf("got %d JSON lines, want 2", len(out))
 	}
 	for _, res := range out {
-		for _, f := range []string{"rounds_to_know_all", "rounds_to_all_live", "rounds_key_everywhere", "bytes_per_node_per_round", "digest_bytes"} {
+		for _, f := range []string{"rounds_to_know_all", "rounds_to_all_live", "bytes_per_node_per_round", "digest_bytes"} {
 			if v, ok := res[f].(float64); !ok || v <= 0 {
 				t.Errorf("n=%v: %s = %v, want a positive number", res["n"], f, res[f])
 			}
+		}
+		// Pushed over a network without delay, the key is everywhere at
+		// the instant it is written.
+		if v, ok := res["rounds_key_everywhere"].(float64); !ok || v < 0 {
+			t.Errorf("n=%v: rounds_key_everywhere = %v, want a number >= 0", res["n"], res["rounds_key_everywhere"])
 		}
 		if c := res["digest_ceiling_nodes"].(float64); c < 2000 || c > 3000 {
 			t.Errorf("digest ceiling %v nodes, want between 2,000 and 3,000", c)
@@ -91,6 +96,18 @@ func TestFlags(t *testing.T) {
 		{"-n", "10,20"}, // a list needs -sim
 		{"-profile", "fast"},
 		{"-loss", "1"},
+		{"-sim", "-mtu", "511"},
+		{"-sim", "-mtu", "65508"},
+		{"-latency", "1ms"}, // needs -sim
+		{"-sim", "-latency", "-1ms"},
+		{"-writes-per-node-s", "0.1"}, // needs -sim
+		{"-sim", "-writes-per-node-s", "NaN"},
+		{"-sim", "-sim-warm-rounds", "-1"},
+		{"-kv-gap", "0s"},
+		{"-procs", "1"},
+		{"-procs", "3", "-sim"},
+		{"-procs", "3", "-procs-steady", "0s"},
+		{"-n", "3", "--", "--interval_ms", "100"}, // arguments only pass to -procs
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(args, &stdout, &stderr); code != 2 {

@@ -1,0 +1,3 @@
+package main
+
+func runProcs(o options, logf func(string, ...any)) any { return nil }
