@@ -43,7 +43,8 @@ func runJSON(t *testing.T, args ...string) []map[string]any {
 // interval and window: every field of the memberlist harness is there, and
 // the run converged and detected the killed node.
 func TestUDPSmoke(t *testing.T) {
-	out := runJSON(t, "-n", "3", "-interval", "50ms", "-steady", "500ms", "-timeout", "20s", "-seed", "1")
+	out := runJSON(t, "-n", "3", "-interval", "50ms", "-steady", "500ms", "-timeout", "20s", "-seed", "1",
+		"-mtu", "1200", "-kv-writes", "20", "-kv-gap", "5ms")
 	if len(out) != 1 {
 		t.Fatalf("got %d JSON lines, want 1", len(out))
 	}
@@ -59,10 +60,51 @@ func TestUDPSmoke(t *testing.T) {
 	if res["system"] != "chitchat-go" || res["n"] != 3.0 || res["bytes_per_node_s_tcp"] != 0.0 {
 		t.Errorf("system, n, tcp = %v, %v, %v", res["system"], res["n"], res["bytes_per_node_s_tcp"])
 	}
-	for _, f := range []string{"convergence_s", "bytes_per_node_s_udp", "detect_last_s"} {
+	for _, f := range []string{"convergence_s", "bytes_per_node_s_udp", "detect_last_s", "max_datagram_bytes"} {
 		if v, ok := res[f].(float64); !ok || v <= 0 {
 			t.Errorf("%s = %v, want a positive number", f, res[f])
 		}
+	}
+	// A push can arrive in less than the clock's resolution: >= 0.
+	for _, f := range []string{"kv_spread_p50_s", "kv_spread_p99_s", "leave_seen_s"} {
+		if v, ok := res[f].(float64); !ok || v < 0 {
+			t.Errorf("%s = %v, want a number >= 0", f, res[f])
+		}
+	}
+	if p50, p99 := res["kv_spread_p50_s"].(float64), res["kv_spread_p99_s"].(float64); p50 > p99 {
+		t.Errorf("kv spread p50 %v > p99 %v", p50, p99)
+	}
+	if m := res["max_datagram_bytes"].(float64); m > 1200 {
+		t.Errorf("max_datagram_bytes = %v with -mtu 1200", m)
+	}
+	if res["mtu"] != 1200.0 || res["kv_writes"] != 20.0 || res["push"] != true {
+		t.Errorf("mtu, kv_writes, push = %v, %v, %v", res["mtu"], res["kv_writes"], res["push"])
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	hundred := make([]float64, 100)
+	for i := range hundred {
+		hundred[i] = float64(i + 1)
+	}
+	for _, c := range []struct {
+		name   string
+		sorted []float64
+		p      float64
+		want   float64
+	}{
+		{"p50 of 1..100", hundred, 50, 50},
+		{"p99 of 1..100", hundred, 99, 99},
+		{"p100 of 1..100", hundred, 100, 100},
+		{"p99 of one", []float64{7}, 99, 7},
+		{"p50 of two", []float64{1, 2}, 50, 1},
+		{"p1 of 1..100", hundred, 1, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := percentile(c.sorted, c.p); got != c.want {
+				t.Errorf("percentile(%v) = %v, want %v", c.p, got, c.want)
+			}
+		})
 	}
 }
 

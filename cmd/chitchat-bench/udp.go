@@ -62,6 +62,22 @@ type result struct {
 	// Ours only.
 	IntervalS float64 `json:"interval_s"`
 	Seed      uint64  `json:"seed"`
+	// MTU is every node's Config.MaxDatagramSize (0: the default budget);
+	// MaxDatagramBytes the largest datagram any node tried to send.
+	MTU              int  `json:"mtu"`
+	MaxDatagramBytes int  `json:"max_datagram_bytes"`
+	Push             bool `json:"push"` // false: -no-push (Config.DisablePush)
+	// After the steady window, KVWrites keys written one at a time on
+	// random nodes (about -kv-gap apart): the time from each write until
+	// every node has the key (each node's Server.Subscribe callback),
+	// median and 99th percentile (nearest rank).
+	KVWrites     int      `json:"kv_writes"`
+	KVSpreadP50S *float64 `json:"kv_spread_p50_s"`
+	KVSpreadP99S *float64 `json:"kv_spread_p99_s"`
+	// Then node N-2 leaves gracefully (Server.Leave): the time until every
+	// other node's live-nodes watch dropped it (each then reports it in
+	// Snapshot.Left). Null with N < 3.
+	LeaveSeenS *float64 `json:"leave_seen_s"`
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -81,7 +97,7 @@ type recorder struct {
 	index map[string]int // node name → node index; read-only once built
 
 	mu       sync.Mutex
-	victim   int
+	victim   int         // -1: none
 	victimAt []time.Time // per observer: when the victim left its live set; zero while live
 	marks    []mark      // every dead mark, of any node by any node (append-only)
 }
@@ -92,7 +108,7 @@ type mark struct {
 }
 
 func newRecorder(n int) *recorder {
-	r := &recorder{index: make(map[string]int, n), victim: n - 1, victimAt: make([]time.Time, n)}
+	r := &recorder{index: make(map[string]int, n), victim: -1, victimAt: make([]time.Time, n)}
 	for i := range n {
 		r.index[nodeName(i)] = i
 	}
@@ -145,10 +161,24 @@ func (r *recorder) falseDeaths(from, to time.Time, except int) (subjects, marks 
 	return len(seen), marks
 }
 
-func (r *recorder) deadAt(observers int) []time.Time {
+// setVictim starts timing node j's departure from every live set.
+func (r *recorder) setVictim(j int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return slices.Clone(r.victimAt[:observers])
+	r.victim = j
+	clear(r.victimAt)
+}
+
+// deadAtOf returns, for each of the observers, when it dropped the victim
+// from its live set (zero: not yet).
+func (r *recorder) deadAtOf(observers []int) []time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]time.Time, len(observers))
+	for k, i := range observers {
+		out[k] = r.victimAt[i]
+	}
+	return out
 }
 
 // waitFor polls cond every 5 ms until it holds or deadline passes.
@@ -214,12 +244,14 @@ func runUDP(o options, N int, logf func(string, ...any)) *result {
 	res := &result{System: "chitchat-go", Version: version(), Profile: o.profile, N: N, Loss: o.loss,
 		WarmupS: o.warmup.Seconds(), SteadyS: o.steady.Seconds(), TimeoutS: o.timeout.Seconds(),
 		GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(), Errors: []string{},
-		IntervalS: o.interval.Seconds(), Seed: seed}
+		IntervalS: o.interval.Seconds(), Seed: seed, MTU: o.mtu, Push: !o.noPush, KVWrites: o.kvWrites}
 
 	// Counting(Lossy(Counting(UDP))): the inner counter sees what reaches the
 	// socket (the memberlist harness's figures: dropped datagrams are not
 	// counted), the outer one every attempt; the difference is the drops.
-	sent := transport.Counting(transport.UDP{})
+	biggest := &maxSize{Transport: transport.UDP{}}
+	defer func() { res.MaxDatagramBytes = biggest.Max() }()
+	sent := transport.Counting(biggest)
 	lossy, err := transport.Lossy(sent, o.loss, seed)
 	if err != nil {
 		res.Errors = append(res.Errors, err.Error())
@@ -266,6 +298,8 @@ func runUDP(o options, N int, logf func(string, ...any)) *result {
 			GossipInterval:               o.interval,
 			MarkedForDeletionGracePeriod: 10000 * time.Second,
 			RandSeed:                     seed + uint64(i) + 1,
+			MaxDatagramSize:              o.mtu,
+			DisablePush:                  o.noPush,
 		}
 		cfg.FailureDetector.InitialInterval = o.interval // as upstream's perf tests
 		if i > 0 {
@@ -343,13 +377,44 @@ func runUDP(o options, N int, logf func(string, ...any)) *result {
 	logf("steady: %.0f B/node/s udp, %.2f pkts/node/s, %.4f cpu-s/node/s, %d false positives",
 		*res.BytesPerNodeSUDP, *res.PktsPerNodeS, *res.CPUSPerNodeS, fp)
 
+	// (c2) Key spread: writes on random nodes, one at a time.
+	r := rand.New(rand.NewPCG(seed, 11))
+	if o.kvWrites > 0 {
+		var errs []string
+		res.KVSpreadP50S, res.KVSpreadP99S, errs = kvSpread(servers, o.kvWrites, o.kvGap, o.timeout, r)
+		res.Errors = append(res.Errors, errs...)
+		if res.KVSpreadP99S != nil {
+			logf("key spread over %d writes: p50 %.4fs, p99 %.4fs", o.kvWrites, *res.KVSpreadP50S, *res.KVSpreadP99S)
+		}
+	}
+
+	// (c3) Graceful leave of node N-2; it stops once every node saw it.
+	observers := make([]int, 0, N-1) // the nodes that judge the killed node below
+	for i := range N - 1 {
+		observers = append(observers, i)
+	}
+	if N >= 3 {
+		byIndex := slices.Clone(servers)
+		var errs []string
+		res.LeaveSeenS, errs = leaveSeen(byIndex, N-2, rec, o.timeout)
+		res.Errors = append(res.Errors, errs...)
+		if res.LeaveSeenS != nil {
+			logf("leave seen by every node in %.4fs", *res.LeaveSeenS)
+		}
+		leaver := servers[N-2]
+		_ = leaver.Shutdown()
+		servers = slices.Delete(servers, N-2, N-1)
+		observers = slices.Delete(observers, N-2, N-1)
+	}
+
 	// (d) Failure detection: the last node stops answering (Shutdown, no Leave).
-	victim := servers[N-1]
-	servers = servers[:N-1]
+	victim := servers[len(servers)-1]
+	servers = servers[:len(servers)-1]
+	rec.setVictim(N - 1)
 	tk := time.Now()
 	_ = victim.Shutdown()
 	all := waitFor(tk.Add(o.timeout), func() bool {
-		for _, at := range rec.deadAt(N - 1) {
+		for _, at := range rec.deadAtOf(observers) {
 			if at.IsZero() {
 				return false
 			}
@@ -357,8 +422,8 @@ func runUDP(o options, N int, logf func(string, ...any)) *result {
 		return true
 	})
 	end := time.Now()
-	lat := make([]float64, 0, N-1)
-	for _, at := range rec.deadAt(N - 1) {
+	lat := make([]float64, 0, len(observers))
+	for _, at := range rec.deadAtOf(observers) {
 		if at.IsZero() {
 			lat = append(lat, math.Inf(1)) // never saw it die
 		} else {
@@ -377,9 +442,9 @@ func runUDP(o options, N int, logf func(string, ...any)) *result {
 	if all {
 		res.DetectLastS = num(lat[len(lat)-1], 4)
 	} else {
-		res.Errors = append(res.Errors, fmt.Sprintf("detection timed out: %d of %d nodes saw the victim dead", seen, N-1))
+		res.Errors = append(res.Errors, fmt.Sprintf("detection timed out: %d of %d nodes saw the victim dead", seen, len(observers)))
 	}
-	fpd, _ := rec.falseDeaths(tk, end, rec.victim)
+	fpd, _ := rec.falseDeaths(tk, end, N-1)
 	res.FalsePosDetect = intp(fpd)
 	if res.DetectLastS != nil {
 		logf("detect: first %.3fs, median %.3fs, last %.3fs", *res.DetectFirstS, *res.DetectMedianS, *res.DetectLastS)
