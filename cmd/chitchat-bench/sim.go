@@ -85,6 +85,9 @@ type simResult struct {
 	// at every step), and how many distinct nodes they hit.
 	FalseDeaths        int `json:"false_deaths"`
 	FalseDeathSubjects int `json:"false_death_subjects"`
+	// The part of FalseDeaths after every node first saw every node live
+	// (null if that never happened).
+	FalseDeathsAfterAllLive *int `json:"false_deaths_after_all_live"`
 
 	// Encoded size of node 0's full digest at the end (N entries), and of
 	// the Syn that carries it.
@@ -159,6 +162,7 @@ func runSim(o options, n int, logf func(string, ...any)) *simResult {
 	round := o.interval
 	check := round / 10
 	rounds := func(d time.Duration) *float64 { return num(d.Seconds()/round.Seconds(), 1) }
+	falseAtAllLive := 0
 	defer func() {
 		res.SimRounds = *num(s.Elapsed().Seconds()/round.Seconds(), 1)
 		cpu := (cpuTime() - cpu0).Seconds()
@@ -168,6 +172,9 @@ func runSim(o options, n int, logf func(string, ...any)) *simResult {
 		st := s.Stats()
 		res.MaxDatagramBytes, res.OverMTUDropped = st.MaxDatagramBytes, st.OverMTU
 		res.FalseDeaths, res.FalseDeathSubjects = tr.FalseDeaths, tr.FalseSubjects()
+		if res.RoundsToAllLive != nil {
+			res.FalseDeathsAfterAllLive = intp(tr.FalseDeaths - falseAtAllLive)
+		}
 	}()
 	progress := func(what string, left int) {
 		logf("n=%d: %s: %d nodes to go at round %.1f", n, what, left, s.Elapsed().Seconds()/round.Seconds())
@@ -210,7 +217,8 @@ func runSim(o options, n int, logf func(string, ...any)) *simResult {
 		return res
 	}
 	res.RoundsToAllLive = rounds(s.Elapsed())
-	logf("n=%d: know all after %.1f rounds, all live after %.1f rounds", n, *res.RoundsToKnowAll, *res.RoundsToAllLive)
+	falseAtAllLive = tr.FalseDeaths
+	logf("n=%d: know all after %.1f rounds, all live after %.1f rounds, %d false deaths so far", n, *res.RoundsToKnowAll, *res.RoundsToAllLive, tr.FalseDeaths)
 
 	// One key on one random node, at a random phase of the round.
 	r := rand.New(rand.NewPCG(seed, 7))

@@ -28,6 +28,9 @@ func TestSimMTU(t *testing.T) {
 			t.Errorf("%s = %v, want %v", f, res[f], want)
 		}
 	}
+	if res["false_deaths_after_all_live"] != 0.0 {
+		t.Errorf("false_deaths_after_all_live = %v, want 0", res["false_deaths_after_all_live"])
+	}
 	for _, f := range []string{"heap_bytes_per_observed_node", "detect_rounds_median", "detect_rounds_last", "kv_spread_s"} {
 		if v, ok := res[f].(float64); !ok || v <= 0 {
 			t.Errorf("%s = %v, want a positive number", f, res[f])
