@@ -19,11 +19,11 @@
 //   - -procs N starts N chitchat-demo processes on 127.0.0.1 and prints their
 //     footprint: start-up, convergence, CPU and RSS per process, detection.
 //
-// Sizes: -sim at N = 1,000 and -mtu 1400 takes about 1.9 s of CPU per
-// round and 1.3 KB of heap per observed node (N² of them), so 2,000 warm
-// rounds take an hour, and N = 10,000 needs about 130 GB: it fits this
-// 24 GB machine only once the engine keeps below about 200 bytes per
-// observed node.
+// Sizes, measured when -sim-warm-rounds was added (engine of commit
+// 269bd22): at N = 1,000 and -mtu 1400, 1.9 s of CPU per round and 1.3 KB
+// of heap per observed node (N² of them), so the default 2,000 warm rounds
+// take an hour, and N = 10,000 would need about 130 GB: it fits a 24 GB
+// machine only below about 200 bytes per observed node.
 //
 // See BENCHMARKS.md at the repository root for how to run the harnesses and
 // what the figures mean.

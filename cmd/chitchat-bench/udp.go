@@ -62,6 +62,19 @@ type result struct {
 	// Ours only.
 	IntervalS float64 `json:"interval_s"`
 	Seed      uint64  `json:"seed"`
+}
+
+// udpLine is the UDP mode's JSON line: the memberlist harness's fields
+// (result, which bench/memberlist emits too), then figures that harness
+// has no counterpart for (udpOurs).
+type udpLine struct {
+	*result
+	*udpOurs
+}
+
+// udpOurs holds the UDP mode's figures that bench/memberlist does not
+// report.
+type udpOurs struct {
 	// MTU is every node's Config.MaxDatagramSize (0: the default budget);
 	// MaxDatagramBytes the largest datagram any node tried to send.
 	MTU              int  `json:"mtu"`
@@ -236,26 +249,28 @@ func median(sorted []float64) float64 {
 
 // runUDP runs N servers on 127.0.0.1 and measures them in the phases of the
 // memberlist harness: start, convergence, steady window, heap, detection.
-func runUDP(o options, N int, logf func(string, ...any)) *result {
+func runUDP(o options, N int, logf func(string, ...any)) udpLine {
 	seed := o.seed
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
+	ours := &udpOurs{MTU: o.mtu, Push: !o.noPush, KVWrites: o.kvWrites}
 	res := &result{System: "chitchat-go", Version: version(), Profile: o.profile, N: N, Loss: o.loss,
 		WarmupS: o.warmup.Seconds(), SteadyS: o.steady.Seconds(), TimeoutS: o.timeout.Seconds(),
 		GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(), Errors: []string{},
-		IntervalS: o.interval.Seconds(), Seed: seed, MTU: o.mtu, Push: !o.noPush, KVWrites: o.kvWrites}
+		IntervalS: o.interval.Seconds(), Seed: seed}
+	line := udpLine{res, ours}
 
 	// Counting(Lossy(Counting(UDP))): the inner counter sees what reaches the
 	// socket (the memberlist harness's figures: dropped datagrams are not
 	// counted), the outer one every attempt; the difference is the drops.
 	biggest := &maxSize{Transport: transport.UDP{}}
-	defer func() { res.MaxDatagramBytes = biggest.Max() }()
+	defer func() { ours.MaxDatagramBytes = biggest.Max() }()
 	sent := transport.Counting(biggest)
 	lossy, err := transport.Lossy(sent, o.loss, seed)
 	if err != nil {
 		res.Errors = append(res.Errors, err.Error())
-		return res
+		return line
 	}
 	attempted := transport.Counting(lossy)
 
@@ -309,7 +324,7 @@ func runUDP(o options, N int, logf func(string, ...any)) *result {
 		if err != nil {
 			res.JoinErrors++
 			res.Errors = append(res.Errors, fmt.Sprintf("start node %d: %v", i, err))
-			return res
+			return line
 		}
 		servers = append(servers, s)
 		if i == 0 {
@@ -318,7 +333,7 @@ func runUDP(o options, N int, logf func(string, ...any)) *result {
 		watchers.Go(func() { rec.watch(ctx, i, s) })
 		if time.Since(t0) > o.timeout {
 			res.Errors = append(res.Errors, fmt.Sprintf("start-up timed out after %d of %d nodes", i+1, N))
-			return res
+			return line
 		}
 	}
 	res.StartupS = *num(time.Since(t0).Seconds(), 4)
@@ -338,7 +353,7 @@ func runUDP(o options, N int, logf func(string, ...any)) *result {
 	})
 	if !converged {
 		res.Errors = append(res.Errors, fmt.Sprintf("convergence timed out: fewest live nodes seen by a node %d/%d", minLive, N))
-		return res
+		return line
 	}
 	res.ConvergenceS = num(time.Since(t0).Seconds(), 4)
 	logf("n=%d loss=%g: converged in %.3fs", N, o.loss, *res.ConvergenceS)
@@ -381,10 +396,10 @@ func runUDP(o options, N int, logf func(string, ...any)) *result {
 	r := rand.New(rand.NewPCG(seed, 11))
 	if o.kvWrites > 0 {
 		var errs []string
-		res.KVSpreadP50S, res.KVSpreadP99S, errs = kvSpread(servers, o.kvWrites, o.kvGap, o.timeout, r)
+		ours.KVSpreadP50S, ours.KVSpreadP99S, errs = kvSpread(servers, o.kvWrites, o.kvGap, o.timeout, r)
 		res.Errors = append(res.Errors, errs...)
-		if res.KVSpreadP99S != nil {
-			logf("key spread over %d writes: p50 %.4fs, p99 %.4fs", o.kvWrites, *res.KVSpreadP50S, *res.KVSpreadP99S)
+		if ours.KVSpreadP99S != nil {
+			logf("key spread over %d writes: p50 %.4fs, p99 %.4fs", o.kvWrites, *ours.KVSpreadP50S, *ours.KVSpreadP99S)
 		}
 	}
 
@@ -396,10 +411,10 @@ func runUDP(o options, N int, logf func(string, ...any)) *result {
 	if N >= 3 {
 		byIndex := slices.Clone(servers)
 		var errs []string
-		res.LeaveSeenS, errs = leaveSeen(byIndex, N-2, rec, o.timeout)
+		ours.LeaveSeenS, errs = leaveSeen(byIndex, N-2, rec, o.timeout)
 		res.Errors = append(res.Errors, errs...)
-		if res.LeaveSeenS != nil {
-			logf("leave seen by every node in %.4fs", *res.LeaveSeenS)
+		if ours.LeaveSeenS != nil {
+			logf("leave seen by every node in %.4fs", *ours.LeaveSeenS)
 		}
 		leaver := servers[N-2]
 		_ = leaver.Shutdown()
@@ -449,5 +464,5 @@ func runUDP(o options, N int, logf func(string, ...any)) *result {
 	if res.DetectLastS != nil {
 		logf("detect: first %.3fs, median %.3fs, last %.3fs", *res.DetectFirstS, *res.DetectMedianS, *res.DetectLastS)
 	}
-	return res
+	return line
 }
