@@ -36,9 +36,11 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gossipkit/chitchat-go/chitchat"
@@ -70,8 +72,11 @@ type options struct {
 	latency        time.Duration
 	writesPerNodeS float64
 	warmRounds     int
-	kvWrites       int
-	kvGap          time.Duration
+	maxHeapGB      float64
+	// simAt says where a -sim run is, for heapGuard.
+	simAt    *atomic.Pointer[simPlace]
+	kvWrites int
+	kvGap    time.Duration
 
 	procs       int
 	demoBin     string
@@ -104,6 +109,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.latency, "latency", 0, "with -sim: one-way delay of every datagram, e.g. 1ms")
 	fs.Float64Var(&o.writesPerNodeS, "writes-per-node-s", 0, "with -sim: background writes per node per second during the steady window (e.g. 0.1: one write per node per 10 s), each pushed as Server.Set does")
 	fs.IntVar(&o.warmRounds, "sim-warm-rounds", 2000, "with -sim: measure memory once this many rounds have passed since the start (failure detector windows full; issue 13's figure is after 2,000 rounds); the detection test follows")
+	fs.Float64Var(&o.maxHeapGB, "max-heap-gb", 0, "with -sim: stop the run (exit 1) if the heap grows above this many GB; 0: "+describeLimit())
 	fs.IntVar(&o.kvWrites, "kv-writes", 100, "UDP mode: writes of the key-spread phase, each on a random node (0 skips the phase)")
 	fs.DurationVar(&o.kvGap, "kv-gap", 30*time.Millisecond, "UDP mode: mean time between two writes of the key-spread phase (each gap is uniform in [0.5, 1.5] of it)")
 	fs.IntVar(&o.procs, "procs", 0, "run this many chitchat-demo processes on 127.0.0.1 instead (one seed, --interval_ms from -interval) and print their footprint; arguments after -- go to every process")
@@ -149,6 +155,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case o.writesPerNodeS < 0 || math.IsNaN(o.writesPerNodeS) || math.IsInf(o.writesPerNodeS, 0) || (o.writesPerNodeS > 0 && !o.sim):
 		fmt.Fprintln(stderr, "chitchat-bench: -writes-per-node-s needs -sim and must be a finite number >= 0")
 		return 2
+	case o.maxHeapGB < 0 || math.IsNaN(o.maxHeapGB) || math.IsInf(o.maxHeapGB, 0):
+		fmt.Fprintln(stderr, "chitchat-bench: -max-heap-gb must be a finite number >= 0")
+		return 2
 	case o.warmRounds < 0:
 		fmt.Fprintln(stderr, "chitchat-bench: -sim-warm-rounds must not be negative")
 		return 2
@@ -185,6 +194,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "chitchat-bench: "+format+"\n", a...) }
 	if o.sim {
+		o.simAt = new(atomic.Pointer[simPlace])
+		if limit := heapLimit(o.maxHeapGB); limit > 0 {
+			// The GC works harder near the limit, so that garbage alone
+			// does not trip the guard.
+			debug.SetMemoryLimit(int64(limit))
+			defer heapGuard(limit, time.Second, func(heap uint64) string { return o.simAt.Load().describe(heap) }, logf, os.Exit)()
+		}
 		for _, n := range o.ns {
 			if err := writeJSON(stdout, runSim(o, n, logf)); err != nil {
 				logf("%v", err)

@@ -176,7 +176,16 @@ func runSim(o options, n int, logf func(string, ...any)) *simResult {
 			res.FalseDeathsAfterAllLive = intp(tr.FalseDeaths - falseAtAllLive)
 		}
 	}()
+	phase := "starting"
+	at := func() {
+		if o.simAt != nil {
+			o.simAt.Store(&simPlace{n: n, phase: phase, round: s.Elapsed().Seconds() / round.Seconds()})
+		}
+	}
+	enter := func(p string) { phase = p; at() }
 	progress := func(what string, left int) {
+		phase = what
+		at()
 		logf("n=%d: %s: %d nodes to go at round %.1f", n, what, left, s.Elapsed().Seconds()/round.Seconds())
 	}
 
@@ -205,12 +214,14 @@ func runSim(o options, n int, logf func(string, ...any)) *simResult {
 		})
 	}
 
+	enter("know all")
 	d, ok := untilAll("know all", func(i int) bool { return len(s.Engine(i).NodeIDs()) >= n })
 	if !ok {
 		res.Errors = append(res.Errors, fmt.Sprintf("not every node knew every node within %v", o.timeout))
 		return res
 	}
 	res.RoundsToKnowAll = rounds(d)
+	enter("all live")
 	_, ok = untilAll("all live", func(i int) bool { return tr.allLive(i, n) })
 	if !ok {
 		res.Errors = append(res.Errors, fmt.Sprintf("not every node saw every node live within %v", o.timeout))
@@ -224,6 +235,7 @@ func runSim(o options, n int, logf func(string, ...any)) *simResult {
 	r := rand.New(rand.NewPCG(seed, 7))
 	s.RunFor(time.Duration(r.Int64N(int64(round))))
 	owner := r.IntN(n)
+	enter("key spread")
 	spread, ok := spreadKey(s, owner, o.timeout, check)
 	if !ok {
 		res.Errors = append(res.Errors, fmt.Sprintf("the key did not reach every node within %v", o.timeout))
@@ -234,6 +246,7 @@ func runSim(o options, n int, logf func(string, ...any)) *simResult {
 	logf("n=%d: key everywhere after %.1f rounds, %v (push-pull bound %.1f rounds)", n, *res.RoundsKeyEverywhere, spread, res.PushPullBound)
 
 	// Steady window: heartbeats, and the background writes if any.
+	enter("steady window")
 	s.RunFor(2 * round)
 	st0 := s.Stats()
 	window := time.Duration(o.simRounds) * round
@@ -256,8 +269,10 @@ func runSim(o options, n int, logf func(string, ...any)) *simResult {
 	// Memory, once the detector windows are full.
 	if warm := time.Duration(o.warmRounds) * round; s.Elapsed() < warm {
 		logf("n=%d: warming up to round %d", n, o.warmRounds)
+		enter("warm-up")
 		for s.Elapsed() < warm {
 			s.RunFor(min(warm-s.Elapsed(), 100*round))
+			at()
 			logf("n=%d: round %.0f, %d false deaths", n, s.Elapsed().Seconds()/round.Seconds(), tr.FalseDeaths)
 		}
 	}
@@ -276,6 +291,7 @@ func runSim(o options, n int, logf func(string, ...any)) *simResult {
 		*res.HeapBytesPerNode, *res.HeapBytesPerObservedNode, s.Elapsed().Seconds()/round.Seconds(), res.DigestBytes)
 
 	// Detection: one random node killed at a random phase of the round.
+	enter("detection")
 	s.RunFor(time.Duration(r.Int64N(int64(round))))
 	tr.kill(r.IntN(n))
 	last := time.Now()

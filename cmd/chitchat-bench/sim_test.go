@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,5 +116,20 @@ func TestLoadSchedule(t *testing.T) {
 	}
 	if got := loadSchedule(50, 0, time.Minute, r); got != nil {
 		t.Errorf("rate 0: %d writes", len(got))
+	}
+}
+
+// TestHeapGuard: a heap above the limit stops the run with a message
+// saying where it was.
+func TestHeapGuard(t *testing.T) {
+	exited := make(chan int, 1)
+	var msg string
+	stop := heapGuard(1, time.Millisecond, func(uint64) string { return "at n=7, warm-up" },
+		func(format string, a ...any) { msg = fmt.Sprintf(format, a...) },
+		func(code int) { exited <- code })
+	code := <-exited
+	stop()
+	if code != 1 || !strings.Contains(msg, "above the limit") || !strings.Contains(msg, "at n=7, warm-up") {
+		t.Errorf("exit(%d) after %q", code, msg)
 	}
 }

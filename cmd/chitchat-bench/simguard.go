@@ -1,0 +1,92 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// simPlace is where a -sim run is: its N, phase and round.
+type simPlace struct {
+	n     int
+	phase string
+	round float64
+}
+
+// describe says where the run is and what its heap means per observed node.
+func (p *simPlace) describe(heap uint64) string {
+	if p == nil {
+		return "at the start"
+	}
+	return fmt.Sprintf("at n=%d, %s, round %.1f (%.0f B of heap per observed node)", p.n, p.phase, p.round,
+		float64(heap)/float64(p.n)/float64(p.n))
+}
+
+// heapGuard stops a -sim run whose heap outgrows limit bytes, before the
+// machine (shared, without swap) runs out of memory: it checks the heap
+// every period and calls exit(1) after a message that says how far the
+// run got (where). A simulation of N nodes holds N² node states, so the
+// heap of the first rounds says early whether an N fits.
+func heapGuard(limit uint64, period time.Duration, where func(heap uint64) string, stderr func(string, ...any), exit func(int)) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			metrics.Read(sample)
+			if heap := sample[0].Value.Uint64(); heap > limit {
+				stderr("heap %.2f GB above the limit of %.2f GB (-max-heap-gb) %s: stopped", float64(heap)/1e9, float64(limit)/1e9, where(heap))
+				exit(1)
+				return
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// memAvailable returns MemAvailable from /proc/meminfo, in bytes (0 if
+// it cannot be read).
+func memAvailable() uint64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+			f := strings.Fields(rest)
+			if len(f) == 2 && f[1] == "kB" {
+				kb, err := strconv.ParseUint(f[0], 10, 64)
+				if err == nil {
+					return kb * 1024
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// heapLimit returns the -max-heap-gb limit in bytes: gb if set, else 80 %
+// of the memory available at start (0: no limit known).
+func heapLimit(gb float64) uint64 {
+	if gb > 0 {
+		return uint64(gb * 1e9)
+	}
+	return memAvailable() / 10 * 8
+}
+
+// describeLimit says what the default limit is, for the flag's help.
+func describeLimit() string {
+	if a := memAvailable(); a > 0 {
+		return fmt.Sprintf("80%% of the memory available at start, now %.1f GB", float64(a)/10*8/1e9)
+	}
+	return "none (/proc/meminfo unreadable)"
+}
