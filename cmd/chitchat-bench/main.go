@@ -103,7 +103,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.memprofile, "memprofile", "", "write a heap profile, taken when heap_bytes_per_node is measured, to this file (with -sim, to file.N)")
 	fs.BoolVar(&o.sim, "sim", false, "simulate in virtual time on the in-memory network instead of running UDP servers")
 	fs.IntVar(&o.simRounds, "sim-steady-rounds", 10, "with -sim: rounds of the steady-state window")
-	fs.BoolVar(&o.lockstep, "lockstep", false, "with -sim: every node ticks at the same instant and each datagram takes 1 ms, so that information moves at most one hop per round (synchronous rounds, as in the push-pull bound)")
+	fs.BoolVar(&o.lockstep, "lockstep", false, "with -sim: every node ticks at the same instant and each datagram takes 1 ms (or -latency if longer), so that gossip moves information at most one hop per round (synchronous rounds, as in the push-pull bound; pushes still travel hop after hop within a round)")
 	fs.IntVar(&o.mtu, "mtu", 0, "every node's Config.MaxDatagramSize in bytes (0: the default, 65,507); with -sim the simulated network also drops larger datagrams")
 	fs.BoolVar(&o.noPush, "no-push", false, "turn off the push of news (Config.DisablePush): news waits for gossip rounds")
 	fs.DurationVar(&o.latency, "latency", 0, "with -sim: one-way delay of every datagram, e.g. 1ms")

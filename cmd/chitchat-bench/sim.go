@@ -16,9 +16,11 @@ import (
 )
 
 // simResult is one line of -sim output. Rounds are virtual time divided by
-// the gossip interval, counted from the start of the simulation (nodes start
-// at random phases within the first interval, like processes started one
-// after the other) and checked every tenth of a round.
+// the gossip interval. Convergence is counted from the start of the
+// simulation (nodes start at random phases within the first interval, like
+// processes started one after the other) and checked every tenth of a
+// round; the key's spread, deaths and detection are timed exactly, at the
+// step where they happen.
 type simResult struct {
 	System    string  `json:"system"`
 	Version   string  `json:"version"`
@@ -28,7 +30,7 @@ type simResult struct {
 	IntervalS float64 `json:"interval_s"`
 	Seed      uint64  `json:"seed"`
 	// Lockstep: synchronous rounds (every node ticks at the same instant,
-	// 1 ms per datagram). Otherwise nodes tick at random phases and
+	// at least 1 ms per datagram). Otherwise nodes tick at random phases and
 	// datagrams arrive at once, so news can travel several hops in a round.
 	Lockstep bool `json:"lockstep"`
 	// MTU: every node's Config.MaxDatagramSize, and the simulated network
@@ -41,7 +43,7 @@ type simResult struct {
 
 	// Every node holds a state for every node.
 	RoundsToKnowAll *float64 `json:"rounds_to_know_all"`
-	// Every node's failure detector deems every node live.
+	// Every node's live-nodes watch lists every node.
 	RoundsToAllLive *float64 `json:"rounds_to_all_live"`
 	// A key set on one random node after convergence is on every node.
 	RoundsKeyEverywhere *float64 `json:"rounds_key_everywhere"`
