@@ -109,7 +109,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.latency, "latency", 0, "with -sim: one-way delay of every datagram, e.g. 1ms")
 	fs.Float64Var(&o.writesPerNodeS, "writes-per-node-s", 0, "with -sim: background writes per node per second during the steady window (e.g. 0.1: one write per node per 10 s), each pushed as Server.Set does")
 	fs.IntVar(&o.warmRounds, "sim-warm-rounds", 2000, "with -sim: measure memory once this many rounds have passed since the start (failure detector windows full; issue 13's figure is after 2,000 rounds); the detection test follows")
-	fs.Float64Var(&o.maxHeapGB, "max-heap-gb", 0, "with -sim: stop the run (exit 1) if the heap grows above this many GB; 0: "+describeLimit())
+	fs.Float64Var(&o.maxHeapGB, "max-heap-gb", 0, "with -sim: stop the run (exit 1) if the live heap grows above this many GB; 0: "+describeLimit())
 	fs.IntVar(&o.kvWrites, "kv-writes", 100, "UDP mode: writes of the key-spread phase, each on a random node (0 skips the phase)")
 	fs.DurationVar(&o.kvGap, "kv-gap", 30*time.Millisecond, "UDP mode: mean time between two writes of the key-spread phase (each gap is uniform in [0.5, 1.5] of it)")
 	fs.IntVar(&o.procs, "procs", 0, "run this many chitchat-demo processes on 127.0.0.1 instead (one seed, --interval_ms from -interval) and print their footprint; arguments after -- go to every process")
@@ -196,9 +196,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if o.sim {
 		o.simAt = new(atomic.Pointer[simPlace])
 		if limit := heapLimit(o.maxHeapGB); limit > 0 {
-			// The GC works harder near the limit, so that garbage alone
-			// does not trip the guard.
-			debug.SetMemoryLimit(int64(limit))
+			debug.SetMemoryLimit(int64(limit / 8 * 9)) // see heapLimit
 			defer heapGuard(limit, time.Second, func(heap uint64) string { return o.simAt.Load().describe(heap) }, logf, os.Exit)()
 		}
 		for _, n := range o.ns {

@@ -194,6 +194,9 @@ func runSim(o options, n int, logf func(string, ...any)) *simResult {
 	// untilAll runs until pred holds for every node, checking only the
 	// nodes for which it did not hold yet (the predicates are monotonic
 	// here: nothing is killed or collected yet).
+	// known and checked: nodes known by the nodes checked in the last pass
+	// of "know all", for its progress lines.
+	var known, checked int
 	untilAll := func(what string, pred func(i int) bool) (time.Duration, bool) {
 		pending := make([]int, n)
 		for i := range pending {
@@ -201,6 +204,7 @@ func runSim(o options, n int, logf func(string, ...any)) *simResult {
 		}
 		last := time.Now()
 		return s.RunUntil(o.timeout, check, func() bool {
+			known, checked = 0, 0
 			rest := pending[:0]
 			for _, i := range pending {
 				if !pred(i) {
@@ -211,13 +215,21 @@ func runSim(o options, n int, logf func(string, ...any)) *simResult {
 			if time.Since(last) > 10*time.Second {
 				last = time.Now()
 				progress(what, len(pending))
+				if what == "know all" && checked > 0 {
+					logf("n=%d: those %d nodes know %.0f nodes on average", n, checked, float64(known)/float64(checked))
+				}
 			}
 			return len(pending) == 0
 		})
 	}
 
 	enter("know all")
-	d, ok := untilAll("know all", func(i int) bool { return len(s.Engine(i).NodeIDs()) >= n })
+	d, ok := untilAll("know all", func(i int) bool {
+		k := len(s.Engine(i).NodeIDs())
+		known += k
+		checked++
+		return k >= n
+	})
 	if !ok {
 		res.Errors = append(res.Errors, fmt.Sprintf("not every node knew every node within %v", o.timeout))
 		return res

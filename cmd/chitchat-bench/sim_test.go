@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -122,6 +123,7 @@ func TestLoadSchedule(t *testing.T) {
 // TestHeapGuard: a heap above the limit stops the run with a message
 // saying where it was.
 func TestHeapGuard(t *testing.T) {
+	runtime.GC() // the guard reads the live heap as of the last GC
 	exited := make(chan int, 1)
 	var msg string
 	stop := heapGuard(1, time.Millisecond, func(uint64) string { return "at n=7, warm-up" },

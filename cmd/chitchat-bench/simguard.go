@@ -25,15 +25,16 @@ func (p *simPlace) describe(heap uint64) string {
 		float64(heap)/float64(p.n)/float64(p.n))
 }
 
-// heapGuard stops a -sim run whose heap outgrows limit bytes, before the
-// machine (shared, without swap) runs out of memory: it checks the heap
-// every period and calls exit(1) after a message that says how far the
-// run got (where). A simulation of N nodes holds N² node states, so the
-// heap of the first rounds says early whether an N fits.
+// heapGuard stops a -sim run whose live heap (as of the last GC)
+// outgrows limit bytes, before the machine (shared, without swap) runs
+// out of memory: it checks every period and calls exit(1) after a message
+// that says how far the run got (where). A simulation of N nodes holds N²
+// node states, so the heap of the first rounds says early whether an N
+// fits.
 func heapGuard(limit uint64, period time.Duration, where func(heap uint64) string, stderr func(string, ...any), exit func(int)) (stop func()) {
 	done := make(chan struct{})
 	go func() {
-		sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 		t := time.NewTicker(period)
 		defer t.Stop()
 		for {
@@ -44,7 +45,7 @@ func heapGuard(limit uint64, period time.Duration, where func(heap uint64) strin
 			}
 			metrics.Read(sample)
 			if heap := sample[0].Value.Uint64(); heap > limit {
-				stderr("heap %.2f GB above the limit of %.2f GB (-max-heap-gb) %s: stopped", float64(heap)/1e9, float64(limit)/1e9, where(heap))
+				stderr("live heap %.2f GB above the limit of %.2f GB (-max-heap-gb) %s: stopped", float64(heap)/1e9, float64(limit)/1e9, where(heap))
 				exit(1)
 				return
 			}
@@ -75,7 +76,10 @@ func memAvailable() uint64 {
 }
 
 // heapLimit returns the -max-heap-gb limit in bytes: gb if set, else 80 %
-// of the memory available at start (0: no limit known).
+// of the memory available at start (0: no limit known). The GC's soft
+// memory limit is set a ninth above it (90 % of the available memory by
+// default), so that garbage is collected before the machine runs out and
+// the live heap reaches the guard before the GC thrashes.
 func heapLimit(gb float64) uint64 {
 	if gb > 0 {
 		return uint64(gb * 1e9)
