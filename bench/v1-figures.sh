@@ -20,7 +20,7 @@
 #            and off (bytes_per_node_s, kv_spread_s)
 #   loss     issue 13: N = 1,000 at 1 % and 5 % loss, -mtu 1400
 #   procs    issue 15: 30 chitchat-demo processes, --interval_ms 300, one seed
-# A -sim run whose heap outgrows 80 % of the available memory stops with a message
+# A -sim run whose live heap outgrows 60 % of the available memory stops with a message
 # saying where it was (chitchat-bench -max-heap-gb): N = 10,000 needs the engine
 # below about 200 bytes per observed node to fit 24 GB.
 set -euo pipefail

@@ -196,7 +196,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if o.sim {
 		o.simAt = new(atomic.Pointer[simPlace])
 		if limit := heapLimit(o.maxHeapGB); limit > 0 {
-			debug.SetMemoryLimit(int64(limit / 8 * 9)) // see heapLimit
+			debug.SetMemoryLimit(gcLimit(limit))
 			defer heapGuard(limit, time.Second, func(heap uint64) string { return o.simAt.Load().describe(heap) }, logf, os.Exit)()
 		}
 		for _, n := range o.ns {

@@ -75,22 +75,27 @@ func memAvailable() uint64 {
 	return 0
 }
 
-// heapLimit returns the -max-heap-gb limit in bytes: gb if set, else 80 %
+// heapLimit returns the -max-heap-gb limit in bytes: gb if set, else 60 %
 // of the memory available at start (0: no limit known). The GC's soft
-// memory limit is set a ninth above it (90 % of the available memory by
-// default), so that garbage is collected before the machine runs out and
-// the live heap reaches the guard before the GC thrashes.
+// memory limit goes half as high again (gcLimit: 90 % of the available
+// memory by default), so that garbage is collected before the machine runs
+// out, and the live heap reaches the guard while the GC still has room:
+// with the soft limit just above the live heap, the GC runs back to back
+// and the run crawls instead of stopping.
 func heapLimit(gb float64) uint64 {
 	if gb > 0 {
 		return uint64(gb * 1e9)
 	}
-	return memAvailable() / 10 * 8
+	return memAvailable() / 10 * 6
 }
+
+// gcLimit returns the GC's soft memory limit for a guard of limit bytes.
+func gcLimit(limit uint64) int64 { return int64(limit / 2 * 3) }
 
 // describeLimit says what the default limit is, for the flag's help.
 func describeLimit() string {
 	if a := memAvailable(); a > 0 {
-		return fmt.Sprintf("80%% of the memory available at start, now %.1f GB", float64(a)/10*8/1e9)
+		return fmt.Sprintf("60%% of the memory available at start, now %.1f GB", float64(a)/10*6/1e9)
 	}
 	return "none (/proc/meminfo unreadable)"
 }
