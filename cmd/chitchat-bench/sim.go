@@ -179,9 +179,10 @@ func runSim(o options, n int, logf func(string, ...any)) *simResult {
 		}
 	}()
 	phase := "starting"
+	meanKnown := 0.0 // while "know all" runs
 	at := func() {
 		if o.simAt != nil {
-			o.simAt.Store(&simPlace{n: n, phase: phase, round: s.Elapsed().Seconds() / round.Seconds()})
+			o.simAt.Store(&simPlace{n: n, phase: phase, round: s.Elapsed().Seconds() / round.Seconds(), known: meanKnown})
 		}
 	}
 	enter := func(p string) { phase = p; at() }
@@ -214,9 +215,12 @@ func runSim(o options, n int, logf func(string, ...any)) *simResult {
 			pending = rest
 			if time.Since(last) > 10*time.Second {
 				last = time.Now()
-				progress(what, len(pending))
 				if what == "know all" && checked > 0 {
-					logf("n=%d: those %d nodes know %.0f nodes on average", n, checked, float64(known)/float64(checked))
+					meanKnown = float64(known) / float64(checked)
+				}
+				progress(what, len(pending))
+				if meanKnown > 0 {
+					logf("n=%d: those %d nodes know %.0f nodes on average", n, checked, meanKnown)
 				}
 			}
 			return len(pending) == 0
@@ -235,6 +239,7 @@ func runSim(o options, n int, logf func(string, ...any)) *simResult {
 		return res
 	}
 	res.RoundsToKnowAll = rounds(d)
+	meanKnown = 0
 	enter("all live")
 	_, ok = untilAll("all live", func(i int) bool { return tr.allLive(i, n) })
 	if !ok {

@@ -135,3 +135,24 @@ func TestHeapGuard(t *testing.T) {
 		t.Errorf("exit(%d) after %q", code, msg)
 	}
 }
+
+func TestSimPlaceDescribe(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		place *simPlace
+		heap  uint64
+		want  string
+	}{
+		{"before any", nil, 1, "at the start"},
+		{"every node known", &simPlace{n: 100, phase: "warm-up", round: 12.5}, 1_000_000,
+			"at n=100, warm-up, round 12.5: 100 B of heap per observed node"},
+		{"while nodes are discovered", &simPlace{n: 100, phase: "know all", round: 3, known: 20}, 1_000_000,
+			"at n=100, know all, round 3.0: 500 B of heap per node state held (a node knows 20 nodes on average)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := c.place.describe(c.heap); got != c.want {
+				t.Errorf("describe = %q, want %q", got, c.want)
+			}
+		})
+	}
+}

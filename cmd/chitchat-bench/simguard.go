@@ -9,20 +9,27 @@ import (
 	"time"
 )
 
-// simPlace is where a -sim run is: its N, phase and round.
+// simPlace is where a -sim run is: its N, phase and round, and before
+// every node knows every node, how many nodes a node knows on average
+// (0: not counted).
 type simPlace struct {
 	n     int
 	phase string
 	round float64
+	known float64
 }
 
-// describe says where the run is and what its heap means per observed node.
+// describe says where the run is and what its heap means per node state
+// held (N × known before every node knows every node, N² after).
 func (p *simPlace) describe(heap uint64) string {
 	if p == nil {
 		return "at the start"
 	}
-	return fmt.Sprintf("at n=%d, %s, round %.1f (%.0f B of heap per observed node)", p.n, p.phase, p.round,
-		float64(heap)/float64(p.n)/float64(p.n))
+	states, what := float64(p.n)*float64(p.n), "observed node"
+	if p.known > 0 {
+		states, what = float64(p.n)*p.known, fmt.Sprintf("node state held (a node knows %.0f nodes on average)", p.known)
+	}
+	return fmt.Sprintf("at n=%d, %s, round %.1f: %.0f B of heap per %s", p.n, p.phase, p.round, float64(heap)/states, what)
 }
 
 // heapGuard stops a -sim run whose live heap (as of the last GC)
