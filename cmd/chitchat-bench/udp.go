@@ -64,6 +64,35 @@ type result struct {
 	Seed      uint64  `json:"seed"`
 }
 
+// udpLine is the UDP mode's JSON line: the memberlist harness's fields
+// (result, which bench/memberlist emits too), then figures that harness
+// has no counterpart for (udpOurs).
+type udpLine struct {
+	*result
+	*udpOurs
+}
+
+// udpOurs holds the UDP mode's figures that bench/memberlist does not
+// report.
+type udpOurs struct {
+	// MTU is every node's Config.MaxDatagramSize (0: the default budget);
+	// MaxDatagramBytes the largest datagram any node tried to send.
+	MTU              int  `json:"mtu"`
+	MaxDatagramBytes int  `json:"max_datagram_bytes"`
+	Push             bool `json:"push"` // false: -no-push (Config.DisablePush)
+	// After the steady window, KVWrites keys written one at a time on
+	// random nodes (about -kv-gap apart): the time from each write until
+	// every node has the key (each node's Server.Subscribe callback),
+	// median and 99th percentile (nearest rank).
+	KVWrites     int      `json:"kv_writes"`
+	KVSpreadP50S *float64 `json:"kv_spread_p50_s"`
+	KVSpreadP99S *float64 `json:"kv_spread_p99_s"`
+	// Then node N-2 leaves gracefully (Server.Leave): the time until every
+	// other node's live-nodes watch dropped it (each then reports it in
+	// Snapshot.Left). Null with N < 3.
+	LeaveSeenS *float64 `json:"leave_seen_s"`
+}
+
 func writeJSON(w io.Writer, v any) error {
 	out, err := json.Marshal(v)
 	if err != nil {
@@ -81,7 +110,7 @@ type recorder struct {
 	index map[string]int // node name → node index; read-only once built
 
 	mu       sync.Mutex
-	victim   int
+	victim   int         // -1: none
 	victimAt []time.Time // per observer: when the victim left its live set; zero while live
 	marks    []mark      // every dead mark, of any node by any node (append-only)
 }
@@ -92,7 +121,7 @@ type mark struct {
 }
 
 func newRecorder(n int) *recorder {
-	r := &recorder{index: make(map[string]int, n), victim: n - 1, victimAt: make([]time.Time, n)}
+	r := &recorder{index: make(map[string]int, n), victim: -1, victimAt: make([]time.Time, n)}
 	for i := range n {
 		r.index[nodeName(i)] = i
 	}
@@ -145,10 +174,24 @@ func (r *recorder) falseDeaths(from, to time.Time, except int) (subjects, marks 
 	return len(seen), marks
 }
 
-func (r *recorder) deadAt(observers int) []time.Time {
+// setVictim starts timing node j's departure from every live set.
+func (r *recorder) setVictim(j int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return slices.Clone(r.victimAt[:observers])
+	r.victim = j
+	clear(r.victimAt)
+}
+
+// deadAtOf returns, for each of the observers, when it dropped the victim
+// from its live set (zero: not yet).
+func (r *recorder) deadAtOf(observers []int) []time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]time.Time, len(observers))
+	for k, i := range observers {
+		out[k] = r.victimAt[i]
+	}
+	return out
 }
 
 // waitFor polls cond every 5 ms until it holds or deadline passes.
@@ -206,24 +249,28 @@ func median(sorted []float64) float64 {
 
 // runUDP runs N servers on 127.0.0.1 and measures them in the phases of the
 // memberlist harness: start, convergence, steady window, heap, detection.
-func runUDP(o options, N int, logf func(string, ...any)) *result {
+func runUDP(o options, N int, logf func(string, ...any)) udpLine {
 	seed := o.seed
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
+	ours := &udpOurs{MTU: o.mtu, Push: !o.noPush, KVWrites: o.kvWrites}
 	res := &result{System: "chitchat-go", Version: version(), Profile: o.profile, N: N, Loss: o.loss,
 		WarmupS: o.warmup.Seconds(), SteadyS: o.steady.Seconds(), TimeoutS: o.timeout.Seconds(),
 		GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(), Errors: []string{},
 		IntervalS: o.interval.Seconds(), Seed: seed}
+	line := udpLine{res, ours}
 
 	// Counting(Lossy(Counting(UDP))): the inner counter sees what reaches the
 	// socket (the memberlist harness's figures: dropped datagrams are not
 	// counted), the outer one every attempt; the difference is the drops.
-	sent := transport.Counting(transport.UDP{})
+	biggest := &maxSize{Transport: transport.UDP{}}
+	defer func() { ours.MaxDatagramBytes = biggest.Max() }()
+	sent := transport.Counting(biggest)
 	lossy, err := transport.Lossy(sent, o.loss, seed)
 	if err != nil {
 		res.Errors = append(res.Errors, err.Error())
-		return res
+		return line
 	}
 	attempted := transport.Counting(lossy)
 
@@ -266,6 +313,8 @@ func runUDP(o options, N int, logf func(string, ...any)) *result {
 			GossipInterval:               o.interval,
 			MarkedForDeletionGracePeriod: 10000 * time.Second,
 			RandSeed:                     seed + uint64(i) + 1,
+			MaxDatagramSize:              o.mtu,
+			DisablePush:                  o.noPush,
 		}
 		cfg.FailureDetector.InitialInterval = o.interval // as upstream's perf tests
 		if i > 0 {
@@ -275,7 +324,7 @@ func runUDP(o options, N int, logf func(string, ...any)) *result {
 		if err != nil {
 			res.JoinErrors++
 			res.Errors = append(res.Errors, fmt.Sprintf("start node %d: %v", i, err))
-			return res
+			return line
 		}
 		servers = append(servers, s)
 		if i == 0 {
@@ -284,7 +333,7 @@ func runUDP(o options, N int, logf func(string, ...any)) *result {
 		watchers.Go(func() { rec.watch(ctx, i, s) })
 		if time.Since(t0) > o.timeout {
 			res.Errors = append(res.Errors, fmt.Sprintf("start-up timed out after %d of %d nodes", i+1, N))
-			return res
+			return line
 		}
 	}
 	res.StartupS = *num(time.Since(t0).Seconds(), 4)
@@ -304,7 +353,7 @@ func runUDP(o options, N int, logf func(string, ...any)) *result {
 	})
 	if !converged {
 		res.Errors = append(res.Errors, fmt.Sprintf("convergence timed out: fewest live nodes seen by a node %d/%d", minLive, N))
-		return res
+		return line
 	}
 	res.ConvergenceS = num(time.Since(t0).Seconds(), 4)
 	logf("n=%d loss=%g: converged in %.3fs", N, o.loss, *res.ConvergenceS)
@@ -343,13 +392,44 @@ func runUDP(o options, N int, logf func(string, ...any)) *result {
 	logf("steady: %.0f B/node/s udp, %.2f pkts/node/s, %.4f cpu-s/node/s, %d false positives",
 		*res.BytesPerNodeSUDP, *res.PktsPerNodeS, *res.CPUSPerNodeS, fp)
 
+	// (c2) Key spread: writes on random nodes, one at a time.
+	r := rand.New(rand.NewPCG(seed, 11))
+	if o.kvWrites > 0 {
+		var errs []string
+		ours.KVSpreadP50S, ours.KVSpreadP99S, errs = kvSpread(servers, o.kvWrites, o.kvGap, o.timeout, r)
+		res.Errors = append(res.Errors, errs...)
+		if ours.KVSpreadP99S != nil {
+			logf("key spread over %d writes: p50 %.4fs, p99 %.4fs", o.kvWrites, *ours.KVSpreadP50S, *ours.KVSpreadP99S)
+		}
+	}
+
+	// (c3) Graceful leave of node N-2; it stops once every node saw it.
+	observers := make([]int, 0, N-1) // the nodes that judge the killed node below
+	for i := range N - 1 {
+		observers = append(observers, i)
+	}
+	if N >= 3 {
+		byIndex := slices.Clone(servers)
+		var errs []string
+		ours.LeaveSeenS, errs = leaveSeen(byIndex, N-2, rec, o.timeout)
+		res.Errors = append(res.Errors, errs...)
+		if ours.LeaveSeenS != nil {
+			logf("leave seen by every node in %.4fs", *ours.LeaveSeenS)
+		}
+		leaver := servers[N-2]
+		_ = leaver.Shutdown()
+		servers = slices.Delete(servers, N-2, N-1)
+		observers = slices.Delete(observers, N-2, N-1)
+	}
+
 	// (d) Failure detection: the last node stops answering (Shutdown, no Leave).
-	victim := servers[N-1]
-	servers = servers[:N-1]
+	victim := servers[len(servers)-1]
+	servers = servers[:len(servers)-1]
+	rec.setVictim(N - 1)
 	tk := time.Now()
 	_ = victim.Shutdown()
 	all := waitFor(tk.Add(o.timeout), func() bool {
-		for _, at := range rec.deadAt(N - 1) {
+		for _, at := range rec.deadAtOf(observers) {
 			if at.IsZero() {
 				return false
 			}
@@ -357,8 +437,8 @@ func runUDP(o options, N int, logf func(string, ...any)) *result {
 		return true
 	})
 	end := time.Now()
-	lat := make([]float64, 0, N-1)
-	for _, at := range rec.deadAt(N - 1) {
+	lat := make([]float64, 0, len(observers))
+	for _, at := range rec.deadAtOf(observers) {
 		if at.IsZero() {
 			lat = append(lat, math.Inf(1)) // never saw it die
 		} else {
@@ -377,12 +457,12 @@ func runUDP(o options, N int, logf func(string, ...any)) *result {
 	if all {
 		res.DetectLastS = num(lat[len(lat)-1], 4)
 	} else {
-		res.Errors = append(res.Errors, fmt.Sprintf("detection timed out: %d of %d nodes saw the victim dead", seen, N-1))
+		res.Errors = append(res.Errors, fmt.Sprintf("detection timed out: %d of %d nodes saw the victim dead", seen, len(observers)))
 	}
-	fpd, _ := rec.falseDeaths(tk, end, rec.victim)
+	fpd, _ := rec.falseDeaths(tk, end, N-1)
 	res.FalsePosDetect = intp(fpd)
 	if res.DetectLastS != nil {
 		logf("detect: first %.3fs, median %.3fs, last %.3fs", *res.DetectFirstS, *res.DetectMedianS, *res.DetectLastS)
 	}
-	return res
+	return line
 }

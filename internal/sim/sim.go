@@ -91,6 +91,13 @@ type Stats struct {
 	ReceivedMessages, ReceivedBytes uint64
 	Dropped                         uint64 // lost, cut, or sent to a dead node
 	StreamBytes                     uint64 // stream exchanges' messages sent
+	// OverMTU counts the datagrams dropped for exceeding Sim.MTU (also
+	// counted in Dropped, not in SentMessages).
+	OverMTU uint64
+	// MaxDatagramBytes is the largest datagram the node tried to send,
+	// those dropped for exceeding Sim.MTU included; in network totals, the
+	// largest of any node.
+	MaxDatagramBytes int
 }
 
 func (s *Stats) add(o Stats) {
@@ -100,6 +107,8 @@ func (s *Stats) add(o Stats) {
 	s.ReceivedBytes += o.ReceivedBytes
 	s.Dropped += o.Dropped
 	s.StreamBytes += o.StreamBytes
+	s.OverMTU += o.OverMTU
+	s.MaxDatagramBytes = max(s.MaxDatagramBytes, o.MaxDatagramBytes)
 }
 
 // Sim is a simulated cluster. It is not safe for concurrent use.
@@ -115,6 +124,11 @@ type Sim struct {
 	side   []int // partition side of each node; nil when not partitioned
 	// MTU, if > 0, drops datagrams larger than it.
 	MTU int
+	// AfterStep, if set, is called with a node's index after each of its
+	// rounds and each message it processed, once what they produced was
+	// sent: the points at which the node's live-nodes watch may have
+	// changed. It must not run the simulation.
+	AfterStep func(i int)
 }
 
 // New builds a simulated cluster and schedules every node's first round.
@@ -328,6 +342,7 @@ func (s *Sim) step() bool {
 			s.stream(n, to)
 		}
 		s.push(event{at: s.now.Add(s.cfg.GossipInterval), kind: evTick, node: n.Index, epoch: n.epoch})
+		s.afterStep(n.Index)
 	case evDeliver:
 		if !n.up {
 			s.nodes[e.from].Stats.Dropped++
@@ -350,6 +365,7 @@ func (s *Sim) step() bool {
 			s.send(n, Addr(e.from), out.Reply, wire, size)
 		}
 		s.sendPushes(n, out.Pushes)
+		s.afterStep(n.Index)
 	}
 	return true
 }
@@ -368,6 +384,12 @@ func (s *Sim) stream(n *Node, to netip.AddrPort) {
 		size := chitchat.EncodedSize(m)
 		from.Stats.StreamBytes += uint64(size)
 		m = recv.Engine.Step(s.now, chitchat.Inbound{From: Addr(from.Index), Authentic: true, Stream: true, Size: size}, m).Reply
+	}
+}
+
+func (s *Sim) afterStep(i int) {
+	if s.AfterStep != nil {
+		s.AfterStep(i)
 	}
 }
 
@@ -404,8 +426,10 @@ func (s *Sim) encode(m chitchat.Message) (wire []byte, size int) {
 // (nil without Config.Codec), size bytes long. Receivers only read wire, so
 // one encoding can go to several of them.
 func (s *Sim) send(n *Node, to netip.AddrPort, m chitchat.Message, wire []byte, size int) {
+	n.Stats.MaxDatagramBytes = max(n.Stats.MaxDatagramBytes, size)
 	if s.MTU > 0 && size > s.MTU {
 		n.Stats.Dropped++
+		n.Stats.OverMTU++
 		return
 	}
 	n.Stats.SentMessages++
