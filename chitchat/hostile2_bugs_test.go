@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Failing reproductions of the second hostile review (issue 11, after the
@@ -154,3 +155,174 @@ func TestHostileMixedLimitsChurnForever(t *testing.T) {
 
 // attacker is a source address no honest node uses.
 var attacker = netip.MustParseAddrPort("192.0.2.66:7000")
+
+// Invariant: invented nodes cannot keep an honest node out (issue 11: the
+// table is Limits.MaxNodes; makeRoom evicts never-live, then superseded,
+// then long-dead nodes). A forger that pushes alive notices for invented
+// ids with rising heartbeats, from any source, makes them live at the
+// receiver (an alive notice counts as direct contact); live nodes are
+// never evicted, so once they fill the table every new honest node is
+// refused (NodesRefused), even one that contacts the receiver directly
+// every round, for as long as the forger keeps sending one push of a few
+// notices per round. The cost for the forger is MaxNodes notices per
+// detection interval, about 220 datagrams at the default 10,000.
+func TestHostileInventedLiveNodesKeepHonestJoinerOut(t *testing.T) {
+	cfgB := forTest(2)
+	cfgB.Limits.MaxNodes = 8
+	b, joiner := newEngine(t, cfgB), newEngine(t, forTest(3))
+	now := t0
+	hb := uint64(100)
+	forgePush := func() {
+		hb++
+		p := &Push{ClusterID: "default-cluster"}
+		for k := range 7 {
+			p.Notices = append(p.Notices, Notice{Kind: NoticeAlive, ID: NodeID{Name: fmt.Sprintf("ghost-%d", k), Addr: netip.AddrPortFrom(localhost, uint16(9000+k))}, Heartbeat: hb})
+		}
+		b.Step(now, Inbound{From: attacker}, wire(t, p))
+	}
+	for range 5 {
+		now = now.Add(time.Second)
+		forgePush()
+		b.Tick(now)
+	}
+	for range 30 {
+		now = now.Add(time.Second)
+		forgePush()
+		b.Tick(now)
+		joiner.Tick(now)
+		syn := joiner.CreateSyn(now)
+		enc := EncodeMessage(syn)
+		if synAck := b.Step(now, Inbound{From: joiner.Self().Addr, Size: len(enc)}, wire(t, syn)).Reply; synAck != nil {
+			if ack := joiner.Step(now, Inbound{From: b.Self().Addr}, wire(t, synAck)).Reply; ack != nil {
+				b.Step(now, Inbound{From: joiner.Self().Addr}, wire(t, ack))
+			}
+		}
+	}
+	if !isLive(b, joiner.Self()) {
+		t.Errorf("an honest node in direct contact with b for 30 rounds is not live at b: the table holds %d nodes (limit %d), all live invented ones but b; refused %d times",
+			len(b.states), b.limits.MaxNodes, b.Stats().NodesRefused)
+	}
+}
+
+// pushCluster returns n engines that see each other live, with direct
+// handshakes among all pairs.
+func pushCluster(t *testing.T, n int) ([]*Engine, time.Time) {
+	t.Helper()
+	var es []*Engine
+	for i := range n {
+		es = append(es, newEngine(t, forTest(uint16(i+1))))
+	}
+	now := t0
+	for range 15 {
+		now = now.Add(time.Second)
+		for _, e := range es {
+			e.Tick(now)
+		}
+		for i := range es {
+			for j := range es {
+				if i != j {
+					syn := es[i].CreateSyn(now)
+					if sa := es[j].Step(now, Inbound{From: es[i].Self().Addr}, wire(t, syn)).Reply; sa != nil {
+						if ack := es[i].Step(now, Inbound{From: es[j].Self().Addr}, wire(t, sa)).Reply; ack != nil {
+							es[j].Step(now, Inbound{From: es[i].Self().Addr}, wire(t, ack))
+						}
+					}
+				}
+			}
+		}
+	}
+	for _, e := range es {
+		if got := len(e.LiveNodes()); got != n {
+			t.Fatalf("%v sees %d live nodes after warm-up, want %d", e.Self(), got, n)
+		}
+	}
+	return es, now
+}
+
+// Invariant: a plaintext datagram from an unknown source makes the cluster
+// send at most 3 times its size (docs/design/scale.md §8, QUIC's
+// anti-amplification rule). onPush forwards any push with a Range, from
+// any source, down the ring: one spoofed Push naming the whole ring makes
+// the cluster send N−1 copies of it, and changing one byte of each forged
+// push defeats the duplicate filter. Only PushRate (1,000 per node per
+// second) bounds it: an N-fold amplifier inside the cluster.
+func TestHostileForgedPushIsForwardedToTheWholeRing(t *testing.T) {
+	es, now := pushCluster(t, 8)
+	byAddr := map[netip.AddrPort]*Engine{}
+	for _, e := range es {
+		byAddr[e.Self().Addr] = e
+	}
+	// A harmless notice: an alive notice about an invented node.
+	forged := &Push{ClusterID: "default-cluster", Range: &RingRange{After: 0, Upto: 0},
+		Notices: []Notice{{Kind: NoticeAlive, ID: NodeID{Name: "x", Addr: netip.AddrPortFrom(localhost, 9)}, Heartbeat: 1}}}
+	size := len(EncodeMessage(forged))
+	sent := 0
+	queue := []Envelope{{To: es[0].Self().Addr, Msg: forged}}
+	first := true
+	for len(queue) > 0 {
+		env := queue[0]
+		queue = queue[1:]
+		e := byAddr[env.To]
+		if e == nil {
+			continue
+		}
+		from := attacker
+		if !first {
+			sent += len(EncodeMessage(env.Msg))
+		}
+		first = false
+		out := e.Step(now, Inbound{From: from, Size: size}, wire(t, env.Msg))
+		queue = append(queue, out.Pushes...)
+		if out.Reply != nil {
+			sent += len(EncodeMessage(out.Reply))
+		}
+	}
+	if sent > 3*size {
+		t.Errorf("one forged %d-byte Push from an unknown plaintext source made the cluster of %d send %d bytes (%.1f×)", size, len(es), sent, float64(sent)/float64(size))
+	}
+}
+
+// Invariant: a keyless sender cannot aim the cluster's traffic at an
+// address of its choice (docs/design/scale.md §8: no reflection). An
+// alive notice counts as direct contact wherever it arrives, from any
+// source: one forged push per round, naming the whole ring, with an alive
+// notice for an invented node whose address is the victim's and a rising
+// heartbeat, makes the invented node live at every honest node, and every
+// honest node then picks it as a gossip target like any live peer: the
+// victim receives Syns from the whole cluster, round after round, tens of
+// times the forger's bytes.
+func TestHostileForgedAliveNoticeReflectsSynsAtVictim(t *testing.T) {
+	es, now := pushCluster(t, 8)
+	byAddr := map[netip.AddrPort]*Engine{}
+	for _, e := range es {
+		byAddr[e.Self().Addr] = e
+	}
+	victim := netip.MustParseAddrPort("198.51.100.7:53")
+	forgedBytes, reflected := 0, 0
+	for r := range 20 {
+		now = now.Add(time.Second)
+		forged := &Push{ClusterID: "default-cluster", Range: &RingRange{After: 0, Upto: 0},
+			Notices: []Notice{{Kind: NoticeAlive, ID: NodeID{Name: "ghost", Addr: victim}, Heartbeat: uint64(10 + r)}}}
+		forgedBytes += len(EncodeMessage(forged))
+		queue := []Envelope{{To: es[0].Self().Addr, Msg: forged}}
+		for len(queue) > 0 {
+			env := queue[0]
+			queue = queue[1:]
+			if e := byAddr[env.To]; e != nil {
+				queue = append(queue, e.Step(now, Inbound{From: attacker, Size: 40}, wire(t, env.Msg)).Pushes...)
+			}
+		}
+		for _, e := range es {
+			round := e.Tick(now)
+			for _, to := range round.Targets {
+				if to == victim {
+					reflected += len(EncodeMessage(round.Syn))
+				}
+			}
+		}
+	}
+	if reflected > 3*forgedBytes {
+		t.Errorf("%d forged bytes (one push per round) made an 8-node cluster send %d bytes of Syns to %v, an address nobody heard from (%.0f×)",
+			forgedBytes, reflected, victim, float64(reflected)/float64(forgedBytes))
+	}
+}
