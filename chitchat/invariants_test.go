@@ -35,13 +35,18 @@ func checkInvariants(e *Engine, prev map[uint64][2]uint64) error {
 			if v.Version > ns.maxVersion {
 				return fmt.Errorf("node %v: key %q at version %d above max version %d", ns.id, k, v.Version, ns.maxVersion)
 			}
+			if v.Status != StatusSet && v.Version <= ns.lastGCVersion && ns.id == e.self {
+				return fmt.Errorf("node %v: key %q of status %v at version %d, at or below the last GC version %d", ns.id, k, v.Status, v.Version, ns.lastGCVersion)
+			}
 			if v.Version == 0 {
 				return fmt.Errorf("node %v: key %q at version 0", ns.id, k)
 			}
 		}
 		var fp uint64
 		for k, v := range ns.kvs {
-			fp ^= kvHash(k, v)
+			if v.Status != StatusDeleteAfterTTL {
+				fp ^= kvHash(k, v)
+			}
 		}
 		if fp != ns.fp {
 			return fmt.Errorf("node %v: fingerprint %016x, its keys give %016x", ns.id, ns.fp, fp)

@@ -76,7 +76,8 @@ type NodeState struct {
 	// forgotten counts the times our view of the node's keys was emptied
 	// (Engine.forgetView): the only way its versions go back.
 	forgotten uint32
-	// fp is the fingerprint of kvs: the XOR of kvHash over its entries.
+	// fp is the fingerprint of kvs: the XOR of kvHash over its entries
+	// but those of status DeleteAfterTTL (fpShare).
 	// Every change to kvs goes through put, remove or clearKVs, which keep
 	// it.
 	fp uint64
@@ -270,16 +271,16 @@ func (ns *NodeState) setVersioned(key string, v VersionedValue) {
 // put writes kvs[key] = v, keeping the fingerprint.
 func (ns *NodeState) put(key string, v VersionedValue) {
 	if old, ok := ns.kvs[key]; ok {
-		ns.fp ^= kvHash(key, old)
+		ns.fp ^= fpShare(key, old)
 	}
-	ns.fp ^= kvHash(key, v)
+	ns.fp ^= fpShare(key, v)
 	ns.kvs[key] = v
 }
 
 // remove deletes key, keeping the fingerprint.
 func (ns *NodeState) remove(key string) {
 	if old, ok := ns.kvs[key]; ok {
-		ns.fp ^= kvHash(key, old)
+		ns.fp ^= fpShare(key, old)
 		delete(ns.kvs, key)
 	}
 }
@@ -288,6 +289,17 @@ func (ns *NodeState) remove(key string) {
 func (ns *NodeState) clearKVs() {
 	clear(ns.kvs)
 	ns.fp = 0
+}
+
+// fpShare is an entry's share of the fingerprint: entries of status
+// DeleteAfterTTL have none, since every node collects them on its own
+// clock and grace period, and an echo must not make anyone collect them
+// early (a forged echo would delete a node's TTL keys).
+func fpShare(key string, v VersionedValue) uint64 {
+	if v.Status == StatusDeleteAfterTTL {
+		return 0
+	}
+	return kvHash(key, v)
 }
 
 // kvHash is an entry's share of a fingerprint: the first 8 bytes of
@@ -305,16 +317,34 @@ func kvHash(key string, v VersionedValue) uint64 {
 	return binary.BigEndian.Uint64(sum[:8])
 }
 
-// gcUpTo removes the tombstones and DeleteAfterTTL entries at versions up
-// to v and raises LastGCVersion to v: garbage collection up to a point
-// another node reached first (see Engine.checkEcho).
+// gcUpTo removes the tombstones at versions up to v and raises
+// LastGCVersion towards v: garbage collection up to a point another node
+// reached first (see Engine.checkEcho). DeleteAfterTTL entries stay: they
+// are collected on each node's own clock (an echo, which anyone can forge,
+// must not delete a node's TTL keys). LastGCVersion stops below the first
+// of them, since deltas treat any entry of another status at or below it
+// as collected.
+//
+// Invariant (kept by gcKeys too): no entry other than of status Set sits at
+// or below LastGCVersion, so a tombstone is removed only with
+// LastGCVersion raised to at least its version, and a peer behind it is
+// reset instead of missing the deletion.
 func (ns *NodeState) gcUpTo(v uint64) {
+	limit := v
+	for _, val := range ns.kvs {
+		if val.Status == StatusDeleteAfterTTL && val.Version <= limit {
+			limit = val.Version - 1
+		}
+	}
+	if limit <= ns.lastGCVersion {
+		return
+	}
 	for k, val := range ns.kvs {
-		if val.Status != StatusSet && val.Version <= v {
+		if val.Status == StatusDeleted && val.Version <= limit {
 			ns.remove(k)
 		}
 	}
-	ns.lastGCVersion = max(ns.lastGCVersion, v)
+	ns.lastGCVersion = limit
 }
 
 // gcKeys removes tombstones and DeleteAfterTTL entries marked at least grace

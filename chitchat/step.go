@@ -429,7 +429,11 @@ func (e *Engine) checkLeft(now time.Time, ns *NodeState) {
 	if ns.id == e.self {
 		return
 	}
-	_, has := ns.Get(LeftKey)
+	// Only a leave key of status Set is a leave: one with a TTL would be
+	// collected on each node's clock, and one a forger wrote with a TTL
+	// at a version whose real entry was collected cannot be told apart.
+	lk, has := ns.kvs[LeftKey]
+	has = has && lk.Status == StatusSet
 	switch {
 	case has && !ns.left:
 		ns.left = true
