@@ -76,6 +76,10 @@ type NodeState struct {
 	// forgotten counts the times our view of the node's keys was emptied
 	// (Engine.forgetView): the only way its versions go back.
 	forgotten uint32
+	// forgotMax and forgotAt are the peer's max version claimed by the
+	// delta that made us forget our view last, and when (forgetView).
+	forgotMax uint64
+	forgotAt  time.Time
 	// fp is the fingerprint of kvs: the XOR of kvHash over its entries
 	// but those of status DeleteAfterTTL (fpShare).
 	// Every change to kvs goes through put, remove or clearKVs, which keep

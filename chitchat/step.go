@@ -349,7 +349,7 @@ func (e *Engine) applyDelta(now time.Time, d *Delta) {
 			e.stats.NodeDeltasRefused++
 			e.log.Warn("node delta refused: exceeds limits", "node", nd.ID)
 			if overCount && status != deltaApplyAfterReset && ns.maxVersion > 0 {
-				e.forgetView(ns)
+				e.forgetView(now, ns, nd.MaxVersion)
 			}
 			continue
 		}
@@ -396,7 +396,22 @@ func (e *Engine) withinLimits(ns *NodeState, nd *NodeDelta, status deltaStatus) 
 	} else {
 		ok = len(ns.kvs)+added <= e.limits.MaxKeysPerNode
 	}
-	return ok, !ok
+	if ok {
+		return true, false
+	}
+	// Refused. Whether the key count is really what the delta exceeds
+	// decides whether the view is forgotten: count each new key once (a
+	// delta repeating one key must not pass for many).
+	if status != deltaApplyAfterReset {
+		fresh := make(map[string]struct{}, len(nd.KeyValues))
+		for _, kv := range nd.KeyValues {
+			if _, held := ns.kvs[kv.Key]; !held {
+				fresh[kv.Key] = struct{}{}
+			}
+		}
+		return false, len(ns.kvs)+len(fresh) > e.limits.MaxKeysPerNode
+	}
+	return false, true
 }
 
 // forgetView empties our view of a peer's keys (versions back to 0, the
@@ -409,10 +424,20 @@ func (e *Engine) withinLimits(ns *NodeState, nd *NodeDelta, status deltaStatus) 
 // state that really exceeds our limits is refused again, as before. This
 // is the one place where a state's (last GC version, max version) goes
 // back.
-func (e *Engine) forgetView(ns *NodeState) {
+//
+// A view is forgotten at most once per max version of the peer's (claimed
+// by the refused delta: a forger cannot claim more than the owner wrote
+// without being refuted) and once per StreamSyncInterval: an honest state
+// larger than our limit, taken a prefix at a time, must not churn, and
+// forged deltas must not wipe a view again and again.
+func (e *Engine) forgetView(now time.Time, ns *NodeState, claimed uint64) {
+	if claimed <= ns.forgotMax || (!ns.forgotAt.IsZero() && now.Sub(ns.forgotAt) < e.cfg.StreamSyncInterval) {
+		return
+	}
 	e.stats.ViewsForgotten++
 	e.log.Warn("forgetting our view of a node's keys: a delta on top of it exceeds MaxKeysPerNode; taking its state afresh",
 		"node", ns.id, "keys", len(ns.kvs), "max_version", ns.maxVersion)
+	ns.forgotMax, ns.forgotAt = claimed, now
 	ns.clearKVs()
 	ns.maxVersion, ns.lastGCVersion = 0, 0
 	ns.forgotten++
