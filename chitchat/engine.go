@@ -422,7 +422,13 @@ type queuedNode struct {
 // stale gossip does not bring it back; a live one comes back with its next
 // heartbeat, which counts as a rise over the remembered one
 // (observeEntries).
-func (e *Engine) makeRoom() bool {
+//
+// For a node in direct contact (direct: a message from its own address
+// carrying its own entry), a fourth choice comes before refusing: the
+// oldest node we never had direct contact with. A forger that keeps
+// invented ids heart-beating (rises are evidence, so they go live) would
+// otherwise keep every new honest node out, even one talking to us.
+func (e *Engine) makeRoom(direct bool) bool {
 	if len(e.states) < e.limits.MaxNodes {
 		return true
 	}
@@ -435,7 +441,11 @@ func (e *Engine) makeRoom() bool {
 			return true
 		}
 	}
-	if ns := e.victim(); ns != nil {
+	ns := e.victim()
+	if ns == nil && direct {
+		ns = e.unheardVictim()
+	}
+	if ns != nil {
 		e.stats.NodesEvicted++
 		e.log.Info("node evicted to make room", "node", ns.id, "live", ns.live, "left", ns.left)
 		e.gcHist.put(ns.id, ns.heartbeat)
@@ -482,6 +492,18 @@ func (e *Engine) victim() *NodeState {
 		e.noVictim = true
 	}
 	return oldest
+}
+
+// unheardVictim returns the node with the oldest slot among those we never
+// had direct contact with, or nil.
+func (e *Engine) unheardVictim() *NodeState {
+	var v *NodeState
+	for _, ns := range e.states {
+		if ns.id != e.self && !ns.heard && (v == nil || ns.slot < v.slot) {
+			v = ns
+		}
+	}
+	return v
 }
 
 func compareState(ns *NodeState, id NodeID) int { return ns.id.Compare(id) }

@@ -46,6 +46,10 @@ type NodeState struct {
 	// rise, direct contact, an alive notice); only then is it advertised in
 	// our digests and deltas.
 	evidenced bool
+	// heard: we had direct contact with the node (a message from its own
+	// address carrying its own entry, or an authenticated notice); makeRoom
+	// evicts nodes never heard from to admit one in direct contact.
+	heard bool
 	// wanted: a peer's digest showed a newer state of this node; our next
 	// Syns list it explicitly so that a peer sends the delta.
 	wanted bool

@@ -56,9 +56,16 @@ type PushStats struct {
 	WrongCluster  uint64 // pushes of another cluster, ignored
 	NewsToSeeds   uint64 // pushes sent to a seed because no node was live yet
 	DeltasApplied uint64 // node deltas of pushes that brought news
+	NotForwarded  uint64 // plaintext pushes from an address that is no member's: applied, not forwarded
 }
 
 func (e *Engine) pushEnabled() bool { return !e.cfg.DisablePush }
+
+// memberAt reports whether addr is the advertised address of a peer we
+// hold (recipient).
+func (e *Engine) memberAt(addr netip.AddrPort) bool {
+	return addr.IsValid() && e.recipient(normalizeAddr(addr)).IsValid()
+}
 
 // queueNotice schedules a notice for the next Flush.
 func (e *Engine) queueNotice(n Notice) {
@@ -248,6 +255,14 @@ func (e *Engine) onPush(now time.Time, in Inbound, m *Push) []Envelope {
 	if m.Range == nil || !e.pushEnabled() {
 		return nil
 	}
+	if !in.Authentic && !e.memberAt(in.From) {
+		// A plaintext push from an address that is no member's is applied
+		// but not forwarded: otherwise one forged datagram would make the
+		// whole ring send N copies. (A joiner's announcement then reaches
+		// its seed only; gossip spreads it from there.)
+		p.stats.NotForwarded++
+		return nil
+	}
 	routes := e.route(now, *m.Range, 1)
 	if len(routes) == 0 {
 		return nil
@@ -291,8 +306,13 @@ func (e *Engine) applyNotices(now time.Time, in Inbound, notices []Notice) {
 		ns := e.nodes[n.ID]
 		switch n.Kind {
 		case NoticeAlive:
+			// An alive notice is direct evidence only when authenticated,
+			// or when it comes from the node's own address (a joiner
+			// announcing itself); otherwise it is hearsay, and only a rise
+			// counts, as for a digest entry.
+			direct := in.Authentic || (in.From.IsValid() && normalizeAddr(in.From) == n.ID.Addr)
 			if ns == nil {
-				if gcHeartbeat, collected := e.gcHist.peek(n.ID); (collected && gcHeartbeat >= n.Heartbeat) || !e.makeRoom() {
+				if gcHeartbeat, collected := e.gcHist.peek(n.ID); (collected && gcHeartbeat >= n.Heartbeat) || !e.makeRoom(direct) {
 					continue
 				}
 				ns = e.createNode(n.ID)
@@ -301,7 +321,7 @@ func (e *Engine) applyNotices(now time.Time, in Inbound, notices []Notice) {
 				continue
 			}
 			hb := ns.heartbeat
-			e.observeHeartbeat(now, ns, n.Heartbeat, true)
+			e.observeHeartbeat(now, ns, n.Heartbeat, direct)
 			if ns.heartbeat > hb || (hb == 0 && n.Heartbeat > 0) {
 				e.push.stats.NoticesAlive++
 				e.judge(ns, now)

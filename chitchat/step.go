@@ -266,7 +266,7 @@ func (e *Engine) observeEntries(now time.Time, d Digest, direct NodeID) {
 				continue
 			}
 			if len(e.states) >= e.limits.MaxNodes {
-				if !e.makeRoom() {
+				if !e.makeRoom(id == direct) {
 					continue
 				}
 				i, _ = slices.BinarySearchFunc(e.states, id, compareState)
@@ -306,6 +306,9 @@ func (e *Engine) observeHeartbeat(now time.Time, ns *NodeState, hb uint64, direc
 		// see the claim to refute it, and its real heartbeats would never
 		// rise above it here: dead for good.
 		ns.heartbeat = 0
+	}
+	if direct {
+		ns.heard = true
 	}
 	first := ns.heartbeat == 0
 	if ns.trySetHeartbeat(hb) || (direct && first && hb > 0) {
@@ -488,7 +491,7 @@ func (e *Engine) createFromDelta(nd *NodeDelta) *NodeState {
 	if _, collected := e.gcHist.peek(nd.ID); collected {
 		return nil
 	}
-	if !e.makeRoom() {
+	if !e.makeRoom(false) {
 		return nil
 	}
 	return e.createNode(nd.ID)
