@@ -39,6 +39,12 @@ type simNet struct {
 	// mono is the last (LastGCVersion, MaxVersion) seen for each node on
 	// each engine.
 	mono []map[NodeID][2]uint64
+	// push: messages go through Step from their sender's address, and the
+	// pushes it, Tick and Flush return are queued like any datagram (to
+	// be delivered, dropped, duplicated or reordered). Without it pushes
+	// are never sent.
+	push   bool
+	pushed int // pushes queued
 }
 
 func newSimNet(t fataler, n, mtu int, seed uint64) *simNet {
@@ -93,12 +99,37 @@ func (s *simNet) deliver(k int) {
 	if err != nil {
 		s.t.Fatalf("decoding a datagram of %d bytes: %v", len(d.b), err)
 	}
-	reply := s.engines[d.to].Process(s.now, m)
+	var reply Message
+	if s.push {
+		out := s.engines[d.to].Step(s.now, Inbound{From: s.engines[d.from].Self().Addr, Size: len(d.b)}, m)
+		reply = out.Reply
+		s.queuePushes(d.to, out.Pushes)
+	} else {
+		reply = s.engines[d.to].Process(s.now, m)
+	}
 	s.checkMonotonic(d.to, fmt.Sprintf("Process(%v)", m.Type()))
 	if reply != nil {
 		s.send(d.to, d.from, reply)
 	}
 }
+
+// queuePushes queues pushes sent by engine i, when pushes are on.
+func (s *simNet) queuePushes(i int, pushes []Envelope) {
+	if !s.push {
+		return
+	}
+	for _, p := range pushes {
+		for j, e := range s.engines {
+			if e.Self().Addr == p.To && j != i {
+				s.send(i, j, p.Msg)
+				s.pushed++
+			}
+		}
+	}
+}
+
+// wrote flushes engine i's pushes after a write, as Server does.
+func (s *simNet) wrote(i int) { s.queuePushes(i, s.engines[i].Flush(s.now)) }
 
 // stream runs a stream exchange from engine i with engine j, cut after n
 // of its three messages.
@@ -117,6 +148,7 @@ func (s *simNet) stream(i, j, n int) {
 func (s *simNet) tick(i int) {
 	r := s.engines[i].Tick(s.now)
 	s.checkMonotonic(i, "Tick")
+	s.queuePushes(i, r.Pushes)
 	for _, addr := range r.Targets {
 		for j, e := range s.engines {
 			if e.Self().Addr == addr {
@@ -138,17 +170,25 @@ func (s *simNet) step(t *rapid.T) {
 	}
 	switch a := rapid.SampledFrom(actions).Draw(t, "action"); a {
 	case "set":
-		if err := s.engines[pick("node")].Set(key(), value()); err != nil {
+		i := pick("node")
+		if err := s.engines[i].Set(key(), value()); err != nil {
 			t.Fatalf("Set: %v", err)
 		}
+		s.wrote(i)
 	case "set-ttl":
-		if err := s.engines[pick("node")].SetWithTTL(s.now, key(), value()); err != nil {
+		i := pick("node")
+		if err := s.engines[i].SetWithTTL(s.now, key(), value()); err != nil {
 			t.Fatalf("SetWithTTL: %v", err)
 		}
+		s.wrote(i)
 	case "delete":
-		s.engines[pick("node")].Delete(s.now, key())
+		i := pick("node")
+		s.engines[i].Delete(s.now, key())
+		s.wrote(i)
 	case "delete-after-ttl":
-		s.engines[pick("node")].DeleteAfterTTL(s.now, key())
+		i := pick("node")
+		s.engines[i].DeleteAfterTTL(s.now, key())
+		s.wrote(i)
 	case "syn":
 		i, j := pick("from"), pick("to")
 		if i != j {
@@ -267,6 +307,34 @@ func runConvergence(t *rapid.T, n int) {
 		s.step(t)
 	}
 	s.converge()
+}
+
+// Push on (issue 14): any interleaving of pushes (from writes, rounds and
+// forwards), rounds, drops, duplicates and reordering converges to the
+// owners' states, as with push off: push is an optimisation that can be
+// lost, duplicated or reordered without harm.
+func TestPropConvergesWithPush(t *testing.T) {
+	pushed := 0
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.IntRange(2, 5).Draw(t, "engines")
+		mtu := rapid.SampledFrom([]int{MinDatagramSize, 1400, MaxDatagramSize}).Draw(t, "mtu")
+		s := newSimNet(t, n, mtu, rapid.Uint64().Draw(t, "seed"))
+		s.push = true
+		// Everyone live first, so that pushes have somewhere to go.
+		s.antiEntropy("warm-up")
+		for i := range s.engines {
+			s.tick(i)
+		}
+		for range rapid.IntRange(0, 200).Draw(t, "steps") {
+			s.step(t)
+		}
+		pushed += s.pushed
+		s.converge()
+	})
+	t.Logf("%d pushes queued", pushed)
+	if pushed == 0 {
+		t.Error("no schedule sent a push: the property tests nothing")
+	}
 }
 
 func TestPropTwoEnginesConverge(t *testing.T) {
