@@ -145,17 +145,21 @@ func (e *Engine) UpdateLiveness(now time.Time) {
 		}
 	}
 	e.publishLive()
-	collected := e.fd.GarbageCollect(now)
 	var gone []NodeID // removed after the scan, which removal would disturb
+	for _, slot := range e.fd.GarbageCollect(now) {
+		gone = append(gone, e.fd.owner(slot).id)
+	}
 	for _, ns := range e.states {
-		if slices.Contains(collected, ns.slot) || (ns.left && e.cfg.FailureDetector.GracePeriodOver(ns.leftAt, now)) {
+		if ns.left && e.cfg.FailureDetector.GracePeriodOver(ns.leftAt, now) {
 			gone = append(gone, ns.id)
 		}
 	}
+	slices.SortFunc(gone, NodeID.Compare) // in ID order, as the states
 	for _, id := range gone {
 		e.log.Info("node garbage collected", "node", id)
 		e.removeNode(id)
 	}
+	e.maybeCompactNeverLive()
 }
 
 // judge re-evaluates one peer with the failure detector and mirrors the
@@ -174,7 +178,10 @@ func (e *Engine) judge(ns *NodeState, now time.Time) {
 func (e *Engine) mirror(ns *NodeState, now time.Time) {
 	wasLive, wasDead := ns.live, !ns.deadSince.IsZero()
 	ns.live = e.fd.IsLive(ns.slot)
-	ns.everLive = ns.everLive || ns.live
+	if ns.live && !ns.everLive {
+		ns.everLive = true
+		e.numNeverLive--
+	}
 	ns.deadSince, _ = e.fd.TimeOfDeath(ns.slot)
 	if ns.live != wasLive || ns.deadSince.IsZero() == wasDead {
 		e.targets.valid = false
