@@ -60,11 +60,11 @@ type Engine struct {
 	liveDirty bool
 	listeners *listeners
 	// fd is keyed by NodeState.slot, unique to each state (fdslots.go).
-	fd       *slotDetector
-	gcHist   *gcHistory
-	seeds    []netip.AddrPort // sorted, deduplicated
-	maxKVOp  int              // largest encoded key-value op of the self node that fits a delta
-	limits   Limits
+	fd      *slotDetector
+	gcHist  *gcHistory
+	seeds   []netip.AddrPort // sorted, deduplicated
+	maxKVOp int              // largest encoded key-value op of the self node that fits a delta
+	limits  Limits
 	// neverLive queues the slots of nodes not yet seen live, oldest first:
 	// the first to go when Limits.MaxNodes is reached. Entries of nodes since
 	// seen live or removed are skipped lazily, and dropped when they
