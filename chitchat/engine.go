@@ -85,9 +85,12 @@ type Engine struct {
 
 	// prevLive is what the live-nodes watch last published: every live node
 	// (by slot, in ID order) and its max version, before the extra predicate.
-	prevLive     []liveEntry
-	published    []*NodeState
-	publishedGen uint64
+	prevLive []liveEntry
+	// published holds the copies of the last publication, made when
+	// publishPending is set (LiveNodesWatch).
+	published      []*NodeState
+	publishPending bool
+	publishedGen   uint64
 
 	stats EngineStats
 

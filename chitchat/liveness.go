@@ -203,7 +203,10 @@ func (e *Engine) mirror(ns *NodeState, now time.Time) {
 }
 
 // publishLive publishes the live-nodes watch if the live set or a live
-// node's max version changed since the last publication.
+// node's max version changed since the last publication. The copies the
+// watch hands out are made by the first LiveNodesWatch call after it: an
+// Engine whose watch is never read (a simulation, a test) holds none, and
+// one read after every round by a Server holds them once.
 func (e *Engine) publishLive() {
 	e.liveDirty = false
 	current := e.liveNext[:0]
@@ -216,29 +219,34 @@ func (e *Engine) publishLive() {
 		e.liveNext = current
 		return
 	}
-	published := make([]*NodeState, 0, len(current))
-	for _, ns := range e.states {
-		if ns.id != e.self && (!ns.live || ns.left) {
-			continue
-		}
-		if e.cfg.ExtraLivenessPredicate != nil && !e.cfg.ExtraLivenessPredicate(ns) {
-			continue
-		}
-		published = append(published, ns.Clone())
-	}
 	e.recordEvents(e.prevLive, current)
 	// The previous value's buffer becomes the next round's scratch.
 	e.prevLive, e.liveNext = current, e.prevLive
-	e.published = published
+	e.published, e.publishPending = nil, true
 	e.publishedGen++
 }
 
 // LiveNodesWatch returns the live-nodes watch value and its generation,
 // which grows by one at each publication. The value is a list of copies of
 // the live nodes' states (filtered by Config.ExtraLivenessPredicate) in ID
-// order, published at the end of a round in which the live set or a live
-// node's max version changed. Before the first round it is empty.
+// order. A publication happens at the end of a round in which the live set
+// or a live node's max version changed; its copies are made at the first
+// call after it (a Server calls right after each round and each message,
+// under the same lock), of the nodes it found live that are still known.
+// Before the first round it is empty.
 func (e *Engine) LiveNodesWatch() (generation uint64, nodes []*NodeState) {
+	if e.publishPending {
+		e.publishPending = false
+		published := make([]*NodeState, 0, len(e.prevLive))
+		for _, le := range e.prevLive {
+			ns := e.fd.owner(le.slot)
+			if ns == nil || (e.cfg.ExtraLivenessPredicate != nil && !e.cfg.ExtraLivenessPredicate(ns)) {
+				continue
+			}
+			published = append(published, ns.Clone())
+		}
+		e.published = published
+	}
 	return e.publishedGen, e.published
 }
 
