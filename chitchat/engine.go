@@ -95,11 +95,10 @@ type Engine struct {
 	stats EngineStats
 
 	// Scratch buffers of the hot paths, reused from call to call.
-	stale    []KeyValueMutation // computeDelta: one node's news
-	cands    []candidate        // computeDelta: the nodes with news
-	liveNext []liveEntry        // UpdateLiveness: the live set being built
-	targets  targetSets         // Tick: the address sets targets are drawn from
-	dw       deltaWriter        // computeDelta: its scratch buffers
+	stale   []KeyValueMutation // computeDelta: one node's news
+	cands   []candidate        // computeDelta: the nodes with news
+	targets targetSets         // Tick: the address sets targets are drawn from
+	dw      deltaWriter        // computeDelta: its scratch buffers
 }
 
 // EngineStats counts protocol events of an Engine.
@@ -476,11 +475,7 @@ func (e *Engine) victim() *NodeState {
 				return ns
 			}
 		}
-		at := ns.deadSince
-		if ns.left {
-			at = ns.leftAt
-		}
-		if !at.IsZero() && (oldest == nil || at.Before(oldestAt)) {
+		if at, gone := e.goneAt(ns); gone && (oldest == nil || at.Before(oldestAt)) {
 			oldest, oldestAt = ns, at
 		}
 	}
@@ -528,11 +523,20 @@ func (e *Engine) dropNode(ns *NodeState) {
 // enough to be left out of our digests and deltas: the detector's rule, on
 // the mirrored time of death.
 func (e *Engine) scheduledForDeletion(ns *NodeState, now time.Time) bool {
-	gone := ns.deadSince
-	if ns.left {
-		gone = ns.leftAt
+	at, gone := e.goneAt(ns)
+	return gone && e.cfg.FailureDetector.ScheduledForDeletion(at, now)
+}
+
+// goneAt returns when ns left, or else when the detector found it dead in
+// its current death; false if it is neither left nor dead.
+func (e *Engine) goneAt(ns *NodeState) (time.Time, bool) {
+	switch {
+	case ns.left:
+		return time.Unix(0, ns.leftAt), true
+	case ns.dead:
+		return e.fd.TimeOfDeath(ns.slot)
 	}
-	return !gone.IsZero() && e.cfg.FailureDetector.ScheduledForDeletion(gone, now)
+	return time.Time{}, false
 }
 
 // ResetNodeStateIfUpdate replaces what we know of id by a state fetched by

@@ -64,11 +64,11 @@ func (e *Engine) targetSets() *targetSets {
 		if ns.live {
 			t.live = append(t.live, ns.id.Addr)
 		}
-		if !ns.deadSince.IsZero() && !ns.left {
+		if ns.dead && !ns.left {
 			t.dead = append(t.dead, ns.id.Addr)
 		}
 	}
-	t.live, t.dead = addrSet(t.live), addrSet(t.dead)
+	t.live, t.dead = shrink(addrSet(t.live)), shrink(addrSet(t.dead))
 	// Targets are drawn from every peer only while none is live: only then
 	// is the set of every peer worth its memory.
 	t.peers = nil
@@ -104,6 +104,18 @@ func (e *Engine) recipient(addr netip.AddrPort) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
+// shrink lets go of a buffer that outgrew its contents (every peer is dead
+// at start, then live): the sets are kept between rebuilds.
+func shrink(s []netip.AddrPort) []netip.AddrPort {
+	switch {
+	case len(s) == 0:
+		return nil
+	case cap(s) > 2*len(s)+16:
+		return slices.Clone(s)
+	}
+	return s
+}
+
 func addrSet(s []netip.AddrPort) []netip.AddrPort {
 	slices.SortFunc(s, netip.AddrPort.Compare)
 	return slices.Compact(s)
@@ -132,9 +144,10 @@ type liveEntry struct {
 // dead-node grace period.
 //
 // Invariant: for every peer state, ns.live == fd.IsLive(ns.slot) and
-// ns.deadSince is the detector's time of death (zero when not dead). The
-// detector's live and dead sets change only here, so mirroring them here
-// keeps the hot paths (digests, deltas, target selection) off its maps.
+// ns.dead reports whether the detector holds a time of death for ns.slot
+// (the time stays there: Engine.goneAt). The detector's verdicts change
+// only here, so mirroring them here keeps the hot paths (digests, deltas,
+// target selection) off the detector.
 func (e *Engine) UpdateLiveness(now time.Time) {
 	e.noVictim = false // verdicts may change
 	for _, ns := range e.states {
@@ -150,7 +163,7 @@ func (e *Engine) UpdateLiveness(now time.Time) {
 		gone = append(gone, e.fd.owner(slot).id)
 	}
 	for _, ns := range e.states {
-		if ns.left && e.cfg.FailureDetector.GracePeriodOver(ns.leftAt, now) {
+		if ns.left && e.cfg.FailureDetector.GracePeriodOver(time.Unix(0, ns.leftAt), now) {
 			gone = append(gone, ns.id)
 		}
 	}
@@ -176,14 +189,14 @@ func (e *Engine) judge(ns *NodeState, now time.Time) {
 
 // mirror copies the detector's verdict on ns into its state.
 func (e *Engine) mirror(ns *NodeState, now time.Time) {
-	wasLive, wasDead := ns.live, !ns.deadSince.IsZero()
+	wasLive, wasDead := ns.live, ns.dead
 	ns.live = e.fd.IsLive(ns.slot)
 	if ns.live && !ns.everLive {
 		ns.everLive = true
 		e.numNeverLive--
 	}
-	ns.deadSince, _ = e.fd.TimeOfDeath(ns.slot)
-	if ns.live != wasLive || ns.deadSince.IsZero() == wasDead {
+	_, ns.dead = e.fd.TimeOfDeath(ns.slot)
+	if ns.live != wasLive || ns.dead != wasDead {
 		e.targets.valid = false
 		e.liveDirty = true
 	}
@@ -209,19 +222,28 @@ func (e *Engine) mirror(ns *NodeState, now time.Time) {
 // one read after every round by a Server holds them once.
 func (e *Engine) publishLive() {
 	e.liveDirty = false
-	current := e.liveNext[:0]
+	// Compare first: most rounds publish nothing, and need no second list.
+	i := 0
+	for _, ns := range e.states {
+		if ns.id == e.self || (ns.live && !ns.left) {
+			if i == len(e.prevLive) || e.prevLive[i] != (liveEntry{ns.slot, ns.maxVersion}) {
+				i = -1
+				break
+			}
+			i++
+		}
+	}
+	if i == len(e.prevLive) {
+		return
+	}
+	current := make([]liveEntry, 0, len(e.prevLive)+1)
 	for _, ns := range e.states {
 		if ns.id == e.self || (ns.live && !ns.left) {
 			current = append(current, liveEntry{ns.slot, ns.maxVersion})
 		}
 	}
-	if slices.Equal(current, e.prevLive) {
-		e.liveNext = current
-		return
-	}
 	e.recordEvents(e.prevLive, current)
-	// The previous value's buffer becomes the next round's scratch.
-	e.prevLive, e.liveNext = current, e.prevLive
+	e.prevLive = current
 	e.published, e.publishPending = nil, true
 	e.publishedGen++
 }
@@ -280,7 +302,7 @@ func (e *Engine) LeftNodes() []NodeID {
 func (e *Engine) DeadNodes() []NodeID {
 	var dead []NodeID
 	for _, ns := range e.states {
-		if !ns.deadSince.IsZero() && !ns.left {
+		if ns.dead && !ns.left {
 			dead = append(dead, ns.id)
 		}
 	}

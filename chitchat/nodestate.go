@@ -43,7 +43,7 @@ type NodeState struct {
 	listeners *listeners
 
 	// slot keys the node in the failure detector (fdslots.go); live and
-	// deadSince mirror the detector's verdict (see Engine.UpdateLiveness).
+	// dead mirror the detector's verdict (see Engine.UpdateLiveness).
 	slot uint64
 	// ref is the node's position on the ring (nodeRef); sum caches its
 	// state hash, valid while sumStamp matches its inputs (stateHash).
@@ -56,10 +56,12 @@ type NodeState struct {
 	// fp is the fingerprint of kvs: the XOR of kvHash over its entries.
 	// Every change to kvs goes through put, remove or clearKVs, which keep
 	// it.
-	fp        uint64
-	deadSince time.Time
-	// leftAt: see left.
-	leftAt time.Time
+	fp uint64
+	// leftAt is when the node was found left (see left), in nanoseconds
+	// since the Unix epoch: 8 bytes instead of a time.Time's 24. It only
+	// measures the dead-node grace period (hours), for which the wall
+	// clock is good enough.
+	leftAt int64
 
 	// mark == Engine.markGen when the node is listed explicitly in the
 	// message being built or checked.
@@ -71,7 +73,10 @@ type NodeState struct {
 	// (Engine.forgetView): the only way its versions go back.
 	forgotten uint32
 
-	live     bool
+	live bool
+	// dead: the detector found the node dead; its time of death is the
+	// detector's (Engine.goneAt).
+	dead     bool
 	everLive bool // seen live at least once: protected from eviction
 	// evidenced is set once the node showed evidence of life (a heartbeat
 	// rise, direct contact, an alive notice); only then is it advertised in

@@ -433,16 +433,16 @@ func (e *Engine) checkLeft(now time.Time, ns *NodeState) {
 	switch {
 	case has && !ns.left:
 		ns.left = true
-		ns.leftAt = now
+		ns.leftAt = now.UnixNano()
 		ns.live = false
-		ns.deadSince = time.Time{}
+		ns.dead = false
 		e.targets.valid = false
 		e.liveDirty = true
 		e.fd.Forget(ns.slot)
 		e.log.Info("node left", "node", ns.id)
 	case !has && ns.left:
 		ns.left = false
-		ns.leftAt = time.Time{}
+		ns.leftAt = 0
 		e.targets.valid = false
 		e.log.Warn("node left, then its state lost the leave (a refuted forgery): back under the failure detector", "node", ns.id)
 	}
