@@ -2,6 +2,7 @@ package chitchat
 
 import (
 	"math/bits"
+	"math/rand/v2"
 	"slices"
 	"time"
 )
@@ -145,6 +146,30 @@ type peerView struct {
 	// mismatched marks the summarized offsets whose summary differs from
 	// our view.
 	mismatched bitset
+	// diverged counts the mismatched summaries.
+	diverged int
+}
+
+// randomMismatch returns a random offset among the mismatched ones.
+func (v *peerView) randomMismatch(rng *rand.Rand) (uint32, bool) {
+	if v.diverged == 0 {
+		return 0, false
+	}
+	k := rng.IntN(v.diverged)
+	for w, word := range v.mismatched {
+		if n := bits.OnesCount64(word); k >= n {
+			k -= n
+			continue
+		}
+		for ; ; k-- {
+			b := bits.TrailingZeros64(word)
+			if k == 0 {
+				return uint32(w*64 + b), true
+			}
+			word &^= 1 << b
+		}
+	}
+	return 0, false
 }
 
 // unknown reports whether the peer's digest, not listing ns, says the peer
@@ -197,6 +222,7 @@ func (e *Engine) readCover(now time.Time, v *peerView) (selfSeen bool) {
 		}
 		if n != len(s.Heartbeats) || h != s.Hash {
 			v.mismatched.set(o)
+			v.diverged++
 			continue
 		}
 		j := 0
@@ -341,10 +367,19 @@ func (e *Engine) replyCover(now time.Time, v *peerView, d Digest, used, budget i
 	pc := v.cover
 	shift := b - pc.Bits
 	fine := uint32(uint64(pc.Count) << shift)
-	// Start at a random bucket of the peer's coverage: when not all of it
-	// fits, successive answers then cover all of it.
+	// Start at a random bucket of the peer's coverage whose summary did not
+	// match ours (the buckets worth answering: a fully explicit bucket
+	// costs tens of entries and fits only early in the answer), or at a
+	// random bucket when all matched: when not all of it fits, successive
+	// answers then cover all of it.
 	skip := uint32(0)
-	if fine > 1 {
+	if o, ok := v.randomMismatch(e.rng); ok {
+		// At finer bits the peer's bucket is several of ours, and only
+		// some may differ: start at a random one of them, so that an
+		// answer with room for only the first does not always miss the
+		// others.
+		skip = o<<shift + uint32(e.rng.Uint64N(1<<shift))
+	} else if fine > 1 {
 		skip = uint32(e.rng.Uint64N(uint64(fine)))
 	}
 	c := &Coverage{Bits: b, First: (pc.First<<shift + skip) & (1<<b - 1)}

@@ -17,7 +17,15 @@ import (
 //   - every StreamSyncInterval, with a random live peer (a seed while none
 //     is live): the safety net of partial digests;
 //   - with a peer our datagram delta could not fully serve (its news did
-//     not fit), at most once per StreamSyncInterval per peer.
+//     not fit), or whose digest disagreed with our view on at least
+//     divergedForStream buckets (a datagram answer carries about one
+//     bucket explicitly: a node that joined with many others, or is back
+//     from a partition, would learn the cluster a bucket at a time), at
+//     most once per StreamSyncInterval per peer.
+
+// divergedForStream is the number of mismatched bucket summaries in one
+// digest that makes a stream exchange with its sender due.
+const divergedForStream = 3
 
 // streamState schedules stream exchanges.
 type streamState struct {
