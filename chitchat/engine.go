@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/gossipkit/chitchat-go/failuredetector"
 )
 
 // Engine is the gossip state machine of one node: its view of every node's
@@ -61,17 +59,19 @@ type Engine struct {
 	// published.
 	liveDirty bool
 	listeners *listeners
-	// fd is keyed by NodeState.slot, a small integer unique to each state.
-	fd       *failuredetector.Detector[uint64]
-	nextSlot uint64
-	gcHist   *gcHistory
-	seeds    []netip.AddrPort // sorted, deduplicated
-	maxKVOp  int              // largest encoded key-value op of the self node that fits a delta
-	limits   Limits
+	// fd is keyed by NodeState.slot, unique to each state (fdslots.go).
+	fd      *slotDetector
+	gcHist  *gcHistory
+	seeds   []netip.AddrPort // sorted, deduplicated
+	maxKVOp int              // largest encoded key-value op of the self node that fits a delta
+	limits  Limits
 	// neverLive queues the slots of nodes not yet seen live, oldest first:
 	// the first to go when Limits.MaxNodes is reached. Entries of nodes since
-	// seen live or removed are skipped lazily.
-	neverLive []queuedNode
+	// seen live or removed are skipped lazily, and dropped when they
+	// outnumber the others (compactNeverLive).
+	neverLive []uint64
+	// numNeverLive counts the states (self excluded) never seen live.
+	numNeverLive int
 	// noVictim: makeRoom found nothing to evict beyond the never-live
 	// queue since the last liveness update or node creation; it does not
 	// scan again until one (a flood would otherwise cost a scan per
@@ -85,18 +85,20 @@ type Engine struct {
 
 	// prevLive is what the live-nodes watch last published: every live node
 	// (by slot, in ID order) and its max version, before the extra predicate.
-	prevLive     []liveEntry
-	published    []*NodeState
-	publishedGen uint64
+	prevLive []liveEntry
+	// published holds the copies of the last publication, made when
+	// publishPending is set (LiveNodesWatch).
+	published      []*NodeState
+	publishPending bool
+	publishedGen   uint64
 
 	stats EngineStats
 
 	// Scratch buffers of the hot paths, reused from call to call.
-	stale    []KeyValueMutation // computeDelta: one node's news
-	cands    []candidate        // computeDelta: the nodes with news
-	liveNext []liveEntry        // UpdateLiveness: the live set being built
-	targets  targetSets         // Tick: the address sets targets are drawn from
-	dw       deltaWriter        // computeDelta: its scratch buffers
+	stale   []KeyValueMutation // computeDelta: one node's news
+	cands   []candidate        // computeDelta: the nodes with news
+	targets targetSets         // Tick: the address sets targets are drawn from
+	dw      deltaWriter        // computeDelta: its scratch buffers
 }
 
 // EngineStats counts protocol events of an Engine.
@@ -157,7 +159,7 @@ func NewEngine(cfg Config, rng *rand.Rand, initial []KeyValue) (*Engine, error) 
 		return nil, errors.New("chitchat: NewEngine needs a *rand.Rand (e.g. rand.New(rand.NewPCG(seed, seed)))")
 	}
 	cfg = cfg.withDefaults()
-	fd, err := failuredetector.New[uint64](cfg.FailureDetector)
+	fd, err := newSlotDetector(cfg.FailureDetector)
 	if err != nil {
 		return nil, err
 	}
@@ -362,8 +364,7 @@ func (e *Engine) createNodeAt(i int, id NodeID) *NodeState {
 	// decodeDigest): the state keeps a copy of its own.
 	id.Name = strings.Clone(id.Name)
 	ns := newNodeState(id, e.listeners)
-	e.nextSlot++
-	ns.slot = e.nextSlot
+	ns.slot = e.fd.alloc(ns)
 	e.nodes[id] = ns
 	e.states = slices.Insert(e.states, i, ns)
 	j, _ := slices.BinarySearchFunc(e.byRef, ns.ref, compareRef)
@@ -372,34 +373,38 @@ func (e *Engine) createNodeAt(i int, id NodeID) *NodeState {
 	e.gcHist.pop(id)
 	e.noVictim = false // it may supersede an older generation
 	if id != e.self {
-		e.neverLive = append(e.neverLive, queuedNode{ns.slot, ns.id})
-		if len(e.neverLive) > 2*e.limits.MaxNodes {
-			e.compactNeverLive()
-		}
+		e.neverLive = append(e.neverLive, ns.slot)
+		e.numNeverLive++
+		e.maybeCompactNeverLive()
 	}
 	return ns
 }
 
+// maybeCompactNeverLive compacts the never-live queue once it holds more
+// than twice as many entries as there are never-live nodes, and more than
+// 64 (or Limits.MaxNodes if smaller): the queue stays within 2×MaxNodes,
+// and each compaction, a pass over the states, follows as many creations,
+// first verdicts of life or removals as it drops entries.
+func (e *Engine) maybeCompactNeverLive() {
+	if len(e.neverLive) > max(2*e.numNeverLive, min(64, e.limits.MaxNodes)) {
+		e.compactNeverLive()
+	}
+}
+
 // compactNeverLive drops the entries makeRoom would skip (nodes since seen
 // live or removed): otherwise the queue grows by one entry for every node
-// ever created. Slots grow with creation, so the queue is in slot order, and
-// every node present and never live still has its entry.
+// ever created, and holds one per live node for good. Slots grow with
+// creation, so the queue is in slot order, and every node present and never
+// live still has its entry.
 func (e *Engine) compactNeverLive() {
 	q := e.neverLive[:0]
 	for _, ns := range e.states {
 		if ns.id != e.self && !ns.everLive {
-			q = append(q, queuedNode{ns.slot, ns.id})
+			q = append(q, ns.slot)
 		}
 	}
-	slices.SortFunc(q, func(a, b queuedNode) int { return cmp.Compare(a.slot, b.slot) })
-	e.neverLive = q
-}
-
-// queuedNode is an entry of the never-live queue: the node's ID finds its
-// state, the slot tells it from a later state with the same ID.
-type queuedNode struct {
-	slot uint64
-	id   NodeID
+	slices.Sort(q)
+	e.neverLive = slices.Clip(q)
 }
 
 // makeRoom frees a place for a new node when Limits.MaxNodes is reached.
@@ -435,7 +440,7 @@ func (e *Engine) makeRoom(direct bool) bool {
 	for len(e.neverLive) > 0 {
 		q := e.neverLive[0]
 		e.neverLive = e.neverLive[1:]
-		if ns, ok := e.nodes[q.id]; ok && ns.slot == q.slot && !ns.everLive && !ns.evidenced {
+		if ns := e.fd.owner(q); ns != nil && !ns.everLive && !ns.evidenced {
 			e.stats.NodesEvicted++
 			e.dropNode(ns)
 			return true
@@ -480,11 +485,7 @@ func (e *Engine) victim() *NodeState {
 				return ns
 			}
 		}
-		at := ns.deadSince
-		if ns.left {
-			at = ns.leftAt
-		}
-		if !at.IsZero() && (oldest == nil || at.Before(oldestAt)) {
+		if at, gone := e.goneAt(ns); gone && (oldest == nil || at.Before(oldestAt)) {
 			oldest, oldestAt = ns, at
 		}
 	}
@@ -524,6 +525,9 @@ func (e *Engine) removeNode(id NodeID) {
 // dropNode forgets ns entirely.
 func (e *Engine) dropNode(ns *NodeState) {
 	delete(e.nodes, ns.id)
+	if ns.id != e.self && !ns.everLive {
+		e.numNeverLive--
+	}
 	if i, found := slices.BinarySearchFunc(e.states, ns.id, compareState); found {
 		e.states = slices.Delete(e.states, i, i+1)
 	}
@@ -534,18 +538,27 @@ func (e *Engine) dropNode(ns *NodeState) {
 		}
 	}
 	e.targets.valid = false
-	e.fd.Forget(ns.slot)
+	e.fd.release(ns.slot)
 }
 
 // scheduledForDeletion reports whether ns has been dead (or left) long
 // enough to be left out of our digests and deltas: the detector's rule, on
 // the mirrored time of death.
 func (e *Engine) scheduledForDeletion(ns *NodeState, now time.Time) bool {
-	gone := ns.deadSince
-	if ns.left {
-		gone = ns.leftAt
+	at, gone := e.goneAt(ns)
+	return gone && e.cfg.FailureDetector.ScheduledForDeletion(at, now)
+}
+
+// goneAt returns when ns left, or else when the detector found it dead in
+// its current death; false if it is neither left nor dead.
+func (e *Engine) goneAt(ns *NodeState) (time.Time, bool) {
+	switch {
+	case ns.left:
+		return time.Unix(0, ns.leftAt), true
+	case ns.dead:
+		return e.fd.TimeOfDeath(ns.slot)
 	}
-	return !gone.IsZero() && e.cfg.FailureDetector.ScheduledForDeletion(gone, now)
+	return time.Time{}, false
 }
 
 // ResetNodeStateIfUpdate replaces what we know of id by a state fetched by

@@ -123,10 +123,8 @@ func (e *Engine) recordEvents(prev, cur []liveEntry) {
 
 // slotID returns the ID of the node with slot.
 func (e *Engine) slotID(slot uint64) NodeID {
-	for _, ns := range e.states {
-		if ns.slot == slot {
-			return ns.id
-		}
+	if ns := e.fd.owner(slot); ns != nil {
+		return ns.id
 	}
 	return NodeID{}
 }

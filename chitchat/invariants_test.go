@@ -58,8 +58,8 @@ func checkInvariants(e *Engine, prev map[uint64][2]uint64) error {
 			if ns.live != e.fd.IsLive(ns.slot) {
 				return fmt.Errorf("node %v: mirrored live %v, detector says %v", ns.id, ns.live, e.fd.IsLive(ns.slot))
 			}
-			if td, _ := e.fd.TimeOfDeath(ns.slot); !td.Equal(ns.deadSince) {
-				return fmt.Errorf("node %v: mirrored death %v, detector says %v", ns.id, ns.deadSince, td)
+			if _, dead := e.fd.TimeOfDeath(ns.slot); dead != ns.dead {
+				return fmt.Errorf("node %v: mirrored dead %v, detector says %v", ns.id, ns.dead, dead)
 			}
 		}
 		if prev != nil {

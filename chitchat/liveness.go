@@ -64,11 +64,11 @@ func (e *Engine) targetSets() *targetSets {
 		if ns.live {
 			t.live = append(t.live, ns.id.Addr)
 		}
-		if !ns.deadSince.IsZero() && !ns.left {
+		if ns.dead && !ns.left {
 			t.dead = append(t.dead, ns.id.Addr)
 		}
 	}
-	t.live, t.dead = addrSet(t.live), addrSet(t.dead)
+	t.live, t.dead = shrink(addrSet(t.live)), shrink(addrSet(t.dead))
 	// Targets are drawn from every peer only while none is live: only then
 	// is the set of every peer worth its memory.
 	t.peers = nil
@@ -104,6 +104,18 @@ func (e *Engine) recipient(addr netip.AddrPort) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
+// shrink lets go of a buffer that outgrew its contents (every peer is dead
+// at start, then live): the sets are kept between rebuilds.
+func shrink(s []netip.AddrPort) []netip.AddrPort {
+	switch {
+	case len(s) == 0:
+		return nil
+	case cap(s) > 2*len(s)+16:
+		return slices.Clone(s)
+	}
+	return s
+}
+
 func addrSet(s []netip.AddrPort) []netip.AddrPort {
 	slices.SortFunc(s, netip.AddrPort.Compare)
 	return slices.Compact(s)
@@ -132,9 +144,10 @@ type liveEntry struct {
 // dead-node grace period.
 //
 // Invariant: for every peer state, ns.live == fd.IsLive(ns.slot) and
-// ns.deadSince is the detector's time of death (zero when not dead). The
-// detector's live and dead sets change only here, so mirroring them here
-// keeps the hot paths (digests, deltas, target selection) off its maps.
+// ns.dead reports whether the detector holds a time of death for ns.slot
+// (the time stays there: Engine.goneAt). The detector's verdicts change
+// only here, so mirroring them here keeps the hot paths (digests, deltas,
+// target selection) off the detector.
 func (e *Engine) UpdateLiveness(now time.Time) {
 	e.noVictim = false // verdicts may change
 	for _, ns := range e.states {
@@ -145,17 +158,21 @@ func (e *Engine) UpdateLiveness(now time.Time) {
 		}
 	}
 	e.publishLive()
-	collected := e.fd.GarbageCollect(now)
 	var gone []NodeID // removed after the scan, which removal would disturb
+	for _, slot := range e.fd.GarbageCollect(now) {
+		gone = append(gone, e.fd.owner(slot).id)
+	}
 	for _, ns := range e.states {
-		if slices.Contains(collected, ns.slot) || (ns.left && e.cfg.FailureDetector.GracePeriodOver(ns.leftAt, now)) {
+		if ns.left && e.cfg.FailureDetector.GracePeriodOver(time.Unix(0, ns.leftAt), now) {
 			gone = append(gone, ns.id)
 		}
 	}
+	slices.SortFunc(gone, NodeID.Compare) // in ID order, as the states
 	for _, id := range gone {
 		e.log.Info("node garbage collected", "node", id)
 		e.removeNode(id)
 	}
+	e.maybeCompactNeverLive()
 }
 
 // judge re-evaluates one peer with the failure detector and mirrors the
@@ -172,11 +189,14 @@ func (e *Engine) judge(ns *NodeState, now time.Time) {
 
 // mirror copies the detector's verdict on ns into its state.
 func (e *Engine) mirror(ns *NodeState, now time.Time) {
-	wasLive, wasDead := ns.live, !ns.deadSince.IsZero()
+	wasLive, wasDead := ns.live, ns.dead
 	ns.live = e.fd.IsLive(ns.slot)
-	ns.everLive = ns.everLive || ns.live
-	ns.deadSince, _ = e.fd.TimeOfDeath(ns.slot)
-	if ns.live != wasLive || ns.deadSince.IsZero() == wasDead {
+	if ns.live && !ns.everLive {
+		ns.everLive = true
+		e.numNeverLive--
+	}
+	_, ns.dead = e.fd.TimeOfDeath(ns.slot)
+	if ns.live != wasLive || ns.dead != wasDead {
 		e.targets.valid = false
 		e.liveDirty = true
 	}
@@ -196,42 +216,59 @@ func (e *Engine) mirror(ns *NodeState, now time.Time) {
 }
 
 // publishLive publishes the live-nodes watch if the live set or a live
-// node's max version changed since the last publication.
+// node's max version changed since the last publication. The copies the
+// watch hands out are made by the first LiveNodesWatch call after it: an
+// Engine whose watch is never read (a simulation, a test) holds none, and
+// one read after every round by a Server holds them once.
 func (e *Engine) publishLive() {
 	e.liveDirty = false
-	current := e.liveNext[:0]
+	// Compare first: most rounds publish nothing, and need no second list.
+	i := 0
+	for _, ns := range e.states {
+		if ns.id == e.self || (ns.live && !ns.left) {
+			if i == len(e.prevLive) || e.prevLive[i] != (liveEntry{ns.slot, ns.maxVersion}) {
+				i = -1
+				break
+			}
+			i++
+		}
+	}
+	if i == len(e.prevLive) {
+		return
+	}
+	current := make([]liveEntry, 0, len(e.prevLive)+1)
 	for _, ns := range e.states {
 		if ns.id == e.self || (ns.live && !ns.left) {
 			current = append(current, liveEntry{ns.slot, ns.maxVersion})
 		}
 	}
-	if slices.Equal(current, e.prevLive) {
-		e.liveNext = current
-		return
-	}
-	published := make([]*NodeState, 0, len(current))
-	for _, ns := range e.states {
-		if ns.id != e.self && (!ns.live || ns.left) {
-			continue
-		}
-		if e.cfg.ExtraLivenessPredicate != nil && !e.cfg.ExtraLivenessPredicate(ns) {
-			continue
-		}
-		published = append(published, ns.Clone())
-	}
 	e.recordEvents(e.prevLive, current)
-	// The previous value's buffer becomes the next round's scratch.
-	e.prevLive, e.liveNext = current, e.prevLive
-	e.published = published
+	e.prevLive = current
+	e.published, e.publishPending = nil, true
 	e.publishedGen++
 }
 
 // LiveNodesWatch returns the live-nodes watch value and its generation,
 // which grows by one at each publication. The value is a list of copies of
 // the live nodes' states (filtered by Config.ExtraLivenessPredicate) in ID
-// order, published at the end of a round in which the live set or a live
-// node's max version changed. Before the first round it is empty.
+// order. A publication happens at the end of a round in which the live set
+// or a live node's max version changed; its copies are made at the first
+// call after it (a Server calls right after each round and each message,
+// under the same lock), of the nodes it found live that are still known.
+// Before the first round it is empty.
 func (e *Engine) LiveNodesWatch() (generation uint64, nodes []*NodeState) {
+	if e.publishPending {
+		e.publishPending = false
+		published := make([]*NodeState, 0, len(e.prevLive))
+		for _, le := range e.prevLive {
+			ns := e.fd.owner(le.slot)
+			if ns == nil || (e.cfg.ExtraLivenessPredicate != nil && !e.cfg.ExtraLivenessPredicate(ns)) {
+				continue
+			}
+			published = append(published, ns.Clone())
+		}
+		e.published = published
+	}
 	return e.publishedGen, e.published
 }
 
@@ -265,7 +302,7 @@ func (e *Engine) LeftNodes() []NodeID {
 func (e *Engine) DeadNodes() []NodeID {
 	var dead []NodeID
 	for _, ns := range e.states {
-		if !ns.deadSince.IsZero() && !ns.left {
+		if ns.dead && !ns.left {
 			dead = append(dead, ns.id)
 		}
 	}

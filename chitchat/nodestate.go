@@ -28,20 +28,61 @@ import (
 // NodeStates handed out by Engine and Server accessors are deep copies:
 // reading them is safe from any goroutine, and they never change.
 type NodeState struct {
+	// Fields are ordered to pack: 8-byte words first, then the 4-byte
+	// counters, then the flags (issue 13: every byte here is paid once per
+	// node per observer, and again in each copy the live-nodes watch holds).
 	id            NodeID
 	heartbeat     uint64
-	kvs           map[string]VersionedValue
 	maxVersion    uint64
 	lastGCVersion uint64
+	// kvs is nil until the node has a key. It is shared, read-only, with
+	// copies (Clone) while kvsShared is set: put, remove and clearKVs
+	// replace a shared map instead of writing to it.
+	kvs map[string]VersionedValue
 	// listeners is the Engine's registry; nil on copies.
 	listeners *listeners
 
-	// slot keys the node in the failure detector; live and deadSince mirror
-	// the detector's verdict (see Engine.UpdateLiveness).
-	slot      uint64
-	live      bool
-	deadSince time.Time
-	everLive  bool // seen live at least once: protected from eviction
+	// slot keys the node in the failure detector (fdslots.go); live and
+	// dead mirror the detector's verdict (see Engine.UpdateLiveness).
+	slot uint64
+	// ref is the node's position on the ring (nodeRef); sum caches its
+	// state hash, valid while sumStamp matches its inputs (stateHash).
+	ref      uint64
+	sum      uint64
+	sumStamp uint64
+	// freshFrom is the node's max version before its recent changes
+	// (Engine.noteChange).
+	freshFrom uint64
+	// fp is the fingerprint of kvs: the XOR of kvHash over its entries
+	// but those of status DeleteAfterTTL (fpShare). Every change to kvs
+	// goes through put, remove or clearKVs, which keep it.
+	fp uint64
+	// forgotMax and forgotAt (Unix nanoseconds) are the peer's max version
+	// claimed by the delta that made us forget our view last, and when
+	// (Engine.forgetView).
+	forgotMax uint64
+	forgotAt  int64
+	// leftAt is when the node was found left (see left), in nanoseconds
+	// since the Unix epoch: 8 bytes instead of a time.Time's 24. It only
+	// measures the dead-node grace period (hours), for which the wall
+	// clock is good enough.
+	leftAt int64
+
+	// mark == Engine.markGen when the node is listed explicitly in the
+	// message being built or checked.
+	mark uint32
+	// freshUntil is the last round in which the node is fresh (its state
+	// moved recently; Engine.noteChange).
+	freshUntil uint32
+	// forgotten counts the times our view of the node's keys was emptied
+	// (Engine.forgetView): the only way its versions go back.
+	forgotten uint32
+
+	live bool
+	// dead: the detector found the node dead; its time of death is the
+	// detector's (Engine.goneAt).
+	dead     bool
+	everLive bool // seen live at least once: protected from eviction
 	// evidenced is set once the node showed evidence of life (a heartbeat
 	// rise, direct contact, an alive notice); only then is it advertised in
 	// our digests and deltas.
@@ -58,41 +99,16 @@ type NodeState struct {
 	suspect bool
 	// deadNoticed: a death notice about this death was sent or applied.
 	deadNoticed bool
-	// mark == Engine.markGen when the node is listed explicitly in the
-	// message being built or checked.
-	mark uint32
-	// freshUntil is the last round in which the node is fresh (its state
-	// moved recently); freshFrom is its max version before those changes
-	// (Engine.noteChange).
-	freshUntil uint32
-	freshFrom  uint64
-
-	// ref is the node's position on the ring (nodeRef); sum caches its
-	// state hash, valid while sumStamp matches its inputs (stateHash).
-	ref      uint64
-	sum      uint64
-	sumStamp uint64
 	// left is set once the node's LeftKey is known; from then on the
 	// failure detector no longer judges it and it is collected at
 	// leftAt plus the dead-node grace period.
-	left   bool
-	leftAt time.Time
-	// forgotten counts the times our view of the node's keys was emptied
-	// (Engine.forgetView): the only way its versions go back.
-	forgotten uint32
-	// forgotMax and forgotAt are the peer's max version claimed by the
-	// delta that made us forget our view last, and when (forgetView).
-	forgotMax uint64
-	forgotAt  time.Time
-	// fp is the fingerprint of kvs: the XOR of kvHash over its entries
-	// but those of status DeleteAfterTTL (fpShare).
-	// Every change to kvs goes through put, remove or clearKVs, which keep
-	// it.
-	fp uint64
+	left bool
+	// kvsShared: kvs is shared with a copy (see kvs).
+	kvsShared bool
 }
 
 func newNodeState(id NodeID, l *listeners) *NodeState {
-	return &NodeState{id: id, kvs: make(map[string]VersionedValue), listeners: l, ref: nodeRef(id)}
+	return &NodeState{id: id, listeners: l, ref: nodeRef(id)}
 }
 
 // ID returns the node's identity.
@@ -181,12 +197,27 @@ func lessMonotonic(a, b [2]uint64) bool {
 	return a[0] < b[0] || (a[0] == b[0] && a[1] < b[1])
 }
 
-// Clone returns a deep copy detached from any listener registry.
+// Clone returns a deep copy detached from any listener registry. The copy
+// shares the key-value map, which neither side writes to from then on (the
+// owner replaces it at its next write: see kvs).
 func (ns *NodeState) Clone() *NodeState {
+	if ns.kvs != nil && !ns.kvsShared {
+		ns.kvsShared = true // never written on a copy: copies are set already
+	}
 	c := *ns
-	c.kvs = maps.Clone(ns.kvs)
 	c.listeners = nil
 	return &c
+}
+
+// ownKVs makes kvs a map this state may write to.
+func (ns *NodeState) ownKVs() {
+	switch {
+	case ns.kvs == nil:
+		ns.kvs = make(map[string]VersionedValue, 1)
+	case ns.kvsShared:
+		ns.kvs = maps.Clone(ns.kvs)
+	}
+	ns.kvsShared = false
 }
 
 // digest returns the node's digest entry as known locally.
@@ -282,6 +313,7 @@ func (ns *NodeState) put(key string, v VersionedValue) {
 		ns.fp ^= fpShare(key, old)
 	}
 	ns.fp ^= fpShare(key, v)
+	ns.ownKVs()
 	ns.kvs[key] = v
 }
 
@@ -289,13 +321,14 @@ func (ns *NodeState) put(key string, v VersionedValue) {
 func (ns *NodeState) remove(key string) {
 	if old, ok := ns.kvs[key]; ok {
 		ns.fp ^= fpShare(key, old)
+		ns.ownKVs()
 		delete(ns.kvs, key)
 	}
 }
 
 // clearKVs empties kvs.
 func (ns *NodeState) clearKVs() {
-	clear(ns.kvs)
+	ns.kvs, ns.kvsShared = nil, false
 	ns.fp = 0
 }
 

@@ -434,13 +434,13 @@ func (e *Engine) withinLimits(ns *NodeState, nd *NodeDelta, status deltaStatus) 
 // larger than our limit, taken a prefix at a time, must not churn, and
 // forged deltas must not wipe a view again and again.
 func (e *Engine) forgetView(now time.Time, ns *NodeState, claimed uint64) {
-	if claimed <= ns.forgotMax || (!ns.forgotAt.IsZero() && now.Sub(ns.forgotAt) < e.cfg.StreamSyncInterval) {
+	if claimed <= ns.forgotMax || (ns.forgotAt != 0 && now.UnixNano()-ns.forgotAt < int64(e.cfg.StreamSyncInterval)) {
 		return
 	}
 	e.stats.ViewsForgotten++
 	e.log.Warn("forgetting our view of a node's keys: a delta on top of it exceeds MaxKeysPerNode; taking its state afresh",
 		"node", ns.id, "keys", len(ns.kvs), "max_version", ns.maxVersion)
-	ns.forgotMax, ns.forgotAt = claimed, now
+	ns.forgotMax, ns.forgotAt = claimed, now.UnixNano()
 	ns.clearKVs()
 	ns.maxVersion, ns.lastGCVersion = 0, 0
 	ns.forgotten++
@@ -465,16 +465,16 @@ func (e *Engine) checkLeft(now time.Time, ns *NodeState) {
 	switch {
 	case has && !ns.left:
 		ns.left = true
-		ns.leftAt = now
+		ns.leftAt = now.UnixNano()
 		ns.live = false
-		ns.deadSince = time.Time{}
+		ns.dead = false
 		e.targets.valid = false
 		e.liveDirty = true
 		e.fd.Forget(ns.slot)
 		e.log.Info("node left", "node", ns.id)
 	case !has && ns.left:
 		ns.left = false
-		ns.leftAt = time.Time{}
+		ns.leftAt = 0
 		e.targets.valid = false
 		e.log.Warn("node left, then its state lost the leave (a refuted forgery): back under the failure detector", "node", ns.id)
 	}

@@ -1,0 +1,148 @@
+package chitchat
+
+import (
+	"math/bits"
+	"time"
+
+	"github.com/gossipkit/chitchat-go/failuredetector"
+)
+
+// slotDetector is the Engine's failure detector: one failuredetector.Node
+// (104 bytes, no pointers) per node state, in a slice indexed by the low 32
+// bits of NodeState.slot. A Detector keyed by slot held the same Nodes in a
+// map, which cost about 230 bytes per node at 1,000 nodes (issue 13).
+//
+// Slots: the low 32 bits are a dense index, taken from the free list when a
+// state is created (alloc) and given back when it is removed (release); the
+// high 32 bits are the creation counter, so that a slot names one state
+// even after its index is reused (the never-live queue and the live-nodes
+// watch compare slots), and slots sort in creation order (until the counter
+// wraps after 2^32 creations, which only perturbs the eviction order of the
+// never-live queue).
+//
+// Forget (a node that left) and GarbageCollect reset an index's Node but
+// keep the index: only release frees it.
+type slotDetector struct {
+	model  *failuredetector.Model
+	nodes  []failuredetector.Node
+	owners []*NodeState // by index; nil when free
+	// tracked has a bit per index that has a window in the sense of Len
+	// (a heartbeat was reported or a window ensured).
+	tracked []uint64
+	free    []uint32
+	created uint64
+}
+
+func newSlotDetector(cfg failuredetector.Config) (*slotDetector, error) {
+	m, err := failuredetector.NewModel(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &slotDetector{model: m}, nil
+}
+
+func slotIndex(slot uint64) uint32 { return uint32(slot) }
+
+// alloc returns a slot for ns, whose Node is in its zero state.
+func (d *slotDetector) alloc(ns *NodeState) uint64 {
+	var i uint32
+	if n := len(d.free); n > 0 {
+		i = d.free[n-1]
+		d.free = d.free[:n-1]
+		d.owners[i] = ns
+	} else {
+		i = uint32(len(d.nodes))
+		d.nodes = append(d.nodes, failuredetector.Node{})
+		d.owners = append(d.owners, ns)
+		if int(i)/64 >= len(d.tracked) {
+			d.tracked = append(d.tracked, 0)
+		}
+	}
+	d.created++
+	return d.created<<32 | uint64(i)
+}
+
+// release frees slot's index for a later state.
+func (d *slotDetector) release(slot uint64) {
+	i := slotIndex(slot)
+	d.reset(i)
+	d.owners[i] = nil
+	d.free = append(d.free, i)
+}
+
+// owner returns the state slot names, or nil if it was removed.
+func (d *slotDetector) owner(slot uint64) *NodeState {
+	i := slotIndex(slot)
+	if int(i) >= len(d.owners) {
+		return nil
+	}
+	if ns := d.owners[i]; ns != nil && ns.slot == slot {
+		return ns
+	}
+	return nil
+}
+
+func (d *slotDetector) reset(i uint32) {
+	d.nodes[i] = failuredetector.Node{}
+	d.tracked[i/64] &^= 1 << (i % 64)
+}
+
+func (d *slotDetector) track(i uint32) { d.tracked[i/64] |= 1 << (i % 64) }
+
+func (d *slotDetector) node(slot uint64) *failuredetector.Node { return &d.nodes[slotIndex(slot)] }
+
+// The methods below are failuredetector.Detector's, on slots.
+
+func (d *slotDetector) ReportHeartbeat(slot uint64, now time.Time) {
+	d.track(slotIndex(slot))
+	d.node(slot).ReportHeartbeat(d.model, now)
+}
+
+func (d *slotDetector) EnsureWindow(slot uint64) { d.track(slotIndex(slot)) }
+
+func (d *slotDetector) Phi(slot uint64, now time.Time) (float64, bool) {
+	return d.node(slot).Phi(d.model, now)
+}
+
+func (d *slotDetector) UpdateLiveness(slot uint64, now time.Time) {
+	d.node(slot).UpdateLiveness(d.model, now)
+}
+
+func (d *slotDetector) MarkDead(slot uint64, now time.Time) { d.node(slot).MarkDead(d.model, now) }
+
+func (d *slotDetector) IsLive(slot uint64) bool { return d.node(slot).IsLive() }
+
+func (d *slotDetector) TimeOfDeath(slot uint64) (time.Time, bool) {
+	return d.node(slot).TimeOfDeath(d.model)
+}
+
+// Forget drops every trace of slot's verdict and window; the slot stays
+// allocated to its state.
+func (d *slotDetector) Forget(slot uint64) { d.reset(slotIndex(slot)) }
+
+// GarbageCollect resets and returns, in index order, the slots dead for at
+// least DeadNodeGracePeriod at now (nil if none).
+func (d *slotDetector) GarbageCollect(now time.Time) []uint64 {
+	var collected []uint64
+	cfg := d.model.Config()
+	for i := range d.nodes {
+		n := &d.nodes[i]
+		if !n.IsDead() {
+			continue
+		}
+		if tDeath, _ := n.TimeOfDeath(d.model); cfg.GracePeriodOver(tDeath, now) && d.owners[i] != nil {
+			collected = append(collected, d.owners[i].slot)
+			d.reset(uint32(i))
+		}
+	}
+	return collected
+}
+
+// Len returns the number of slots that have a window.
+func (d *slotDetector) Len() int {
+	n := 0
+	for _, w := range d.tracked {
+		n += bits.OnesCount64(w)
+	}
+	return n
+}
