@@ -40,9 +40,11 @@ type Config struct {
 
 	// FailureDetector configures liveness. Zero fields take the
 	// failuredetector defaults (phi 8, window 1000, max interval 10s,
-	// initial interval 5s, dead-node grace period 24h). LearnedPrior is
-	// always on unless FixedPrior is set, and then InitialInterval defaults
-	// to twice GossipInterval: the learned prior's starting point.
+	// dead-node grace period 24h), except that LearnedPrior is on (unless
+	// FixedPrior is set), InitialInterval then defaults to twice
+	// GossipInterval (the learned prior's starting point; with FixedPrior
+	// it stays 5s, upstream's), and MinInterval to half GossipInterval
+	// (with FixedPrior, 0: every report counts, as upstream).
 	FailureDetector failuredetector.Config
 
 	// FixedPrior judges new nodes against FailureDetector.InitialInterval
@@ -71,7 +73,9 @@ type Config struct {
 	// LiveNodes() ignores it, as upstream.
 	ExtraLivenessPredicate func(*NodeState) bool
 
-	// Logger receives the node's logs. Default: discard.
+	// Logger receives the node's logs. Default: warnings and errors to
+	// stderr (misconfiguration must not be silent); slog.New(
+	// slog.DiscardHandler) silences it.
 	Logger *slog.Logger
 
 	// RandSeed seeds target selection and delta shuffling in the Server.
@@ -157,9 +161,12 @@ type Config struct {
 // without bound. Honest nodes never reach them with the defaults.
 type Limits struct {
 	// MaxNodes caps the node states held, self included. When it is
-	// reached, a newly mentioned node replaces the oldest node never seen
-	// live, if any; otherwise it is ignored. Default 10,000 (a digest of
-	// short names fills a datagram at 2,466 to 2,664 nodes).
+	// reached, a newly mentioned node replaces, in this order, the oldest
+	// node never seen live and without evidence of life, a node not live
+	// superseded by a live later generation, the node dead or left the
+	// longest, and (for a node in direct contact only) the oldest node never
+	// heard from directly; otherwise it is ignored (docs/PROTOCOL.md §17.2).
+	// Default 10,000.
 	MaxNodes int
 	// MaxKeysPerNode caps the keys (tombstones included) of one node. A
 	// node delta that would exceed it is refused. Default 100,000.
