@@ -197,6 +197,8 @@ func TestMetrics(t *testing.T) {
 		`chitchat_node_info{cluster_id="testing",generation_id="1",gossip_advertise_addr="10.0.0.1:7280",node_id="node_0"} 1`,
 		"chitchat_claims_refused_total 0", "chitchat_self_deltas_ignored_total 0", "chitchat_refutations_total 0",
 		"chitchat_reincarnations_total 0", "chitchat_replies_capped_total 0", "chitchat_version_mismatch_total 0",
+		"chitchat_messages_refused_total 0", "chitchat_views_forgotten_total 0", "chitchat_forged_content_total 0",
+		"chitchat_push_not_forwarded_total 0", `chitchat_datagrams_dropped_total{reason="future_counter"} 0`,
 		"chitchat_push_originated_total", "chitchat_push_forwarded_total", "chitchat_push_rate_limited_total",
 		"chitchat_stream_exchanges_started_total", "chitchat_stream_bytes_total",
 		"go_goroutines", "process_",

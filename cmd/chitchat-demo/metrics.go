@@ -78,13 +78,17 @@ func newStatsCollector(srv *chitchat.Server) *statsCollector {
 			counter("chitchat_node_deltas_rejected_total", "Node deltas rejected as stale or inapplicable.", func(s chitchat.Stats) uint64 { return s.Engine.NodeDeltasRejected }),
 			counter("chitchat_node_deltas_refused_total", "Node deltas refused for exceeding the configured limits.", func(s chitchat.Stats) uint64 { return s.Engine.NodeDeltasRefused }),
 			counter("chitchat_nodes_refused_total", "New nodes ignored because the node limit was reached.", func(s chitchat.Stats) uint64 { return s.Engine.NodesRefused }),
-			counter("chitchat_nodes_evicted_total", "Never-live nodes dropped to make room for new ones.", func(s chitchat.Stats) uint64 { return s.Engine.NodesEvicted }),
+			counter("chitchat_nodes_evicted_total", "Nodes dropped to make room for new ones (never live, superseded, long dead, or never heard from).", func(s chitchat.Stats) uint64 { return s.Engine.NodesEvicted }),
 			// Refusals of hostile or impossible input (docs/design/scale.md §6).
 			counter("chitchat_claims_refused_total", "Digest entries and notices refused: a heartbeat or version above 2^62, or a name above the limit.", func(s chitchat.Stats) uint64 { return s.Engine.ClaimsRefused }),
 			counter("chitchat_self_deltas_ignored_total", "Node deltas about this node, never applied.", func(s chitchat.Stats) uint64 { return s.Engine.SelfDeltasIgnored }),
 			counter("chitchat_refutations_total", "Claims about this node above its own state, refuted by moving past them.", func(s chitchat.Stats) uint64 { return s.Engine.Refutations }),
 			counter("chitchat_reincarnations_total", "Claims about this node too large to refute, answered with a new generation.", func(s chitchat.Stats) uint64 { return s.Engine.Reincarnations }),
 			counter("chitchat_replies_capped_total", "Plaintext Syns from unknown senders left unanswered (no answer fits 3 times their size).", func(s chitchat.Stats) uint64 { return s.Engine.RepliesCapped }),
+			counter("chitchat_messages_refused_total", "Messages handed to the engine that no decoder produces (an invalid coverage).", func(s chitchat.Stats) uint64 { return s.Engine.MessagesRefused }),
+			counter("chitchat_views_forgotten_total", "Views of a peer's keys emptied and taken afresh, when a delta on top would exceed the key limit.", func(s chitchat.Stats) uint64 { return s.Engine.ViewsForgotten }),
+			counter("chitchat_forged_content_total", "Echoes of this node's state holding keys it never wrote at its own versions (refuted).", func(s chitchat.Stats) uint64 { return s.Engine.ForgedContent }),
+			counter("chitchat_push_not_forwarded_total", "Plaintext pushes from an address that is no member's: applied, not forwarded.", func(s chitchat.Stats) uint64 { return s.Push.NotForwarded }),
 			counter("chitchat_version_mismatch_total", "Datagrams of another protocol version refused.", func(s chitchat.Stats) uint64 { return s.VersionMismatch }),
 			// Push (docs/design/scale.md §7).
 			counter("chitchat_push_originated_total", "Pushes of this node's news or notices, per recipient.", func(s chitchat.Stats) uint64 { return s.Push.Originated }),
