@@ -6,47 +6,54 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 )
 
-// A node process runs with GOMAXPROCS=1 unless the environment says
-// otherwise (sidecar.go); /metrics shows what the runtime runs with.
-func TestNodeProcessGOMAXPROCS(t *testing.T) {
+// A node process runs with GOMAXPROCS=1 and GOGC=50 unless the environment
+// says otherwise (sidecar.go); /metrics shows what the runtime runs with.
+func TestNodeProcessRuntimeSettings(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name string
-		env  []string
-		want string
+		name      string
+		env       []string
+		procs, gc string
 	}{
-		{"default", nil, "1"},
-		{"GOMAXPROCS=3 in the environment", []string{"GOMAXPROCS=3"}, "3"},
+		{"default", nil, "1", "50"},
+		{"GOMAXPROCS=3 GOGC=200 in the environment", []string{"GOMAXPROCS=3", "GOGC=200"}, "3", "200"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := testContext(t)
 			cmd := exec.Command(demoBin, seededArgs(freePorts(t, 1), 0)...)
-			cmd.Env = append(envWithout("GOMAXPROCS"), tt.env...)
+			cmd.Env = append(envWithout("GOMAXPROCS", "GOGC"), tt.env...)
 			p := startCommand(t, "node_0", cmd)
 			waitServing(ctx, p)
 			_, _, body := httpGet(ctx, t, p.url+"/metrics")
-			m := regexp.MustCompile(`(?m)^go_sched_gomaxprocs_threads (\d+)$`).FindSubmatch(body)
-			if m == nil {
-				t.Fatalf("/metrics has no go_sched_gomaxprocs_threads:\n%s", body)
-			}
-			if string(m[1]) != tt.want {
-				t.Errorf("GOMAXPROCS = %s, want %s", m[1], tt.want)
+			for _, w := range []struct{ metric, want string }{
+				{"go_sched_gomaxprocs_threads", tt.procs}, {"go_gc_gogc_percent", tt.gc},
+			} {
+				m := regexp.MustCompile(`(?m)^` + w.metric + ` (\d+)$`).FindSubmatch(body)
+				if m == nil {
+					t.Fatalf("/metrics has no %s:\n%s", w.metric, body)
+				}
+				if string(m[1]) != w.want {
+					t.Errorf("%s = %s, want %s", w.metric, m[1], w.want)
+				}
 			}
 		})
 	}
 }
 
-func envWithout(name string) []string {
+// envWithout is the environment without the variables named.
+func envWithout(names ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, name+"=") {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(names, name) {
 			env = append(env, kv)
 		}
 	}

@@ -3,34 +3,52 @@ package main
 import (
 	"log/slog"
 	"runtime"
+	"runtime/debug"
 )
 
 // A node runs beside the real work of its host: it should take one core's
-// slice at most, and wake as few threads as it can. By default the Go
-// runtime runs one P per CPU, and every datagram that wakes the netpoller
-// may wake an idle P to steal work that is not there; with GOMAXPROCS=1 the
-// 30-process benchmark of issue 15 spends about 20 % less CPU (BENCHMARKS.md).
+// slice at most, wake as few threads as it can and hold little memory. A
+// node process therefore sets, unless the environment sets them:
 //
-// The garbage collector is left alone: a node's heap is a few MB, below the
-// runtime's 4 MB minimum heap goal, so GOGC changes nothing, and the
-// profiles show no GC time worth a memory limit. GOGC and GOMEMLIMIT in the
-// environment apply as usual.
+//   - GOMAXPROCS=1 (not with --overlay, whose WireGuard encryption uses
+//     every core it is given): by default the runtime runs one P per CPU,
+//     and a datagram that wakes the netpoller may wake an idle P to steal
+//     work that is not there.
+//   - GOGC=50: below a heap of 4 MB × GOGC/100 the collector does not run,
+//     and a node's live heap is 1 to 3 MB, so at the default of 100 it held
+//     up to 4 MB of garbage and retained heap. At 50 the 30-process
+//     benchmark of issue 15 holds about 1 MB less per process, for no CPU
+//     its profiles can see (a collection of a 2 MB heap takes microseconds).
+//
+// GOMEMLIMIT in the environment applies as usual (none is set here: a limit
+// under a large cluster's live heap would make the collector run back to
+// back). BENCHMARKS.md (issue 15) has the figures.
+type sidecarSettings struct {
+	procs     int // GOMAXPROCS to set, 0 for none
+	gcPercent int // GOGC to set, 0 for none
+}
 
-// sidecarProcs returns the GOMAXPROCS a node process sets, 0 for none: 1,
-// unless the environment sets GOMAXPROCS or the node runs the overlay (whose
-// WireGuard encryption uses every core it is given).
-func sidecarProcs(overlay bool, lookupEnv func(string) (string, bool)) int {
-	if _, ok := lookupEnv("GOMAXPROCS"); ok || overlay {
-		return 0
+func sidecarRuntime(overlay bool, lookupEnv func(string) (string, bool)) sidecarSettings {
+	var s sidecarSettings
+	if _, ok := lookupEnv("GOMAXPROCS"); !ok && !overlay {
+		s.procs = 1
 	}
-	return 1
+	if _, ok := lookupEnv("GOGC"); !ok {
+		s.gcPercent = 50
+	}
+	return s
 }
 
 // applySidecarRuntime sets the runtime up for a node process (see
-// sidecarProcs).
+// sidecarRuntime).
 func applySidecarRuntime(overlay bool, lookupEnv func(string) (string, bool), log *slog.Logger) {
-	if n := sidecarProcs(overlay, lookupEnv); n > 0 {
-		prev := runtime.GOMAXPROCS(n)
-		log.Debug("sidecar runtime: GOMAXPROCS set (set the GOMAXPROCS environment variable to override)", "gomaxprocs", n, "was", prev)
+	s := sidecarRuntime(overlay, lookupEnv)
+	if s.procs > 0 {
+		runtime.GOMAXPROCS(s.procs)
 	}
+	if s.gcPercent > 0 {
+		debug.SetGCPercent(s.gcPercent)
+	}
+	log.Debug("sidecar runtime (the GOMAXPROCS and GOGC environment variables override it)",
+		"gomaxprocs", runtime.GOMAXPROCS(0), "gogc", gcPercent())
 }

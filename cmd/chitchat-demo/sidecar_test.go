@@ -1,25 +1,29 @@
 package main
 
-import "testing"
+import (
+	"testing"
 
-func TestSidecarProcs(t *testing.T) {
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestSidecarRuntime(t *testing.T) {
 	tests := []struct {
 		name    string
 		overlay bool
 		env     map[string]string
-		want    int
+		want    sidecarSettings
 	}{
-		{"default: one P", false, nil, 1},
-		{"GOMAXPROCS in the environment wins", false, map[string]string{"GOMAXPROCS": "4"}, 0},
-		{"even empty", false, map[string]string{"GOMAXPROCS": ""}, 0},
-		{"overlay: every core for WireGuard", true, nil, 0},
-		{"GOGC does not matter", false, map[string]string{"GOGC": "50"}, 1},
+		{"default", false, nil, sidecarSettings{procs: 1, gcPercent: 50}},
+		{"GOMAXPROCS in the environment wins", false, map[string]string{"GOMAXPROCS": "4"}, sidecarSettings{gcPercent: 50}},
+		{"GOGC in the environment wins", false, map[string]string{"GOGC": "off"}, sidecarSettings{procs: 1}},
+		{"even empty", false, map[string]string{"GOMAXPROCS": "", "GOGC": ""}, sidecarSettings{}},
+		{"overlay: every core for WireGuard", true, nil, sidecarSettings{gcPercent: 50}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			lookup := func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok }
-			if got := sidecarProcs(tt.overlay, lookup); got != tt.want {
-				t.Errorf("sidecarProcs = %d, want %d", got, tt.want)
+			if d := cmp.Diff(tt.want, sidecarRuntime(tt.overlay, lookup), cmp.AllowUnexported(sidecarSettings{})); d != "" {
+				t.Errorf("sidecarRuntime (-want +got):\n%s", d)
 			}
 		})
 	}
