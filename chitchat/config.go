@@ -84,7 +84,10 @@ type Config struct {
 
 	// MaxDatagramSize is the budget of every message, envelope included.
 	// Default and maximum 65,507 bytes (the largest UDP payload over IPv4).
-	// Must be at least MinDatagramSize.
+	// Must be at least MinDatagramSize. It also sizes the Server's receive
+	// buffer: a datagram larger than this is dropped and counted in
+	// Stats.RecvErrors, so every node of a cluster needs the same budget
+	// (or a larger one than any peer's).
 	MaxDatagramSize int
 
 	// DisablePush turns off the push of news as it happens

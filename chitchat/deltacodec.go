@@ -49,11 +49,19 @@ const (
 	maxDeltaStream = 1 << 20
 )
 
+// The zstd codecs are built on first use, not at package initialization: a
+// node that never compresses a block (small states, the demo's first
+// rounds) never allocates an encoder, and importing the package costs no
+// heap. One encoder, not one per CPU: a SpeedDefault encoder holds about
+// 1.3 MiB of match tables, and the engine encodes under the Server's lock,
+// so a second one would only sit idle (in-process clusters share it; a block
+// encodes in microseconds). The output does not depend on the concurrency.
 var (
 	zstdEncoder = sync.OnceValue(func() *zstd.Encoder {
 		enc, err := zstd.NewWriter(nil,
 			zstd.WithEncoderLevel(zstd.SpeedDefault),
 			zstd.WithWindowSize(blockThreshold),
+			zstd.WithEncoderConcurrency(1),
 			zstd.WithEncoderCRC(false), // UDP checksums (and AEAD, when enabled) cover integrity
 		)
 		if err != nil {
@@ -65,6 +73,7 @@ var (
 		dec, err := zstd.NewReader(nil,
 			zstd.WithDecoderMaxMemory(maxDeltaStream),
 			zstd.WithDecodeAllCapLimit(true),
+			zstd.WithDecoderConcurrency(1),
 		)
 		if err != nil {
 			panic(fmt.Sprintf("chitchat: zstd decoder: %v", err))
@@ -73,12 +82,9 @@ var (
 	})
 )
 
-// The codecs are built at package initialization, outside any
-// testing/synctest bubble: their internal pools are channels, and a channel
-// created inside one bubble (by the first delta encoded there) is fatal to
-// use from any other bubble or from outside.
-// The encoder creates its pool lazily, at its first EncodeAll.
-func init() {
+// warmZstd builds both codecs now (server_zstd.go does it at
+// initialization in test binaries, outside any testing/synctest bubble).
+func warmZstd() {
 	zstdEncoder().EncodeAll([]byte{0}, nil)
 	zstdDecoder()
 }

@@ -44,7 +44,7 @@ func (u UDP) Open(addr netip.AddrPort) (Conn, error) {
 	if la, ok := pc.LocalAddr().(*net.UDPAddr); ok {
 		local = unmap(la.AddrPort())
 	}
-	return &udpConn{pc: pc, local: local}, nil
+	return &udpConn{pc: pc, local: local, raw: newRawIO(pc, local)}, nil
 }
 
 // udpNetwork is the network to bind ip on: "udp4" for an IPv4 address, so
@@ -62,6 +62,7 @@ type udpConn struct {
 	pc     *net.UDPConn
 	local  netip.AddrPort
 	closed atomic.Bool
+	raw    *rawIO // Linux: datagram I/O by raw syscalls (udp_linux.go); nil elsewhere
 }
 
 func (c *udpConn) LocalAddr() netip.AddrPort { return c.local }
@@ -73,7 +74,7 @@ func (c *udpConn) Send(to netip.AddrPort, b []byte) error {
 	if err := c.precheck(to, len(b)); err != nil {
 		return err
 	}
-	if _, err := c.pc.WriteToUDPAddrPort(b, unmap(to)); err != nil {
+	if err := c.write(b, unmap(to)); err != nil {
 		if errors.Is(err, net.ErrClosed) {
 			return ErrClosed
 		}
@@ -98,7 +99,7 @@ func (c *udpConn) precheck(to netip.AddrPort, size int) error {
 }
 
 func (c *udpConn) Recv(buf []byte) (int, netip.AddrPort, error) {
-	n, _, flags, from, err := c.pc.ReadMsgUDPAddrPort(buf, nil)
+	n, truncated, from, err := c.read(buf)
 	from = unmap(from)
 	if err != nil {
 		if c.closed.Load() || errors.Is(err, net.ErrClosed) {
@@ -106,7 +107,7 @@ func (c *udpConn) Recv(buf []byte) (int, netip.AddrPort, error) {
 		}
 		return 0, from, err // *net.OpError; IsTransient classifies its errno
 	}
-	if flags&msgTrunc != 0 || n > MaxPayloadSize {
+	if truncated || n > MaxPayloadSize {
 		return 0, from, &transientError{fmt.Errorf(
 			"transport: dropped datagram from %v larger than the %d-byte buffer or %d: %w",
 			from, len(buf), MaxPayloadSize, ErrTooLarge)}
@@ -119,4 +120,25 @@ func (c *udpConn) Close() error {
 		return nil
 	}
 	return c.pc.Close()
+}
+
+// write sends b to `to` through the socket.
+func (c *udpConn) write(b []byte, to netip.AddrPort) error {
+	if c.raw != nil {
+		if ok, err := c.raw.write(b, to); ok {
+			return err
+		}
+	}
+	_, err := c.pc.WriteToUDPAddrPort(b, to)
+	return err
+}
+
+// read receives one datagram into buf: its size, whether it was larger
+// than buf, its source.
+func (c *udpConn) read(buf []byte) (int, bool, netip.AddrPort, error) {
+	if c.raw != nil {
+		return c.raw.read(buf)
+	}
+	n, _, flags, from, err := c.pc.ReadMsgUDPAddrPort(buf, nil)
+	return n, flags&msgTrunc != 0, from, err
 }

@@ -64,6 +64,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: opts.logLevel}))
+	applySidecarRuntime(opts.overlay != nil, os.LookupEnv, logger) // sidecar.go
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := runNode(ctx, opts, logger, stdout); err != nil {

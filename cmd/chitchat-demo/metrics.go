@@ -4,66 +4,51 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"sync"
 
 	"github.com/gossipkit/chitchat-go/chitchat"
 )
 
-// metricsHandler serves /metrics from a private registry: the node's
-// chitchat metrics, the Go runtime and process collectors, and more (the
-// overlay's). A collector that fails is logged and left out of the answer,
-// which never quotes the error.
-func metricsHandler(srv *chitchat.Server, log *slog.Logger, more ...prometheus.Collector) http.Handler {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		newStatsCollector(srv),
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
-	reg.MustRegister(more...)
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		Registry:      reg,
-		ErrorHandling: promhttp.ContinueOnError,
-		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelError),
-	})
+// metricsHandler serves /metrics: the node's chitchat metrics, the Go
+// runtime's and the process's, and more (the overlay's). The metrics are
+// read at scrape time; nothing is built before the first scrape.
+func metricsHandler(srv *chitchat.Server, log *slog.Logger, more ...metricsSource) http.Handler {
+	var stats metricsSource
+	var once sync.Once
+	sources := []metricsSource{
+		func(m *metricsText) {
+			once.Do(func() { stats = newStatsCollector(srv).write })
+			stats(m)
+		},
+		goMetrics,
+		func(m *metricsText) { processMetrics(m, log) },
+	}
+	return metricsHTTPHandler(append(sources, more...)...)
 }
 
 // statsCollector turns Server.Stats into metrics at scrape time: the library
-// keeps plain counters and the demo owns the metric
-// names.
+// keeps plain counters and the demo owns the metric names.
 type statsCollector struct {
-	srv  *chitchat.Server
-	info *prometheus.Desc
+	srv *chitchat.Server
 	// counters and gauges, each with the Stats field it reads
-	values  []statsMetric
-	dropped *prometheus.Desc // datagrams dropped by the keyring, by reason
-	round   *prometheus.Desc
+	values []statsMetric
 }
 
 type statsMetric struct {
-	desc  *prometheus.Desc
-	kind  prometheus.ValueType
-	value func(chitchat.Stats) float64
+	name, help string
+	kind       metricKind
+	value      func(chitchat.Stats) float64
 }
 
 func newStatsCollector(srv *chitchat.Server) *statsCollector {
 	counter := func(name, help string, f func(chitchat.Stats) uint64) statsMetric {
-		return statsMetric{
-			desc:  prometheus.NewDesc(name, help, nil, nil),
-			kind:  prometheus.CounterValue,
-			value: func(s chitchat.Stats) float64 { return float64(f(s)) },
-		}
+		return statsMetric{name: name, help: help, kind: counterKind, value: func(s chitchat.Stats) float64 { return float64(f(s)) }}
 	}
 	gauge := func(name, help string, f func(chitchat.Stats) float64) statsMetric {
-		return statsMetric{desc: prometheus.NewDesc(name, help, nil, nil), kind: prometheus.GaugeValue, value: f}
+		return statsMetric{name: name, help: help, kind: gaugeKind, value: f}
 	}
 	return &statsCollector{
 		srv: srv,
-		info: prometheus.NewDesc("chitchat_node_info",
-			"Identity of this node (always 1).", []string{"cluster_id", "node_id", "generation_id", "gossip_advertise_addr"}, nil),
 		values: []statsMetric{
 			counter("chitchat_messages_sent_total", "Gossip messages sent.", func(s chitchat.Stats) uint64 { return s.MessagesSent }),
 			counter("chitchat_bytes_sent_total", "Bytes of gossip messages sent.", func(s chitchat.Stats) uint64 { return s.BytesSent }),
@@ -110,36 +95,37 @@ func newStatsCollector(srv *chitchat.Server) *statsCollector {
 			gauge("chitchat_heartbeat", "This node's heartbeat.", func(s chitchat.Stats) float64 { return float64(s.Heartbeat) }),
 			gauge("chitchat_key_values", "This node's keys (tombstones excluded).", func(s chitchat.Stats) float64 { return float64(s.KeyValues) }),
 		},
-		dropped: prometheus.NewDesc("chitchat_datagrams_dropped_total",
-			"Datagrams dropped by the keyring: auth_failure (no key opens it), replay, wrong_cluster, plaintext_refused.",
-			[]string{"reason"}, nil),
-		round: prometheus.NewDesc("chitchat_gossip_round_seconds",
-			"Duration of gossip rounds (bookkeeping and sends).", nil, nil),
 	}
 }
 
-func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.info
-	for _, m := range c.values {
-		ch <- m.desc
-	}
-	ch <- c.dropped
-	ch <- c.round
+// droppedReasons are the labels of chitchat_datagrams_dropped_total, each
+// with the Stats field it reads.
+var droppedReasons = []struct {
+	reason string
+	value  func(chitchat.Stats) uint64
+}{
+	{"auth_failure", func(s chitchat.Stats) uint64 { return s.AuthFailures }},
+	{"future_counter", func(s chitchat.Stats) uint64 { return s.FutureCounters }},
+	{"plaintext_refused", func(s chitchat.Stats) uint64 { return s.PlaintextRefused }},
+	{"replay", func(s chitchat.Stats) uint64 { return s.Replays }},
+	{"wrong_cluster", func(s chitchat.Stats) uint64 { return s.WrongCluster }},
 }
 
-func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
+func (c *statsCollector) write(m *metricsText) {
 	id := c.srv.Self()
-	ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1,
-		c.srv.ClusterID(), id.Name, strconv.FormatUint(id.Generation, 10), id.Addr.String())
+	m.family("chitchat_node_info", gaugeKind, "Identity of this node (always 1).")
+	m.sample("chitchat_node_info", 1, "cluster_id", c.srv.ClusterID(), "generation_id", strconv.FormatUint(id.Generation, 10),
+		"gossip_advertise_addr", id.Addr.String(), "node_id", id.Name)
 	s := c.srv.Stats()
-	for _, m := range c.values {
-		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(s))
+	for _, v := range c.values {
+		m.metric(v.name, v.kind, v.help, v.value(s))
 	}
-	for reason, n := range map[string]uint64{
-		"auth_failure": s.AuthFailures, "replay": s.Replays, "future_counter": s.FutureCounters,
-		"wrong_cluster": s.WrongCluster, "plaintext_refused": s.PlaintextRefused,
-	} {
-		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(n), reason)
+	m.family("chitchat_datagrams_dropped_total", counterKind,
+		"Datagrams dropped by the keyring: auth_failure (no key opens it), replay, wrong_cluster, plaintext_refused.")
+	for _, r := range droppedReasons {
+		m.sample("chitchat_datagrams_dropped_total", float64(r.value(s)), "reason", r.reason)
 	}
-	ch <- prometheus.MustNewConstSummary(c.round, s.Rounds, s.RoundTime.Seconds(), nil)
+	m.family("chitchat_gossip_round_seconds", summaryKind, "Duration of gossip rounds (bookkeeping and sends).")
+	m.sample("chitchat_gossip_round_seconds_sum", s.RoundTime.Seconds())
+	m.sample("chitchat_gossip_round_seconds_count", float64(s.Rounds))
 }

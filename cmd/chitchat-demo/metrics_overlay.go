@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/gossipkit/chitchat-go/overlay"
 )
 
@@ -18,31 +16,28 @@ type overlayCollector struct {
 	mesh   *overlay.Mesh
 	now    func() time.Time
 	values []overlayMetric
-	// per peer, labelled by worker id and overlay IP
-	handshakeAge, rxBytes, txBytes, probeOK, probeRTT *prometheus.Desc
 }
 
 type overlayMetric struct {
-	desc  *prometheus.Desc
-	kind  prometheus.ValueType
-	value func(overlay.MeshStats) float64
+	name, help string
+	kind       metricKind
+	value      func(overlay.MeshStats) float64
 }
 
-// overlayCollectors returns the collector of mesh, none if mesh is nil
-// (no --overlay).
-func overlayCollectors(mesh *overlay.Mesh) []prometheus.Collector {
+// overlayCollectors returns the metrics of mesh, none if mesh is nil (no
+// --overlay).
+func overlayCollectors(mesh *overlay.Mesh) []metricsSource {
 	if mesh == nil {
 		return nil
 	}
-	return []prometheus.Collector{newOverlayCollector(mesh, time.Now)}
+	return []metricsSource{newOverlayCollector(mesh, time.Now).write}
 }
 
 func newOverlayCollector(mesh *overlay.Mesh, now func() time.Time) *overlayCollector {
-	m := func(name, help string, kind prometheus.ValueType, f func(overlay.MeshStats) float64) overlayMetric {
-		return overlayMetric{desc: prometheus.NewDesc(name, help, nil, nil), kind: kind, value: f}
+	m := func(name, help string, kind metricKind, f func(overlay.MeshStats) float64) overlayMetric {
+		return overlayMetric{name: name, help: help, kind: kind, value: f}
 	}
-	counter, gauge := prometheus.CounterValue, prometheus.GaugeValue
-	peerLabels := []string{"peer", "overlay_ip"}
+	counter, gauge := counterKind, gaugeKind
 	return &overlayCollector{
 		mesh: mesh,
 		now:  now,
@@ -68,53 +63,65 @@ func newOverlayCollector(mesh *overlay.Mesh, now func() time.Time) *overlayColle
 			m("chitchat_overlay_events_dropped_total", "Topology events dropped because a subscriber was too slow.", counter,
 				func(s overlay.MeshStats) float64 { return float64(s.Pool.EventsDropped) }),
 		},
-		handshakeAge: prometheus.NewDesc("chitchat_overlay_peer_last_handshake_age_seconds",
-			"Time since the last completed WireGuard handshake with the peer (absent until the first).", peerLabels, nil),
-		rxBytes: prometheus.NewDesc("chitchat_overlay_peer_received_bytes_total",
-			"Bytes received from the peer through the tunnel.", peerLabels, nil),
-		txBytes: prometheus.NewDesc("chitchat_overlay_peer_sent_bytes_total",
-			"Bytes sent to the peer through the tunnel.", peerLabels, nil),
-		probeOK: prometheus.NewDesc("chitchat_overlay_peer_probe_answered",
-			"1 if the peer answered a health probe through the tunnel since the probe round before the last, else 0.", peerLabels, nil),
-		probeRTT: prometheus.NewDesc("chitchat_overlay_peer_probe_rtt_seconds",
-			"Round trip of the peer's last answered probe through the tunnel (absent until the first).", peerLabels, nil),
 	}
 }
 
-func (c *overlayCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, m := range c.values {
-		ch <- m.desc
-	}
-	ch <- c.handshakeAge
-	ch <- c.rxBytes
-	ch <- c.txBytes
-	ch <- c.probeOK
-	ch <- c.probeRTT
-}
+// The per-peer families, labelled by worker id and overlay IP.
+const (
+	peerHandshakeAge = "chitchat_overlay_peer_last_handshake_age_seconds"
+	peerRxBytes      = "chitchat_overlay_peer_received_bytes_total"
+	peerTxBytes      = "chitchat_overlay_peer_sent_bytes_total"
+	peerProbeOK      = "chitchat_overlay_peer_probe_answered"
+	peerProbeRTT     = "chitchat_overlay_peer_probe_rtt_seconds"
+)
 
-func (c *overlayCollector) Collect(ch chan<- prometheus.Metric) {
+func (c *overlayCollector) write(m *metricsText) {
 	s := c.mesh.Stats()
-	for _, m := range c.values {
-		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(s))
+	for _, v := range c.values {
+		m.metric(v.name, v.kind, v.help, v.value(s))
 	}
 	now := c.now()
+	type peerSample struct {
+		labels []string
+		v      float64
+	}
+	var age, rx, tx, ok, rtt []peerSample
 	for _, p := range s.PeerStats {
 		if p.NodeID == 0 && !p.OverlayIP.IsValid() {
 			continue // a peer the view no longer lists: gone at the next reconcile
 		}
-		labels := []string{strconv.FormatUint(p.NodeID, 10), p.OverlayIP.String()}
+		labels := []string{"overlay_ip", p.OverlayIP.String(), "peer", strconv.FormatUint(p.NodeID, 10)}
 		if !p.LastHandshake.IsZero() {
-			ch <- prometheus.MustNewConstMetric(c.handshakeAge, prometheus.GaugeValue, now.Sub(p.LastHandshake).Seconds(), labels...)
+			age = append(age, peerSample{labels, now.Sub(p.LastHandshake).Seconds()})
 		}
-		ch <- prometheus.MustNewConstMetric(c.rxBytes, prometheus.CounterValue, float64(p.RxBytes), labels...)
-		ch <- prometheus.MustNewConstMetric(c.txBytes, prometheus.CounterValue, float64(p.TxBytes), labels...)
+		rx = append(rx, peerSample{labels, float64(p.RxBytes)})
+		tx = append(tx, peerSample{labels, float64(p.TxBytes)})
 		answered := 0.0
 		if p.ProbeAnswered {
 			answered = 1
 		}
-		ch <- prometheus.MustNewConstMetric(c.probeOK, prometheus.GaugeValue, answered, labels...)
+		ok = append(ok, peerSample{labels, answered})
 		if !p.LastProbeReply.IsZero() {
-			ch <- prometheus.MustNewConstMetric(c.probeRTT, prometheus.GaugeValue, p.ProbeRTT.Seconds(), labels...)
+			rtt = append(rtt, peerSample{labels, p.ProbeRTT.Seconds()})
+		}
+	}
+	for _, f := range []struct {
+		name, help string
+		kind       metricKind
+		samples    []peerSample
+	}{
+		{peerHandshakeAge, "Time since the last completed WireGuard handshake with the peer (absent until the first).", gaugeKind, age},
+		{peerRxBytes, "Bytes received from the peer through the tunnel.", counterKind, rx},
+		{peerTxBytes, "Bytes sent to the peer through the tunnel.", counterKind, tx},
+		{peerProbeOK, "1 if the peer answered a health probe through the tunnel since the probe round before the last, else 0.", gaugeKind, ok},
+		{peerProbeRTT, "Round trip of the peer's last answered probe through the tunnel (absent until the first).", gaugeKind, rtt},
+	} {
+		if len(f.samples) == 0 {
+			continue
+		}
+		m.family(f.name, f.kind, f.help)
+		for _, p := range f.samples {
+			m.sample(f.name, p.v, p.labels...)
 		}
 	}
 }
