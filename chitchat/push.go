@@ -248,6 +248,10 @@ func (e *Engine) onPush(now time.Time, in Inbound, m *Push) []Envelope {
 	p.seen[p.seenNext] = key
 	p.seenNext = (p.seenNext + 1) % len(p.seen)
 
+	// Whether the source is a member is decided before the push applies
+	// (a leave takes its sender out of the members) and after (a joiner's
+	// announcement makes it one).
+	member := in.Authentic || e.memberAt(in.From)
 	e.applyNotices(now, in, m.Notices)
 	before := e.stats.NodeDeltasRejected + e.stats.NodeDeltasRefused
 	e.applyDelta(now, &m.Delta)
@@ -255,7 +259,7 @@ func (e *Engine) onPush(now time.Time, in Inbound, m *Push) []Envelope {
 	if m.Range == nil || !e.pushEnabled() {
 		return nil
 	}
-	if !in.Authentic && !e.memberAt(in.From) {
+	if !member && !e.memberAt(in.From) {
 		// A plaintext push from an address that is no member's is applied
 		// but not forwarded: otherwise one forged datagram would make the
 		// whole ring send N copies. (A joiner's announcement then reaches
