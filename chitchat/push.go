@@ -252,7 +252,7 @@ func (e *Engine) onPush(now time.Time, in Inbound, m *Push) []Envelope {
 	// (a leave takes its sender out of the members) and after (a joiner's
 	// announcement makes it one).
 	member := in.Authentic || e.memberAt(in.From)
-	e.applyNotices(now, in, m.Notices)
+	e.applyNotices(now, in, member, m.Notices)
 	before := e.stats.NodeDeltasRejected + e.stats.NodeDeltasRefused
 	e.applyDelta(now, &m.Delta)
 	p.stats.DeltasApplied += uint64(len(m.Delta.Nodes)) - (e.stats.NodeDeltasRejected + e.stats.NodeDeltasRefused - before)
@@ -291,7 +291,7 @@ func (e *Engine) pushKey(m *Push) uint64 {
 }
 
 // applyNotices applies notices of life and death.
-func (e *Engine) applyNotices(now time.Time, in Inbound, notices []Notice) {
+func (e *Engine) applyNotices(now time.Time, in Inbound, fromMember bool, notices []Notice) {
 	for _, n := range notices {
 		if n.ID == e.self {
 			switch n.Kind {
@@ -310,11 +310,12 @@ func (e *Engine) applyNotices(now time.Time, in Inbound, notices []Notice) {
 		ns := e.nodes[n.ID]
 		switch n.Kind {
 		case NoticeAlive:
-			// An alive notice is direct evidence only when authenticated,
-			// or when it comes from the node's own address (a joiner
-			// announcing itself); otherwise it is hearsay, and only a rise
-			// counts, as for a digest entry.
-			direct := in.Authentic || (in.From.IsValid() && normalizeAddr(in.From) == n.ID.Addr)
+			// An alive notice is evidence when it is authenticated, comes
+			// from the node's own address (a joiner announcing itself) or
+			// is relayed by a member (a push down the ring); from anyone
+			// else it is hearsay, and only a rise counts, as for a digest
+			// entry: otherwise any source could make invented nodes live.
+			direct := fromMember || (in.From.IsValid() && normalizeAddr(in.From) == n.ID.Addr)
 			if ns == nil {
 				if gcHeartbeat, collected := e.gcHist.peek(n.ID); (collected && gcHeartbeat >= n.Heartbeat) || !e.makeRoom(direct) {
 					continue
