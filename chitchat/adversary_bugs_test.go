@@ -29,9 +29,9 @@ func TestPreclaimedVersionsSwallowOwnerWrites(t *testing.T) {
 	}
 	gossipRounds(t, now, 10, a, b, c)
 	for _, e := range []*Engine{a, c} {
-		if v, _ := e.nodes[b.Self()].Get("after"); v != "yes" {
+		if v, _ := e.node(b.Self()).Get("after"); v != "yes" {
 			t.Errorf("%v's view of b: after=%q, want yes (b's max version %d, the view's %d; refutations at b: %d)",
-				e.Self(), v, b.selfState().maxVersion, e.nodes[b.Self()].maxVersion, b.Stats().Refutations)
+				e.Self(), v, b.selfState().maxVersion, e.node(b.Self()).maxVersion, b.Stats().Refutations)
 		}
 	}
 }
@@ -92,11 +92,11 @@ func TestForgedFirstMentionIsNeverRefuted(t *testing.T) {
 			tt.forge(t, b, a.Self())
 			directRounds(t, t0, 30, a, b)
 			if !isLive(b, a.Self()) {
-				ns := b.nodes[a.Self()]
+				ns := b.node(a.Self())
 				t.Errorf("a is dead at b after 30 rounds of direct gossip (b's view: heartbeat %d, evidenced %v; a's heartbeat %d; refutations at a: %d)",
 					ns.heartbeat, ns.evidenced, a.selfState().heartbeat, a.Stats().Refutations+a.Stats().Reincarnations)
 			}
-			if v, _ := b.nodes[a.Self()].Get("role"); v != "indexer" {
+			if v, _ := b.node(a.Self()).Get("role"); v != "indexer" {
 				t.Errorf("b's view of a: role=%q, want indexer", v)
 			}
 		})
@@ -257,7 +257,7 @@ func TestInventedLiveNodesLockOutAReincarnatedNode(t *testing.T) {
 	forge(t, now, b, Digest{{ID: b.Self(), NodeDigest: NodeDigest{Heartbeat: maxSafeVersion}}}) // b reincarnates
 	gossipRounds(t, now, 30, a, b, c)
 	if !isLive(c, b.Self()) {
-		_, held := c.nodes[b.Self()]
+		_, held := c.lookup(b.Self())
 		t.Errorf("b's new identity is dead at c 30 rounds after the forger stopped (held %v, NodesRefused %d, ghosts held %d)",
 			held, c.Stats().NodesRefused, len(c.NodeIDs())-3)
 	}
@@ -274,7 +274,7 @@ func TestForgedKeysFreezeAViewAtMaxKeysPerNode(t *testing.T) {
 	cfg := forTest(3)
 	cfg.Limits.MaxKeysPerNode = 4
 	a, b, c, now := trioWith(t, cfg)
-	view := c.nodes[b.Self()].maxVersion
+	view := c.node(b.Self()).maxVersion
 	for i := range 4 { // news c has not received yet: one key, rewritten
 		if err := b.Set("w", fmt.Sprint(i)); err != nil {
 			t.Fatal(err)
@@ -289,11 +289,11 @@ func TestForgedKeysFreezeAViewAtMaxKeysPerNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	gossipRounds(t, now, 30, a, b, c)
-	got := kvs(c.nodes[b.Self()])
+	got := kvs(c.node(b.Self()))
 	want := kvs(b.selfState())
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("c's view of b (-b's state +c's view):\n%s(max versions: b %d, c's view %d; deltas refused at c: %d, views forgotten: %d)",
-			diff, b.selfState().maxVersion, c.nodes[b.Self()].maxVersion, c.Stats().NodeDeltasRefused, c.Stats().ViewsForgotten)
+			diff, b.selfState().maxVersion, c.node(b.Self()).maxVersion, c.Stats().NodeDeltasRefused, c.Stats().ViewsForgotten)
 	}
 }
 
@@ -443,7 +443,7 @@ func TestProcessRefusesInvalidAddresses(t *testing.T) {
 	for hb := uint64(1); hb <= 3; hb++ {
 		a.Process(now, &Syn{ClusterID: "default-cluster", Digest: Digest{{ID: bad, NodeDigest: NodeDigest{Heartbeat: hb}}}})
 	}
-	if _, held := a.nodes[bad]; held {
+	if _, held := a.lookup(bad); held {
 		t.Errorf("a holds %v, whose address is invalid", bad)
 	}
 }
@@ -485,14 +485,14 @@ func TestSpoofedSynAckIsNotAmplified(t *testing.T) {
 // collected, DeadNodeGracePeriod later (24 h by default).
 func TestForgedLeaveIsUndoneByTheRefutation(t *testing.T) {
 	a, b, c, now := trio(t)
-	view := c.nodes[b.Self()].maxVersion
+	view := c.node(b.Self()).maxVersion
 	forgeDelta(t, now, c, NodeDelta{ID: b.Self(), FromVersionExcluded: view, MaxVersion: view + 1,
 		KeyValues: []KeyValueMutation{kv(LeftKey, "", view+1, StatusSet)}})
 	if len(c.LeftNodes()) != 1 {
 		t.Fatalf("the forged leave was not taken at c (left: %v): the test no longer attacks anything", c.LeftNodes())
 	}
 	gossipRounds(t, now, 20, a, b, c)
-	if _, stillForged := c.nodes[b.Self()].Get(LeftKey); stillForged {
+	if _, stillForged := c.node(b.Self()).Get(LeftKey); stillForged {
 		t.Fatalf("b did not refute the forged leave")
 	}
 	for _, e := range []*Engine{a, c} {

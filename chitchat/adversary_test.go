@@ -473,7 +473,7 @@ func (s *advSim) ref(victim int, id NodeID) advRef {
 			return advRef{ns.heartbeat, ns.lastGCVersion, ns.maxVersion}
 		}
 	}
-	if ns, ok := s.honest[victim].nodes[id]; ok {
+	if ns, ok := s.honest[victim].lookup(id); ok {
 		return advRef{ns.heartbeat, ns.lastGCVersion, ns.maxVersion}
 	}
 	return advRef{}
@@ -549,7 +549,7 @@ func (s *advSim) genID(t *rapid.T, victim int) NodeID {
 func (s *advSim) noteHidden() {
 	for i, e := range s.honest {
 		for j, o := range s.honest {
-			ns, ok := e.nodes[o.Self()]
+			ns, ok := e.lookup(o.Self())
 			own := o.selfState()
 			if i != j && ok && !ns.evidenced && !s.hidden[j] &&
 				(ns.heartbeat > own.heartbeat || ns.maxVersion > own.maxVersion || ns.lastGCVersion > own.maxVersion) {
@@ -659,7 +659,7 @@ func (s *advSim) genDelta(t *rapid.T, victim int) Delta {
 		seen[id] = true
 		r := s.ref(victim, id)
 		var view advRef
-		if ns, ok := s.honest[victim].nodes[id]; ok {
+		if ns, ok := s.honest[victim].lookup(id); ok {
 			view = advRef{ns.heartbeat, ns.lastGCVersion, ns.maxVersion}
 		}
 		nd := NodeDelta{ID: id}
@@ -839,7 +839,7 @@ func (s *advSim) healed() error {
 				continue
 			}
 			id := o.Self()
-			ns, ok := e.nodes[id]
+			ns, ok := e.lookup(id)
 			if !ok {
 				if advExcuseFullTable && e.Stats().NodesRefused > 0 && len(e.states) == e.limits.MaxNodes {
 					s.stats.excusedFull++

@@ -79,7 +79,7 @@ func (e *Engine) echoFor(now time.Time, in Inbound, sender NodeID, d Digest) *Ec
 	if sender == e.self || !in.From.IsValid() || normalizeAddr(in.From) != sender.Addr {
 		return nil
 	}
-	ns, ok := e.nodes[sender]
+	ns, ok := e.lookup(sender)
 	if !ok || ns.maxVersion == 0 {
 		return nil
 	}
@@ -209,7 +209,7 @@ func (e *Engine) reincarnate(now time.Time, claim uint64) {
 // heldOrCollected reports whether we hold a state for id or remember it as
 // garbage collected.
 func (e *Engine) heldOrCollected(id NodeID) bool {
-	if _, ok := e.nodes[id]; ok {
+	if _, ok := e.lookup(id); ok {
 		return true
 	}
 	_, ok := e.gcHist.peek(id)

@@ -438,7 +438,7 @@ func confSummaryEngine(t *testing.T, td *datadriven.TestData, nodes []confNode) 
 	for i, n := range nodes {
 		ns := e.selfState()
 		if i > 0 {
-			if _, dup := e.nodes[n.id]; dup {
+			if _, dup := e.lookup(n.id); dup {
 				td.Fatalf(t, "node %v listed twice", n.id)
 			}
 			ns = e.createNode(n.id)

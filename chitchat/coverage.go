@@ -94,7 +94,7 @@ func (e *Engine) nextMark() uint32 {
 func (e *Engine) markDigest(d Digest) uint32 {
 	m := e.nextMark()
 	for i := range d {
-		if ns, ok := e.nodes[d[i].ID]; ok {
+		if ns, ok := e.lookup(d[i].ID); ok {
 			ns.mark = m
 		}
 	}
@@ -338,7 +338,7 @@ func (e *Engine) replyDigest(now time.Time, v *peerView, budget int) (Digest, *C
 	mark := e.nextMark()
 	self.mark = mark
 	for i := range v.digest {
-		ns, ok := e.nodes[v.digest[i].ID]
+		ns, ok := e.lookup(v.digest[i].ID)
 		if !ok || ns == self || !e.advertised(ns, now) {
 			continue
 		}
@@ -433,7 +433,7 @@ func (e *Engine) replyCover(now time.Time, v *peerView, d Digest, used, budget i
 // than ours: our next Syns list them, so that a peer sends the delta.
 func (e *Engine) markWanted(d Digest) {
 	for i := range d {
-		ns, ok := e.nodes[d[i].ID]
+		ns, ok := e.lookup(d[i].ID)
 		if !ok || ns.id == e.self {
 			continue
 		}

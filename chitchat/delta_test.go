@@ -196,10 +196,10 @@ func TestT44_ClusterApplyDelta(t *testing.T) {
 		{ID: id(10003), KeyValues: []KeyValueMutation{kv("unknown", "node", 1, StatusSet)}, MaxVersion: 1},
 		{ID: id(10004), FromVersionExcluded: 1, KeyValues: []KeyValueMutation{kv("unknown", "node", 2, StatusSet)}, MaxVersion: 2},
 	}})
-	if diff := cmp.Diff(map[string]VersionedValue{"key_a": vv("4", 4, StatusSet), "key_b": vv("3", 3, StatusSet)}, entries(e.nodes[id(10001)])); diff != "" {
+	if diff := cmp.Diff(map[string]VersionedValue{"key_a": vv("4", 4, StatusSet), "key_b": vv("3", 3, StatusSet)}, entries(e.node(id(10001)))); diff != "" {
 		t.Errorf("node1 mismatch (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(map[string]VersionedValue{"key_d": vv("4", 4, StatusSet)}, entries(e.nodes[id(10002)])); diff != "" {
+	if diff := cmp.Diff(map[string]VersionedValue{"key_d": vv("4", 4, StatusSet)}, entries(e.node(id(10002)))); diff != "" {
 		t.Errorf("node2 mismatch (-want +got):\n%s", diff)
 	}
 	if ns, ok := e.NodeState(id(10003)); !ok || kvs(ns)["unknown"] != "node" {
@@ -230,7 +230,7 @@ func TestApplyDeltaRejectsMalformed(t *testing.T) {
 			addNode(t, e, id(10001))
 			tt.nd.ID = id(10001)
 			e.applyDelta(t0, &Delta{Nodes: []NodeDelta{tt.nd}})
-			if ns := e.nodes[id(10001)]; ns.MaxVersion() != 0 || len(entries(ns)) != 0 {
+			if ns := e.node(id(10001)); ns.MaxVersion() != 0 || len(entries(ns)) != 0 {
 				t.Errorf("malformed delta applied: %v", entries(ns))
 			}
 			if e.Stats().NodeDeltasRejected != 1 {
@@ -436,7 +436,7 @@ func TestT59_LastGCEqualMaxDoesNotReset(t *testing.T) {
 	e := newEngine(t, cfg)
 	setVersion(t, addNode(t, e, id(10001)), "key_a", "val_a", 20)
 	e.applyDelta(t0, &Delta{Nodes: []NodeDelta{{ID: id(10001), LastGCVersion: 20, KeyValues: []KeyValueMutation{kv("key_b", "val_b", 18, StatusSet)}, MaxVersion: 18}}})
-	ns := e.nodes[id(10001)]
+	ns := e.node(id(10001))
 	if calls != 0 || e.Stats().NodeResets != 0 {
 		t.Errorf("reset reported (callback %d, resets %d)", calls, e.Stats().NodeResets)
 	}

@@ -29,9 +29,11 @@ type Engine struct {
 	self NodeID
 	// states holds every node state sorted by ID, self included: digests
 	// are sorted too, so the hot paths merge the two instead of hashing
-	// NodeIDs. nodes indexes the same states for random access.
+	// NodeIDs, and a lookup is a binary search (node): a map beside it
+	// cost about 145 bytes per node held (issue 13).
 	states []*NodeState
-	nodes  map[NodeID]*NodeState
+	// selfNS is the self node's state (states holds it too).
+	selfNS *NodeState
 	// byRef holds the same states sorted by ref: the ring that digest
 	// coverage and push trees walk (docs/design/scale.md §1).
 	byRef []*NodeState
@@ -168,7 +170,6 @@ func NewEngine(cfg Config, rng *rand.Rand, initial []KeyValue) (*Engine, error) 
 		log:       cfg.Logger,
 		rng:       rng,
 		self:      cfg.ID,
-		nodes:     make(map[NodeID]*NodeState),
 		listeners: newListeners(),
 		fd:        fd,
 		gcHist:    newGCHistory(gcHistorySize),
@@ -206,7 +207,21 @@ func (e *Engine) Config() Config { return e.cfg }
 // Stats returns the engine's counters.
 func (e *Engine) Stats() EngineStats { return e.stats }
 
-func (e *Engine) selfState() *NodeState { return e.nodes[e.self] }
+func (e *Engine) selfState() *NodeState { return e.selfNS }
+
+// node returns the state of id, or nil.
+func (e *Engine) node(id NodeID) *NodeState {
+	if i, ok := slices.BinarySearchFunc(e.states, id, compareState); ok {
+		return e.states[i]
+	}
+	return nil
+}
+
+// lookup returns the state of id and whether we hold it.
+func (e *Engine) lookup(id NodeID) (*NodeState, bool) {
+	ns := e.node(id)
+	return ns, ns != nil
+}
 
 // checkKV refuses what could never replicate.
 func (e *Engine) checkKV(key, value string) error {
@@ -312,7 +327,7 @@ func (e *Engine) Get(key string) (string, bool) { return e.selfState().Get(key) 
 
 // NodeState returns a copy of the state of id.
 func (e *Engine) NodeState(id NodeID) (*NodeState, bool) {
-	ns, ok := e.nodes[id]
+	ns, ok := e.lookup(id)
 	if !ok {
 		return nil, false
 	}
@@ -365,7 +380,9 @@ func (e *Engine) createNodeAt(i int, id NodeID) *NodeState {
 	id.Name = strings.Clone(id.Name)
 	ns := newNodeState(id, e.listeners)
 	ns.slot = e.fd.alloc(ns)
-	e.nodes[id] = ns
+	if id == e.self {
+		e.selfNS = ns
+	}
 	e.states = slices.Insert(e.states, i, ns)
 	j, _ := slices.BinarySearchFunc(e.byRef, ns.ref, compareRef)
 	e.byRef = slices.Insert(e.byRef, j, ns)
@@ -514,7 +531,7 @@ func compareRef(ns *NodeState, ref uint64) int { return cmp.Compare(ns.ref, ref)
 // removeNode drops the state of a garbage-collected node and remembers its
 // heartbeat, so that stale gossip cannot resurrect it.
 func (e *Engine) removeNode(id NodeID) {
-	ns, ok := e.nodes[id]
+	ns, ok := e.lookup(id)
 	if !ok {
 		return
 	}
@@ -524,7 +541,6 @@ func (e *Engine) removeNode(id NodeID) {
 
 // dropNode forgets ns entirely.
 func (e *Engine) dropNode(ns *NodeState) {
-	delete(e.nodes, ns.id)
 	if ns.id != e.self && !ns.everLive {
 		e.numNeverLive--
 	}
@@ -576,7 +592,7 @@ func (e *Engine) ResetNodeStateIfUpdate(now time.Time, id NodeID, kvs map[string
 	if err := e.checkReset(id, kvs, maxVersion, lastGCVersion); err != nil {
 		return err
 	}
-	ns, ok := e.nodes[id]
+	ns, ok := e.lookup(id)
 	if !ok {
 		if _, collected := e.gcHist.peek(id); collected {
 			e.log.Info("skip reset_node_state because the node was recently garbage collected", "node", id)

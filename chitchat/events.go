@@ -166,7 +166,7 @@ func (e *Engine) eventsSince(cursor uint64, resync bool, view map[NodeID]uint64)
 			continue
 		}
 		kind := EventDied
-		if ns, ok := e.nodes[id]; ok && ns.left {
+		if ns, ok := e.lookup(id); ok && ns.left {
 			kind = EventLeft
 		}
 		out = append(out, e.event(kind, id))
@@ -187,7 +187,7 @@ func mapKeys(m map[NodeID]uint64) iter.Seq[NodeID] {
 // event returns an Event with a copy of the node's current state.
 func (e *Engine) event(kind EventKind, id NodeID) Event {
 	ev := Event{Kind: kind, ID: id}
-	if ns, ok := e.nodes[id]; ok {
+	if ns, ok := e.lookup(id); ok {
 		ev.Node = ns.Clone()
 	}
 	return ev

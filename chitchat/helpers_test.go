@@ -128,7 +128,7 @@ func kvs(ns *NodeState) map[string]string {
 func clusterView(e *Engine) map[string]map[string]string {
 	view := map[string]map[string]string{}
 	for _, id := range e.NodeIDs() {
-		view[id.String()] = kvs(e.nodes[id])
+		view[id.String()] = kvs(e.node(id))
 	}
 	return view
 }
@@ -158,7 +158,7 @@ func assertNodesSync(tb testing.TB, engines ...*Engine) {
 // addNode creates the state of id on e, as a digest mentioning it would.
 func addNode(tb testing.TB, e *Engine, id NodeID) *NodeState {
 	tb.Helper()
-	if _, ok := e.nodes[id]; ok {
+	if _, ok := e.lookup(id); ok {
 		tb.Fatalf("%v already knows %v", e.Self(), id)
 	}
 	ns := e.createNode(id)

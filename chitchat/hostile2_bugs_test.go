@@ -49,7 +49,7 @@ func TestHostileForgedEchoCollectsOwnerTTLKeys(t *testing.T) {
 	}
 	now = gossipRounds(t, now, 3, a, b, c)
 	for _, e := range []*Engine{b, c} {
-		if _, ok := e.nodes[a.Self()].Get("lease"); !ok {
+		if _, ok := e.node(a.Self()).Get("lease"); !ok {
 			t.Errorf("%v's view of a lost 'lease' after the forged echo", e.Self())
 		}
 	}
@@ -72,9 +72,9 @@ func TestHostileSpoofedSynCollectsTTLKeysInViews(t *testing.T) {
 	spoofed := &Syn{ClusterID: "default-cluster", Sender: a.Self(), Digest: Digest{{ID: a.Self(),
 		NodeDigest: NodeDigest{Heartbeat: self.heartbeat, LastGCVersion: self.maxVersion, MaxVersion: self.maxVersion}}}}
 	b.Step(now, Inbound{From: a.Self().Addr}, wire(t, spoofed)) // the SynAck goes to a (or is lost)
-	if _, ok := b.nodes[a.Self()].Get("lease"); !ok {
+	if _, ok := b.node(a.Self()).Get("lease"); !ok {
 		t.Errorf("b's view of a lost 'lease' to one spoofed Syn (view: last GC version %d, max %d)",
-			b.nodes[a.Self()].lastGCVersion, b.nodes[a.Self()].maxVersion)
+			b.node(a.Self()).lastGCVersion, b.node(a.Self()).maxVersion)
 	}
 	gossipRounds(t, now, 3, a, b, c)
 	if _, ok := a.Get("lease"); !ok {
@@ -107,7 +107,7 @@ func TestHostileForgedOverCountWipesView(t *testing.T) {
 		}
 	}
 	now := directRounds(t, t0, 40, a, b)
-	if got := len(kvs(b.nodes[a.Self()])); got != 40 {
+	if got := len(kvs(b.node(a.Self()))); got != 40 {
 		t.Fatalf("b holds %d keys of a after warm-up, want 40", got)
 	}
 	var ops []KeyValueMutation
@@ -118,7 +118,7 @@ func TestHostileForgedOverCountWipesView(t *testing.T) {
 	for range 10 {
 		b.Step(now, Inbound{From: attacker}, wire(t, &Ack{Delta: buildDelta([]NodeDelta{{ID: a.Self(), MaxVersion: uint64(len(ops)), KeyValues: ops}})}))
 		now = directRounds(t, now, 1, a, b)
-		minHeld = min(minHeld, len(kvs(b.nodes[a.Self()])))
+		minHeld = min(minHeld, len(kvs(b.node(a.Self()))))
 	}
 	if minHeld < 40 {
 		t.Errorf("with one forged Ack per round, b held as few as %d of a's 40 keys (views forgotten: %d)", minHeld, b.Stats().ViewsForgotten)

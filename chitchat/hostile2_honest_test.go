@@ -217,7 +217,7 @@ func (s *honestSim) converged() []string {
 			if e == owner {
 				continue
 			}
-			ns, ok := e.nodes[owner.Self()]
+			ns, ok := e.lookup(owner.Self())
 			if !ok {
 				bad = append(bad, fmt.Sprintf("%v does not hold %v", e.Self(), owner.Self()))
 				continue

@@ -28,7 +28,7 @@ func TestHostileEchoClaimAboveMaxIsRefuted(t *testing.T) {
 	}
 	gossipRounds(t, now, 5, a, b, c)
 	for _, e := range []*Engine{b, c} {
-		if v, _ := e.nodes[a.Self()].Get("role"); v != "indexer" {
+		if v, _ := e.node(a.Self()).Get("role"); v != "indexer" {
 			t.Errorf("%v's view of a: role=%q, want indexer", e.Self(), v)
 		}
 	}
@@ -109,7 +109,7 @@ func TestHostileOverCountOnEmptyViewForgetsNothing(t *testing.T) {
 	if st := b.Stats(); st.ViewsForgotten != 0 || st.NodeDeltasRefused != 1 {
 		t.Errorf("views forgotten %d (want 0), deltas refused %d (want 1)", st.ViewsForgotten, st.NodeDeltasRefused)
 	}
-	if ns, ok := b.nodes[owner]; ok && len(ns.kvs) != 0 {
+	if ns, ok := b.lookup(owner); ok && len(ns.kvs) != 0 {
 		t.Errorf("b holds %d keys of the owner, want 0", len(ns.kvs))
 	}
 }

@@ -153,7 +153,7 @@ func TestForgedResetIsRefutedByTheOwner(t *testing.T) {
 	now = gossipRounds(t, now, 3, a, b, c)
 	forgeDelta(t, now, c, NodeDelta{ID: b.Self(), LastGCVersion: 1 << 50, MaxVersion: 1<<50 + 1,
 		KeyValues: []KeyValueMutation{kv("role", "forged", 1<<50+1, StatusSet)}})
-	if v, _ := c.nodes[b.Self()].Get("role"); v != "forged" {
+	if v, _ := c.node(b.Self()).Get("role"); v != "forged" {
 		t.Fatalf("the forged reset was not applied at c (role=%q): the test no longer attacks anything", v)
 	}
 	now = gossipRounds(t, now, 10, a, b, c)
@@ -165,7 +165,7 @@ func TestForgedResetIsRefutedByTheOwner(t *testing.T) {
 		t.Error("b never refuted the forged reset")
 	}
 	for _, e := range []*Engine{a, c} {
-		got := kvs(e.nodes[b.Self()])
+		got := kvs(e.node(b.Self()))
 		if got["role"] != "indexer" || got["after"] != "yes" {
 			t.Errorf("%v's view of b = %v, want role=indexer after=yes", e.Self(), got)
 		}
@@ -215,7 +215,7 @@ func TestMaxKeysPerNodeHoldsAcrossDeltas(t *testing.T) {
 		// on top of the keys already held.
 		forgeDelta(t, t0, e, NodeDelta{ID: victim, LastGCVersion: base, MaxVersion: base + 4, KeyValues: kvs})
 	}
-	if n := len(e.nodes[victim].kvs); n > 4 {
+	if n := len(e.node(victim).kvs); n > 4 {
 		t.Errorf("victim holds %d keys under a limit of 4", n)
 	}
 	if e.Stats().NodeDeltasRefused == 0 {
@@ -282,7 +282,7 @@ func TestUnrefutableClaimReincarnates(t *testing.T) {
 		if !isLive(e, b.Self()) {
 			t.Errorf("b's new identity is not live at %v", e.Self())
 		}
-		if v, _ := e.nodes[b.Self()].Get("role"); v != "indexer" {
+		if v, _ := e.node(b.Self()).Get("role"); v != "indexer" {
 			t.Errorf("%v's view of b's role = %q", e.Self(), v)
 		}
 	}

@@ -66,7 +66,7 @@ func TestCreatedNodesOwnTheirNames(t *testing.T) {
 	}
 	d := m.(*Syn).Digest
 	b.Process(t0, m)
-	ns, ok := b.nodes[benchID(1)]
+	ns, ok := b.lookup(benchID(1))
 	if !ok {
 		t.Fatal("node 1 not created")
 	}
@@ -218,7 +218,7 @@ func TestNeverLiveQueueBounded(t *testing.T) {
 	create := func(i int) {
 		t.Helper()
 		e.reportHeartbeats(t0, Digest{{ID: benchID(i), NodeDigest: NodeDigest{Heartbeat: 1}}})
-		if _, ok := e.nodes[benchID(i)]; !ok {
+		if _, ok := e.lookup(benchID(i)); !ok {
 			t.Fatalf("node %d not created", i)
 		}
 	}
@@ -233,11 +233,11 @@ func TestNeverLiveQueueBounded(t *testing.T) {
 	for i := 2001; i <= 2008; i++ {
 		create(i)
 	}
-	if _, ok := e.nodes[benchID(2001)]; ok {
+	if _, ok := e.lookup(benchID(2001)); ok {
 		t.Error("the oldest never-live node was not evicted")
 	}
 	for i := 2002; i <= 2008; i++ {
-		if _, ok := e.nodes[benchID(i)]; !ok {
+		if _, ok := e.lookup(benchID(i)); !ok {
 			t.Errorf("node %d evicted, want only the oldest (2001)", i)
 		}
 	}

@@ -12,20 +12,20 @@ func checkInvariants(e *Engine, prev map[uint64][2]uint64) error {
 	if !slices.IsSortedFunc(e.states, func(a, b *NodeState) int { return a.id.Compare(b.id) }) {
 		return fmt.Errorf("states not sorted")
 	}
-	if len(e.states) != len(e.nodes) {
-		return fmt.Errorf("%d states but %d indexed", len(e.states), len(e.nodes))
+	if e.selfNS == nil || e.selfNS.id != e.self || e.node(e.self) != e.selfNS {
+		return fmt.Errorf("the cached self state is not the self node's")
 	}
 	if len(e.states) > e.limits.MaxNodes {
 		return fmt.Errorf("%d states above MaxNodes %d", len(e.states), e.limits.MaxNodes)
 	}
-	if _, ok := e.nodes[e.self]; !ok {
+	if _, ok := e.lookup(e.self); !ok {
 		return fmt.Errorf("self state missing")
 	}
 	for i, ns := range e.states {
 		if i > 0 && e.states[i-1].id == ns.id {
 			return fmt.Errorf("node %v twice", ns.id)
 		}
-		if e.nodes[ns.id] != ns {
+		if e.node(ns.id) != ns {
 			return fmt.Errorf("node %v indexed to another state", ns.id)
 		}
 		if ns.maxVersion > maxSafeVersion || ns.lastGCVersion > maxSafeVersion {

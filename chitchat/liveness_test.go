@@ -159,7 +159,7 @@ func TestDeadNodeLifecycle(t *testing.T) {
 	cfg.FailureDetector.DeadNodeGracePeriod = 10 * time.Second
 	e := newEngine(t, cfg)
 	makeLive(e, t0, id(2), 1)
-	setVersion(t, e.nodes[id(2)], "k", "v", 1)
+	setVersion(t, e.node(id(2)), "k", "v", 1)
 	e.UpdateLiveness(t0)
 	tDeath := t0.Add(time.Minute)
 	e.UpdateLiveness(tDeath)

@@ -72,7 +72,8 @@ func newSimNet(t fataler, n, mtu int, seed uint64) *simNet {
 // (LastGCVersion, MaxVersion) is at least what it was at the last check.
 func (s *simNet) checkMonotonic(i int, what string) {
 	e := s.engines[i]
-	for id, ns := range e.nodes {
+	for _, ns := range e.states {
+		id := ns.id
 		m := ns.monotonic()
 		if prev, ok := s.mono[i][id]; ok && lessMonotonic(m, prev) {
 			s.t.Fatalf("%s on %v: (gc, max) of %v went from %v to %v", what, e.Self(), id, prev, m)
@@ -221,8 +222,8 @@ func (s *simNet) step(t *rapid.T) {
 // versions maps every node an engine knows to its max version.
 func versions(e *Engine) map[NodeID]uint64 {
 	m := map[NodeID]uint64{}
-	for id, ns := range e.nodes {
-		m[id] = ns.maxVersion
+	for _, ns := range e.states {
+		m[ns.id] = ns.maxVersion
 	}
 	return m
 }
@@ -244,7 +245,7 @@ func (s *simNet) antiEntropy(phase string) int {
 		}
 		same := true
 		for _, e := range s.engines[1:] {
-			same = same && maps.Equal(versions(s.engines[0]), versions(e)) && len(e.nodes) == len(s.engines)
+			same = same && maps.Equal(versions(s.engines[0]), versions(e)) && len(e.states) == len(s.engines)
 		}
 		if same {
 			return round
@@ -273,7 +274,7 @@ func (s *simNet) converge() {
 	for _, owner := range s.engines {
 		want := kvs(owner.selfState())
 		for _, e := range s.engines {
-			ns, ok := e.nodes[owner.Self()]
+			ns, ok := e.lookup(owner.Self())
 			if !ok {
 				s.t.Fatalf("%v does not know %v", e.Self(), owner.Self())
 			}

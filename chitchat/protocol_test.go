@@ -78,7 +78,7 @@ func TestMatchingSummariesCarryHeartbeats(t *testing.T) {
 		ns.maxVersion = p[1].selfState().maxVersion
 	}
 	peer := NodeID{Name: "peer-00042", Addr: netip.AddrPortFrom(localhost, 20042)}
-	a.nodes[peer].heartbeat += 3 // a has heard a fresher heartbeat
+	a.node(peer).heartbeat += 3 // a has heard a fresher heartbeat
 	syn := a.CreateSyn(t0)
 	if len(syn.Digest) != 1 || syn.Cover == nil || len(syn.Cover.Summaries) == 0 {
 		t.Fatalf("Syn: %d explicit entries, coverage %+v; want only a's own entry and summaries", len(syn.Digest), syn.Cover)
@@ -90,7 +90,7 @@ func TestMatchingSummariesCarryHeartbeats(t *testing.T) {
 	if len(synAck.Digest) != 2 {
 		t.Errorf("SynAck lists %d entries explicitly, want b's own and b's view of a", len(synAck.Digest))
 	}
-	if got, want := b.nodes[peer].heartbeat, a.nodes[peer].heartbeat; got != want {
+	if got, want := b.node(peer).heartbeat, a.node(peer).heartbeat; got != want {
 		t.Errorf("b's view of %v's heartbeat = %d, want a's %d", peer, got, want)
 	}
 	if b.fd.Len() == 0 {
@@ -104,7 +104,7 @@ func TestMatchingSummariesCarryHeartbeats(t *testing.T) {
 func TestMismatchedSummaryIsAnsweredExplicitly(t *testing.T) {
 	a, b := crowd(t, 1, 40, 1400), crowd(t, 2, 40, 1400)
 	peer := NodeID{Name: "peer-00007", Addr: netip.AddrPortFrom(localhost, 20007)}
-	setVersion(t, a.nodes[peer], "news", "fresh", 2)
+	setVersion(t, a.node(peer), "news", "fresh", 2)
 	syn := a.CreateSyn(t0)
 	synAck := b.Process(t0, wire(t, syn)).(*SynAck)
 	if _, ok := synAck.Digest.Get(peer); !ok {
@@ -112,7 +112,7 @@ func TestMismatchedSummaryIsAnsweredExplicitly(t *testing.T) {
 	}
 	ack := a.Process(t0, wire(t, synAck)).(*Ack)
 	b.Process(t0, wire(t, ack))
-	if v, _ := b.nodes[peer].Get("news"); v != "fresh" {
+	if v, _ := b.node(peer).Get("news"); v != "fresh" {
 		t.Errorf("b's view of %v news = %q after one exchange, want fresh", peer, v)
 	}
 }
@@ -132,7 +132,7 @@ func TestDirectContactIsEvidence(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			a, b := newEngine(t, forTest(1)), newEngine(t, forTest(2))
 			a.Step(t0, Inbound{From: tt.from, Authentic: true}, wire(t, b.CreateSyn(t0)))
-			ns := a.nodes[b.Self()]
+			ns := a.node(b.Self())
 			if ns == nil {
 				t.Fatal("the Syn did not create its sender")
 			}

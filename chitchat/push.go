@@ -307,7 +307,7 @@ func (e *Engine) applyNotices(now time.Time, in Inbound, fromMember bool, notice
 			e.stats.ClaimsRefused++
 			continue
 		}
-		ns := e.nodes[n.ID]
+		ns := e.node(n.ID)
 		switch n.Kind {
 		case NoticeAlive:
 			// An alive notice is evidence when it is authenticated, comes

@@ -91,7 +91,7 @@ func (p *pushNet) has(key, value string, owner *Engine) (missing []NodeID) {
 		if e == owner {
 			continue
 		}
-		if v, _ := e.nodes[owner.Self()].Get(key); v != value {
+		if v, _ := e.node(owner.Self()).Get(key); v != value {
 			missing = append(missing, e.Self())
 		}
 	}
@@ -268,7 +268,7 @@ func TestDeathNotice(t *testing.T) {
 func TestDeathNoticeNeedsASharedSuspicion(t *testing.T) {
 	p := livePushNet(t, 4, nil)
 	e, x := p.engines[0], p.engines[3]
-	notice := &Push{ClusterID: "default-cluster", Notices: []Notice{{Kind: NoticeDead, ID: x.Self(), Heartbeat: e.nodes[x.Self()].heartbeat}}}
+	notice := &Push{ClusterID: "default-cluster", Notices: []Notice{{Kind: NoticeDead, ID: x.Self(), Heartbeat: e.node(x.Self()).heartbeat}}}
 	e.Step(p.now, Inbound{}, wire(t, notice))
 	if !isLive(e, x.Self()) {
 		t.Error("a death notice killed a node heard from just now")
@@ -286,7 +286,7 @@ func TestDeathNoticeNeedsASharedSuspicion(t *testing.T) {
 func TestDeathNoticeIsRefutedByTheOwner(t *testing.T) {
 	p := livePushNet(t, 6, nil)
 	victim := p.engines[5]
-	forged := &Push{ClusterID: "default-cluster", Range: &RingRange{After: victim.nodes[victim.Self()].ref, Upto: victim.nodes[victim.Self()].ref},
+	forged := &Push{ClusterID: "default-cluster", Range: &RingRange{After: victim.node(victim.Self()).ref, Upto: victim.node(victim.Self()).ref},
 		Notices: []Notice{{Kind: NoticeDead, ID: victim.Self(), Heartbeat: 1 << 40}}}
 	out := victim.Step(p.now, Inbound{}, wire(t, forged))
 	var refuted bool

@@ -156,7 +156,7 @@ func (s *Server) liveStates() []*NodeState {
 	var out []*NodeState
 	s.withEngine(func(e *Engine) {
 		for _, id := range e.LiveNodes() {
-			out = append(out, e.nodes[id].Clone())
+			out = append(out, e.node(id).Clone())
 		}
 	})
 	return out

@@ -141,7 +141,7 @@ func (e *Engine) knownAt(id NodeID, addr netip.AddrPort) bool {
 	if id == (NodeID{}) || id.Addr != normalizeAddr(addr) {
 		return false
 	}
-	ns, ok := e.nodes[id]
+	ns, ok := e.lookup(id)
 	return ok && ns.evidenced
 }
 
@@ -331,7 +331,7 @@ func (e *Engine) applyDelta(now time.Time, d *Delta) {
 			e.selfDelta(now, nd)
 			continue
 		}
-		ns, ok := e.nodes[nd.ID]
+		ns, ok := e.lookup(nd.ID)
 		if !ok {
 			if ns = e.createFromDelta(nd); ns == nil {
 				continue
