@@ -146,8 +146,9 @@ type peerView struct {
 	// mismatched marks the summarized offsets whose summary differs from
 	// our view.
 	mismatched bitset
-	// diverged counts the mismatched summaries.
-	diverged int
+	// diverged counts the mismatched summaries, and differ the nodes by
+	// which the counts of those summaries differ from ours.
+	diverged, differ int
 }
 
 // randomMismatch returns a random offset among the mismatched ones.
@@ -223,6 +224,7 @@ func (e *Engine) readCover(now time.Time, v *peerView) (selfSeen bool) {
 		if n != len(s.Heartbeats) || h != s.Hash {
 			v.mismatched.set(o)
 			v.diverged++
+			v.differ += max(n-len(s.Heartbeats), len(s.Heartbeats)-n)
 			continue
 		}
 		j := 0

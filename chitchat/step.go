@@ -170,7 +170,7 @@ func (e *Engine) onSyn(now time.Time, in Inbound, m *Syn, out *Output) Message {
 	echo := e.echoFor(now, in, m.Sender, v.digest)
 	used := sizeDigest(d) + sizeUint(senderIndex(d, e.self)) + sizeCoverage(c) + sizeEcho(echo)
 	delta := e.computeDelta(now, v, budget-used)
-	if e.streams.truncated || v.diverged >= divergedForStream {
+	if e.streams.truncated || v.streamWorthy() {
 		e.wantStream(now, in, m.Sender)
 	}
 	e.markWanted(v.digest)
@@ -200,7 +200,7 @@ func (e *Engine) onSynAck(now time.Time, in Inbound, m *SynAck, out *Output) Mes
 	e.settle(now)
 	e.markWanted(v.digest)
 	ack := &Ack{Delta: e.computeDelta(now, v, budget)}
-	if e.streams.truncated || v.diverged >= divergedForStream {
+	if e.streams.truncated || v.streamWorthy() {
 		e.wantStream(now, in, m.Sender)
 	}
 	return ack

@@ -18,14 +18,26 @@ import (
 //     is live): the safety net of partial digests;
 //   - with a peer our datagram delta could not fully serve (its news did
 //     not fit), or whose digest disagreed with our view on at least
-//     divergedForStream buckets (a datagram answer carries about one
+//     divergedForStream buckets or by differForStream nodes (a datagram answer carries about one
 //     bucket explicitly: a node that joined with many others, or is back
 //     from a partition, would learn the cluster a bucket at a time), at
 //     most once per StreamSyncInterval per peer.
 
 // divergedForStream is the number of mismatched bucket summaries in one
-// digest that makes a stream exchange with its sender due.
-const divergedForStream = 3
+// digest, and differForStream the number of nodes by which their counts
+// differ from ours, either of which makes a stream exchange with its
+// sender due (a small cluster has one or two buckets, each of which may
+// hide many nodes one side lacks).
+const (
+	divergedForStream = 3
+	differForStream   = 8
+)
+
+// streamWorthy reports whether the peer's digest disagrees with our view
+// by more than datagram answers carry well.
+func (v *peerView) streamWorthy() bool {
+	return v.diverged >= divergedForStream || v.differ >= differForStream
+}
 
 // streamState schedules stream exchanges.
 type streamState struct {
