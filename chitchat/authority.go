@@ -70,12 +70,9 @@ func (e *Engine) selfDelta(now time.Time, nd *NodeDelta) {
 }
 
 // echoFor returns what we hold of sender's state, to echo in the SynAck
-// answering its Syn (d): only when the Syn came from sender's own address
-// (the answer goes there), and when we hold keys of it. When the sender's
-// own entry shows it garbage collected further than our view of it, our
-// view first collects up to the same point, so that the two compare
-// (checkEcho).
-func (e *Engine) echoFor(now time.Time, in Inbound, sender NodeID, d Digest) *Echo {
+// answering its Syn: only when the Syn came from sender's own address (the
+// answer goes there), and when we hold keys of it.
+func (e *Engine) echoFor(in Inbound, sender NodeID) *Echo {
 	if sender == e.self || !in.From.IsValid() || normalizeAddr(in.From) != sender.Addr {
 		return nil
 	}
@@ -83,35 +80,26 @@ func (e *Engine) echoFor(now time.Time, in Inbound, sender NodeID, d Digest) *Ec
 	if !ok || ns.maxVersion == 0 {
 		return nil
 	}
-	if own, ok := d.Get(sender); ok && own.LastGCVersion > ns.lastGCVersion && own.LastGCVersion <= ns.maxVersion {
-		ns.gcUpTo(own.LastGCVersion)
-		e.checkLeft(now, ns)
-	}
 	return &Echo{MaxVersion: ns.maxVersion, LastGCVersion: ns.lastGCVersion, Fingerprint: ns.fp}
 }
 
 // checkEcho checks a peer's view of our own state. Versions above ours are
-// a claim like any other. Tombstones are collected in version order on
-// every node, each on its own clock: when the peer collected further than
-// we did, we collect up to the same point (those tombstones are gone there
-// anyway); then, at the same max and last GC versions, both hold the same
-// entries, and a fingerprint other than ours means the peer holds keys we
-// never wrote at versions we did: a forged delta that claimed our next
-// versions before we used them, or versions we had used that the peer had
-// not received yet. Version numbers cannot show either, and the forged keys
-// would stay, and our writes at those versions never reach the peer; so we
-// refute as for a claim, at our max version: every holder resets to our
-// real state.
+// a claim like any other. At our max version, the peer holds every version
+// we wrote up to it, so its entries of status Set are ours (tombstones and
+// TTL'd entries may differ: each node collects them on its own clock); a
+// fingerprint other than ours means keys we never wrote at versions we did:
+// a forged delta that claimed our next versions before we used them, or
+// versions we had used that the peer had not received yet. Version numbers
+// cannot show either, and the forged keys would stay, and our writes at
+// those versions never reach the peer; so we refute as for a claim, at our
+// max version: every holder resets to our real state.
 func (e *Engine) checkEcho(now time.Time, echo Echo) {
 	self := e.selfState()
 	if claim := max(echo.MaxVersion, echo.LastGCVersion); claim > self.maxVersion {
 		e.refuteState(now, claim)
 		return
 	}
-	if echo.LastGCVersion > self.lastGCVersion {
-		self.gcUpTo(echo.LastGCVersion)
-	}
-	if echo.MaxVersion == self.maxVersion && echo.LastGCVersion == self.lastGCVersion && echo.Fingerprint != self.fp {
+	if echo.MaxVersion == self.maxVersion && echo.Fingerprint != self.fp {
 		e.stats.ForgedContent++
 		e.log.Warn("a peer holds keys of this node that it never wrote", "max_version", self.maxVersion)
 		e.refuteState(now, self.maxVersion)

@@ -505,6 +505,13 @@ func decodeCoverage(r *reader) (*Coverage, error) {
 		return nil, err
 	}
 	prev := -1
+	// One allocation for every summary's heartbeats (a blob byte pair per
+	// heartbeat at most), and one for the summaries (10 bytes each at least).
+	var slab []uint16
+	if len(blob) > 0 {
+		slab = make([]uint16, 0, len(blob)/2)
+		c.Summaries = make([]BucketSummary, 0, len(blob)/10+1)
+	}
 	for off := 0; off < len(blob); {
 		o, n := binary.Uvarint(blob[off:])
 		if n <= 0 || o >= count || int(o) <= prev {
@@ -519,11 +526,12 @@ func decodeCoverage(r *reader) (*Coverage, error) {
 		s := BucketSummary{Bucket: uint32((first + o) & (1<<bits - 1)), Hash: binary.LittleEndian.Uint64(blob[off:])}
 		off += 8
 		if k > 0 {
-			s.Heartbeats = make([]uint16, k)
-			for i := range s.Heartbeats {
-				s.Heartbeats[i] = binary.BigEndian.Uint16(blob[off:])
+			start := len(slab)
+			for range k {
+				slab = append(slab, binary.BigEndian.Uint16(blob[off:]))
 				off += 2
 			}
+			s.Heartbeats = slab[start:len(slab):len(slab)]
 		}
 		c.Summaries = append(c.Summaries, s)
 		prev = int(o)

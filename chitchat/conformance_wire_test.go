@@ -409,7 +409,8 @@ func confWireSummaries(t *testing.T, td *datadriven.TestData) string {
 		for _, m := range ms {
 			blob = binary.BigEndian.AppendUint16(blob, uint16(m.n.heartbeat))
 		}
-		got := e.summarize(scenarioEpoch, k, bits, mark)
+		var slab []uint16
+		got := e.summarize(scenarioEpoch, k, bits, mark, &slab)
 		if g := binary.LittleEndian.AppendUint64(nil, got.Hash); !bytes.Equal(g, h[:]) || len(got.Heartbeats) != len(ms) {
 			td.Fatalf(t, "bucket %d: chitchat summarizes %d nodes, hash %x; the definition: %d nodes, hash %x",
 				k, len(got.Heartbeats), g, len(ms), h)

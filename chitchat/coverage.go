@@ -103,16 +103,29 @@ func (e *Engine) markDigest(d Digest) uint32 {
 
 // summarize returns the summary of bucket k at bits b over our advertised
 // nodes not marked with mark, with their heartbeats.
-func (e *Engine) summarize(now time.Time, k uint32, b uint8, mark uint32) BucketSummary {
+//
+// The heartbeats are appended to *slab, shared by the summaries of one
+// message (one allocation per message, not one per bucket).
+func (e *Engine) summarize(now time.Time, k uint32, b uint8, mark uint32, slab *[]uint16) BucketSummary {
 	s := BucketSummary{Bucket: k}
+	start := len(*slab)
 	for _, ns := range e.bucketNodes(k, b) {
 		if ns.mark == mark || !e.advertised(ns, now) {
 			continue
 		}
 		s.Hash ^= ns.stateHash()
-		s.Heartbeats = append(s.Heartbeats, uint16(ns.heartbeat))
+		*slab = append(*slab, uint16(ns.heartbeat))
+	}
+	if end := len(*slab); end > start {
+		s.Heartbeats = (*slab)[start:end:end]
 	}
 	return s
+}
+
+// newSlab returns the heartbeat slab of a message of budget bytes: each
+// heartbeat takes 2 of them.
+func (e *Engine) newSlab(budget int) []uint16 {
+	return make([]uint16, 0, max(0, min(len(e.states), budget/2)))
 }
 
 func summarySize(offset uint32, n int) int {
@@ -296,9 +309,10 @@ func (e *Engine) synDigest(now time.Time, budget int) (Digest, *Coverage) {
 	if e.tune.maxBuckets > 0 {
 		limit = min(limit, e.tune.maxBuckets)
 	}
+	slab := e.newSlab(budget - used)
 	for c.Count < limit {
 		k := (first + c.Count) & (total - 1)
-		s := e.summarize(now, k, b, mark)
+		s := e.summarize(now, k, b, mark, &slab)
 		size := 0
 		if len(s.Heartbeats) > 0 {
 			size = summarySize(c.Count, len(s.Heartbeats))
@@ -369,6 +383,7 @@ func (e *Engine) replyCover(now time.Time, v *peerView, d Digest, used, budget i
 	pc := v.cover
 	shift := b - pc.Bits
 	fine := uint32(uint64(pc.Count) << shift)
+	var slab []uint16 // summaries' heartbeats, allocated at the first
 	// Start at a random bucket of the peer's coverage whose summary did not
 	// match ours (the buckets worth answering: a fully explicit bucket
 	// costs tens of entries and fits only early in the answer), or at a
@@ -396,7 +411,10 @@ func (e *Engine) replyCover(now time.Time, v *peerView, d Digest, used, budget i
 		}
 		o := ((skip + c.Count) % fine) >> shift // offset of the peer's bucket
 		if v.summarized.has(o) && !v.mismatched.has(o) {
-			s := e.summarize(now, k, b, mark)
+			if slab == nil {
+				slab = e.newSlab(budget - used)
+			}
+			s := e.summarize(now, k, b, mark, &slab)
 			size := 0
 			if len(s.Heartbeats) > 0 {
 				size = summarySize(c.Count, len(s.Heartbeats))

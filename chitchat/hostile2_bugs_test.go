@@ -11,27 +11,32 @@ import (
 // Failing reproductions of the second hostile review (issue 11, after the
 // SynAck echo landed). Each states the invariant it breaks.
 
-// forgedEchoWithoutRefutation returns the Echo a forger sends so that the
-// owner collects up to its own max version without refuting: the
-// fingerprint of the owner's state once its TTL'd keys and tombstones are
-// gone (every key and value of the owner is public: the forger got them by
-// gossip).
+// forgedEchoWithoutRefutation returns the Echo a forger sent so that the
+// owner collected up to its own max version without refuting (when echoes
+// made owners catch up on a peer's GC point): GC version = max version,
+// and the fingerprint of the owner's Set entries (every key and value of
+// the owner is public: the forger got them by gossip).
 func forgedEchoWithoutRefutation(e *Engine) *Echo {
-	after := e.selfState().Clone()
-	after.gcUpTo(after.maxVersion)
-	return &Echo{MaxVersion: after.maxVersion, LastGCVersion: after.maxVersion, Fingerprint: after.fp}
+	self := e.selfState()
+	var fp uint64
+	for k, v := range self.kvs {
+		if v.Status == StatusSet {
+			fp ^= kvHash(k, v)
+		}
+	}
+	return &Echo{MaxVersion: self.maxVersion, LastGCVersion: self.maxVersion, Fingerprint: fp}
 }
 
 // Invariant: a forged datagram never makes an honest node lose its keys
 // (issue 11). A key set with SetWithTTL stays readable on its owner until
 // MarkedForDeletionGracePeriod after it was written.
 //
-// checkEcho trusts the echo's LastGCVersion: any SynAck (unsolicited, from
-// any source, no Syn of ours outstanding) whose echo says the peer
-// collected up to our max version makes us gcUpTo it: every TTL'd key of
-// ours is dropped at once, and the raised GC version resets every peer's
-// view of us, so the keys vanish cluster-wide. With the fingerprint of the
-// post-collection state (all public), no refutation is counted either.
+// checkEcho once trusted the echo's LastGCVersion: any SynAck (unsolicited,
+// from any source, no Syn of ours outstanding) whose echo said the peer
+// collected up to our max version made us collect up to it: every TTL'd
+// key of ours was dropped at once, and the raised GC version reset every
+// peer's view of us, so the keys vanished cluster-wide. Echoes no longer
+// move anyone's GC point (fingerprints cover Set entries only).
 func TestHostileForgedEchoCollectsOwnerTTLKeys(t *testing.T) {
 	a, b, c, now := trio(t)
 	if err := a.SetWithTTL(now, "lease", "held"); err != nil {

@@ -44,7 +44,7 @@ func checkInvariants(e *Engine, prev map[uint64][2]uint64) error {
 		}
 		var fp uint64
 		for k, v := range ns.kvs {
-			if v.Status != StatusDeleteAfterTTL {
+			if v.Status == StatusSet {
 				fp ^= kvHash(k, v)
 			}
 		}

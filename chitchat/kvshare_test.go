@@ -19,7 +19,6 @@ func TestCloneSharesKeysCopyOnWrite(t *testing.T) {
 		{"new key", func(ns *NodeState) { ns.set("c", "1") }},
 		{"delete", func(ns *NodeState) { ns.delete(t0, "a") }},
 		{"gc", func(ns *NodeState) { ns.gcKeys(t0.Add(time.Hour), time.Minute) }},
-		{"gc up to", func(ns *NodeState) { ns.gcUpTo(ns.maxVersion) }},
 		{"clear", func(ns *NodeState) { ns.clearKVs() }},
 	}
 	for _, tt := range tests {

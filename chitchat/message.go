@@ -74,14 +74,13 @@ type SynAck struct {
 }
 
 // Echo is a peer's view of the receiver's own state: its max version, its
-// last GC version, and the fingerprint of its keys (the XOR, over every
-// entry but those of status DeleteAfterTTL, of the first 8 bytes of
-// SHA-256 of the key's length and bytes, the version, the status and the
-// value). Tombstones are collected in version order on every node, so two
-// views at the same max version and last GC version hold the same entries
-// (TTL'd ones aside, which each node collects on its own clock): a
-// fingerprint that differs there means keys the receiver never wrote at
-// versions it did write, a forgery version numbers alone cannot show.
+// last GC version, and the fingerprint of its keys of status Set (the XOR
+// of the first 8 bytes of SHA-256 of each key's length and bytes, version,
+// status and value). A view at the receiver's max version holds every
+// version the receiver wrote up to it, so its Set entries are the
+// receiver's: a fingerprint that differs there means keys the receiver
+// never wrote at versions it did write, a forgery version numbers alone
+// cannot show (docs/PROTOCOL.md §17.1).
 type Echo struct {
 	MaxVersion    uint64
 	LastGCVersion uint64

@@ -53,8 +53,8 @@ type NodeState struct {
 	// freshFrom is the node's max version before its recent changes
 	// (Engine.noteChange).
 	freshFrom uint64
-	// fp is the fingerprint of kvs: the XOR of kvHash over its entries
-	// but those of status DeleteAfterTTL (fpShare). Every change to kvs
+	// fp is the fingerprint of kvs: the XOR of kvHash over its entries of
+	// status Set (fpShare). Every change to kvs
 	// goes through put, remove or clearKVs, which keep it.
 	fp uint64
 	// forgotMax and forgotAt (Unix nanoseconds) are the peer's max version
@@ -332,12 +332,13 @@ func (ns *NodeState) clearKVs() {
 	ns.fp = 0
 }
 
-// fpShare is an entry's share of the fingerprint: entries of status
-// DeleteAfterTTL have none, since every node collects them on its own
-// clock and grace period, and an echo must not make anyone collect them
-// early (a forged echo would delete a node's TTL keys).
+// fpShare is an entry's share of the fingerprint: only entries of status
+// Set have one. Tombstones and TTL'd entries are collected on each node's
+// own clock, so at the same max version two honest views can differ in
+// them, never in their Set entries (a Set entry is only ever replaced by a
+// later version, which a view at that max version holds too).
 func fpShare(key string, v VersionedValue) uint64 {
-	if v.Status == StatusDeleteAfterTTL {
+	if v.Status != StatusSet {
 		return 0
 	}
 	return kvHash(key, v)
@@ -356,36 +357,6 @@ func kvHash(key string, v VersionedValue) uint64 {
 	b = append(b, v.Value...)
 	sum := sha256.Sum256(b)
 	return binary.BigEndian.Uint64(sum[:8])
-}
-
-// gcUpTo removes the tombstones at versions up to v and raises
-// LastGCVersion towards v: garbage collection up to a point another node
-// reached first (see Engine.checkEcho). DeleteAfterTTL entries stay: they
-// are collected on each node's own clock (an echo, which anyone can forge,
-// must not delete a node's TTL keys). LastGCVersion stops below the first
-// of them, since deltas treat any entry of another status at or below it
-// as collected.
-//
-// Invariant (kept by gcKeys too): no entry other than of status Set sits at
-// or below LastGCVersion, so a tombstone is removed only with
-// LastGCVersion raised to at least its version, and a peer behind it is
-// reset instead of missing the deletion.
-func (ns *NodeState) gcUpTo(v uint64) {
-	limit := v
-	for _, val := range ns.kvs {
-		if val.Status == StatusDeleteAfterTTL && val.Version <= limit {
-			limit = val.Version - 1
-		}
-	}
-	if limit <= ns.lastGCVersion {
-		return
-	}
-	for k, val := range ns.kvs {
-		if val.Status == StatusDeleted && val.Version <= limit {
-			ns.remove(k)
-		}
-	}
-	ns.lastGCVersion = limit
 }
 
 // gcKeys removes tombstones and DeleteAfterTTL entries marked at least grace

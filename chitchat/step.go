@@ -167,7 +167,7 @@ func (e *Engine) onSyn(now time.Time, in Inbound, m *Syn, out *Output) Message {
 	} else {
 		d, c = e.replyDigest(now, v, budget*digestShareNum/digestShareDen)
 	}
-	echo := e.echoFor(now, in, m.Sender, v.digest)
+	echo := e.echoFor(in, m.Sender)
 	used := sizeDigest(d) + sizeUint(senderIndex(d, e.self)) + sizeCoverage(c) + sizeEcho(echo)
 	delta := e.computeDelta(now, v, budget-used)
 	if e.streams.truncated || v.streamWorthy() {
