@@ -126,7 +126,10 @@ func TestEngineFootprint(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			per := heapPerObservedNode(t, n, func() any { return footprintEngine(t, n, tt.keys, rounds, tt.watch) })
 			t.Logf("%.0f heap bytes per observed node at N=%d after %d rounds (%d keys per node)", per, n, rounds, tt.keys)
-			if per > tt.bound {
+			// Under the race detector the engine is small (N=200, 30
+			// rounds) and the detector's own allocations blur the figure:
+			// it is logged, not checked.
+			if per > tt.bound && !race.Enabled {
 				t.Errorf("%.0f heap bytes per observed node, want <= %.0f", per, tt.bound)
 			}
 		})
