@@ -210,6 +210,9 @@ func TestConsulClient(t *testing.T) {
 			"--seed", seed, "--service", "web:8082:v2", "--service", "db:5432"}, common...)...),
 	}
 	c0, c2 := client(t, nodes[0]), client(t, nodes[2])
+	// node_2 announces web and db under two keys; gossip may bring them
+	// to node_0 in different messages, so wait for both.
+	waitPassing(ctx, t, c0, "db", "node_2")
 	index := waitPassing(ctx, t, c0, "web", "node_0", "node_1", "node_2")
 
 	t.Run("agent", func(t *testing.T) {
