@@ -71,6 +71,9 @@ type Engine struct {
 	// the first to go when Limits.MaxNodes is reached. Entries of nodes since
 	// seen live or removed are skipped lazily, and dropped when they
 	// outnumber the others (compactNeverLive).
+	// unjudged lists the nodes created since the last judgeNew (at most
+	// 1,024: the rest wait for the round).
+	unjudged  []*NodeState
 	neverLive []uint64
 	// numNeverLive counts the states (self excluded) never seen live.
 	numNeverLive int
@@ -393,8 +396,36 @@ func (e *Engine) createNodeAt(i int, id NodeID) *NodeState {
 		e.neverLive = append(e.neverLive, ns.slot)
 		e.numNeverLive++
 		e.maybeCompactNeverLive()
+		if len(e.unjudged) < 1024 {
+			e.unjudged = append(e.unjudged, ns)
+		}
 	}
 	return ns
+}
+
+// judgeNew judges the nodes created since the last call without evidence
+// of life, so that a node heard of second-hand is dead (until it shows
+// life) as soon as we hold it, not from our next round on: news travels
+// faster than rounds now, and DeadNodes must not miss a node that
+// LiveNodes already leaves out.
+func (e *Engine) judgeNew(now time.Time) {
+	for _, ns := range e.unjudged {
+		if e.node(ns.id) == ns && !ns.left && !ns.evidenced { // not removed since, heard of second-hand
+			e.judge(ns, now)
+		}
+	}
+	e.forgetUnjudged()
+}
+
+// forgetUnjudged empties the unjudged list, dropping a large backing
+// array (a join holds hundreds of nodes once; a steady cluster, none).
+func (e *Engine) forgetUnjudged() {
+	if cap(e.unjudged) > 64 {
+		e.unjudged = nil
+		return
+	}
+	clear(e.unjudged)
+	e.unjudged = e.unjudged[:0]
 }
 
 // maybeCompactNeverLive compacts the never-live queue once it holds more

@@ -130,6 +130,12 @@ func (s *honestSim) drain() {
 		for _, env := range out.Pushes {
 			s.send(p.to, env.To, env.Msg, false)
 		}
+		if out.Welcome != nil {
+			s.send(p.to, p.from, out.Welcome, true)
+		}
+		for _, to := range out.Streams {
+			s.send(p.to, to, s.engines[j].CreateStreamSyn(s.now), true)
+		}
 	}
 }
 

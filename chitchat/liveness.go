@@ -157,6 +157,7 @@ func (e *Engine) UpdateLiveness(now time.Time) {
 			e.judge(ns, now)
 		}
 	}
+	e.forgetUnjudged()
 	e.publishLive()
 	var gone []NodeID // removed after the scan, which removal would disturb
 	for _, slot := range e.fd.GarbageCollect(now) {

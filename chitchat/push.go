@@ -251,7 +251,10 @@ func (e *Engine) onPush(now time.Time, in Inbound, m *Push) []Envelope {
 	// Whether the source is a member is decided before the push applies
 	// (a leave takes its sender out of the members) and after (a joiner's
 	// announcement makes it one).
-	member := in.Authentic || e.memberAt(in.From)
+	// A push read from a stream is a welcome from the node we dialled
+	// (Output.Welcome): the connection is return-routable, so it is as
+	// good as a member's.
+	member := in.Authentic || in.Stream || e.memberAt(in.From)
 	e.applyNotices(now, in, member, m.Notices)
 	before := e.stats.NodeDeltasRejected + e.stats.NodeDeltasRefused
 	e.applyDelta(now, &m.Delta)
@@ -274,6 +277,7 @@ func (e *Engine) onPush(now time.Time, in Inbound, m *Push) []Envelope {
 	e.refill(now)
 	if p.tokens < float64(len(routes)) {
 		p.stats.RateLimited += uint64(len(routes))
+		e.holdNotices(m.Notices)
 		return nil
 	}
 	p.tokens -= float64(len(routes))
@@ -288,6 +292,26 @@ func (e *Engine) pushKey(m *Push) uint64 {
 	h := fnv.New64a()
 	h.Write(e.push.scratch)
 	return h.Sum64()
+}
+
+// maxHeldNotices bounds the notices held back by the rate limit.
+const maxHeldNotices = 256
+
+// holdNotices keeps the notices of a forward the rate limit dropped, to go
+// out with our next push, many in one datagram: a seed that many nodes
+// join at once forwards their announcements in a few pushes instead of
+// losing most of them to the limit. The delta is not kept (anti-entropy
+// carries it); notices about ourselves were answered already.
+func (e *Engine) holdNotices(notices []Notice) {
+	p := &e.push
+	for _, n := range notices {
+		if len(p.notices) >= maxHeldNotices {
+			return
+		}
+		if n.ID != e.self && !slices.Contains(p.notices, n) {
+			p.notices = append(p.notices, n)
+		}
+	}
 }
 
 // applyNotices applies notices of life and death.
@@ -325,9 +349,23 @@ func (e *Engine) applyNotices(now time.Time, in Inbound, fromMember bool, notice
 			if ns.left {
 				continue
 			}
+			if in.Stream && direct && !ns.evidenced && n.Heartbeat > 0 && n.Heartbeat == ns.heartbeat {
+				// A welcome (Output.Welcome) names the heartbeat the
+				// SynAck before it just gave us as a baseline: the
+				// answerer holds the node live at it, and that is the
+				// evidence, not a rise.
+				ns.evidenced = true
+				e.fd.ReportHeartbeat(ns.slot, now)
+				e.push.stats.NoticesAlive++
+				e.judge(ns, now)
+				continue
+			}
 			hb := ns.heartbeat
 			e.observeHeartbeat(now, ns, n.Heartbeat, direct)
-			if ns.heartbeat > hb || (hb == 0 && n.Heartbeat > 0) {
+			if ns.heartbeat > hb || (hb == 0 && n.Heartbeat > 0) || (direct && ns.evidenced && !ns.live) {
+				// (The last case: a joiner's Syn reached us just before its
+				// announcement, with the same heartbeat; the Syn was the
+				// evidence, the announcement is the news.)
 				e.push.stats.NoticesAlive++
 				e.judge(ns, now)
 			}

@@ -90,12 +90,14 @@ type Server struct {
 	}
 
 	// Streams (server_stream.go): nil without a transport that has them.
-	streams     transport.Streams
-	ln          net.Listener
-	streamsOut  chan struct{} // semaphore of exchanges we start
-	streamsIn   chan struct{} // semaphore of exchanges we answer
-	streamWG    sync.WaitGroup
-	streamStats streamStats
+	streams    transport.Streams
+	ln         net.Listener
+	streamsOut chan struct{} // semaphore of exchanges we start
+	streamsIn  chan struct{} // semaphore of exchanges we answer
+	// streamsQueued bounds the incoming connections waiting for streamsIn.
+	streamsQueued chan struct{}
+	streamWG      sync.WaitGroup
+	streamStats   streamStats
 
 	// testHookProcess, if set, is called with every decoded message before
 	// processing (tests use it to inject a panic, upstream's PanicForTest).
@@ -122,7 +124,7 @@ func New(cfg Config, tr transport.Transport, initial ...KeyValue) (*Server, erro
 	// Resolve before binding, as upstream, so the first round is useful.
 	seeds := newSeedResolver(cfg.Seeds, cfg.Resolver)
 	resolved := seeds.resolve(context.Background(), cfg.Logger.Warn)
-	conn, err := tr.Open(cfg.ListenAddr)
+	conn, ln, lnErr, err := open(cfg, tr)
 	if err != nil {
 		return nil, fmt.Errorf("chitchat: open %v: %w", cfg.ListenAddr, err)
 	}
@@ -139,6 +141,9 @@ func New(cfg Config, tr transport.Transport, initial ...KeyValue) (*Server, erro
 	e, err := NewEngine(engineCfg, rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), initial)
 	if err != nil {
 		conn.Close()
+		if ln != nil {
+			ln.Close()
+		}
 		return nil, err
 	}
 	e.SetSeeds(resolved)
@@ -155,15 +160,13 @@ func New(cfg Config, tr transport.Transport, initial ...KeyValue) (*Server, erro
 	// Plaintext answers are limited to 3 times the request: pad first
 	// contacts so that they get a useful answer.
 	e.padSyns = cfg.Keyring == nil || cfg.SendPlaintext
-	if st, ok := tr.(transport.Streams); ok && !cfg.DisableStreams {
-		ln, err := st.Listen(conn.LocalAddr())
-		switch {
-		case err == nil:
-			s.streams, s.ln = st, ln
-			s.streamsOut, s.streamsIn = make(chan struct{}, maxStreamsOut), make(chan struct{}, maxStreamsIn)
-		case !errors.Is(err, transport.ErrNoStreams):
-			cfg.Logger.Warn("no stream exchanges: cannot listen for streams", "addr", conn.LocalAddr(), "err", err)
-		}
+	switch {
+	case ln != nil:
+		s.streams, s.ln = tr.(transport.Streams), ln
+		s.streamsOut, s.streamsIn = make(chan struct{}, maxStreamsOut), make(chan struct{}, maxStreamsIn)
+		s.streamsQueued = make(chan struct{}, maxStreamsQueued)
+	case lnErr != nil && !errors.Is(lnErr, transport.ErrNoStreams):
+		cfg.Logger.Warn("no stream exchanges: cannot listen for streams", "addr", conn.LocalAddr(), "err", lnErr)
 	}
 	if s.streams == nil {
 		e.cfg.DisableStreams = true // nothing would carry them
@@ -173,6 +176,27 @@ func New(cfg Config, tr transport.Transport, initial ...KeyValue) (*Server, erro
 		s.sealer.clock = func() uint64 { return uint64(max(time.Now().UnixNano(), 0)) }
 	}
 	return s, nil
+}
+
+// open opens the datagram endpoint and, if the transport carries streams
+// and they are on, the stream listener on the same address. With port 0
+// the kernel picks a free UDP port whose TCP twin may be taken (by one of
+// the many outgoing connections of a busy host): then both are opened
+// again on another port, a few times, rather than running without
+// streams.
+func open(cfg Config, tr transport.Transport) (conn transport.Conn, ln net.Listener, lnErr, err error) {
+	st, streams := tr.(transport.Streams)
+	streams = streams && !cfg.DisableStreams
+	for attempt := 0; ; attempt++ {
+		if conn, err = tr.Open(cfg.ListenAddr); err != nil || !streams {
+			return conn, nil, nil, err
+		}
+		ln, lnErr = st.Listen(conn.LocalAddr())
+		if lnErr == nil || cfg.ListenAddr.Port() != 0 || attempt == 15 || errors.Is(lnErr, transport.ErrNoStreams) {
+			return conn, ln, lnErr, nil
+		}
+		conn.Close()
+	}
 }
 
 // Spawn is New followed by Run in a goroutine (upstream's spawn_chitchat).
@@ -335,7 +359,7 @@ func (s *Server) recvLoop(ctx context.Context) error {
 				continue
 			}
 		}
-		out = s.handleDatagram(in, b, out[:0])
+		out = s.handleDatagram(ctx, in, b, out[:0])
 	}
 }
 
@@ -380,7 +404,7 @@ func (s *Server) unseal(b []byte, in Inbound, scratch []byte) ([]byte, Inbound) 
 
 // handleDatagram decodes, processes and answers one datagram. out is a
 // scratch buffer for the reply, returned for reuse.
-func (s *Server) handleDatagram(in Inbound, b []byte, out []byte) []byte {
+func (s *Server) handleDatagram(ctx context.Context, in Inbound, b []byte, out []byte) []byte {
 	s.stats.received.Add(1)
 	s.stats.receivedBytes.Add(uint64(len(b)))
 	m, err := DecodeMessage(b)
@@ -411,6 +435,9 @@ func (s *Server) handleDatagram(in Inbound, b []byte, out []byte) []byte {
 		s.send(in.From, out)
 	}
 	s.sendPushes(o.Pushes)
+	for _, a := range o.Streams {
+		s.goStream(ctx, a)
+	}
 	s.live.publishGen(live, gen) // news of life, death or leave: at once
 	return out
 }

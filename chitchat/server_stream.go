@@ -9,8 +9,11 @@ package chitchat
 // a keyring is set. An exchange is Syn → SynAck → Ack with whole explicit
 // digests, under one deadline (Config.StreamTimeout). The engine lock is
 // held only while a message is handled, never during I/O; at most
-// maxStreamsOut exchanges we start and maxStreamsIn we answer run at once
-// (more incoming connections are closed at once).
+// maxStreamsOut exchanges we start and maxStreamsIn we answer run at once;
+// up to maxStreamsQueued more incoming connections wait for a turn (a seed
+// that many nodes join at once answers them one after the other, within
+// milliseconds, instead of sending them back to their next stream
+// interval), and beyond that they are closed at once.
 
 import (
 	"context"
@@ -26,8 +29,9 @@ import (
 )
 
 const (
-	maxStreamsOut = 2
-	maxStreamsIn  = 4
+	maxStreamsOut    = 2
+	maxStreamsIn     = 4
+	maxStreamsQueued = 60
 )
 
 // streamStats counts stream exchanges.
@@ -162,13 +166,29 @@ func (s *Server) exchange(ctx context.Context, addr netip.AddrPort) (err error) 
 	if !in.Authentic && synAck.Sender.Addr.IsValid() && synAck.Sender.Addr.Addr() == addr.Addr() {
 		in.From = synAck.Sender.Addr // plaintext: the peer we dialled
 	}
-	var ack Message
+	var o Output
+	s.withEngine(func(e *Engine) { o = e.Step(time.Now(), in, synAck) })
+	s.sendPushes(o.Pushes)
+	ack := o.Reply
+	// The welcome follows the SynAck: the answerer's live nodes, evidence
+	// of life from the node we dialled (Output.Welcome).
+	b, win, err := s.readFrame(c, in.From)
+	if err != nil {
+		return err
+	}
+	if m, err = s.decodeFrame(b, TypePush); err != nil {
+		return err
+	}
+	if !win.Authentic {
+		win.From = in.From
+	}
 	var gen uint64
 	var live []*NodeState
 	s.withEngine(func(e *Engine) {
-		ack = e.Step(time.Now(), in, synAck).Reply
+		o = e.Step(time.Now(), win, m)
 		gen, live = e.LiveNodesWatch()
 	})
+	s.sendPushes(o.Pushes)
 	s.live.publishGen(live, gen)
 	if ack == nil {
 		return nil
@@ -188,12 +208,27 @@ func (s *Server) acceptStreams(ctx context.Context) error {
 			continue
 		}
 		select {
-		case s.streamsIn <- struct{}{}:
+		case s.streamsQueued <- struct{}{}:
 		default:
-			c.Close() // busy: the peer's own schedule retries later
+			c.Close() // too busy: the peer's own schedule retries later
 			continue
 		}
 		s.streamWG.Go(func() {
+			// Wait for a turn within the exchange's own deadline.
+			wait := time.NewTimer(s.cfg.StreamTimeout)
+			defer wait.Stop()
+			select {
+			case s.streamsIn <- struct{}{}:
+				<-s.streamsQueued
+			case <-wait.C:
+				<-s.streamsQueued
+				c.Close()
+				return
+			case <-ctx.Done():
+				<-s.streamsQueued
+				c.Close()
+				return
+			}
 			defer func() { <-s.streamsIn }()
 			if err := s.answer(c); err != nil {
 				s.streamStats.failed.Add(1)
@@ -225,6 +260,7 @@ func (s *Server) answer(c net.Conn) error {
 	}
 	var o Output
 	s.withEngine(func(e *Engine) { o = e.Step(time.Now(), in, syn) })
+	s.sendPushes(o.Pushes)
 	if o.Reply == nil {
 		return nil
 	}
@@ -233,6 +269,9 @@ func (s *Server) answer(c net.Conn) error {
 	}
 	if o.Reply.Type() != TypeSynAck {
 		return nil // BadCluster
+	}
+	if err := s.writeFrame(c, AppendMessage(nil, o.Welcome), in.From); err != nil {
+		return err
 	}
 	b, in, err = s.readFrame(c, in.From)
 	if err != nil {
@@ -244,9 +283,10 @@ func (s *Server) answer(c net.Conn) error {
 	var gen uint64
 	var live []*NodeState
 	s.withEngine(func(e *Engine) {
-		e.Step(time.Now(), in, m)
+		o = e.Step(time.Now(), in, m)
 		gen, live = e.LiveNodesWatch()
 	})
+	s.sendPushes(o.Pushes)
 	s.live.publishGen(live, gen)
 	return nil
 }

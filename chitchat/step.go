@@ -62,6 +62,18 @@ type Output struct {
 	// Pushes are forwards of a received push, and our own news or notices
 	// when the message made some due.
 	Pushes []Envelope
+	// Welcome, set when a stream Syn is answered with a SynAck, is the
+	// frame that follows the SynAck on the stream: alive notices of the
+	// nodes we hold live. The initiator dialled us, so the stream is
+	// return-routable and the notices are evidence of life relayed by a
+	// member: a joiner sees the cluster live at its first exchange
+	// instead of waiting for each node's heartbeat to rise
+	// (docs/PROTOCOL.md §11.16). Empty with push disabled.
+	Welcome *Push
+	// Streams are the peers to start a stream exchange with now: the
+	// message showed that datagrams would bring them or us up to date
+	// only slowly (a digest far from ours, news that did not fit).
+	Streams []netip.AddrPort
 }
 
 // Process handles one message received from a peer and returns the reply to
@@ -90,6 +102,9 @@ func (e *Engine) Step(now time.Time, in Inbound, m Message) Output {
 			return out
 		}
 		out.Reply = e.onSyn(now, in, m, &out)
+		if in.Stream && out.Reply != nil {
+			out.Welcome = e.welcome(m.Sender)
+		}
 	case *SynAck:
 		if !m.Cover.valid() {
 			e.stats.MessagesRefused++
@@ -105,6 +120,10 @@ func (e *Engine) Step(now time.Time, in Inbound, m Message) Output {
 		out.Pushes = e.onPush(now, in, m)
 	}
 	e.settle(now)
+	e.judgeNew(now)
+	if !in.Stream {
+		out.Streams = e.wantedStreams(now)
+	}
 	if e.pushEnabled() {
 		// News of life, death or leave changes the live set at once, not
 		// at the end of the round.
@@ -315,6 +334,13 @@ func (e *Engine) observeHeartbeat(now time.Time, ns *NodeState, hb uint64, direc
 		ns.evidenced = true
 		if !ns.left {
 			e.fd.ReportHeartbeat(ns.slot, now)
+			if !ns.everLive {
+				// A node never seen live is judged at its first evidence,
+				// not at our next round: a joiner, news of which travels
+				// faster than rounds. (A node seen live before waits for
+				// the round, as upstream: its death was judged on rounds.)
+				e.judge(ns, now)
+			}
 		}
 	}
 }

@@ -104,16 +104,57 @@ func (e *Engine) dueStreams(now time.Time) []netip.AddrPort {
 			ask(t.seeds[e.rng.IntN(len(t.seeds))])
 		}
 	}
-	for _, a := range st.wanted {
-		if at, ok := st.asked[a]; !ok || now.Sub(at) >= e.cfg.StreamSyncInterval {
-			ask(a)
-		}
-	}
-	st.wanted = st.wanted[:0]
+	out = append(out, e.wantedStreams(now)...)
 	for a, at := range st.asked {
 		if now.Sub(at) >= e.cfg.StreamSyncInterval {
 			delete(st.asked, a)
 		}
 	}
 	return out
+}
+
+// wantedStreams returns the peers whose exchange wantStream asked for,
+// unless one was asked for within StreamSyncInterval, and forgets them.
+// Step returns them at once (Output.Streams), not at the next round: a
+// node that joined with many others, or is back from a partition, catches
+// up within milliseconds of the first digest that shows how far behind it
+// is.
+func (e *Engine) wantedStreams(now time.Time) []netip.AddrPort {
+	st := &e.streams
+	if len(st.wanted) == 0 {
+		return nil
+	}
+	var out []netip.AddrPort
+	for _, a := range st.wanted {
+		if at, ok := st.asked[a]; !ok || now.Sub(at) >= e.cfg.StreamSyncInterval {
+			if st.asked == nil {
+				st.asked = make(map[netip.AddrPort]time.Time)
+			}
+			st.asked[a] = now
+			out = append(out, a)
+		}
+	}
+	st.wanted = st.wanted[:0]
+	return out
+}
+
+// welcome returns the alive notices of ourselves and the nodes we hold
+// live, but to, within the stream budget (Output.Welcome).
+func (e *Engine) welcome(to NodeID) *Push {
+	m := &Push{ClusterID: e.cfg.ClusterID}
+	if !e.pushEnabled() {
+		return m
+	}
+	size := EncodedSize(m) + 8 // the notices' array header may grow
+	for _, ns := range e.states {
+		if (!ns.live && ns.id != e.self) || ns.left || ns.id == to {
+			continue
+		}
+		n := Notice{Kind: NoticeAlive, ID: ns.id, Heartbeat: ns.heartbeat}
+		if size += sizeNotice(&n); size > e.cfg.MaxStreamMessageSize {
+			break
+		}
+		m.Notices = append(m.Notices, n)
+	}
+	return m
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"net"
 	"net/netip"
 	"sync/atomic"
 
@@ -38,4 +40,21 @@ func (c maxSizeConn) Send(to netip.AddrPort, b []byte) error {
 		}
 	}
 	return c.Conn.Send(to, b)
+}
+
+// Listen and Dial pass streams through: embedding the Transport interface
+// does not promote the inner UDP transport's stream methods, and without
+// them every node ran with stream exchanges off.
+func (t *maxSize) Listen(addr netip.AddrPort) (net.Listener, error) {
+	if s, ok := t.Transport.(transport.Streams); ok {
+		return s.Listen(addr)
+	}
+	return nil, transport.ErrNoStreams
+}
+
+func (t *maxSize) Dial(ctx context.Context, from, to netip.AddrPort) (net.Conn, error) {
+	if s, ok := t.Transport.(transport.Streams); ok {
+		return s.Dial(ctx, from, to)
+	}
+	return nil, transport.ErrNoStreams
 }

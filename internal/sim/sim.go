@@ -365,6 +365,9 @@ func (s *Sim) step() bool {
 			s.send(n, Addr(e.from), out.Reply, wire, size)
 		}
 		s.sendPushes(n, out.Pushes)
+		for _, to := range out.Streams {
+			s.stream(n, to)
+		}
 		s.afterStep(n.Index)
 	}
 	return true
@@ -383,7 +386,16 @@ func (s *Sim) stream(n *Node, to netip.AddrPort) {
 		from, recv := sides[i%2], sides[(i+1)%2]
 		size := chitchat.EncodedSize(m)
 		from.Stats.StreamBytes += uint64(size)
-		m = recv.Engine.Step(s.now, chitchat.Inbound{From: Addr(from.Index), Authentic: true, Stream: true, Size: size}, m).Reply
+		out := recv.Engine.Step(s.now, chitchat.Inbound{From: Addr(from.Index), Authentic: true, Stream: true, Size: size}, m)
+		s.sendPushes(recv, out.Pushes)
+		if out.Welcome != nil {
+			// The frame after the SynAck: the answerer's live nodes.
+			size := chitchat.EncodedSize(out.Welcome)
+			recv.Stats.StreamBytes += uint64(size)
+			w := from.Engine.Step(s.now, chitchat.Inbound{From: Addr(recv.Index), Authentic: true, Stream: true, Size: size}, out.Welcome)
+			s.sendPushes(from, w.Pushes)
+		}
+		m = out.Reply
 	}
 }
 
