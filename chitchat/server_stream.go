@@ -169,7 +169,7 @@ func (s *Server) exchange(ctx context.Context, addr netip.AddrPort) (err error) 
 	var o Output
 	s.withEngine(func(e *Engine) { o = e.Step(time.Now(), in, synAck) })
 	s.sendPushes(o.Pushes)
-	ack := o.Reply
+	ack, welcome := o.Reply, o.Welcome
 	// The welcome follows the SynAck: the answerer's live nodes, evidence
 	// of life from the node we dialled (Output.Welcome).
 	b, win, err := s.readFrame(c, in.From)
@@ -193,7 +193,10 @@ func (s *Server) exchange(ctx context.Context, addr netip.AddrPort) (err error) 
 	if ack == nil {
 		return nil
 	}
-	return s.writeFrame(c, AppendMessage(nil, ack), in.From)
+	if err := s.writeFrame(c, AppendMessage(nil, ack), in.From); err != nil {
+		return err
+	}
+	return s.writeFrame(c, AppendMessage(nil, welcome), in.From)
 }
 
 // acceptStreams answers stream exchanges until the listener closes.
@@ -238,7 +241,8 @@ func (s *Server) acceptStreams(ctx context.Context) error {
 	}
 }
 
-// answer handles one incoming exchange: Syn in, SynAck out, Ack in.
+// answer handles one incoming exchange: Syn in, SynAck and welcome out,
+// Ack and welcome in.
 func (s *Server) answer(c net.Conn) error {
 	defer c.Close()
 	s.streamStats.in.Add(1)
@@ -282,6 +286,18 @@ func (s *Server) answer(c net.Conn) error {
 	}
 	var gen uint64
 	var live []*NodeState
+	s.withEngine(func(e *Engine) { o = e.Step(time.Now(), in, m) })
+	s.sendPushes(o.Pushes)
+	// The initiator's welcome follows its Ack.
+	if b, in, err = s.readFrame(c, in.From); err != nil {
+		return err
+	}
+	if m, err = s.decodeFrame(b, TypePush); err != nil {
+		return err
+	}
+	if !in.Authentic && syn.Sender.Addr.IsValid() && syn.Sender.Addr.Addr() == remote.Addr() {
+		in.From = syn.Sender.Addr
+	}
 	s.withEngine(func(e *Engine) {
 		o = e.Step(time.Now(), in, m)
 		gen, live = e.LiveNodesWatch()

@@ -62,13 +62,13 @@ type Output struct {
 	// Pushes are forwards of a received push, and our own news or notices
 	// when the message made some due.
 	Pushes []Envelope
-	// Welcome, set when a stream Syn is answered with a SynAck, is the
-	// frame that follows the SynAck on the stream: alive notices of the
-	// nodes we hold live. The initiator dialled us, so the stream is
-	// return-routable and the notices are evidence of life relayed by a
-	// member: a joiner sees the cluster live at its first exchange
-	// instead of waiting for each node's heartbeat to rise
-	// (docs/PROTOCOL.md §11.16). Empty with push disabled.
+	// Welcome, set when a stream Syn or SynAck is answered, is the frame
+	// that follows the reply on the stream: alive notices of ourselves and
+	// the nodes we hold live. A stream is return-routable (TCP), so the
+	// notices are evidence of life relayed by a member: a joiner sees the
+	// cluster live at its first exchange instead of waiting for each
+	// node's heartbeat to rise, and so does a node that a peer found
+	// lagging (docs/PROTOCOL.md §11.16). Empty with push disabled.
 	Welcome *Push
 	// Streams are the peers to start a stream exchange with now: the
 	// message showed that datagrams would bring them or us up to date
@@ -111,6 +111,9 @@ func (e *Engine) Step(now time.Time, in Inbound, m Message) Output {
 			return out
 		}
 		out.Reply = e.onSynAck(now, in, m, &out)
+		if in.Stream && out.Reply != nil {
+			out.Welcome = e.welcome(m.Sender)
+		}
 	case *Ack:
 		e.applyDelta(now, &m.Delta)
 	case *BadCluster:
@@ -189,7 +192,7 @@ func (e *Engine) onSyn(now time.Time, in Inbound, m *Syn, out *Output) Message {
 	echo := e.echoFor(in, m.Sender)
 	used := sizeDigest(d) + sizeUint(senderIndex(d, e.self)) + sizeCoverage(c) + sizeEcho(echo)
 	delta := e.computeDelta(now, v, budget-used)
-	if e.streams.truncated || v.streamWorthy() {
+	if e.streams.truncated || e.streamWorthy(now, v) {
 		e.wantStream(now, in, m.Sender)
 	}
 	e.markWanted(v.digest)
@@ -219,7 +222,7 @@ func (e *Engine) onSynAck(now time.Time, in Inbound, m *SynAck, out *Output) Mes
 	e.settle(now)
 	e.markWanted(v.digest)
 	ack := &Ack{Delta: e.computeDelta(now, v, budget)}
-	if e.streams.truncated || v.streamWorthy() {
+	if e.streams.truncated || e.streamWorthy(now, v) {
 		e.wantStream(now, in, m.Sender)
 	}
 	return ack

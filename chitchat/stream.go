@@ -34,15 +34,23 @@ const (
 )
 
 // streamWorthy reports whether the peer's digest disagrees with our view
-// by more than datagram answers carry well.
-func (v *peerView) streamWorthy() bool {
+// by more than datagram answers carry well. In the first StreamSyncInterval
+// after our start, any disagreement does: a node that started with many
+// others (a cold start of the cluster) catches up by stream, and its
+// welcome, within a round, instead of learning late joiners second-hand
+// and waiting rounds for their heartbeats to rise.
+func (e *Engine) streamWorthy(now time.Time, v *peerView) bool {
+	if e.streams.booted && now.Sub(e.streams.bootedAt) < e.cfg.StreamSyncInterval && (v.diverged > 0 || v.differ > 0) {
+		return true
+	}
 	return v.diverged >= divergedForStream || v.differ >= differForStream
 }
 
 // streamState schedules stream exchanges.
 type streamState struct {
-	booted bool      // the first round asked for one with a seed
-	last   time.Time // the last periodic exchange asked for
+	booted   bool      // the first round asked for one with a seed
+	bootedAt time.Time // when
+	last     time.Time // the last periodic exchange asked for
 	// wanted lists peers a delta could not fully serve, to ask for at the
 	// next round.
 	wanted []netip.AddrPort
@@ -91,7 +99,7 @@ func (e *Engine) dueStreams(now time.Time) []netip.AddrPort {
 	}
 	t := e.targetSets()
 	if !st.booted {
-		st.booted, st.last = true, now
+		st.booted, st.last, st.bootedAt = true, now, now
 		if len(t.seeds) > 0 {
 			ask(t.seeds[e.rng.IntN(len(t.seeds))])
 		}
