@@ -52,3 +52,39 @@ func TestHostile3HeldNoticesOverflowTheDatagram(t *testing.T) {
 		}
 	}
 }
+
+// Invariant: a plaintext datagram does not make us open connections to an
+// address we have never heard from (docs/PROTOCOL.md §10.3, README
+// "Anti-amplification": a spoofed source gets at most 3 times the
+// datagram back). A stream exchange opens a TCP connection to the address
+// and writes our whole view in one frame (CreateStreamSyn), a thousand
+// times the Syn that asked for it in a cluster of a few hundred nodes.
+//
+// onSyn makes the marked sender known at the source address (observe) and
+// then asks for a stream with it (wantStream checks knownAt after observe),
+// and Output.Streams now has the Server dial at once, per datagram, rather
+// than at most maxStreamsOut per round: each spoofed Syn naming a new
+// address (a victim's TCP service) makes every node it reaches connect
+// there and, if it accepts, send it the whole view.
+func TestHostile3SpoofedSynDialsTheVictimAtOnce(t *testing.T) {
+	e := newEngine(t, forTest(1))
+	for k := range 200 {
+		if err := e.Set(fmt.Sprintf("key-%03d", k), "some value of the node"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var dialled []netip.AddrPort
+	synSize := 0
+	for i := range 5 {
+		victim := netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, 80}), uint16(80+i))
+		syn := &Syn{ClusterID: e.cfg.ClusterID, Sender: NodeID{Name: "victim", Addr: victim},
+			Digest: Digest{{ID: NodeID{Name: "victim", Addr: victim}, NodeDigest: NodeDigest{Heartbeat: 1}}}}
+		synSize = EncodedSize(syn)
+		out := e.Step(t0, Inbound{From: victim, Size: synSize}, wire(t, syn))
+		dialled = append(dialled, out.Streams...)
+	}
+	if len(dialled) > 0 {
+		t.Errorf("5 spoofed %d-byte plaintext Syns from addresses never heard from made the engine ask to dial %v at once (each a TCP connection carrying our whole view, %d bytes here and about 40 more per node held)",
+			synSize, dialled, EncodedSize(e.CreateStreamSyn(t0)))
+	}
+}
