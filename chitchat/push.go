@@ -106,7 +106,8 @@ func (e *Engine) Flush(now time.Time) []Envelope {
 	}
 	e.refill(now)
 	self := e.selfState()
-	m := &Push{ClusterID: e.cfg.ClusterID, Notices: slices.Clone(p.notices)}
+	taken := e.noticesThatFit()
+	m := &Push{ClusterID: e.cfg.ClusterID, Notices: slices.Clone(p.notices[:taken])}
 	if p.announce {
 		m.Notices = append(m.Notices, Notice{Kind: NoticeAlive, ID: self.id, Heartbeat: self.heartbeat})
 	}
@@ -139,8 +140,42 @@ func (e *Engine) Flush(now time.Time) []Envelope {
 		p.newsFrom = m.Delta.Nodes[n-1].MaxVersion
 	}
 	p.news = p.news && self.maxVersion > p.newsFrom
-	p.announce, p.notices = false, p.notices[:0]
+	p.announce = false
+	p.notices = slices.Delete(p.notices, 0, taken) // the rest go with the next flush
 	return e.envelopes(m, routes)
+}
+
+// noticesThatFit returns how many of the pending notices, in order, the
+// next push carries: at most half the datagram (with our announcement),
+// so that held notices (holdNotices, up to maxHeldNotices) never make a
+// push larger than MaxDatagramSize, which would not be sent, and leave
+// room for our news; at least one when it fits the datagram at all (one
+// that cannot is dropped, or it would block every notice after it).
+func (e *Engine) noticesThatFit() int {
+	p := &e.push
+	room := e.cfg.MaxDatagramSize / 2
+	full := e.cfg.MaxDatagramSize - EncodedSize(&Push{ClusterID: e.cfg.ClusterID, Range: &RingRange{^uint64(0), ^uint64(0)}}) - 8
+	size := 0
+	if p.announce {
+		self := e.selfState()
+		size = sizeNotice(&Notice{Kind: NoticeAlive, ID: self.id, Heartbeat: self.heartbeat})
+	}
+	taken := 0
+	for taken < len(p.notices) {
+		n := sizeNotice(&p.notices[taken])
+		if size+n > room {
+			if taken == 0 && size+n > full {
+				p.notices = slices.Delete(p.notices, 0, 1)
+				continue
+			}
+			if taken > 0 {
+				break
+			}
+		}
+		size += n
+		taken++
+	}
+	return taken
 }
 
 // selfDelta0 returns the delta of our own state after version from,
