@@ -88,3 +88,31 @@ func TestHostile3SpoofedSynDialsTheVictimAtOnce(t *testing.T) {
 			synSize, dialled, EncodedSize(e.CreateStreamSyn(t0)))
 	}
 }
+
+// Two spoofed Syns per address make the address one we have heard from;
+// still, messages start streams at once at most once per gossip interval,
+// so the dials stay bounded by the round's (maxStreamsOut per round).
+func TestHostile3ImmediateStreamsAreRateLimited(t *testing.T) {
+	e := newEngine(t, forTest(1))
+	for k := range 200 {
+		if err := e.Set(fmt.Sprintf("key-%03d", k), "some value of the node"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var dialled []netip.AddrPort
+	now := t0
+	for i := range 5 {
+		victim := netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, 80}), uint16(80+i))
+		for hb := range uint64(2) {
+			syn := &Syn{ClusterID: e.cfg.ClusterID, Sender: NodeID{Name: "victim", Addr: victim},
+				Digest: Digest{{ID: NodeID{Name: "victim", Addr: victim}, NodeDigest: NodeDigest{Heartbeat: 1 + hb}}}}
+			out := e.Step(now, Inbound{From: victim, Size: EncodedSize(syn)}, wire(t, syn))
+			dialled = append(dialled, out.Streams...)
+			now = now.Add(time.Millisecond)
+		}
+	}
+	if len(dialled) > 1 {
+		t.Errorf("10 spoofed Syns within %v made the engine ask to dial %v at once, want at most one per gossip interval (%v)",
+			now.Sub(t0), dialled, e.cfg.GossipInterval)
+	}
+}

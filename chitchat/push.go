@@ -294,8 +294,8 @@ func (e *Engine) onPush(now time.Time, in Inbound, m *Push) []Envelope {
 	before := e.stats.NodeDeltasRejected + e.stats.NodeDeltasRefused
 	e.applyDelta(now, &m.Delta)
 	p.stats.DeltasApplied += uint64(len(m.Delta.Nodes)) - (e.stats.NodeDeltasRejected + e.stats.NodeDeltasRefused - before)
-	if m.Range == nil || !e.pushEnabled() {
-		return nil
+	if m.Range == nil || in.Stream || !e.pushEnabled() {
+		return nil // a welcome has no duty (docs/PROTOCOL.md §11.16)
 	}
 	if !member && !e.memberAt(in.From) {
 		// A plaintext push from an address that is no member's is applied

@@ -89,6 +89,15 @@ func (e *Engine) Process(now time.Time, m Message) Message { return e.Step(now, 
 func (e *Engine) Step(now time.Time, in Inbound, m Message) Output {
 	e.selfState().incHeartbeat()
 	var out Output
+	// Whether the sender showed life at its address before this message:
+	// only then may the message start a stream at once (below).
+	var heardBefore bool
+	switch m := m.(type) {
+	case *Syn:
+		heardBefore = e.knownAt(m.Sender, in.From)
+	case *SynAck:
+		heardBefore = e.knownAt(m.Sender, in.From)
+	}
 	switch m := m.(type) {
 	case *Syn:
 		if !m.Cover.valid() {
@@ -124,8 +133,15 @@ func (e *Engine) Step(now time.Time, in Inbound, m Message) Output {
 	}
 	e.settle(now)
 	e.judgeNew(now)
-	if !in.Stream {
-		out.Streams = e.wantedStreams(now)
+	if !in.Stream && heardBefore && (e.streams.immediate.IsZero() || now.Sub(e.streams.immediate) >= e.cfg.GossipInterval) {
+		// At most one message per gossip interval starts streams at once,
+		// and only one from a sender we had heard from at its address: a
+		// spoofed plaintext Syn naming a victim's address must not make us
+		// connect there per datagram (the rest wait for the round, whose
+		// dials are bounded by maxStreamsOut).
+		if out.Streams = e.wantedStreams(now); len(out.Streams) > 0 {
+			e.streams.immediate = now
+		}
 	}
 	if e.pushEnabled() {
 		// News of life, death or leave changes the live set at once, not

@@ -50,7 +50,10 @@ func (e *Engine) streamWorthy(now time.Time, v *peerView) bool {
 type streamState struct {
 	booted   bool      // the first round asked for one with a seed
 	bootedAt time.Time // when
-	last     time.Time // the last periodic exchange asked for
+	// immediate is when a message last started streams at once
+	// (Output.Streams).
+	immediate time.Time
+	last      time.Time // the last periodic exchange asked for
 	// wanted lists peers a delta could not fully serve, to ask for at the
 	// next round.
 	wanted []netip.AddrPort
