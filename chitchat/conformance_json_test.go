@@ -87,9 +87,10 @@ type confNotice struct {
 }
 
 type confNodeDelta struct {
-	Name                string         `json:"name"`
-	Generation          uint64         `json:"generation"`
-	Addr                string         `json:"addr"`
+	Name                string         `json:"name,omitempty"`
+	Generation          uint64         `json:"generation,omitempty"`
+	Addr                string         `json:"addr,omitempty"`
+	Ref                 uint64         `json:"ref,omitempty"` // instead of name, generation and addr (opNodeRef)
 	LastGCVersion       uint64         `json:"last_gc_version"`
 	FromVersionExcluded uint64         `json:"from_version_excluded"`
 	MaxVersion          uint64         `json:"max_version"`
@@ -180,7 +181,10 @@ func confDigestJSON(d Digest) []confDigestEntry {
 func confDeltaJSON(d Delta) []confNodeDelta {
 	out := make([]confNodeDelta, 0, len(d.Nodes))
 	for _, nd := range d.Nodes {
-		j := confNodeDelta{nd.ID.Name, nd.ID.Generation, nd.ID.Addr.String(), nd.LastGCVersion, nd.FromVersionExcluded, nd.MaxVersion, nil}
+		j := confNodeDelta{Ref: nd.Ref, LastGCVersion: nd.LastGCVersion, FromVersionExcluded: nd.FromVersionExcluded, MaxVersion: nd.MaxVersion}
+		if nd.Ref == 0 {
+			j.Name, j.Generation, j.Addr = nd.ID.Name, nd.ID.Generation, nd.ID.Addr.String()
+		}
 		for _, kv := range nd.KeyValues {
 			j.KeyValues = append(j.KeyValues, confKeyValue{kv.Key, kv.Value, kv.Version, kv.Status.String()})
 		}
@@ -315,12 +319,14 @@ func confDigestFromJSON(js []confDigestEntry) (Digest, error) {
 func confDeltaFromJSON(js []confNodeDelta) (Delta, error) {
 	var d Delta
 	for _, n := range js {
-		addr, err := netip.ParseAddrPort(n.Addr)
-		if err != nil {
-			return Delta{}, err
+		nd := NodeDelta{Ref: n.Ref, LastGCVersion: n.LastGCVersion, FromVersionExcluded: n.FromVersionExcluded, MaxVersion: n.MaxVersion}
+		if n.Ref == 0 {
+			addr, err := netip.ParseAddrPort(n.Addr)
+			if err != nil {
+				return Delta{}, err
+			}
+			nd.ID = NodeID{n.Name, n.Generation, addr}
 		}
-		nd := NodeDelta{ID: NodeID{n.Name, n.Generation, addr}, LastGCVersion: n.LastGCVersion,
-			FromVersionExcluded: n.FromVersionExcluded, MaxVersion: n.MaxVersion}
 		for _, kv := range n.KeyValues {
 			st, ok := confParseStatus(kv.Status)
 			if !ok {

@@ -93,8 +93,12 @@ func (env *scenarioEnv) printMessage(d confDatagram, m Message) []string {
 	nodes := slices.Clone(delta.Nodes)
 	slices.SortFunc(nodes, func(a, b NodeDelta) int { return a.ID.Compare(b.ID) })
 	for _, nd := range nodes {
+		name := confNodeName(nd.ID)
+		if nd.Ref != 0 {
+			name = env.refName(nd.Ref) + " (by ref)"
+		}
 		line := fmt.Sprintf("  delta %s from_version=%d max_version=%d last_gc_version=%d",
-			confNodeName(nd.ID), nd.FromVersionExcluded, nd.MaxVersion, nd.LastGCVersion)
+			name, nd.FromVersionExcluded, nd.MaxVersion, nd.LastGCVersion)
 		if nd.FromVersionExcluded == 0 && nd.LastGCVersion > 0 {
 			line += " (reset)"
 		}
@@ -127,6 +131,17 @@ func rangeHolds(r RingRange, ref uint64) bool {
 
 // rangeLine renders a push's forwarding duty: its ends, by name when they
 // are a node's ref, and the scenario's nodes in it, in ring order.
+// refName returns the name of the scenario's node whose ref is ref, or
+// the ref in hex.
+func (env *scenarioEnv) refName(ref uint64) string {
+	for _, n := range env.nodes {
+		if nodeRef(n.e.Self()) == ref {
+			return confNodeName(n.e.Self())
+		}
+	}
+	return fmt.Sprintf("%016x", ref)
+}
+
 func (env *scenarioEnv) rangeLine(r RingRange) string {
 	type member struct {
 		ref  uint64

@@ -20,7 +20,14 @@ type KeyValueMutation struct {
 // LastGCVersion the receiver cannot reconcile means "reset": the receiver
 // drops what it has of the node and rebuilds from this delta.
 type NodeDelta struct {
+	// ID is the node; zero when the delta names it by Ref.
 	ID NodeID
+	// Ref, set instead of ID by a node op by reference (pushes, whose node
+	// every receiver that can apply them holds: a 64-bit SHA-256 ref is 8
+	// bytes where a NodeID is 20 to 40), is resolved by the receiver
+	// against the nodes it holds; a delta about a node it does not hold is
+	// skipped (docs/PROTOCOL.md §11.10).
+	Ref uint64
 	// LastGCVersion is the sender's LastGCVersion for the node: no entry with
 	// a larger version was garbage collected from the state the delta was
 	// computed from.

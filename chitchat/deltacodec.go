@@ -95,6 +95,10 @@ func sizeNodeOp(id NodeID, lastGC, from uint64) int {
 	return 1 + 1 + sizeStr(len(id.Name)) + sizeUint(id.Generation) + sizeAddr(id.Addr) + sizeUint(lastGC) + sizeUint(from)
 }
 
+func sizeNodeRefOp(ref, lastGC, from uint64) int {
+	return 1 + 1 + sizeUint(ref) + sizeUint(lastGC) + sizeUint(from)
+}
+
 func sizeKVOp(key, value string, version uint64) int {
 	return 1 + 1 + sizeStr(len(key)) + sizeStr(len(value)) + sizeUint(version) + 1
 }
@@ -186,6 +190,17 @@ func (w *deltaWriter) addNode(id NodeID, lastGC, from uint64) {
 	b = appendUint(b, from)
 	w.wrote(b)
 	w.delta.Nodes = appendDoubling(w.delta.Nodes, NodeDelta{ID: id, LastGCVersion: lastGC, FromVersionExcluded: from})
+	w.kvs.startNode()
+}
+
+// addNodeRef starts the node named by ref (opNodeRef).
+func (w *deltaWriter) addNodeRef(ref, lastGC, from uint64) {
+	b := append(w.pending, mpFixArray|4, opNodeRef)
+	b = appendUint(b, ref)
+	b = appendUint(b, lastGC)
+	b = appendUint(b, from)
+	w.wrote(b)
+	w.delta.Nodes = appendDoubling(w.delta.Nodes, NodeDelta{Ref: ref, LastGCVersion: lastGC, FromVersionExcluded: from})
 	w.kvs.startNode()
 }
 
@@ -315,7 +330,11 @@ func appendDelta(b []byte, d *Delta) []byte {
 func buildDelta(nodes []NodeDelta) Delta {
 	w := newDeltaWriter(int(^uint(0) >> 1))
 	for _, nd := range nodes {
-		w.addNode(nd.ID, nd.LastGCVersion, nd.FromVersionExcluded)
+		if nd.Ref != 0 { // a push's node, forwarded as it came
+			w.addNodeRef(nd.Ref, nd.LastGCVersion, nd.FromVersionExcluded)
+		} else {
+			w.addNode(nd.ID, nd.LastGCVersion, nd.FromVersionExcluded)
+		}
 		for _, kv := range nd.KeyValues {
 			w.addKV(kv)
 		}
@@ -418,9 +437,10 @@ func readBlock(r *reader, stream []byte) ([]byte, error) {
 }
 
 const (
-	opNode = 0
-	opKV   = 1
-	opMax  = 2
+	opNode    = 0
+	opKV      = 1
+	opMax     = 2
+	opNodeRef = 3 // a node header naming the node by its ref
 )
 
 // parseOps decodes the op stream of a delta, enforcing the rules of the
@@ -432,7 +452,7 @@ func parseOps(stream []byte) ([]NodeDelta, error) {
 	r := &reader{b: stream}
 	var nodes []NodeDelta
 	var kvs kvRuns // backs every node's KeyValues
-	var seen map[NodeID]struct{}
+	var seen map[nodeKey]struct{}
 	setMax := false // the current node had a max-version op
 	for r.remaining() > 0 {
 		start := r.off
@@ -453,7 +473,7 @@ func parseOps(stream []byte) ([]NodeDelta, error) {
 			r.off = start
 			return nil, r.fail(fmt.Sprintf("delta op %d: want %d fields, got %d", tag, want, n))
 		}
-		if tag != opNode && len(nodes) == 0 {
+		if tag != opNode && tag != opNodeRef && len(nodes) == 0 {
 			r.off = start
 			return nil, r.fail("delta op before any node header")
 		}
@@ -471,11 +491,31 @@ func parseOps(stream []byte) ([]NodeDelta, error) {
 			if err != nil {
 				return nil, err
 			}
-			if dup(nodes, &seen, id) {
+			if dup(nodes, &seen, nodeKey{id: id}) {
 				r.off = start
 				return nil, r.fail(fmt.Sprintf("node %v appears twice in one delta", id))
 			}
 			nodes = appendDoubling(nodes, NodeDelta{ID: id, LastGCVersion: gc, FromVersionExcluded: from})
+			kvs.startNode()
+			setMax = false
+		case opNodeRef:
+			ref, err := r.uint("node ref")
+			if err != nil {
+				return nil, err
+			}
+			gc, err := r.uint("last gc version")
+			if err != nil {
+				return nil, err
+			}
+			from, err := r.uint("from version")
+			if err != nil {
+				return nil, err
+			}
+			if dup(nodes, &seen, nodeKey{ref: ref}) {
+				r.off = start
+				return nil, r.fail(fmt.Sprintf("node ref %#x appears twice in one delta", ref))
+			}
+			nodes = appendDoubling(nodes, NodeDelta{Ref: ref, LastGCVersion: gc, FromVersionExcluded: from})
 			kvs.startNode()
 			setMax = false
 		case opKV:
@@ -530,26 +570,36 @@ func opFields(tag uint64) int {
 		return 5
 	case opMax:
 		return 2
+	case opNodeRef:
+		return 4
 	}
 	return 0
 }
 
+// nodeKey is how a node delta names its node: by ID, or by ref.
+type nodeKey struct {
+	id  NodeID
+	ref uint64
+}
+
+func (nd *NodeDelta) key() nodeKey { return nodeKey{id: nd.ID, ref: nd.Ref} }
+
 // dup reports whether id is already in nodes, switching from a linear scan to
 // a set once the delta is large.
-func dup(nodes []NodeDelta, seen *map[NodeID]struct{}, id NodeID) bool {
+func dup(nodes []NodeDelta, seen *map[nodeKey]struct{}, id nodeKey) bool {
 	const linear = 8
 	if len(nodes) < linear {
 		for i := range nodes {
-			if nodes[i].ID == id {
+			if nodes[i].key() == id {
 				return true
 			}
 		}
 		return false
 	}
 	if *seen == nil {
-		*seen = make(map[NodeID]struct{}, 2*len(nodes))
+		*seen = make(map[nodeKey]struct{}, 2*len(nodes))
 		for i := range nodes {
-			(*seen)[nodes[i].ID] = struct{}{}
+			(*seen)[nodes[i].key()] = struct{}{}
 		}
 	}
 	if _, ok := (*seen)[id]; ok {

@@ -566,10 +566,11 @@ func TestT26_OpTags(t *testing.T) {
 			valid = append(valid, tag)
 		}
 	}
-	if diff := cmp.Diff([]uint64{opNode, opKV, opMax}, valid); diff != "" {
+	// opNodeRef (3) is ours: a push names its node by ref (docs/PROTOCOL.md §11.10).
+	if diff := cmp.Diff([]uint64{opNode, opKV, opMax, opNodeRef}, valid); diff != "" {
 		t.Errorf("valid op tags mismatch (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]uint64{0, 1, 2}, valid); diff != "" {
+	if diff := cmp.Diff([]uint64{0, 1, 2, 3}, valid); diff != "" {
 		t.Errorf("op tags moved (-want +got):\n%s", diff)
 	}
 }

@@ -123,6 +123,9 @@ type EngineStats struct {
 	ViewsForgotten     uint64 // views of a peer's keys emptied to take them afresh, when a delta on top would exceed MaxKeysPerNode
 	ForgedContent      uint64 // echoes of our own state at our max version with keys we never wrote (refuted)
 	RepliesCapped      uint64 // plaintext Syns from unknown senders left unanswered: no answer fits 3 times their size
+	// NodeDeltasUnknownRef counts node deltas naming by ref a node we do
+	// not hold (a push about a node we have not met yet): skipped.
+	NodeDeltasUnknownRef uint64
 }
 
 // Errors returned by Engine and Server mutations.

@@ -181,6 +181,9 @@ func genericDelta(tb testing.TB, v any) []NodeDelta {
 				LastGCVersion:       u64(tb, f[4]),
 				FromVersionExcluded: u64(tb, f[5]),
 			})
+		case opNodeRef:
+			f = array(tb, op, 4)
+			nodes = append(nodes, NodeDelta{Ref: u64(tb, f[1]), LastGCVersion: u64(tb, f[2]), FromVersionExcluded: u64(tb, f[3])})
 		case opKV:
 			f = array(tb, op, 5)
 			nd := &nodes[len(nodes)-1]

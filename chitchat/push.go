@@ -186,13 +186,14 @@ func (e *Engine) selfDelta0(from uint64, budget int) Delta {
 	w.reset(budget)
 	e.stale = self.appendStaleKeyValues(e.stale[:0], from)
 	if len(e.stale) == 0 {
-		if w.fits(sizeNodeOp(self.id, self.lastGCVersion, from) + sizeMaxOp(self.maxVersion)) {
-			w.addNode(self.id, self.lastGCVersion, from)
+		if w.fits(sizeNodeRefOp(self.ref, self.lastGCVersion, from) + sizeMaxOp(self.maxVersion)) {
+			w.addNodeRef(self.ref, self.lastGCVersion, from)
 			w.addMax(self.maxVersion)
 		}
 		return w.finish()
 	}
-	w.addNode(self.id, self.lastGCVersion, from)
+	// By ref: every receiver that can apply a push holds us.
+	w.addNodeRef(self.ref, self.lastGCVersion, from)
 	for _, kv := range e.stale {
 		if !w.fits(sizeKVOp(kv.Key, kv.Value, kv.Version)) {
 			break
@@ -291,9 +292,9 @@ func (e *Engine) onPush(now time.Time, in Inbound, m *Push) []Envelope {
 	// good as a member's.
 	member := in.Authentic || in.Stream || e.memberAt(in.From)
 	e.applyNotices(now, in, member, m.Notices)
-	before := e.stats.NodeDeltasRejected + e.stats.NodeDeltasRefused
+	before := e.stats.NodeDeltasRejected + e.stats.NodeDeltasRefused + e.stats.NodeDeltasUnknownRef
 	e.applyDelta(now, &m.Delta)
-	p.stats.DeltasApplied += uint64(len(m.Delta.Nodes)) - (e.stats.NodeDeltasRejected + e.stats.NodeDeltasRefused - before)
+	p.stats.DeltasApplied += uint64(len(m.Delta.Nodes)) - (e.stats.NodeDeltasRejected + e.stats.NodeDeltasRefused + e.stats.NodeDeltasUnknownRef - before)
 	if m.Range == nil || in.Stream || !e.pushEnabled() {
 		return nil // a welcome has no duty (docs/PROTOCOL.md §11.16)
 	}

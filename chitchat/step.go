@@ -133,14 +133,14 @@ func (e *Engine) Step(now time.Time, in Inbound, m Message) Output {
 	}
 	e.settle(now)
 	e.judgeNew(now)
-	if !in.Stream && heardBefore && (e.streams.immediate.IsZero() || now.Sub(e.streams.immediate) >= e.cfg.GossipInterval) {
-		// At most one message per gossip interval starts streams at once,
-		// and only one from a sender we had heard from at its address: a
-		// spoofed plaintext Syn naming a victim's address must not make us
-		// connect there per datagram (the rest wait for the round, whose
-		// dials are bounded by maxStreamsOut).
+	if !in.Stream && heardBefore && e.immediateStreamAllowed(now) {
+		// Only a message from a sender we had heard from at its address
+		// starts streams at once, and at most immediateStreams of them per
+		// gossip interval: a spoofed plaintext Syn naming a victim's
+		// address must not make us connect there per datagram (the rest
+		// wait for the round, whose dials are bounded by maxStreamsOut).
 		if out.Streams = e.wantedStreams(now); len(out.Streams) > 0 {
-			e.streams.immediate = now
+			e.streams.immediate = append(e.streams.immediate, now)
 		}
 	}
 	if e.pushEnabled() {
@@ -372,6 +372,19 @@ func (e *Engine) applyDelta(now time.Time, d *Delta) {
 	reset := false
 	for i := range d.Nodes {
 		nd := &d.Nodes[i]
+		if nd.ID == (NodeID{}) {
+			// Named by ref: a node we hold, or nothing to apply it to (a
+			// delta from version 0 about a node we do not hold creates it
+			// only with its NodeID; anti-entropy brings it).
+			j, found := slices.BinarySearchFunc(e.byRef, nd.Ref, compareRef)
+			if !found || e.byRef[j].ref != nd.Ref {
+				e.stats.NodeDeltasUnknownRef++
+				continue
+			}
+			named := *nd // the message stays as it came (a push is forwarded)
+			named.ID = e.byRef[j].id
+			nd = &named
+		}
 		if nd.ID == e.self {
 			e.selfDelta(now, nd)
 			continue

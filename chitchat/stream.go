@@ -50,9 +50,9 @@ func (e *Engine) streamWorthy(now time.Time, v *peerView) bool {
 type streamState struct {
 	booted   bool      // the first round asked for one with a seed
 	bootedAt time.Time // when
-	// immediate is when a message last started streams at once
-	// (Output.Streams).
-	immediate time.Time
+	// immediate holds when messages last started streams at once
+	// (Output.Streams), at most immediateStreams times.
+	immediate []time.Time
 	last      time.Time // the last periodic exchange asked for
 	// wanted lists peers a delta could not fully serve, to ask for at the
 	// next round.
@@ -147,6 +147,24 @@ func (e *Engine) wantedStreams(now time.Time) []netip.AddrPort {
 	}
 	st.wanted = st.wanted[:0]
 	return out
+}
+
+// immediateStreams is how many messages per gossip interval may start
+// stream exchanges at once (Output.Streams).
+const immediateStreams = 4
+
+// immediateStreamAllowed reports whether a message may start streams at
+// once: fewer than immediateStreams did within the last gossip interval.
+func (e *Engine) immediateStreamAllowed(now time.Time) bool {
+	st := &e.streams
+	keep := st.immediate[:0]
+	for _, t := range st.immediate {
+		if now.Sub(t) < e.cfg.GossipInterval {
+			keep = append(keep, t)
+		}
+	}
+	st.immediate = keep
+	return len(st.immediate) < immediateStreams
 }
 
 // welcome returns the alive notices of ourselves and the nodes we hold

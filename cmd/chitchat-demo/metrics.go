@@ -71,6 +71,7 @@ func newStatsCollector(srv *chitchat.Server) *statsCollector {
 			counter("chitchat_reincarnations_total", "Claims about this node too large to refute, answered with a new generation.", func(s chitchat.Stats) uint64 { return s.Engine.Reincarnations }),
 			counter("chitchat_replies_capped_total", "Plaintext Syns from unknown senders left unanswered (no answer fits 3 times their size).", func(s chitchat.Stats) uint64 { return s.Engine.RepliesCapped }),
 			counter("chitchat_messages_refused_total", "Messages handed to the engine that no decoder produces (an invalid coverage).", func(s chitchat.Stats) uint64 { return s.Engine.MessagesRefused }),
+			counter("chitchat_node_deltas_unknown_ref_total", "Node deltas naming by ref a node this node does not hold (pushes about nodes not met yet): skipped.", func(s chitchat.Stats) uint64 { return s.Engine.NodeDeltasUnknownRef }),
 			counter("chitchat_views_forgotten_total", "Views of a peer's keys emptied and taken afresh, when a delta on top would exceed the key limit.", func(s chitchat.Stats) uint64 { return s.Engine.ViewsForgotten }),
 			counter("chitchat_forged_content_total", "Echoes of this node's state holding keys it never wrote at its own versions (refuted).", func(s chitchat.Stats) uint64 { return s.Engine.ForgedContent }),
 			counter("chitchat_push_not_forwarded_total", "Plaintext pushes from an address that is no member's: applied, not forwarded.", func(s chitchat.Stats) uint64 { return s.Push.NotForwarded }),
