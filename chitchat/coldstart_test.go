@@ -19,7 +19,7 @@ import (
 // and a node whose view a digest shows to lag starts a stream at once
 // (at most immediateStreams per interval). Without push (so without
 // welcomes and announcements) it takes rounds, as upstream.
-func TestColdStartIsLiveWithinOneRound(t *testing.T) {
+func TestColdStartIsLiveWithinTwoRounds(t *testing.T) {
 	const n, interval = 30, 300 * time.Millisecond
 	for _, tt := range []struct {
 		name        string
