@@ -93,8 +93,8 @@ func AppendMessage(dst []byte, m Message) []byte {
 			dst = append(dst, mpNil)
 		} else {
 			dst = append(dst, mpFixArray|2)
-			dst = appendUint(dst, m.Range.After)
-			dst = appendUint(dst, m.Range.Upto)
+			dst = appendUint(dst, m.Range.After>>32)
+			dst = appendUint(dst, m.Range.Upto>>32)
 		}
 		dst = appendArrayHeader(dst, len(m.Notices))
 		for _, n := range m.Notices {
@@ -267,14 +267,18 @@ func decodePush(r *reader) (*Push, error) {
 		if err := r.fixArray("ring range", 2); err != nil {
 			return nil, err
 		}
-		var rr RingRange
-		if rr.After, err = r.uint("range after"); err != nil {
-			return nil, err
+		var bounds [2]uint64
+		for i, what := range [2]string{"range after", "range upto"} {
+			start := r.off
+			if bounds[i], err = r.uint(what); err != nil {
+				return nil, err
+			}
+			if bounds[i] > 0xffff_ffff {
+				r.off = start
+				return nil, r.fail(what + " above 2^32 - 1")
+			}
 		}
-		if rr.Upto, err = r.uint("range upto"); err != nil {
-			return nil, err
-		}
-		p.Range = &rr
+		p.Range = &RingRange{After: bounds[0]<<32 | 0xffff_ffff, Upto: bounds[1]<<32 | 0xffff_ffff}
 	}
 	n, err := r.arrayHeader("notices", minNoticeSize)
 	if err != nil {

@@ -24,7 +24,7 @@ func messageSize(m Message, sizeDelta func(*Delta) int) int {
 	case *Push:
 		n := envelopeSize + 1 + sizeStr(len(m.ClusterID)) + 1 + sizeArrayHeader(len(m.Notices)) + sizeDelta(&m.Delta)
 		if m.Range != nil {
-			n += sizeUint(m.Range.After) + sizeUint(m.Range.Upto)
+			n += sizeUint(m.Range.After>>32) + sizeUint(m.Range.Upto>>32)
 		}
 		for i := range m.Notices {
 			n += sizeNotice(&m.Notices[i])

@@ -122,7 +122,7 @@ func (env *scenarioEnv) printMessage(d confDatagram, m Message) []string {
 func rangeHolds(r RingRange, ref uint64) bool {
 	switch {
 	case r.After == r.Upto:
-		return ref != r.After
+		return ref != r.After && ref|0xffff_ffff != r.After
 	case r.After < r.Upto:
 		return ref > r.After && ref <= r.Upto
 	}
@@ -152,13 +152,13 @@ func (env *scenarioEnv) rangeLine(r RingRange) string {
 		ring = append(ring, member{nodeRef(n.e.Self()), n.name})
 	}
 	slices.SortFunc(ring, func(a, b member) int { return cmp.Compare(a.ref, b.ref) })
-	end := func(ref uint64) string {
+	end := func(bound uint64) string {
 		for _, m := range ring {
-			if m.ref == ref {
+			if ringBound(m.ref) == bound {
 				return m.name
 			}
 		}
-		return fmt.Sprintf("%016x", ref)
+		return fmt.Sprintf("%016x", bound)
 	}
 	// Ring order from just after r.After.
 	var in []string

@@ -109,9 +109,19 @@ type Push struct {
 // RingRange is the part of the ring of node refs after After, up to and
 // including Upto, wrapping around; After == Upto is the whole ring but
 // After itself.
+//
+// On the wire a range travels as the high 32 bits of its bounds (10 bytes
+// where two refs take 18; a push is the most frequent datagram of a
+// writing cluster), so the ranges we build have their low 32 bits set
+// (ringBound): a range then holds the nodes whose refs' high 32 bits are
+// in (After>>32, Upto>>32], and a decoded range is the one that was sent.
 type RingRange struct {
 	After, Upto uint64
 }
+
+// ringBound returns ref's bound in a RingRange: its high 32 bits, the
+// low ones set.
+func ringBound(ref uint64) uint64 { return ref | 0xffff_ffff }
 
 // Contains reports whether ref is in the range.
 func (r RingRange) Contains(ref uint64) bool {
@@ -119,7 +129,9 @@ func (r RingRange) Contains(ref uint64) bool {
 	case r.After < r.Upto:
 		return ref > r.After && ref <= r.Upto
 	case r.After == r.Upto:
-		return ref != r.After
+		// The whole ring but After: with a bound (ringBound), every node
+		// but those sharing its high 32 bits.
+		return ref != r.After && ringBound(ref) != r.After
 	}
 	return ref > r.After || ref <= r.Upto
 }

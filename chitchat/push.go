@@ -115,7 +115,7 @@ func (e *Engine) Flush(now time.Time) []Envelope {
 	if p.news && self.maxVersion > p.newsFrom {
 		m.Delta = e.selfDelta0(p.newsFrom, budget)
 	}
-	whole := RingRange{After: self.ref, Upto: self.ref}
+	whole := RingRange{After: ringBound(self.ref), Upto: ringBound(self.ref)}
 	routes := e.route(now, whole, e.cfg.PushRedundancy)
 	seed := false
 	if len(routes) == 0 {
@@ -248,8 +248,11 @@ func (e *Engine) route(now time.Time, r RingRange, trees int) []route {
 			lo, hi := c*len(nodes)/fanout, (c+1)*len(nodes)/fanout
 			head := nodes[(rot+lo)%len(nodes)]
 			rt := route{to: head.id.Addr}
-			if hi-lo > 1 {
-				rt.duty = &RingRange{After: head.ref, Upto: nodes[(rot+hi-1)%len(nodes)].ref}
+			if after, upto := ringBound(head.ref), ringBound(nodes[(rot+hi-1)%len(nodes)].ref); hi-lo > 1 && after != upto {
+				// (Bounds that coincide would read as the whole ring: the
+				// rare chunk whose head and last share their high 32 bits
+				// is left to anti-entropy.)
+				rt.duty = &RingRange{After: after, Upto: upto}
 			}
 			out = append(out, rt)
 		}
