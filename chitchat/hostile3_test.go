@@ -117,3 +117,38 @@ func TestHostile3ImmediateStreamsAreRateLimited(t *testing.T) {
 			4*immediateStreams, now.Sub(t0), dialled, immediateStreams, e.cfg.GossipInterval)
 	}
 }
+
+// A push names the origin's node by ref; a receiver that does not hold a
+// node with that ref skips the node delta (it cannot create a node from a
+// ref) and counts it; one that holds it applies it.
+func TestPushDeltaByRefOfAnUnknownNodeIsSkipped(t *testing.T) {
+	origin := newEngine(t, forTest(7))
+	if err := origin.Set("role", "indexer"); err != nil {
+		t.Fatal(err)
+	}
+	m := &Push{ClusterID: origin.cfg.ClusterID, Delta: origin.selfDelta0(0, 1000)}
+	if n := len(m.Delta.Nodes); n != 1 || m.Delta.Nodes[0].Ref != origin.selfState().ref || m.Delta.Nodes[0].ID != (NodeID{}) {
+		t.Fatalf("the push's delta is %+v, want one node named by the origin's ref", m.Delta.Nodes)
+	}
+
+	stranger := newEngine(t, forTest(8))
+	stranger.Step(t0, Inbound{From: origin.Self().Addr, Authentic: true}, wire(t, m))
+	if got := stranger.Stats().NodeDeltasUnknownRef; got != 1 {
+		t.Errorf("NodeDeltasUnknownRef = %d, want 1", got)
+	}
+	if _, ok := stranger.lookup(origin.Self()); ok {
+		t.Errorf("a node was created from a delta naming it by ref")
+	}
+
+	// Once the stranger holds the origin (a handshake), the same push applies.
+	handshake(t, t0, origin, stranger)
+	if err := origin.Set("zone", "eu"); err != nil {
+		t.Fatal(err)
+	}
+	ns, _ := stranger.lookup(origin.Self())
+	m = &Push{ClusterID: origin.cfg.ClusterID, Delta: origin.selfDelta0(ns.maxVersion, 1000)}
+	stranger.Step(t0, Inbound{From: origin.Self().Addr, Authentic: true}, wire(t, m))
+	if v, ok := ns.Get("zone"); !ok || v != "eu" {
+		t.Errorf("after the push by ref, the stranger holds zone=%q (%v), want eu", v, ok)
+	}
+}
