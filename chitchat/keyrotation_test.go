@@ -2,6 +2,7 @@ package chitchat_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -98,4 +99,28 @@ func fingerprints(keys []chitchat.Key) []string {
 		out = append(out, k.Fingerprint())
 	}
 	return out
+}
+
+// Key operations on a stopped server return ErrClosed and leave its
+// keyring as it was (every mutation of a stopped server does:
+// TestMutationsAfterShutdown).
+func TestKeyOperationsAfterShutdown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		k1, k2 := mustKey(t, 1), mustKey(t, 2)
+		ring, _ := chitchat.NewKeyring(k1)
+		s := spawnSec(t, newNet(t), 0, withRing(ring))
+		s.Shutdown()
+		for name, op := range map[string]func() (chitchat.KeyResponse, error){
+			"InstallKey": func() (chitchat.KeyResponse, error) { return s.InstallKey(t.Context(), k2) },
+			"UseKey":     func() (chitchat.KeyResponse, error) { return s.UseKey(t.Context(), k2) },
+			"RemoveKey":  func() (chitchat.KeyResponse, error) { return s.RemoveKey(t.Context(), k1) },
+		} {
+			if _, err := op(); !errors.Is(err, chitchat.ErrClosed) {
+				t.Errorf("%s after Shutdown = %v, want ErrClosed", name, err)
+			}
+		}
+		if keys := ring.Keys(); !slices.Equal(keys, []chitchat.Key{k1}) {
+			t.Errorf("keyring changed after Shutdown: %v", fingerprints(keys))
+		}
+	})
 }
