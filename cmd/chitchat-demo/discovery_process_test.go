@@ -148,6 +148,11 @@ func TestServiceDiscoveryProcesses(t *testing.T) {
 	nodes[2].wait(ctx)
 	waitConsul(ctx, t, n0, "/v1/health/service/web?passing", "node_2 out of ?passing", passingNodes("node_0", "node_1"))
 	t.Logf("killed node_2's web out of ?passing on node_0 after %v", time.Since(start))
+	// Within the detection time: phi 8 over 50 ms heartbeats is about
+	// 0.9 s of silence; 5 s leaves room for a loaded machine.
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("killed node_2 out of ?passing after %v, want within the detection time (about 0.9 s, bound 5 s)", d)
+	}
 	if got := dnsAnswers(ctx, t, dnsAddr(0), "web.service.consul.", dns.TypeSRV); !slices.Equal(got, srv("node_0", "node_1")) {
 		t.Errorf("web SRV with node_2 dead = %v", got)
 	}
@@ -171,6 +176,10 @@ func TestServiceDiscoveryProcesses(t *testing.T) {
 		return len(ns) == 2 && ns[0].Node == "node_0" && ns[1].Node == "node_2"
 	})
 	t.Logf("left node_1 gone from node_0's catalog %v after SIGTERM", time.Since(start))
+	// At once: well under the detection time, so not the failure detector.
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("left node_1 gone from the catalog %v after SIGTERM, want at once (under 500 ms, the detection time being about 0.9 s)", d)
+	}
 	// node_1 waits for node_2's acknowledgement until --leave_timeout, in
 	// vain, then exits cleanly.
 	if code := nodes[1].wait(ctx); code != 0 {
