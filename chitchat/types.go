@@ -10,14 +10,16 @@ import (
 
 // NodeID identifies one incarnation of a cluster member.
 //
-// Two NodeIDs are the same member iff all three fields are equal: a node that
-// restarts must pick a larger Generation, otherwise peers keep gossiping its
-// previous incarnation's keys back to it (see the package documentation).
+// Two NodeIDs are the same member iff all three fields are equal. A node
+// that restarts should pick a larger Generation: with the same one, peers
+// hold the previous incarnation's keys and versions, which the new
+// incarnation refutes (docs/PROTOCOL.md §17) before its own writes
+// replicate — safe, but a round trip slower (see the package documentation).
 type NodeID struct {
 	// Name is unique across the cluster (chitchat's node_id).
 	Name string
-	// Generation distinguishes incarnations of the same Name; it must grow
-	// every time the node restarts (the demo uses the start time).
+	// Generation distinguishes incarnations of the same Name; it should
+	// grow every time the node restarts (the demo uses the start time).
 	Generation uint64
 	// Addr is where peers send gossip (chitchat's gossip_advertise_addr).
 	Addr netip.AddrPort
