@@ -13,7 +13,7 @@ import (
 
 // overlayCollector turns Mesh.Stats into metrics.
 type overlayCollector struct {
-	mesh   *overlay.Mesh
+	stats  func() overlay.MeshStats // Mesh.Stats (a fixed value in tests)
 	now    func() time.Time
 	values []overlayMetric
 }
@@ -30,17 +30,17 @@ func overlayCollectors(mesh *overlay.Mesh) []metricsSource {
 	if mesh == nil {
 		return nil
 	}
-	return []metricsSource{newOverlayCollector(mesh, time.Now).write}
+	return []metricsSource{newOverlayCollector(mesh.Stats, time.Now).write}
 }
 
-func newOverlayCollector(mesh *overlay.Mesh, now func() time.Time) *overlayCollector {
+func newOverlayCollector(stats func() overlay.MeshStats, now func() time.Time) *overlayCollector {
 	m := func(name, help string, kind metricKind, f func(overlay.MeshStats) float64) overlayMetric {
 		return overlayMetric{name: name, help: help, kind: kind, value: f}
 	}
 	counter, gauge := counterKind, gaugeKind
 	return &overlayCollector{
-		mesh: mesh,
-		now:  now,
+		stats: stats,
+		now:   now,
 		values: []overlayMetric{
 			m("chitchat_overlay_peers", "WireGuard peers the device is configured with.", gauge,
 				func(s overlay.MeshStats) float64 { return float64(s.Peers) }),
@@ -76,7 +76,7 @@ const (
 )
 
 func (c *overlayCollector) write(m *metricsText) {
-	s := c.mesh.Stats()
+	s := c.stats()
 	for _, v := range c.values {
 		m.metric(v.name, v.kind, v.help, v.value(s))
 	}

@@ -7,6 +7,7 @@ package main
 import (
 	"strings"
 
+	"github.com/gossipkit/chitchat-go/catalog"
 	"github.com/gossipkit/chitchat-go/overlay"
 )
 
@@ -20,7 +21,8 @@ const internalKeyPrefix = "__chitchat."
 var reservedPrefixes = []struct{ prefix, owner string }{
 	{overlay.KeyPrefix, "the WireGuard overlay's entries"},
 	{internalKeyPrefix, "the gossip library's internal keys"},
-	{"service:", "the service catalog"},
+	{catalog.ServiceKeyPrefix, "the service catalog's services"},
+	{catalog.HealthKeyPrefix, "the service catalog's health checks"},
 }
 
 // reservedPrefix returns the reserved prefix key starts with and its owner,

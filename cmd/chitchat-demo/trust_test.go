@@ -220,7 +220,7 @@ func TestHostPolicy(t *testing.T) {
 // Reserved keys can be neither set nor deleted, in any form, whoever asks.
 func TestReservedKeysRefused(t *testing.T) {
 	srv, ts := testNode(t)
-	for _, key := range []string{"worker:1", chitchat.LeftKey, "__chitchat.anything", "service:web"} {
+	for _, key := range []string{"worker:1", chitchat.LeftKey, "__chitchat.anything", "service:web", "health:web"} {
 		srv.Set(key, "owned") // as its owner would, through the library
 		for _, m := range []mutationCase{
 			{method: "GET", path: "/set_kv/?value=x&key=" + url.QueryEscape(key)},
