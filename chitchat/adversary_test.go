@@ -158,6 +158,9 @@ type advPacket struct {
 	src, dst netip.AddrPort
 	b        []byte
 	cap      int // index in advSim.captured; -1 for the adversary's own
+	// stream: read from a stream (a welcome, Output.Welcome): the
+	// adversary's pushes only.
+	stream bool
 }
 
 // advCaptured is an honest datagram as it went on the wire, which the
@@ -322,7 +325,7 @@ func (s *advSim) receive(j int, p advPacket, mustRefuse bool) *advPacket {
 	if len(b) == 0 {
 		return nil // advGuardEmptyCoverage: dropped
 	}
-	in := Inbound{From: p.src, Size: len(p.b)}
+	in := Inbound{From: p.src, Size: len(p.b), Stream: p.stream}
 	if s.keyed {
 		o, err := s.sealers[j].open(p.b, nil)
 		if err == nil && mustRefuse {
@@ -335,7 +338,7 @@ func (s *advSim) receive(j int, p advPacket, mustRefuse bool) *advPacket {
 			s.stats.refused++
 			return nil
 		}
-		b, in = o.msg, Inbound{From: o.sender, Authentic: true, Size: len(p.b)}
+		b, in = o.msg, Inbound{From: o.sender, Authentic: true, Size: len(p.b), Stream: p.stream}
 	}
 	m, err := DecodeMessage(b)
 	if err != nil {
@@ -703,9 +706,56 @@ func (s *advSim) genDelta(t *rapid.T, victim int) Delta {
 		if len(nd.KeyValues) == 0 {
 			nd.MaxVersion = genValue(t, r.max, "max version")
 		}
+		// By ref (op noderef, as a push names its origin): the subject's
+		// ref, a ref nobody has, or the subject both by id and by ref.
+		switch rapid.IntRange(0, 3).Draw(t, "by ref") {
+		case 1:
+			nd.Ref, nd.ID = nodeRef(id), NodeID{}
+		case 2:
+			nd.Ref, nd.ID = rapid.Uint64Range(1, math.MaxUint64).Draw(t, "random ref"), NodeID{}
+		case 3:
+			both := nd
+			both.Ref, both.ID = nodeRef(id), NodeID{}
+			d.Nodes = append(d.Nodes, nd)
+			nd = both
+		}
+		if nd.Ref != 0 && slices.ContainsFunc(d.Nodes, func(o NodeDelta) bool { return o.Ref == nd.Ref }) {
+			continue // the decoder refuses a ref twice
+		}
 		d.Nodes = append(d.Nodes, nd)
 	}
 	return d
+}
+
+// genRange draws a push's forwarding range as the wire carries it (the
+// high 32 bits of each bound, the low ones set): none, the whole ring
+// (After == Upto), or any.
+func genRange(t *rapid.T) *RingRange {
+	switch rapid.IntRange(0, 2).Draw(t, "range kind") {
+	case 0:
+		return nil
+	case 1:
+		b := rapid.Uint64Range(0, math.MaxUint32).Draw(t, "whole ring at")<<32 | 0xffff_ffff
+		return &RingRange{After: b, Upto: b}
+	}
+	return &RingRange{
+		After: rapid.Uint64Range(0, math.MaxUint32).Draw(t, "after")<<32 | 0xffff_ffff,
+		Upto:  rapid.Uint64Range(0, math.MaxUint32).Draw(t, "upto")<<32 | 0xffff_ffff,
+	}
+}
+
+// genNotices draws notices of life and death about anyone.
+func (s *advSim) genNotices(t *rapid.T, victim int) []Notice {
+	var ns []Notice
+	for range rapid.IntRange(0, 3).Draw(t, "notices") {
+		id := s.genID(t, victim)
+		ns = append(ns, Notice{
+			Kind:      NoticeKind(rapid.IntRange(0, 1).Draw(t, "notice kind")),
+			ID:        id,
+			Heartbeat: genValue(t, s.ref(victim, id).hb, "notice heartbeat"),
+		})
+	}
+	return ns
 }
 
 // forge draws a message of type typ for victim.
@@ -721,6 +771,8 @@ func (s *advSim) forge(t *rapid.T, victim int, typ MessageType) (Message, NodeID
 	case TypeSynAck:
 		d, sender := s.genDigest(t, victim)
 		return &SynAck{Digest: d, Sender: sender, Cover: s.genCover(t, victim, d), Delta: s.genDelta(t, victim)}, sender
+	case TypePush:
+		return &Push{ClusterID: advCluster, Notices: s.genNotices(t, victim), Delta: s.genDelta(t, victim), Range: genRange(t)}, NodeID{}
 	}
 	return &Ack{Delta: s.genDelta(t, victim)}, NodeID{}
 }
@@ -743,7 +795,7 @@ func (s *advSim) advSend(t *rapid.T, j int, m Message, sender NodeID) {
 	if s.keyed {
 		rcpts := []netip.AddrPort{s.addrs[j], s.addrs[j], s.addrs[j], {}, s.addrs[(j+1)%len(s.addrs)]}
 		rcpt := rapid.SampledFrom(rcpts).Draw(t, "recipient")
-		mustRefuse = rcpt != s.addrs[j] && (rcpt.IsValid() || m.Type() != TypeSyn)
+		mustRefuse = rcpt != s.addrs[j] && (rcpt.IsValid() || (m.Type() != TypeSyn && m.Type() != TypePush))
 		var counter uint64
 		switch i := s.index(src); {
 		case src == advAddr:
@@ -759,7 +811,8 @@ func (s *advSim) advSend(t *rapid.T, j int, m Message, sender NodeID) {
 		b = newSealer(s.ring, advCluster, src, counter-1, 1).seal(nil, b, rcpt)
 	}
 	s.stats.injected++
-	if r := s.receive(j, advPacket{src: src, dst: s.addrs[j], b: b, cap: -1}, mustRefuse); r != nil {
+	stream := m.Type() == TypePush && rapid.Bool().Draw(t, "welcome")
+	if r := s.receive(j, advPacket{src: src, dst: s.addrs[j], b: b, cap: -1, stream: stream}, mustRefuse); r != nil {
 		s.deliver(*r)
 	}
 }
@@ -777,8 +830,8 @@ func (s *advSim) advStep(t *rapid.T) {
 	switch rapid.SampledFrom(actions).Draw(t, "adversary action") {
 	case "syn", "synack", "ack":
 		j := rapid.IntRange(0, n-1).Draw(t, "victim")
-		typ := map[string]MessageType{"syn": TypeSyn, "synack": TypeSynAck, "ack": TypeAck}
-		m, sender := s.forge(t, j, typ[rapid.SampledFrom([]string{"syn", "synack", "ack"}).Draw(t, "type")])
+		typ := map[string]MessageType{"syn": TypeSyn, "synack": TypeSynAck, "ack": TypeAck, "push": TypePush}
+		m, sender := s.forge(t, j, typ[rapid.SampledFrom([]string{"syn", "synack", "ack", "push"}).Draw(t, "type")])
 		s.advSend(t, j, m, sender)
 	case "replay":
 		k := rapid.IntRange(0, len(s.captured)-1).Draw(t, "captured")
