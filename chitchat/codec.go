@@ -577,7 +577,7 @@ func (c *Coverage) offset(bucket uint32) uint32 {
 // equalDeltas compares node deltas, ignoring the cached encoding.
 func equalDeltas(a, b *Delta) bool {
 	return slices.EqualFunc(a.Nodes, b.Nodes, func(x, y NodeDelta) bool {
-		return x.ID == y.ID && x.LastGCVersion == y.LastGCVersion &&
+		return x.ID == y.ID && x.Ref == y.Ref && x.LastGCVersion == y.LastGCVersion &&
 			x.FromVersionExcluded == y.FromVersionExcluded && x.MaxVersion == y.MaxVersion &&
 			slices.Equal(x.KeyValues, y.KeyValues)
 	})
