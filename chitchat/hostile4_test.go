@@ -1,6 +1,11 @@
 package chitchat
 
-import "testing"
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+)
 
 // Hostile review 4: the noderef op (a push names its origin by ref), 32-bit
 // push ranges, two-way stream welcomes.
@@ -17,5 +22,49 @@ func TestHostile4EqualDeltasComparesRefs(t *testing.T) {
 	}
 	if !equalDeltas(&a, &a) {
 		t.Errorf("equalDeltas says a delta differs from itself")
+	}
+}
+
+// Spoofed Syns from addresses never heard from do not start streams at once
+// (TestHostile3SpoofedSynDialsTheVictimAtOnce), but they still queue the
+// victims for the next round (wantStream runs after observe made the
+// marked sender known); the next message from a real member then returns
+// every queued victim in Output.Streams at once: the rule "only a message
+// from a sender heard from before starts streams at once" holds for the
+// message, not for whom it dials. Up to immediateStreams member messages
+// per gossip interval each release up to 16 victims, besides the round.
+func TestHostile4MemberMessageReleasesSpoofedStreamsAtOnce(t *testing.T) {
+	e := newEngine(t, forTest(1))
+	for k := range 200 {
+		if err := e.Set(fmt.Sprintf("key-%03d", k), "some value of the node"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	member := newEngine(t, forTest(2))
+	handshake(t, t0, member, e)
+	now := t0.Add(time.Millisecond)
+	victims := map[netip.AddrPort]bool{}
+	for i := range 5 {
+		victim := netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, 80}), uint16(80+i))
+		victims[victim] = true
+		syn := &Syn{ClusterID: e.cfg.ClusterID, Sender: NodeID{Name: "victim", Addr: victim},
+			Digest: Digest{{ID: NodeID{Name: "victim", Addr: victim}, NodeDigest: NodeDigest{Heartbeat: 1}}}}
+		if out := e.Step(now, Inbound{From: victim, Size: EncodedSize(syn)}, wire(t, syn)); len(out.Streams) > 0 {
+			t.Fatalf("a spoofed Syn started streams at once: %v", out.Streams)
+		}
+	}
+	if len(e.streams.wanted) == 0 {
+		t.Fatalf("the spoofed Syns queued no stream (the test no longer reaches the case)")
+	}
+	syn := member.CreateSyn(now)
+	out := e.Step(now, Inbound{From: member.Self().Addr, Size: EncodedSize(syn)}, wire(t, syn))
+	var released []netip.AddrPort
+	for _, a := range out.Streams {
+		if victims[a] {
+			released = append(released, a)
+		}
+	}
+	if len(released) > 0 {
+		t.Errorf("a Syn from member %v made the engine dial at once %v, queued by spoofed Syns from addresses never heard from", member.Self(), released)
 	}
 }
