@@ -98,6 +98,11 @@ func (e *Engine) Step(now time.Time, in Inbound, m Message) Output {
 	case *SynAck:
 		heardBefore = e.knownAt(m.Sender, in.From)
 	}
+	e.streams.heard = heardBefore
+	if heardBefore {
+		e.streams.heardFrom(normalizeAddr(in.From))
+	}
+	defer func() { e.streams.heard = false }()
 	switch m := m.(type) {
 	case *Syn:
 		if !m.Cover.valid() {
@@ -139,7 +144,7 @@ func (e *Engine) Step(now time.Time, in Inbound, m Message) Output {
 		// gossip interval: a spoofed plaintext Syn naming a victim's
 		// address must not make us connect there per datagram (the rest
 		// wait for the round, whose dials are bounded by maxStreamsOut).
-		if out.Streams = e.wantedStreams(now); len(out.Streams) > 0 {
+		if out.Streams = e.wantedStreams(now, true); len(out.Streams) > 0 {
 			e.streams.immediate = append(e.streams.immediate, now)
 		}
 	}

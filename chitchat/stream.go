@@ -55,8 +55,12 @@ type streamState struct {
 	immediate []time.Time
 	last      time.Time // the last periodic exchange asked for
 	// wanted lists peers a delta could not fully serve, to ask for at the
-	// next round.
-	wanted []netip.AddrPort
+	// next round; those asked for by a message whose sender we had heard
+	// from at its address before (heard) may be asked for at once.
+	wanted []wantedStream
+	// heard: the message Step is handling came from a sender heard from
+	// at its address before it.
+	heard bool
 	// asked remembers when an exchange with each peer was last asked for;
 	// bounded by pruning entries older than an interval.
 	asked map[netip.AddrPort]time.Time
@@ -76,14 +80,32 @@ func (e *Engine) wantStream(now time.Time, in Inbound, sender NodeID) {
 	if at, ok := st.asked[sender.Addr]; ok && now.Sub(at) < e.cfg.StreamSyncInterval {
 		return
 	}
-	for _, a := range st.wanted {
-		if a == sender.Addr {
+	for i := range st.wanted {
+		if st.wanted[i].addr == sender.Addr {
+			st.wanted[i].heard = st.wanted[i].heard || st.heard
 			return
 		}
 	}
 	if len(st.wanted) < 16 {
-		st.wanted = append(st.wanted, sender.Addr)
+		st.wanted = append(st.wanted, wantedStream{addr: sender.Addr, heard: st.heard})
 	}
+}
+
+// heardFrom marks the stream asked for with addr, if any, as asked for by
+// a sender heard from before: the peer has now shown life there twice.
+func (st *streamState) heardFrom(addr netip.AddrPort) {
+	for i := range st.wanted {
+		if st.wanted[i].addr == addr {
+			st.wanted[i].heard = true
+		}
+	}
+}
+
+// wantedStream is a peer wantStream asked for, and whether the message
+// that asked came from a sender heard from before (wantedStreams).
+type wantedStream struct {
+	addr  netip.AddrPort
+	heard bool
 }
 
 // dueStreams returns the peers to exchange with by stream this round.
@@ -115,7 +137,7 @@ func (e *Engine) dueStreams(now time.Time) []netip.AddrPort {
 			ask(t.seeds[e.rng.IntN(len(t.seeds))])
 		}
 	}
-	out = append(out, e.wantedStreams(now)...)
+	out = append(out, e.wantedStreams(now, false)...)
 	for a, at := range st.asked {
 		if now.Sub(at) >= e.cfg.StreamSyncInterval {
 			delete(st.asked, a)
@@ -129,14 +151,22 @@ func (e *Engine) dueStreams(now time.Time) []netip.AddrPort {
 // Step returns them at once (Output.Streams), not at the next round: a
 // node that joined with many others, or is back from a partition, catches
 // up within milliseconds of the first digest that shows how far behind it
-// is.
-func (e *Engine) wantedStreams(now time.Time) []netip.AddrPort {
+// is. With heardOnly (at once), only the peers asked for by messages from
+// senders heard from before: the others, which a spoofed Syn may have
+// queued, wait for the round.
+func (e *Engine) wantedStreams(now time.Time, heardOnly bool) []netip.AddrPort {
 	st := &e.streams
 	if len(st.wanted) == 0 {
 		return nil
 	}
 	var out []netip.AddrPort
-	for _, a := range st.wanted {
+	keep := st.wanted[:0]
+	for _, w := range st.wanted {
+		if heardOnly && !w.heard {
+			keep = append(keep, w)
+			continue
+		}
+		a := w.addr
 		if at, ok := st.asked[a]; !ok || now.Sub(at) >= e.cfg.StreamSyncInterval {
 			if st.asked == nil {
 				st.asked = make(map[netip.AddrPort]time.Time)
@@ -145,7 +175,8 @@ func (e *Engine) wantedStreams(now time.Time) []netip.AddrPort {
 			out = append(out, a)
 		}
 	}
-	st.wanted = st.wanted[:0]
+	clear(st.wanted[len(keep):])
+	st.wanted = keep
 	return out
 }
 
