@@ -66,6 +66,9 @@ import (
 // 98-99 % of them, after round 3 in the others, never later.
 const advHealRounds = 4
 
+// advClockBase is where the honest sealers' clocks start, in nanoseconds.
+const advClockBase = 1 << 40
+
 // Known bugs. Each constant below fences one bug that the property (and
 // FuzzAdversaryCluster) would otherwise hit in most runs, and names the
 // failing reproduction in adversary_bugs_test.go. Once a bug is fixed, flip
@@ -254,7 +257,17 @@ func newAdvSimWith(t fataler, keyed bool, n, mtu int, seed uint64, tune tuning) 
 		s.post = append(s.post, map[string]string{})
 		s.prev = append(s.prev, map[uint64][2]uint64{})
 		if keyed {
-			s.sealers = append(s.sealers, newSealer(s.ring, advCluster, addr, uint64(i+1)<<40, 64))
+			// Counters follow the (virtual) clock in nanoseconds, as in a
+			// Server: consecutive datagrams are far apart, and a counter
+			// forged a little ahead of a sender's is soon behind its
+			// clock. (Counters that went up by one per datagram let a
+			// key holder's forgeries near the real counter hold a
+			// sender's window for dozens of its datagrams, longer than the
+			// heal phase.)
+			sl := newSealer(s.ring, advCluster, addr, advClockBase, 64)
+			start := s.now
+			sl.clock = func() uint64 { return advClockBase + uint64(s.now.Sub(start)) }
+			s.sealers = append(s.sealers, sl)
 		}
 	}
 	return s

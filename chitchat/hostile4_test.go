@@ -68,3 +68,37 @@ func TestHostile4MemberMessageReleasesSpoofedStreamsAtOnce(t *testing.T) {
 		t.Errorf("a Syn from member %v made the engine dial at once %v, queued by spoofed Syns from addresses never heard from", member.Self(), released)
 	}
 }
+
+// Alive notices relayed by a member are evidence of life, but not direct
+// contact with the nodes they name: a member that announces invented nodes
+// until the table is full must not lock out an honest node that then
+// contacts us itself (found by the adversary property once it forged
+// pushes: the invented nodes were "heard", so nothing could be evicted
+// while they looked live).
+func TestHostile4RelayedNoticesAreNotDirectContact(t *testing.T) {
+	cfg := forTest(1)
+	cfg.Limits.MaxNodes = 6
+	e := newEngine(t, cfg)
+	member := NodeID{Name: "member", Generation: 1, Addr: netip.MustParseAddrPort("127.0.0.1:20001")}
+	syn := &Syn{ClusterID: e.cfg.ClusterID, Sender: member, Digest: Digest{{ID: member, NodeDigest: NodeDigest{Heartbeat: 5}}}}
+	e.Step(t0, Inbound{From: member.Addr, Size: EncodedSize(syn)}, wire(t, syn))
+	if !e.memberAt(member.Addr) {
+		t.Fatalf("the sender of a Syn from its own address is not a member")
+	}
+	push := &Push{ClusterID: e.cfg.ClusterID}
+	for i := range 10 {
+		push.Notices = append(push.Notices, Notice{Kind: NoticeAlive, Heartbeat: 3,
+			ID: NodeID{Name: fmt.Sprintf("invented-%d", i), Generation: 1, Addr: netip.AddrPortFrom(netip.MustParseAddr("10.9.0.1"), uint16(1000+i))}})
+	}
+	e.Step(t0, Inbound{From: member.Addr, Size: EncodedSize(push)}, wire(t, push))
+	if n := len(e.states); n != cfg.Limits.MaxNodes {
+		t.Fatalf("the table holds %d nodes after the member's notices, want it full (%d)", n, cfg.Limits.MaxNodes)
+	}
+
+	honest := NodeID{Name: "honest", Generation: 1, Addr: netip.MustParseAddrPort("127.0.0.1:20002")}
+	syn = &Syn{ClusterID: e.cfg.ClusterID, Sender: honest, Digest: Digest{{ID: honest, NodeDigest: NodeDigest{Heartbeat: 2}}}}
+	e.Step(t0.Add(time.Second), Inbound{From: honest.Addr, Size: EncodedSize(syn)}, wire(t, syn))
+	if _, ok := e.lookup(honest); !ok {
+		t.Errorf("an honest node contacting us itself was refused (NodesRefused %d): the member's invented nodes could not be evicted", e.Stats().NodesRefused)
+	}
+}

@@ -378,9 +378,15 @@ func (e *Engine) applyNotices(now time.Time, in Inbound, fromMember bool, notice
 			// is relayed by a member (a push down the ring); from anyone
 			// else it is hearsay, and only a rise counts, as for a digest
 			// entry: otherwise any source could make invented nodes live.
-			direct := fromMember || (in.From.IsValid() && normalizeAddr(in.From) == n.ID.Addr)
+			//
+			// Only the node's own announcement is direct contact with it
+			// (ns.heard, and room made for it by evicting nodes never
+			// heard from): otherwise any member could fill the table with
+			// invented nodes that nothing may evict while they look live.
+			own := in.From.IsValid() && normalizeAddr(in.From) == n.ID.Addr
+			direct := fromMember || own
 			if ns == nil {
-				if gcHeartbeat, collected := e.gcHist.peek(n.ID); (collected && gcHeartbeat >= n.Heartbeat) || !e.makeRoom(direct) {
+				if gcHeartbeat, collected := e.gcHist.peek(n.ID); (collected && gcHeartbeat >= n.Heartbeat) || !e.makeRoom(own) {
 					continue
 				}
 				ns = e.createNode(n.ID)
@@ -399,8 +405,11 @@ func (e *Engine) applyNotices(now time.Time, in Inbound, fromMember bool, notice
 				e.judge(ns, now)
 				continue
 			}
-			hb := ns.heartbeat
+			hb, heard := ns.heartbeat, ns.heard
 			e.observeHeartbeat(now, ns, n.Heartbeat, direct)
+			if !own {
+				ns.heard = heard
+			}
 			if ns.heartbeat > hb || (hb == 0 && n.Heartbeat > 0) || (direct && ns.evidenced && !ns.live) {
 				// (The last case: a joiner's Syn reached us just before its
 				// announcement, with the same heartbeat; the Syn was the
