@@ -295,3 +295,30 @@ func TestSkipReasonString(t *testing.T) {
 		t.Errorf("String() = %q", s)
 	}
 }
+
+// A restarted node can be live before its entry arrives (a node never seen
+// live is judged at its first evidence; its keys follow in the next
+// message): until then the previous incarnation's entry stands, so that
+// the restart is one Updated event, not Left then Joined (CI saw that
+// order once in TestPoolRestartGenerationZero/crash).
+func TestNewerIncarnationWithoutEntryDoesNotSupersede(t *testing.T) {
+	info7old := testInfo(7)
+	me := newTestEngine(t, "worker:1", 0, 7001, kv(t, testInfo(1)))
+	es := []*chitchat.Engine{
+		me,
+		newTestEngine(t, "worker:7", 1, 7007, kv(t, info7old)),
+		newTestEngine(t, "worker:7", 2, 7008), // restarted, entry not published yet
+	}
+	now := gossipRounds(time.Unix(1000, 0), 5, es...)
+	snap := me.Snapshot(now)
+	if len(snap.Live) != len(es) {
+		t.Fatalf("live = %v, want all %d nodes", snap.Live, len(es))
+	}
+	got, skipped := FromSnapshot(snap, 1)
+	if diff := cmp.Diff([]PeerInfo{info7old}, got, cmpInfo); diff != "" {
+		t.Errorf("peers mismatch (-want +got):\n%s", diff)
+	}
+	for _, s := range skipped {
+		t.Errorf("skipped %v: want nothing skipped", s)
+	}
+}

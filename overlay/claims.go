@@ -44,10 +44,25 @@ type claim struct {
 	key  string // the gossip key, "worker:<id>"
 }
 
+// publishes reports whether node id holds a key under KeyPrefix in snap.
+func publishes(snap chitchat.Snapshot, id chitchat.NodeID) bool {
+	ns, ok := snap.Node(id)
+	if !ok {
+		return false
+	}
+	for range ns.Prefix(KeyPrefix) {
+		return true
+	}
+	return false
+}
+
 // candidates returns the valid entries of every live node of snap other
 // than snap.Self, with their publishers, and the entries skipped: malformed
 // ones, those of an incarnation superseded by a newer live one of the same
-// name (snap.Self's older incarnations included), and those carrying
+// name that publishes an entry too (snap.Self's older incarnations
+// included: until a restarted node's entry arrives, which can be a message
+// after the node itself is live, its previous entry stands, and the change
+// is one Updated event rather than Left then Joined), and those carrying
 // selfNodeID from another node. Keys under KeyPrefix whose suffix is not a
 // decimal u64 are ignored, as the seed ignores them.
 func candidates(snap chitchat.Snapshot, selfNodeID uint64) (cands []claim, skipped []Skipped) {
@@ -55,6 +70,9 @@ func candidates(snap chitchat.Snapshot, selfNodeID uint64) (cands []claim, skipp
 	newest := map[string]chitchat.NodeID{snap.Self.Name: snap.Self} // live incarnation per name
 	for _, id := range snap.Live {
 		live[id] = true
+		if id != snap.Self && !publishes(snap, id) {
+			continue
+		}
 		if n, ok := newest[id.Name]; !ok || id.Generation > n.Generation {
 			newest[id.Name] = id
 		}
