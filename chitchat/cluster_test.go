@@ -140,6 +140,7 @@ func TestT101_SimpleSimulationWithNetworkPartition(t *testing.T) {
 		simSet(t, c.Node(n1), "key_a", "0")
 		c.EventuallyNodeState(n2, c.ID(n1), simEq("key_a", "0"), 500*time.Millisecond)
 
+		synctest.Wait() // the cut starts with no exchange in flight (a stream dialled before it would complete, as TCP does)
 		c.Cut(n1, n2)
 		simSet(t, c.Node(n2), "key_b", "1")
 		c.AssertNodeState(n1, c.ID(n2), simPresent("key_b", false))
@@ -165,6 +166,7 @@ func TestT102_MarkedForDeletionGCWithNetworkPartition2Nodes(t *testing.T) {
 		simSet(t, c.Node(n1), "key_a", "0")
 		c.EventuallyNodeState(n2, id1, simEq("key_a", "0"), 500*time.Millisecond)
 
+		synctest.Wait() // the cut starts with no exchange in flight (a stream dialled before it would complete, as TCP does)
 		c.Cut(n1, n2)
 		time.Sleep(5 * time.Second)
 		c.Node(n1).Delete("key_a")
@@ -193,6 +195,7 @@ func TestT103_MarkedForDeletionGCWithNetworkPartition4Nodes(t *testing.T) {
 		c.EventuallyNodeState(n2, id1, simEq("key_a", "0"), 500*time.Millisecond)
 		c.EventuallyNodeState(n3, id1, simEq("key_a", "0"), 500*time.Millisecond)
 
+		synctest.Wait() // the cut starts with no exchange in flight (a stream dialled before it would complete, as TCP does)
 		c.Cut(n1, n3)
 		c.Cut(n2, n3)
 		c.Node(n1).Delete("key_a")
@@ -298,6 +301,7 @@ func TestT105_GarbageCollectedNodeOnlyRecreatedIfNewHeartbeat(t *testing.T) {
 		// the death below is judged on observed intervals, not the prior.
 		time.Sleep(time.Second)
 
+		synctest.Wait() // the cut starts with no exchange in flight (a stream dialled before it would complete, as TCP does)
 		c.Cut(n1, n2)
 		for k := uint16(3); k <= 9; k++ {
 			c.Net().Cut(chitchattest.Addr(2), chitchattest.Addr(k))
@@ -326,6 +330,7 @@ func TestT106_CatchupCallbackAfterPartition(t *testing.T) {
 		n2 := c.AddNode("node_2", 2, seeds, cb.option("node_2"))
 		c.EventuallyStatus(n1, c.ID(n2), chitchattest.Live, 500*time.Millisecond)
 		simSet(t, c.Node(n1), "key_a", "0")
+		synctest.Wait() // the cut starts with no exchange in flight (a stream dialled before it would complete, as TCP does)
 		c.Cut(n1, n2)
 		c.Node(n1).Delete("key_a")
 		time.Sleep(3 * time.Second) // the tombstone is collected

@@ -35,12 +35,14 @@ const (
 
 // streamWorthy reports whether the peer's digest disagrees with our view
 // by more than datagram answers carry well. In the first StreamSyncInterval
-// after our start, any disagreement does: a node that started with many
-// others (a cold start of the cluster) catches up by stream, and its
-// welcome, within a round, instead of learning late joiners second-hand
-// and waiting rounds for their heartbeats to rise.
+// after our start, any difference in membership does (summaries counting
+// nodes one side lacks): a node that started with many others (a cold
+// start of the cluster) catches up by stream, and its welcome, within a
+// round, instead of learning late joiners second-hand and waiting rounds
+// for their heartbeats to rise. (Not a difference of versions: a young
+// node in a busy cluster would then stream its whole view at every write.)
 func (e *Engine) streamWorthy(now time.Time, v *peerView) bool {
-	if e.streams.booted && now.Sub(e.streams.bootedAt) < e.cfg.StreamSyncInterval && (v.diverged > 0 || v.differ > 0) {
+	if e.streams.booted && now.Sub(e.streams.bootedAt) < e.cfg.StreamSyncInterval && v.differ > 0 {
 		return true
 	}
 	return v.diverged >= divergedForStream || v.differ >= differForStream
