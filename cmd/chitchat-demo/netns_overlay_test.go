@@ -355,9 +355,10 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 var overlayNet = netip.MustParsePrefix("10.200.0.0/24")
 
-// classify counts a frame as WireGuard, gossip or ARP, or records why it
-// should not be on the underlay: anything else over IPv4 (ICMP, TCP, other
-// UDP ports) and any packet to or from an overlay address. IPv6 frames
+// classify counts a frame as WireGuard, gossip (UDP, or TCP stream
+// exchanges, on the gossip port) or ARP, or records why it should not be
+// on the underlay: anything else over IPv4 (ICMP, other TCP, other UDP
+// ports) and any packet to or from an overlay address. IPv6 frames
 // must be link-local housekeeping (neighbour discovery, MLD).
 func (s *underlayStats) classify(f []byte) {
 	if len(f) < 14 {
@@ -382,6 +383,14 @@ func (s *underlayStats) classify(f []byte) {
 			return
 		}
 		l4 := ip[int(ip[0]&0x0f)*4:]
+		if ip[9] == unix.IPPROTO_TCP && len(l4) >= 4 {
+			// Gossip's stream exchanges: TCP on the gossip port (a node
+			// whose digest shows a lagging view starts one at once).
+			if sport, dport := binary.BigEndian.Uint16(l4[0:2]), binary.BigEndian.Uint16(l4[2:4]); sport == gossipPort || dport == gossipPort {
+				s.gossip++
+				return
+			}
+		}
 		if ip[9] != unix.IPPROTO_UDP || len(l4) < 4 {
 			bad("%v → %v, IP protocol %d (not UDP)", src, dst, ip[9])
 			return
