@@ -478,44 +478,30 @@ func parseOps(stream []byte) ([]NodeDelta, error) {
 			return nil, r.fail("delta op before any node header")
 		}
 		switch tag {
-		case opNode:
-			id, err := decodeNodeID(r)
+		case opNode, opNodeRef:
+			var nd NodeDelta
+			if tag == opNode {
+				nd.ID, err = decodeNodeID(r)
+			} else {
+				nd.Ref, err = r.uint("node ref")
+			}
 			if err != nil {
 				return nil, err
 			}
-			gc, err := r.uint("last gc version")
-			if err != nil {
+			if nd.LastGCVersion, err = r.uint("last gc version"); err != nil {
 				return nil, err
 			}
-			from, err := r.uint("from version")
-			if err != nil {
+			if nd.FromVersionExcluded, err = r.uint("from version"); err != nil {
 				return nil, err
 			}
-			if dup(nodes, &seen, nodeKey{id: id}) {
+			if dup(nodes, &seen, nd.key()) {
 				r.off = start
-				return nil, r.fail(fmt.Sprintf("node %v appears twice in one delta", id))
+				if tag == opNodeRef {
+					return nil, r.fail(fmt.Sprintf("node ref %#x appears twice in one delta", nd.Ref))
+				}
+				return nil, r.fail(fmt.Sprintf("node %v appears twice in one delta", nd.ID))
 			}
-			nodes = appendDoubling(nodes, NodeDelta{ID: id, LastGCVersion: gc, FromVersionExcluded: from})
-			kvs.startNode()
-			setMax = false
-		case opNodeRef:
-			ref, err := r.uint("node ref")
-			if err != nil {
-				return nil, err
-			}
-			gc, err := r.uint("last gc version")
-			if err != nil {
-				return nil, err
-			}
-			from, err := r.uint("from version")
-			if err != nil {
-				return nil, err
-			}
-			if dup(nodes, &seen, nodeKey{ref: ref}) {
-				r.off = start
-				return nil, r.fail(fmt.Sprintf("node ref %#x appears twice in one delta", ref))
-			}
-			nodes = appendDoubling(nodes, NodeDelta{Ref: ref, LastGCVersion: gc, FromVersionExcluded: from})
+			nodes = appendDoubling(nodes, nd)
 			kvs.startNode()
 			setMax = false
 		case opKV:
