@@ -246,7 +246,7 @@ func (e *Engine) readCover(now time.Time, v *peerView) (selfSeen bool) {
 				continue
 			}
 			// The hashes agree on heartbeat>>16: the value is exact.
-			e.observeHeartbeat(now, ns, ns.heartbeat&^0xffff|uint64(s.Heartbeats[j]), false)
+			e.observeHeartbeat(now, ns, ns.heartbeat&^0xffff|uint64(s.Heartbeats[j]), false, false)
 			selfSeen = selfSeen || ns.id == e.self
 			j++
 		}

@@ -405,11 +405,8 @@ func (e *Engine) applyNotices(now time.Time, in Inbound, fromMember bool, notice
 				e.judge(ns, now)
 				continue
 			}
-			hb, heard := ns.heartbeat, ns.heard
-			e.observeHeartbeat(now, ns, n.Heartbeat, direct)
-			if !own {
-				ns.heard = heard
-			}
+			hb := ns.heartbeat
+			e.observeHeartbeat(now, ns, n.Heartbeat, direct, own)
 			if ns.heartbeat > hb || (hb == 0 && n.Heartbeat > 0) || (direct && ns.evidenced && !ns.live) {
 				// (The last case: a joiner's Syn reached us just before its
 				// announcement, with the same heartbeat; the Syn was the

@@ -322,7 +322,7 @@ func (e *Engine) observeEntries(now time.Time, d Digest, direct NodeID) {
 				ns.heartbeat = gcHeartbeat
 			}
 		}
-		e.observeHeartbeat(now, ns, d[k].Heartbeat, id == direct)
+		e.observeHeartbeat(now, ns, d[k].Heartbeat, id == direct, id == direct)
 	}
 }
 
@@ -330,7 +330,10 @@ func (e *Engine) observeEntries(now time.Time, d Digest, direct NodeID) {
 // life and feeds the failure detector; so is the first heartbeat of a node
 // that sent it itself (direct); the first heartbeat heard second-hand is
 // only a baseline, since a dead node's last heartbeat keeps circulating.
-func (e *Engine) observeHeartbeat(now time.Time, ns *NodeState, hb uint64, direct bool) {
+// contact says the node itself sent it (ns.heard, which room-making
+// counts); direct without contact is a member vouching for it (a relayed
+// alive notice, a welcome).
+func (e *Engine) observeHeartbeat(now time.Time, ns *NodeState, hb uint64, direct, contact bool) {
 	if ns.id == e.self {
 		if hb > ns.heartbeat {
 			e.refuteHeartbeat(now, hb)
@@ -350,7 +353,7 @@ func (e *Engine) observeHeartbeat(now time.Time, ns *NodeState, hb uint64, direc
 		// rise above it here: dead for good.
 		ns.heartbeat = 0
 	}
-	if direct {
+	if contact {
 		ns.heard = true
 	}
 	first := ns.heartbeat == 0
