@@ -394,17 +394,6 @@ func (e *Engine) applyNotices(now time.Time, in Inbound, fromMember bool, notice
 			if ns.left {
 				continue
 			}
-			if in.Stream && direct && !ns.evidenced && n.Heartbeat > 0 && n.Heartbeat == ns.heartbeat {
-				// A welcome (Output.Welcome) names the heartbeat the
-				// SynAck before it just gave us as a baseline: the
-				// answerer holds the node live at it, and that is the
-				// evidence, not a rise.
-				ns.evidenced = true
-				e.fd.ReportHeartbeat(ns.slot, now)
-				e.push.stats.NoticesAlive++
-				e.judge(ns, now)
-				continue
-			}
 			hb := ns.heartbeat
 			e.observeHeartbeat(now, ns, n.Heartbeat, direct, own)
 			if ns.heartbeat > hb || (hb == 0 && n.Heartbeat > 0) || (direct && ns.evidenced && !ns.live) {

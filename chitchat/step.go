@@ -345,10 +345,12 @@ func (e *Engine) observeHeartbeat(now time.Time, ns *NodeState, hb uint64, direc
 		return
 	}
 	if direct && !ns.evidenced && hb > 0 && hb <= ns.heartbeat {
-		// The node itself says its heartbeat is below the baseline we
-		// hold of it: the baseline came from hearsay, never showed life,
-		// and was never advertised, so nothing but a forged first mention
-		// could have set it so high. Without this, the owner would never
+		// The node itself (or a member vouching for it: a relayed alive
+		// notice, a stream welcome naming the heartbeat its SynAck just
+		// gave us) says its heartbeat is at most the baseline we hold of
+		// it: the baseline came from hearsay, never showed life, and was
+		// never advertised, so it is no evidence, and a forged first
+		// mention may have set it too high. Without this, the owner would never
 		// see the claim to refute it, and its real heartbeats would never
 		// rise above it here: dead for good.
 		ns.heartbeat = 0
