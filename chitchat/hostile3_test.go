@@ -67,21 +67,14 @@ func TestHostile3HeldNoticesOverflowTheDatagram(t *testing.T) {
 // address (a victim's TCP service) makes every node it reaches connect
 // there and, if it accepts, send it the whole view.
 func TestHostile3SpoofedSynDialsTheVictimAtOnce(t *testing.T) {
-	e := newEngine(t, forTest(1))
-	for k := range 200 {
-		if err := e.Set(fmt.Sprintf("key-%03d", k), "some value of the node"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e := engineWithKeys(t, 200)
 	var dialled []netip.AddrPort
 	synSize := 0
 	for i := range 5 {
 		victim := netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, 80}), uint16(80+i))
-		syn := &Syn{ClusterID: e.cfg.ClusterID, Sender: NodeID{Name: "victim", Addr: victim},
-			Digest: Digest{{ID: NodeID{Name: "victim", Addr: victim}, NodeDigest: NodeDigest{Heartbeat: 1}}}}
-		synSize = EncodedSize(syn)
-		out := e.Step(t0, Inbound{From: victim, Size: synSize}, wire(t, syn))
-		dialled = append(dialled, out.Streams...)
+		var streams []netip.AddrPort
+		streams, synSize = spoofedSyn(t, e, t0, victim, 1)
+		dialled = append(dialled, streams...)
 	}
 	if len(dialled) > 0 {
 		t.Errorf("5 spoofed %d-byte plaintext Syns from addresses never heard from made the engine ask to dial %v at once (each a TCP connection carrying our whole view, %d bytes here and about 40 more per node held)",
@@ -94,21 +87,14 @@ func TestHostile3SpoofedSynDialsTheVictimAtOnce(t *testing.T) {
 // streams at once, so the dials stay bounded (twice the round's
 // maxStreamsOut).
 func TestHostile3ImmediateStreamsAreRateLimited(t *testing.T) {
-	e := newEngine(t, forTest(1))
-	for k := range 200 {
-		if err := e.Set(fmt.Sprintf("key-%03d", k), "some value of the node"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e := engineWithKeys(t, 200)
 	var dialled []netip.AddrPort
 	now := t0
 	for i := range 2 * immediateStreams {
 		victim := netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, 80}), uint16(80+i))
 		for hb := range uint64(2) {
-			syn := &Syn{ClusterID: e.cfg.ClusterID, Sender: NodeID{Name: "victim", Addr: victim},
-				Digest: Digest{{ID: NodeID{Name: "victim", Addr: victim}, NodeDigest: NodeDigest{Heartbeat: 1 + hb}}}}
-			out := e.Step(now, Inbound{From: victim, Size: EncodedSize(syn)}, wire(t, syn))
-			dialled = append(dialled, out.Streams...)
+			streams, _ := spoofedSyn(t, e, now, victim, 1+hb)
+			dialled = append(dialled, streams...)
 			now = now.Add(time.Millisecond)
 		}
 	}
@@ -151,4 +137,27 @@ func TestPushDeltaByRefOfAnUnknownNodeIsSkipped(t *testing.T) {
 	if v, ok := ns.Get("zone"); !ok || v != "eu" {
 		t.Errorf("after the push by ref, the stranger holds zone=%q (%v), want eu", v, ok)
 	}
+}
+
+// engineWithKeys returns an engine holding keys keys of its own.
+func engineWithKeys(t *testing.T, keys int) *Engine {
+	t.Helper()
+	e := newEngine(t, forTest(1))
+	for k := range keys {
+		if err := e.Set(fmt.Sprintf("key-%03d", k), "some value of the node"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e
+}
+
+// spoofedSyn hands e a plaintext Syn from a "victim" node at addr, with
+// heartbeat hb, arriving from addr, and returns the streams e asks to
+// start at once and the Syn's size.
+func spoofedSyn(t *testing.T, e *Engine, now time.Time, addr netip.AddrPort, hb uint64) ([]netip.AddrPort, int) {
+	t.Helper()
+	id := NodeID{Name: "victim", Addr: addr}
+	syn := &Syn{ClusterID: e.cfg.ClusterID, Sender: id, Digest: Digest{{ID: id, NodeDigest: NodeDigest{Heartbeat: hb}}}}
+	size := EncodedSize(syn)
+	return e.Step(now, Inbound{From: addr, Size: size}, wire(t, syn)).Streams, size
 }
