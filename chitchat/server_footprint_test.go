@@ -1,9 +1,7 @@
 package chitchat_test
 
 import (
-	"net"
 	"testing"
-	"time"
 
 	"github.com/gossipkit/chitchat-go/chitchat"
 	"github.com/gossipkit/chitchat-go/transport"
@@ -13,25 +11,7 @@ import (
 // budget drops a 2,000-byte datagram as truncated (RecvErrors), where a
 // 64 KiB buffer took it in whole and failed to decode it (DecodeErrors).
 func TestRecvBufferIsTheDatagramBudget(t *testing.T) {
-	ports := freeUDPPorts(t, 1)
-	srv, err := chitchat.Spawn(t.Context(), chitchat.Config{
-		ID:              chitchat.NodeID{Name: "node-budget", Addr: udpLoopback(ports[0])},
-		ClusterID:       "cluster_id",
-		MaxDatagramSize: 1400,
-	}, transport.UDP{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-
-	raw, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	if err := raw.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
+	srv, raw := udpServerAndProbe(t, "node-budget", 1400)
 	to := srv.LocalAddr()
 	if _, err := raw.WriteToUDPAddrPort(make([]byte, 2000), to); err != nil {
 		t.Fatal(err)

@@ -43,28 +43,37 @@ func udpLoopback(port uint16) netip.AddrPort {
 	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)
 }
 
-// T96 test_udp_transport_ignore_invalid_payload: junk, then a valid Syn,
-// sent to a Server on real UDP. The transport is bytes-level in Go, so the
-// server is what drops (and counts) the junk; it still answers the Syn.
-func TestT96_UDPIgnoreInvalidPayload(t *testing.T) {
+// udpServerAndProbe spawns a server named name on a free loopback UDP port
+// (MaxDatagramSize budget, 0 for the default) and opens a raw socket to
+// probe it, with a 10 s read deadline; both close at the end of the test.
+func udpServerAndProbe(t *testing.T, name string, budget int) (*chitchat.Server, *net.UDPConn) {
+	t.Helper()
 	ports := freeUDPPorts(t, 1)
 	srv, err := chitchat.Spawn(t.Context(), chitchat.Config{
-		ID:        chitchat.NodeID{Name: "node-udp", Addr: udpLoopback(ports[0])},
-		ClusterID: "cluster_id",
+		ID:              chitchat.NodeID{Name: name, Addr: udpLoopback(ports[0])},
+		ClusterID:       "cluster_id",
+		MaxDatagramSize: budget,
 	}, transport.UDP{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Shutdown()
-
+	t.Cleanup(func() { srv.Shutdown() })
 	raw, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer raw.Close()
+	t.Cleanup(func() { raw.Close() })
 	if err := raw.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
 		t.Fatal(err)
 	}
+	return srv, raw
+}
+
+// T96 test_udp_transport_ignore_invalid_payload: junk, then a valid Syn,
+// sent to a Server on real UDP. The transport is bytes-level in Go, so the
+// server is what drops (and counts) the junk; it still answers the Syn.
+func TestT96_UDPIgnoreInvalidPayload(t *testing.T) {
+	srv, raw := udpServerAndProbe(t, "node-udp", 0)
 	to := srv.LocalAddr()
 	if _, err := raw.WriteToUDPAddrPort([]byte("junk"), to); err != nil {
 		t.Fatal(err)
