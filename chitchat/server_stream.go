@@ -179,9 +179,6 @@ func (s *Server) exchange(ctx context.Context, addr netip.AddrPort) (err error) 
 	if m, err = s.decodeFrame(b, TypePush); err != nil {
 		return err
 	}
-	if !win.Authentic {
-		win.From = in.From
-	}
 	var gen uint64
 	var live []*NodeState
 	s.withEngine(func(e *Engine) {
@@ -294,9 +291,6 @@ func (s *Server) answer(c net.Conn) error {
 	}
 	if m, err = s.decodeFrame(b, TypePush); err != nil {
 		return err
-	}
-	if !in.Authentic && syn.Sender.Addr.IsValid() && syn.Sender.Addr.Addr() == remote.Addr() {
-		in.From = syn.Sender.Addr
 	}
 	s.withEngine(func(e *Engine) {
 		o = e.Step(time.Now(), in, m)
