@@ -12,7 +12,7 @@ import (
 )
 
 // Nodes that all start at the same instant, with one seed, all see all
-// live after one or two rounds (one in 9 runs of 10 here; on UDP, where
+// live after one or two rounds (one in about 3 runs of 4 here; on UDP, where
 // starts are spread over milliseconds, 50 nodes take one round): each
 // gets the seed's live nodes in the welcome that follows its stream
 // exchange, the seed forwards every joiner's announcement down the ring,
