@@ -482,8 +482,12 @@ func parseOps(stream []byte) ([]NodeDelta, error) {
 			var nd NodeDelta
 			if tag == opNode {
 				nd.ID, err = decodeNodeID(r)
-			} else {
-				nd.Ref, err = r.uint("node ref")
+			} else if nd.Ref, err = r.uint("node ref"); err == nil && nd.Ref == 0 {
+				// 0 is "no ref" in a NodeDelta (a SHA-256 prefix is 0
+				// with probability 2^-64): refused, so that what decodes
+				// re-encodes the same.
+				r.off = start
+				return nil, r.fail("node ref 0")
 			}
 			if err != nil {
 				return nil, err
