@@ -7,7 +7,6 @@ import (
 	"net/http"
 
 	"github.com/gossipkit/chitchat-go/chitchat"
-	"github.com/gossipkit/chitchat-go/overlay"
 )
 
 // api serves the node's HTTP endpoints. Upstream's chitchat-test endpoints
@@ -16,7 +15,7 @@ import (
 type api struct {
 	srv     *chitchat.Server
 	cfg     chitchat.Config // what srv was started with: its keyring (/v1/keyring), its gossip interval (/events)
-	mesh    *overlay.Mesh   // nil without --overlay
+	mesh    *overlayMesh    // nil without --overlay
 	metrics http.Handler
 	consul  *consulAPI   // Consul's catalog endpoints (consul.go); nil: not served
 	log     *slog.Logger // what answers do not say (internal errors) goes here
@@ -26,7 +25,7 @@ type api struct {
 
 // newAPI serves srv, started with cfg, with the --http_* options o; mesh is
 // nil without --overlay.
-func newAPI(srv *chitchat.Server, cfg chitchat.Config, mesh *overlay.Mesh, o httpOptions) *api {
+func newAPI(srv *chitchat.Server, cfg chitchat.Config, mesh *overlayMesh, o httpOptions) *api {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

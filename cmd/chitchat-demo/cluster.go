@@ -232,6 +232,10 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 		reportFlagErrors(stderr, "chitchat-demo cluster", err)
 		return exitUsage
 	}
+	if o.overlay != nil && !overlayLinked {
+		// The launcher and so its nodes run in the overlay build.
+		return osHandoff.run(append([]string{"cluster"}, args...), stderr, "chitchat-demo cluster")
+	}
 	if err := o.checkPorts(); err != nil {
 		reportProblems(stderr, "chitchat-demo cluster: cannot start the nodes:", err)
 		return exitError

@@ -166,7 +166,8 @@ func newNodeFlagSet() (*flag.FlagSet, *nodeFlags) {
 	fs.Var(&nf.sendPlaintext, "gossip_send_plaintext", "with a key, still send unencrypted gossip "+
 		"(first migration step: while some nodes have no key yet)")
 
-	fs.Var(&nf.overlay, "overlay", "run a WireGuard overlay node announced over gossip (userspace: no kernel module; no root either without --overlay_tun)")
+	fs.Var(&nf.overlay, "overlay", "run a WireGuard overlay node announced over gossip (userspace: no kernel module; no root either without --overlay_tun); "+
+		"runs in "+overlayBinaryName+", the build with -tags overlay, found next to this binary or in PATH")
 	fs.Var(&nf.overlayNodeID, "overlay_node_id", "overlay: this worker's `id`, a number unique in the cluster (required with --overlay)")
 	fs.Var(&nf.overlayIP, "overlay_ip", "overlay: this node's `ip` inside the overlay, in a private range (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7) "+
 		"such as 10.200.0.1, or an IPv4 and an IPv6 address for a dual-stack node, such as 10.200.0.1,fd00:200::1 (required with --overlay)")

@@ -1,7 +1,10 @@
 package main
 
 // The WireGuard overlay flags: --overlay and its --overlay_* and --wg_*
-// companions.
+// companions. They are parsed in every build; the checks that need the
+// overlay package (checkOverlayKeyFile, validateOverlay) run in the overlay
+// build only, which a node with --overlay is handed over to
+// (overlay_handoff.go) before it uses them.
 
 import (
 	"errors"
@@ -13,8 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/gossipkit/chitchat-go/overlay"
 )
 
 // parseOverlayFlags returns the overlay options, nil without --overlay.
@@ -83,7 +84,7 @@ func parseOverlayFlags(nf *nodeFlags, listen, public netip.AddrPort, bad func(st
 	}
 	if o.keyFile != "" {
 		if _, err := os.Stat(o.keyFile); err == nil {
-			if _, err := overlay.ReadKeyFile(o.keyFile); err != nil {
+			if err := checkOverlayKeyFile(o.keyFile); err != nil {
 				ovBad("--wg_private_key_file %s: not a WireGuard private key (want one base64 key, as `wg genkey` writes)", o.keyFile)
 			}
 		} else if !errors.Is(err, fs.ErrNotExist) {
@@ -94,7 +95,7 @@ func parseOverlayFlags(nf *nodeFlags, listen, public netip.AddrPort, bad func(st
 	}
 	if problems == 0 && public.IsValid() {
 		// Whatever the overlay package checks beyond the above.
-		if err := o.meshConfig(public, nil).Validate(); err != nil {
+		if err := validateOverlay(o, public); err != nil {
 			for line := range strings.SplitSeq(err.Error(), "\n") {
 				bad("--overlay: %s", strings.TrimPrefix(line, "overlay: "))
 			}

@@ -84,13 +84,8 @@ func TestFlagsParse(t *testing.T) {
 		t.Errorf("keyring %v (accept %v, send %v), want [k1 k2] with the flag's key primary, accept only",
 			got, cfg.AcceptPlaintext, cfg.SendPlaintext)
 	}
-	mc := o.overlay.meshConfig(o.public, nil)
-	if mc.EndpointAddr != netip.IPv6Loopback() || mc.NodeID != 42 || mc.PersistentKeepalive != 25*time.Second {
-		t.Errorf("mesh config %+v: want the endpoint on --public_addr's IP", mc)
-	}
-	if mc.ListenAddr != netip.IPv4Unspecified() {
-		t.Errorf("mesh ListenAddr %v, want --listen_addr's IP 0.0.0.0", mc.ListenAddr)
-	}
+	// The mesh configuration made of them: TestOverlayMeshConfig
+	// (overlay_config_test.go, -tags overlay).
 }
 
 func TestFlagDefaultsNewFeatures(t *testing.T) {
@@ -120,7 +115,6 @@ func TestFlagsSecurityOverlayProblems(t *testing.T) {
 	zero := base64.StdEncoding.EncodeToString(make([]byte, 32))
 	onlyComments := writeFile(t, dir, "empty.keys", "# nothing yet\n\n")
 	badLine := writeFile(t, dir, "bad.keys", "# c\n"+good+"\n"+short+"\n")
-	badWG := writeFile(t, dir, "bad.wg", "garbage\n")
 	overlayOn := []string{"--overlay", "--overlay_node_id", "1", "--overlay_ip", "10.200.0.1"}
 	tests := []struct {
 		name string
@@ -145,7 +139,6 @@ func TestFlagsSecurityOverlayProblems(t *testing.T) {
 		{"wg port out of range", append(overlayOn, "--wg_listen_port", "70000"), []string{`--wg_listen_port "70000"`}},
 		{"wg port is the gossip port", append(overlayOn, "--listen_addr", "127.0.0.1:7000", "--wg_listen_port", "7000"), []string{"--wg_listen_port 7000 is also the gossip port"}},
 		{"keepalive not whole seconds", append(overlayOn, "--wg_keepalive", "1500ms"), []string{`--wg_keepalive "1500ms"`}},
-		{"wg key file garbage", append(overlayOn, "--wg_private_key_file", badWG), []string{"not a WireGuard private key"}},
 		{"wg key file in a missing directory", append(overlayOn, "--wg_private_key_file", filepath.Join(dir, "no", "wg.key")), []string{"cannot be created there"}},
 		{"overlay flags without --overlay", []string{"--overlay_ip", "10.200.0.1", "--wg_keepalive", "25s"}, []string{"--overlay_ip, --wg_keepalive only apply to the overlay: add --overlay"}},
 		{"overlay off explicitly", []string{"--overlay=false", "--overlay_node_id", "1"}, []string{"--overlay_node_id only apply to the overlay"}},

@@ -15,7 +15,10 @@
 // Consul's read-only HTTP API (consul.go) and DNS (--dns_addr, dns.go).
 //
 // The node is a thin main over the library's public API: flags are parsed
-// here (flags.go, flags_keys.go, flags_overlay.go) and nowhere else.
+// here (flags.go, flags_keys.go, flags_overlay.go) and nowhere else. The
+// overlay is linked only in the build with -tags overlay, named
+// chitchat-demo-overlay, which the default build hands --overlay over to
+// (overlay_handoff.go).
 package main
 
 import (
@@ -34,7 +37,6 @@ import (
 
 	"github.com/gossipkit/chitchat-go/chitchat"
 	"github.com/gossipkit/chitchat-go/failuredetector"
-	"github.com/gossipkit/chitchat-go/overlay"
 	"github.com/gossipkit/chitchat-go/transport"
 )
 
@@ -62,6 +64,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		reportFlagErrors(stderr, "chitchat-demo", err)
 		return exitUsage
+	}
+	if opts.overlay != nil && !overlayLinked {
+		return osHandoff.run(args, stderr, "chitchat-demo") // overlay_handoff.go
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: opts.logLevel}))
 	applySidecarRuntime(opts.overlay != nil, os.LookupEnv, logger) // sidecar.go
@@ -153,9 +158,9 @@ func runNode(ctx context.Context, o nodeOptions, logger *slog.Logger, stdout io.
 		ln.Close()
 		return err
 	}
-	var mesh *overlay.Mesh
+	var mesh *overlayMesh
 	if o.overlay != nil {
-		if mesh, err = overlay.NewMesh(o.overlay.meshConfig(o.public, logger), srv); err != nil {
+		if mesh, err = newOverlayMesh(o.overlay, o.public, srv, logger); err != nil {
 			ln.Close()
 			srv.Shutdown()
 			return fmt.Errorf("cannot start the overlay: %w", err)

@@ -28,7 +28,8 @@ import (
 	"time"
 )
 
-// demoBin is the binary under test, built by TestMain.
+// demoBin is the binary under test, built by TestMain, with the overlay
+// build next to it.
 var demoBin string
 
 func TestMain(m *testing.M) {
@@ -40,12 +41,16 @@ func TestMain(m *testing.M) {
 	demoBin = filepath.Join(dir, "chitchat-demo")
 	// Without -race: the handlers' concurrency is covered by the in-process
 	// tests, and a dozen race-instrumented processes would crowd 2 cores.
-	build := exec.Command("go", "build", "-o", demoBin, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building chitchat-demo:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
+	// The overlay build goes next to it, where a node given --overlay
+	// finds it (overlay_handoff.go).
+	for _, args := range [][]string{{"-o", demoBin}, {"-tags", "overlay", "-o", filepath.Join(dir, overlayBinaryName)}} {
+		build := exec.Command("go", append(append([]string{"build"}, args...), ".")...)
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building chitchat-demo:", err)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

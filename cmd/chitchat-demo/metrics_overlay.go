@@ -1,3 +1,5 @@
+//go:build overlay
+
 package main
 
 // The overlay's metrics in /metrics (with --overlay): the mesh keeps plain

@@ -1,7 +1,12 @@
+//go:build overlay
+
 package main
 
 // The WireGuard overlay (--overlay): an overlay.Mesh over the node's own
-// chitchat server. The mesh publishes this node's entry (worker:<id>) with
+// chitchat server. This file and metrics_overlay.go are built only with
+// -tags overlay, into chitchat-demo-overlay (overlay_handoff.go): the
+// WireGuard device and gVisor's netstack are most of a node's binary, and a
+// node without --overlay should not carry them (issue 15). The mesh publishes this node's entry (worker:<id>) with
 // the node's other keys, and configures a WireGuard device with every other
 // live worker as a peer: userspace over a netstack (this process only), or
 // on a TUN interface with --overlay_tun (every process of the host). Two
@@ -15,8 +20,33 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/gossipkit/chitchat-go/chitchat"
 	"github.com/gossipkit/chitchat-go/overlay"
 )
+
+// overlayLinked: this binary can run --overlay itself.
+const overlayLinked = true
+
+// overlayMesh is the mesh a node runs with --overlay.
+type overlayMesh = overlay.Mesh
+
+// newOverlayMesh starts the overlay of o over srv.
+func newOverlayMesh(o *overlayOptions, public netip.AddrPort, srv *chitchat.Server, logger *slog.Logger) (*overlayMesh, error) {
+	return overlay.NewMesh(o.meshConfig(public, logger), srv)
+}
+
+// checkOverlayKeyFile reports whether the existing file at path holds a
+// WireGuard private key.
+func checkOverlayKeyFile(path string) error {
+	_, err := overlay.ReadKeyFile(path)
+	return err
+}
+
+// validateOverlay is whatever the overlay package checks of the
+// configuration beyond the flags' own checks.
+func validateOverlay(o *overlayOptions, public netip.AddrPort) error {
+	return o.meshConfig(public, nil).Validate()
+}
 
 // meshConfig is the overlay configuration of a node whose gossip address is
 // public: peers reach the WireGuard port at the same IP. Loopback
@@ -40,11 +70,6 @@ func (o *overlayOptions) meshConfig(public netip.AddrPort, logger *slog.Logger) 
 	}
 	return cfg
 }
-
-// overlayOff answers the overlay endpoints of a node started without
-// --overlay.
-const overlayOff = "the WireGuard overlay is off on this node: start it with " +
-	"--overlay --overlay_node_id N --overlay_ip 10.200.0.N (and --wg_listen_port, 51820 by default)"
 
 // overlayPeers serves GET /overlay/peers: the other live workers' entries,
 // in node_id order, each in the seed's JSON (zlayer-overlay's PeerInfo)

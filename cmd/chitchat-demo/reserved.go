@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/gossipkit/chitchat-go/catalog"
-	"github.com/gossipkit/chitchat-go/overlay"
 )
 
 // internalKeyPrefix starts the library's own keys, such as
@@ -19,7 +18,7 @@ const internalKeyPrefix = "__chitchat."
 // reservedPrefixes are the key prefixes the mutation endpoints refuse, with
 // who owns them. This is the one list; a new owner adds its prefix here.
 var reservedPrefixes = []struct{ prefix, owner string }{
-	{overlay.KeyPrefix, "the WireGuard overlay's entries"},
+	{overlayKeyPrefix, "the WireGuard overlay's entries"},
 	{internalKeyPrefix, "the gossip library's internal keys"},
 	{catalog.ServiceKeyPrefix, "the service catalog's services"},
 	{catalog.HealthKeyPrefix, "the service catalog's health checks"},
