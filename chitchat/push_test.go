@@ -1,9 +1,11 @@
 package chitchat
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 )
@@ -183,6 +185,60 @@ func TestPushDuplicateIsNotForwarded(t *testing.T) {
 	}
 	if first.push.stats.Duplicates != 1 {
 		t.Errorf("Duplicates = %d, want 1", first.push.stats.Duplicates)
+	}
+}
+
+// A forwarded push carries its duty's upper end alone (RingRange.
+// AfterRecipient): the recipient starts the duty at its own position, and
+// forwards to the live nodes up to upto. An upto at the recipient's own
+// position would read as the whole ring (which route never sends): such a
+// push is applied and forwarded to nobody.
+func TestPushDutyStartsAtTheRecipient(t *testing.T) {
+	p := livePushNet(t, 10, nil)
+	owner, first := p.engines[0], p.engines[1]
+	owner.Set("news", "fresh")
+	m := owner.Flush(p.now)[0].Msg.(*Push)
+	// Rank the other nodes in ring order after first.
+	var after []*Engine
+	for _, ns := range first.byRef {
+		if ns.id != first.Self() {
+			after = append(after, p.byAddr[ns.id.Addr])
+		}
+	}
+	self := first.selfState().ref
+	slices.SortFunc(after, func(a, b *Engine) int {
+		return cmp.Compare(a.selfState().ref-self-1, b.selfState().ref-self-1) // distance after self on the ring
+	})
+	tests := []struct {
+		name string
+		upto uint64
+		want []*Engine // the forwards' recipients are among these
+		none bool
+	}{
+		{name: "up to the third node after the recipient", upto: ringBound(after[2].selfState().ref), want: after[:3]},
+		{name: "up to the recipient itself", upto: ringBound(self), none: true},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := *m
+			c.Notices = []Notice{{Kind: NoticeAlive, ID: owner.Self(), Heartbeat: uint64(100 + i)}} // not a duplicate
+			c.Range = &RingRange{Upto: tt.upto, AfterRecipient: true}
+			out := first.Step(p.now, Inbound{From: owner.Self().Addr, Authentic: true}, wire(t, &c))
+			if tt.none {
+				if len(out.Pushes) != 0 {
+					t.Fatalf("forwarded to %d nodes, want none", len(out.Pushes))
+				}
+				return
+			}
+			if len(out.Pushes) != len(tt.want) {
+				t.Fatalf("forwarded to %d nodes, want %d", len(out.Pushes), len(tt.want))
+			}
+			for _, env := range out.Pushes {
+				if !slices.Contains(tt.want, p.byAddr[env.To]) {
+					t.Errorf("forwarded to %v, outside the duty", env.To)
+				}
+			}
+		})
 	}
 }
 
