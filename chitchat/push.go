@@ -421,8 +421,13 @@ func (e *Engine) applyNotices(now time.Time, in Inbound, fromMember bool, notice
 				continue
 			}
 			// The notice accelerates a suspicion we share; it does not
-			// replace our own judgement.
+			// replace our own judgement. Before we share it, it is kept
+			// until a heartbeat rises: judge applies it once our phi
+			// passes half the threshold (an observer that hears from the
+			// node less often than the first to find it dead would
+			// otherwise wait for its own full threshold).
 			if phi, ok := e.fd.Phi(ns.slot, now); ok && phi <= e.cfg.FailureDetector.PhiThreshold/2 {
+				ns.deathHeard = true
 				continue
 			}
 			e.push.stats.NoticesDead++

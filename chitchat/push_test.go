@@ -337,6 +337,39 @@ func TestDeathNoticeNeedsASharedSuspicion(t *testing.T) {
 	}
 }
 
+// A death notice that came before the receiver shared the suspicion is not
+// forgotten: once the receiver's phi passes half the threshold with no
+// heartbeat rise since the notice, the node is dead there (not at the full
+// threshold). A rise in between voids the notice.
+func TestDeathNoticeWaitsForASharedSuspicion(t *testing.T) {
+	for _, rise := range []bool{false, true} {
+		t.Run(fmt.Sprintf("rise %v", rise), func(t *testing.T) {
+			p := livePushNet(t, 4, nil)
+			e, x := p.engines[0], p.engines[3]
+			hb := e.node(x.Self()).heartbeat
+			notice := &Push{ClusterID: "default-cluster", Notices: []Notice{{Kind: NoticeDead, ID: x.Self(), Heartbeat: hb}}}
+			e.Step(p.now, Inbound{}, wire(t, notice))
+			if !isLive(e, x.Self()) {
+				t.Fatal("a death notice killed a node heard from just now")
+			}
+			if rise {
+				alive := &Push{ClusterID: "default-cluster", Notices: []Notice{{Kind: NoticeAlive, ID: x.Self(), Heartbeat: hb + 1}}}
+				e.Step(p.now.Add(time.Second), Inbound{From: x.Self().Addr, Authentic: true}, wire(t, alive))
+			}
+			// Past half the threshold (about 8 s at 1 s intervals), short
+			// of the threshold itself.
+			later := p.now.Add(5500 * time.Millisecond)
+			if phi, _ := e.fd.Phi(e.node(x.Self()).slot, later); phi <= e.cfg.FailureDetector.PhiThreshold/2 || phi > e.cfg.FailureDetector.PhiThreshold {
+				t.Fatalf("phi at the check = %.1f, want between half the threshold and the threshold", phi)
+			}
+			e.UpdateLiveness(later)
+			if got, want := isLive(e, x.Self()), rise; got != want {
+				t.Errorf("live = %v after the suspicion passed half the threshold, want %v", got, want)
+			}
+		})
+	}
+}
+
 // A death notice about a live node reaches it: it refutes with an alive
 // notice, and every node that took the notice has it live again.
 func TestDeathNoticeIsRefutedByTheOwner(t *testing.T) {
