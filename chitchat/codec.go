@@ -23,7 +23,7 @@ import (
 //	summaries  = (uvarint bucket offset, uvarint n, u64le hash, n × u16be heartbeat)...
 //	pad        = nil | bin
 //	echo       = [max_version uint, last_gc_version uint, fingerprint uint]
-//	range      = nil | [after uint, upto uint]
+//	range      = nil | upto uint | [after uint, upto uint]   (upto alone: after is the recipient's)
 //	notices    = [[kind uint, name str, generation uint, addr bin, heartbeat uint]...]
 //	addr       = bin(ip bytes (4 or 16) ++ port big-endian (2))
 //	delta      = [] | array16 of blocks (see deltacodec.go)
@@ -89,9 +89,12 @@ func AppendMessage(dst []byte, m Message) []byte {
 	case *Push:
 		dst = append(dst, mpFixArray|4)
 		dst = appendStr(dst, m.ClusterID)
-		if m.Range == nil {
+		switch {
+		case m.Range == nil:
 			dst = append(dst, mpNil)
-		} else {
+		case m.Range.AfterRecipient:
+			dst = appendUint(dst, m.Range.Upto>>32)
+		default:
 			dst = append(dst, mpFixArray|2)
 			dst = appendUint(dst, m.Range.After>>32)
 			dst = appendUint(dst, m.Range.Upto>>32)
@@ -263,7 +266,18 @@ func decodePush(r *reader) (*Push, error) {
 		return nil, err
 	}
 	p := &Push{ClusterID: cluster}
-	if !r.nilValue() {
+	if r.uintNext() {
+		start := r.off
+		upto, err := r.uint("range upto")
+		if err != nil {
+			return nil, err
+		}
+		if upto > 0xffff_ffff {
+			r.off = start
+			return nil, r.fail("range upto above 2^32 - 1")
+		}
+		p.Range = &RingRange{Upto: upto<<32 | 0xffff_ffff, AfterRecipient: true}
+	} else if !r.nilValue() {
 		if err := r.fixArray("ring range", 2); err != nil {
 			return nil, err
 		}

@@ -23,7 +23,11 @@ func messageSize(m Message, sizeDelta func(*Delta) int) int {
 		return envelopeSize + 1 + sizeDelta(&m.Delta)
 	case *Push:
 		n := envelopeSize + 1 + sizeStr(len(m.ClusterID)) + 1 + sizeArrayHeader(len(m.Notices)) + sizeDelta(&m.Delta)
-		if m.Range != nil {
+		switch {
+		case m.Range == nil:
+		case m.Range.AfterRecipient:
+			n += sizeUint(m.Range.Upto>>32) - 1
+		default:
 			n += sizeUint(m.Range.After>>32) + sizeUint(m.Range.Upto>>32)
 		}
 		for i := range m.Notices {

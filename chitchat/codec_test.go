@@ -222,8 +222,9 @@ func TestT13_DigestLastEntryWins(t *testing.T) {
 }
 
 // upstreamDelta is the delta of T15/T16: id(10001) (gc 0, from 0) with
-// "key"="value" v1 Deleted. Encoded: array16 (3) + raw block (1+1+2) + node
-// op (24) + key-value op (14) = 45 bytes.
+// "key"="value" v1 Deleted. Encoded: a bare delta, bin8 header (2) + node
+// op (24) + key-value op (14) = 40 bytes (upstream's array16 and block
+// header made it 45).
 func upstreamDelta() Delta {
 	return Delta{Nodes: []NodeDelta{{ID: id(10001), KeyValues: []KeyValueMutation{kv("key", "value", 1, StatusDeleted)}, MaxVersion: 1}}}
 }
@@ -244,10 +245,10 @@ func TestT14toT17_MessageRoundTrip(t *testing.T) {
 		// T15: envelope 4 + fixarray 1 + empty digest 1 + sender 1 + nil
 		// coverage 1 + empty delta 1.
 		{name: "T15 synack empty", m: &SynAck{}, size: 9},
-		{name: "T15 synack", m: &SynAck{Digest: oneEntry, Delta: upstreamDelta()}, size: 4 + 1 + 25 + 2 + 45},
+		{name: "T15 synack", m: &SynAck{Digest: oneEntry, Delta: upstreamDelta()}, size: 4 + 1 + 25 + 2 + 40},
 		// T16: envelope 4 + fixarray 1 + delta.
 		{name: "T16 ack empty", m: &Ack{}, size: 6},
-		{name: "T16 ack", m: &Ack{Delta: upstreamDelta()}, size: 4 + 1 + 45},
+		{name: "T16 ack", m: &Ack{Delta: upstreamDelta()}, size: 4 + 1 + 40},
 		// T17: the envelope alone.
 		{name: "T17 bad cluster", m: &BadCluster{}, size: 4},
 	}

@@ -72,7 +72,8 @@ type confSummary struct {
 }
 
 // confRange is a ring range; after and upto are ring positions as 16 hex
-// digits (the value, most significant first).
+// digits (the value, most significant first); after is "recipient" when it
+// is left off the wire (RingRange.AfterRecipient).
 type confRange struct {
 	After string `json:"after"`
 	Upto  string `json:"upto"`
@@ -130,6 +131,9 @@ func confToJSON(m Message) string {
 		var r *confRange
 		if m.Range != nil {
 			r = &confRange{confHex64(m.Range.After), confHex64(m.Range.Upto)}
+			if m.Range.AfterRecipient {
+				r.After = "recipient"
+			}
 		}
 		j.Range = &r
 		notices := []confNotice{}
@@ -253,12 +257,16 @@ func confFromJSON(s string) (Message, error) {
 		p := &Push{ClusterID: *j.ClusterID, Delta: delta}
 		if j.Range != nil && *j.Range != nil {
 			r := **j.Range
+			mine := r.After == "recipient"
+			if mine {
+				r.After = "0"
+			}
 			after, err1 := strconv.ParseUint(r.After, 16, 64)
 			upto, err2 := strconv.ParseUint(r.Upto, 16, 64)
 			if err1 != nil || err2 != nil {
-				return nil, fmt.Errorf("range: after and upto are 16 hex digits")
+				return nil, fmt.Errorf(`range: after ("recipient" or 16 hex digits) and upto (16 hex digits)`)
 			}
-			p.Range = &RingRange{After: after, Upto: upto}
+			p.Range = &RingRange{After: after, Upto: upto, AfterRecipient: mine}
 		}
 		for _, n := range confDeref(j.Notices) {
 			id, err := confNodeIDFromJSON(confNodeID{n.Name, n.Generation, n.Addr})

@@ -66,7 +66,11 @@ func (env *scenarioEnv) printMessage(d confDatagram, m Message) []string {
 	case *Push:
 		out[0] += " cluster=" + m.ClusterID
 		if m.Range != nil {
-			out = append(out, "  "+env.rangeLine(*m.Range))
+			r := *m.Range
+			if r.AfterRecipient {
+				r.After = ringBound(nodeRef(d.to.e.Self())) // as the recipient resolves it
+			}
+			out = append(out, "  "+env.rangeLine(r))
 		}
 		for _, n := range m.Notices {
 			out = append(out, fmt.Sprintf("  notice %v %s heartbeat=%d", n.Kind, confNodeName(n.ID), n.Heartbeat))

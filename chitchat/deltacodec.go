@@ -12,8 +12,13 @@ import (
 // Delta wire format (docs/PROTOCOL.md §11.9–§11.11):
 //
 //	delta = fixarray(0)                              empty delta (1 byte)
+//	      | bin(ops)                                 one raw block, unframed
 //	      | array16(n) block...                      n ≥ 1
 //	block = [kind uint, data bin]                    kind 1: zstd frame, 2: raw
+//
+// A delta whose ops fit one block that stays raw (every push, most Acks) is
+// sent as a bare bin: the array16 header and the block's framing would cost
+// 5 bytes of a push of about 60.
 //
 // The blocks' decoded data, concatenated, is a stream of ops (an op may
 // straddle two blocks):
@@ -108,8 +113,11 @@ func sizeMaxOp(maxVersion uint64) int { return 1 + 1 + sizeUint(maxVersion) }
 // deltaBound returns the bound on the encoded size of a delta made of ops
 // totalling stream bytes, when everything is stored raw.
 func deltaBound(stream int) int {
-	if stream == 0 {
+	switch {
+	case stream == 0:
 		return 1
+	case stream < blockThreshold:
+		return sizeBin(stream) // bare
 	}
 	return deltaHeaderSize + rawBlocksSize(stream)
 }
@@ -133,6 +141,7 @@ type deltaWriter struct {
 	budget  int
 	buf     []byte // array16 header placeholder, then the flushed blocks; nil until the first flush
 	nblocks int
+	bare    bool   // buf is a bare bin: one raw block, the last (flush)
 	pending []byte // op bytes of the block being filled
 	zbuf    []byte // zstd output of the block being flushed
 	stream  int    // op bytes written in all
@@ -178,7 +187,10 @@ func (w *deltaWriter) fits(n int) bool {
 // n more bytes are added, assuming the blocks not yet flushed stay raw: exact
 // when they do.
 func (w *deltaWriter) bound(n int) int {
-	return max(len(w.buf), deltaHeaderSize) + rawBlocksSize(len(w.pending)+n)
+	if w.buf == nil {
+		return deltaBound(len(w.pending) + n)
+	}
+	return len(w.buf) + rawBlocksSize(len(w.pending)+n)
 }
 
 func (w *deltaWriter) addNode(id NodeID, lastGC, from uint64) {
@@ -274,15 +286,30 @@ func (w *deltaWriter) wrote(b []byte) {
 // blocks will follow.
 func (w *deltaWriter) flush(data []byte, more bool) {
 	kind := blockRaw
+	only := w.buf == nil && !more
 	if len(data) >= minCompressSize {
 		if cap(w.zbuf) < len(data) {
 			w.zbuf = make([]byte, 0, len(data))
 		}
 		c := zstdEncoder().EncodeAll(data, w.zbuf[:0])
 		w.zbuf = c[:0]
-		if len(c) < len(data) {
+		saves := len(c) < len(data)
+		if only {
+			// Framed, the only block costs deltaHeaderSize+blockOverhead
+			// where bare it costs a bin header: compressed only if that
+			// is still smaller, so that bound stays a bound.
+			saves = deltaHeaderSize+2+sizeBin(len(c)) < sizeBin(len(data))
+		}
+		if saves {
 			kind, data = blockZstd, c
 		}
+	}
+	if only && kind == blockRaw {
+		// The only block, raw: a bare bin (the format above).
+		w.buf = appendBinHeader(make([]byte, 0, 5+len(data)), len(data))
+		w.buf = append(w.buf, data...)
+		w.nblocks, w.bare = 1, true
+		return
 	}
 	if w.buf == nil {
 		// The encoding never exceeds the budget: reserve a datagram's
@@ -305,9 +332,12 @@ func (w *deltaWriter) finish() Delta {
 		w.flush(w.pending, false)
 		w.pending = w.pending[:0]
 	}
-	if w.nblocks == 0 {
+	switch {
+	case w.nblocks == 0:
 		w.delta.enc = emptyDeltaEnc
-	} else {
+	case w.bare:
+		w.delta.enc = w.buf
+	default:
 		w.buf[1], w.buf[2] = byte(w.nblocks>>8), byte(w.nblocks)
 		w.delta.enc = w.buf
 	}
@@ -352,24 +382,39 @@ var streamPool = sync.Pool{New: func() any { return new([]byte) }}
 
 func decodeDelta(r *reader) (Delta, error) {
 	start := r.off
-	n, err := r.arrayHeader("delta", minBlockSize)
-	if err != nil || n == 0 {
-		return Delta{}, err
-	}
 	var stream []byte
-	if n == 1 {
-		// The common case: one block, parsed where it lies when it is raw.
-		stream, err = readBlock(r, nil)
-	} else {
-		bufp := streamPool.Get().(*[]byte)
-		defer streamPool.Put(bufp)
-		stream = (*bufp)[:0]
-		for range n {
-			if stream, err = readBlock(r, stream); err != nil {
-				break
-			}
+	var err error
+	if r.binNext() {
+		// One raw block, unframed: parsed where it lies.
+		stream, err = r.bin("delta")
+		switch {
+		case err != nil:
+		case len(stream) == 0:
+			r.off = start
+			err = r.fail("delta: empty bin (the empty delta is an empty array)")
+		case len(stream) > r.streamLimit():
+			r.off = start
+			err = r.fail("delta stream too large")
 		}
-		*bufp = stream[:0] // keep the grown buffer; parsed strings are copies
+	} else {
+		var n int
+		if n, err = r.arrayHeader("delta", minBlockSize); err != nil || n == 0 {
+			return Delta{}, err
+		}
+		if n == 1 {
+			// The common case: one block, parsed where it lies when it is raw.
+			stream, err = readBlock(r, nil)
+		} else {
+			bufp := streamPool.Get().(*[]byte)
+			defer streamPool.Put(bufp)
+			stream = (*bufp)[:0]
+			for range n {
+				if stream, err = readBlock(r, stream); err != nil {
+					break
+				}
+			}
+			*bufp = stream[:0] // keep the grown buffer; parsed strings are copies
+		}
 	}
 	if err != nil {
 		return Delta{}, err

@@ -53,6 +53,7 @@ func seedMessages() []Message {
 		&Push{ClusterID: "cluster-a"},
 		&Push{ClusterID: "cluster-a", Range: &RingRange{After: 1 << 63, Upto: 5}, Notices: []Notice{
 			{Kind: NoticeAlive, ID: big[0].ID, Heartbeat: 1 << 40}, {Kind: NoticeDead, ID: big[1].ID, Heartbeat: 3}}, Delta: upstreamDelta()},
+		&Push{ClusterID: "cluster-a", Range: &RingRange{Upto: 1<<40 | 0xffff_ffff, AfterRecipient: true}, Delta: upstreamDelta()},
 	}
 }
 

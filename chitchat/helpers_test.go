@@ -95,7 +95,10 @@ func wire(tb fataler, m Message) Message {
 		// A range travels as the high 32 bits of its bounds (RingRange):
 		// a hand-made one comes back with its low bits set.
 		c := *p
-		c.Range = &RingRange{After: ringBound(p.Range.After), Upto: ringBound(p.Range.Upto)}
+		c.Range = &RingRange{After: ringBound(p.Range.After), Upto: ringBound(p.Range.Upto), AfterRecipient: p.Range.AfterRecipient}
+		if p.Range.AfterRecipient {
+			c.Range.After = 0 // not on the wire
+		}
 		want = &c
 	}
 	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {

@@ -181,11 +181,20 @@ func (e *Engine) UpdateLiveness(now time.Time) {
 // notice, unless one came already (docs/design/scale.md §7).
 func (e *Engine) judge(ns *NodeState, now time.Time) {
 	e.fd.UpdateLiveness(ns.slot, now)
-	e.mirror(ns, now)
 	// A live node past half the threshold is a suspect: our Syns list it,
 	// so that whoever has a fresher heartbeat answers with it.
 	phi, ok := e.fd.Phi(ns.slot, now)
-	ns.suspect = ns.live && ok && phi > e.cfg.FailureDetector.PhiThreshold/2
+	suspect := e.fd.IsLive(ns.slot) && ok && phi > e.cfg.FailureDetector.PhiThreshold/2
+	if suspect && ns.deathHeard {
+		// A death notice came before we shared the suspicion, and no
+		// heartbeat rose since: we share it now (applyNotices).
+		e.push.stats.NoticesDead++
+		ns.deadNoticed = true
+		e.fd.MarkDead(ns.slot, now)
+		suspect = false
+	}
+	e.mirror(ns, now)
+	ns.suspect = suspect
 }
 
 // mirror copies the detector's verdict on ns into its state.
@@ -210,6 +219,7 @@ func (e *Engine) mirror(ns *NodeState, now time.Time) {
 		return
 	}
 	e.log.Info("node is dead", "node", ns.id)
+	ns.deathHeard = false
 	if wasLive && !ns.deadNoticed {
 		ns.deadNoticed = true
 		e.queueNotice(Notice{Kind: NoticeDead, ID: ns.id, Heartbeat: ns.heartbeat})

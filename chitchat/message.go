@@ -115,8 +115,16 @@ type Push struct {
 // writing cluster), so the ranges we build have their low 32 bits set
 // (ringBound): a range then holds the nodes whose refs' high 32 bits are
 // in (After>>32, Upto>>32], and a decoded range is the one that was sent.
+//
+// A forwarding duty starts at its recipient (the first node of its chunk),
+// so After usually goes without saying: with AfterRecipient set, the wire
+// carries Upto only (5 more bytes off every forwarded push) and the
+// recipient takes its own bound for After when it applies the push.
 type RingRange struct {
 	After, Upto uint64
+	// AfterRecipient: After is the recipient's own bound and is not sent;
+	// After is meaningful only once the recipient has resolved it.
+	AfterRecipient bool
 }
 
 // ringBound returns ref's bound in a RingRange: its high 32 bits, the

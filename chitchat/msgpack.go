@@ -207,6 +207,20 @@ func (r *reader) nilValue() bool {
 	return false
 }
 
+// binNext reports whether a MessagePack bin is next.
+func (r *reader) binNext() bool {
+	return r.off < len(r.b) && (r.b[r.off] == mpBin8 || r.b[r.off] == mpBin16 || r.b[r.off] == mpBin32)
+}
+
+// uintNext reports whether a MessagePack unsigned integer is next.
+func (r *reader) uintNext() bool {
+	if r.off >= len(r.b) {
+		return false
+	}
+	c := r.b[r.off]
+	return c <= 0x7f || (c >= mpUint8 && c <= mpUint64)
+}
+
 // streamLimit returns the cap on a delta's decoded op stream.
 func (r *reader) streamLimit() int {
 	if r.maxStream > 0 {

@@ -99,6 +99,10 @@ type NodeState struct {
 	suspect bool
 	// deadNoticed: a death notice about this death was sent or applied.
 	deadNoticed bool
+	// deathHeard: a death notice came while our own suspicion was below
+	// half the threshold, and no heartbeat rose since: the node dies here
+	// once our suspicion reaches it (judge), not only at our own verdict.
+	deathHeard bool
 	// left is set once the node's LeftKey is known; from then on the
 	// failure detector no longer judges it and it is collected at
 	// leftAt plus the dead-node grace period.
@@ -244,6 +248,7 @@ func (ns *NodeState) trySetHeartbeat(h uint64) bool {
 	}
 	if h > ns.heartbeat {
 		ns.heartbeat = h
+		ns.deathHeard = false // alive after the notice's heartbeat
 		return true
 	}
 	return false

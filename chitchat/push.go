@@ -111,7 +111,7 @@ func (e *Engine) Flush(now time.Time) []Envelope {
 	if p.announce {
 		m.Notices = append(m.Notices, Notice{Kind: NoticeAlive, ID: self.id, Heartbeat: self.heartbeat})
 	}
-	budget := e.cfg.MaxDatagramSize - EncodedSize(&Push{ClusterID: m.ClusterID, Notices: m.Notices, Range: &RingRange{^uint64(0), ^uint64(0)}}) + 1
+	budget := e.cfg.MaxDatagramSize - EncodedSize(&Push{ClusterID: m.ClusterID, Notices: m.Notices, Range: &RingRange{After: ^uint64(0), Upto: ^uint64(0)}}) + 1
 	if p.news && self.maxVersion > p.newsFrom {
 		m.Delta = e.selfDelta0(p.newsFrom, budget)
 	}
@@ -154,7 +154,7 @@ func (e *Engine) Flush(now time.Time) []Envelope {
 func (e *Engine) noticesThatFit() int {
 	p := &e.push
 	room := e.cfg.MaxDatagramSize / 2
-	full := e.cfg.MaxDatagramSize - EncodedSize(&Push{ClusterID: e.cfg.ClusterID, Range: &RingRange{^uint64(0), ^uint64(0)}}) - 8
+	full := e.cfg.MaxDatagramSize - EncodedSize(&Push{ClusterID: e.cfg.ClusterID, Range: &RingRange{After: ^uint64(0), Upto: ^uint64(0)}}) - 8
 	size := 0
 	if p.announce {
 		self := e.selfState()
@@ -252,7 +252,7 @@ func (e *Engine) route(now time.Time, r RingRange, trees int) []route {
 				// (Bounds that coincide would read as the whole ring: the
 				// rare chunk whose head and last share their high 32 bits
 				// is left to anti-entropy.)
-				rt.duty = &RingRange{After: after, Upto: upto}
+				rt.duty = &RingRange{Upto: upto, AfterRecipient: true} // After: the recipient's (after)
 			}
 			out = append(out, rt)
 		}
@@ -309,7 +309,20 @@ func (e *Engine) onPush(now time.Time, in Inbound, m *Push) []Envelope {
 		p.stats.NotForwarded++
 		return nil
 	}
-	routes := e.route(now, *m.Range, 1)
+	duty := *m.Range
+	if duty.AfterRecipient {
+		// The duty starts at us (RingRange). If the sender routed it to an
+		// earlier incarnation of ours, our bound is not the one it meant:
+		// the range then misses part of the chunk or spans more, whose
+		// nodes get the push twice at worst (anti-entropy and the dedup
+		// window cover both). A range that would read as the whole ring is
+		// never meant (route gives no duty then): nothing is forwarded.
+		duty.After = ringBound(e.selfState().ref)
+		if duty.After == duty.Upto {
+			return nil
+		}
+	}
+	routes := e.route(now, duty, 1)
 	if len(routes) == 0 {
 		return nil
 	}
@@ -408,8 +421,13 @@ func (e *Engine) applyNotices(now time.Time, in Inbound, fromMember bool, notice
 				continue
 			}
 			// The notice accelerates a suspicion we share; it does not
-			// replace our own judgement.
+			// replace our own judgement. Before we share it, it is kept
+			// until a heartbeat rises: judge applies it once our phi
+			// passes half the threshold (an observer that hears from the
+			// node less often than the first to find it dead would
+			// otherwise wait for its own full threshold).
 			if phi, ok := e.fd.Phi(ns.slot, now); ok && phi <= e.cfg.FailureDetector.PhiThreshold/2 {
+				ns.deathHeard = true
 				continue
 			}
 			e.push.stats.NoticesDead++

@@ -1,9 +1,11 @@
 package chitchat
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 )
@@ -186,6 +188,60 @@ func TestPushDuplicateIsNotForwarded(t *testing.T) {
 	}
 }
 
+// A forwarded push carries its duty's upper end alone (RingRange.
+// AfterRecipient): the recipient starts the duty at its own position, and
+// forwards to the live nodes up to upto. An upto at the recipient's own
+// position would read as the whole ring (which route never sends): such a
+// push is applied and forwarded to nobody.
+func TestPushDutyStartsAtTheRecipient(t *testing.T) {
+	p := livePushNet(t, 10, nil)
+	owner, first := p.engines[0], p.engines[1]
+	owner.Set("news", "fresh")
+	m := owner.Flush(p.now)[0].Msg.(*Push)
+	// Rank the other nodes in ring order after first.
+	var after []*Engine
+	for _, ns := range first.byRef {
+		if ns.id != first.Self() {
+			after = append(after, p.byAddr[ns.id.Addr])
+		}
+	}
+	self := first.selfState().ref
+	slices.SortFunc(after, func(a, b *Engine) int {
+		return cmp.Compare(a.selfState().ref-self-1, b.selfState().ref-self-1) // distance after self on the ring
+	})
+	tests := []struct {
+		name string
+		upto uint64
+		want []*Engine // the forwards' recipients are among these
+		none bool
+	}{
+		{name: "up to the third node after the recipient", upto: ringBound(after[2].selfState().ref), want: after[:3]},
+		{name: "up to the recipient itself", upto: ringBound(self), none: true},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := *m
+			c.Notices = []Notice{{Kind: NoticeAlive, ID: owner.Self(), Heartbeat: uint64(100 + i)}} // not a duplicate
+			c.Range = &RingRange{Upto: tt.upto, AfterRecipient: true}
+			out := first.Step(p.now, Inbound{From: owner.Self().Addr, Authentic: true}, wire(t, &c))
+			if tt.none {
+				if len(out.Pushes) != 0 {
+					t.Fatalf("forwarded to %d nodes, want none", len(out.Pushes))
+				}
+				return
+			}
+			if len(out.Pushes) != len(tt.want) {
+				t.Fatalf("forwarded to %d nodes, want %d", len(out.Pushes), len(tt.want))
+			}
+			for _, env := range out.Pushes {
+				if !slices.Contains(tt.want, p.byAddr[env.To]) {
+					t.Errorf("forwarded to %v, outside the duty", env.To)
+				}
+			}
+		})
+	}
+}
+
 // The rate limit holds news back instead of sending, and releases it once
 // tokens accrue; forwards beyond it are dropped and counted.
 func TestPushRateLimit(t *testing.T) {
@@ -278,6 +334,39 @@ func TestDeathNoticeNeedsASharedSuspicion(t *testing.T) {
 	e.Step(later, Inbound{}, wire(t, notice))
 	if isLive(e, x.Self()) {
 		t.Error("a death notice about an overdue node was not applied")
+	}
+}
+
+// A death notice that came before the receiver shared the suspicion is not
+// forgotten: once the receiver's phi passes half the threshold with no
+// heartbeat rise since the notice, the node is dead there (not at the full
+// threshold). A rise in between voids the notice.
+func TestDeathNoticeWaitsForASharedSuspicion(t *testing.T) {
+	for _, rise := range []bool{false, true} {
+		t.Run(fmt.Sprintf("rise %v", rise), func(t *testing.T) {
+			p := livePushNet(t, 4, nil)
+			e, x := p.engines[0], p.engines[3]
+			hb := e.node(x.Self()).heartbeat
+			notice := &Push{ClusterID: "default-cluster", Notices: []Notice{{Kind: NoticeDead, ID: x.Self(), Heartbeat: hb}}}
+			e.Step(p.now, Inbound{}, wire(t, notice))
+			if !isLive(e, x.Self()) {
+				t.Fatal("a death notice killed a node heard from just now")
+			}
+			if rise {
+				alive := &Push{ClusterID: "default-cluster", Notices: []Notice{{Kind: NoticeAlive, ID: x.Self(), Heartbeat: hb + 1}}}
+				e.Step(p.now.Add(time.Second), Inbound{From: x.Self().Addr, Authentic: true}, wire(t, alive))
+			}
+			// Past half the threshold (about 8 s at 1 s intervals), short
+			// of the threshold itself.
+			later := p.now.Add(5500 * time.Millisecond)
+			if phi, _ := e.fd.Phi(e.node(x.Self()).slot, later); phi <= e.cfg.FailureDetector.PhiThreshold/2 || phi > e.cfg.FailureDetector.PhiThreshold {
+				t.Fatalf("phi at the check = %.1f, want between half the threshold and the threshold", phi)
+			}
+			e.UpdateLiveness(later)
+			if got, want := isLive(e, x.Self()), rise; got != want {
+				t.Errorf("live = %v after the suspicion passed half the threshold, want %v", got, want)
+			}
+		})
 	}
 }
 
