@@ -129,8 +129,7 @@ func (ns *NodeState) classify(d *NodeDelta) deltaStatus {
 // wiped keys are not notified.
 func (ns *NodeState) applyDelta(now time.Time, d *NodeDelta, status deltaStatus) {
 	if status == deltaApplyAfterReset {
-		ns.kvs = make(map[string]VersionedValue)
-		ns.fp = 0
+		ns.clearKVs()
 		ns.heartbeat = 0
 		ns.maxVersion = 0
 		ns.lastGCVersion = d.LastGCVersion

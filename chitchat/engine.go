@@ -242,8 +242,8 @@ func (e *Engine) checkKV(key, value string) error {
 		return fmt.Errorf("%w: key %q: %d bytes encoded, at most %d fit", ErrValueTooLarge, truncate(key, 64), n, e.maxKVOp)
 	}
 	self := e.selfState()
-	if _, ok := self.kvs[key]; !ok && len(self.kvs) >= e.limits.MaxKeysPerNode {
-		return fmt.Errorf("%w: the node holds %d keys (Limits.MaxKeysPerNode)", ErrTooManyKeys, len(self.kvs))
+	if self.kvs.find(key) < 0 && self.kvs.len() >= e.limits.MaxKeysPerNode {
+		return fmt.Errorf("%w: the node holds %d keys (Limits.MaxKeysPerNode)", ErrTooManyKeys, self.kvs.len())
 	}
 	if self.maxVersion >= maxSafeVersion {
 		return fmt.Errorf("%w: version space exhausted", ErrValueTooLarge)
@@ -661,11 +661,10 @@ func (e *Engine) ResetNodeStateIfUpdate(now time.Time, id NodeID, kvs map[string
 		}
 		ns.setVersioned(k, v)
 	}
-	for k := range ns.kvs {
-		if _, keep := kvs[k]; !keep {
-			ns.remove(k)
-		}
-	}
+	ns.removeWhere(func(k string, _ VersionedValue) bool {
+		_, keep := kvs[k]
+		return !keep
+	})
 	ns.lastGCVersion = lastGCVersion
 	ns.evidenced = true // a state fetched by the caller's own means
 	e.checkLeft(now, ns)
