@@ -15,7 +15,7 @@ import (
 // unique within a node and the first one is 1 (0 means "nothing known").
 //
 // Invariants:
-//   - the map holds every non-deleted key of the owner's state at MaxVersion,
+//   - the store holds every non-deleted key of the owner's state at MaxVersion,
 //     and every tombstone with a version in (LastGCVersion, MaxVersion];
 //   - MaxVersion is at least every entry's version; it can be larger (the
 //     newest versions were tombstones since collected, or a delta said so);
@@ -27,9 +27,9 @@ import (
 // NodeStates handed out by Engine and Server accessors are deep copies:
 // reading them is safe from any goroutine, and they never change.
 type NodeState struct {
-	// Fields are ordered to pack: 8-byte words first, then the 4-byte
-	// counters, then the flags (issue 13: every byte here is paid once per
-	// node per observer, and again in each copy the live-nodes watch holds).
+	// The fields here are what the exported methods read, and all that a
+	// copy holds (96 bytes): every copy the live-nodes watch holds, one
+	// per live node, is paid once per node per observer (issue 13).
 	id            NodeID
 	heartbeat     uint64
 	maxVersion    uint64
@@ -38,7 +38,19 @@ type NodeState struct {
 	// read-only, with copies (Clone) while kvsShared is set: put, remove
 	// and clearKVs replace a shared store instead of writing to it.
 	kvs *kvStore
-	// listeners is the Engine's registry; nil on copies.
+	// nodeLocal is the Engine's bookkeeping about the node, allocated with
+	// it (newNodeState); nil on copies, whose only readers are the
+	// exported methods.
+	*nodeLocal
+}
+
+// nodeLocal is the part of a NodeState that only its Engine reads.
+type nodeLocal struct {
+	// Fields are ordered to pack: 8-byte words first, then the 4-byte
+	// counters, then the flags (issue 13: every byte here is paid once per
+	// node per observer).
+
+	// listeners is the Engine's registry.
 	listeners *listeners
 
 	// slot keys the node in the failure detector (fdslots.go); live and
@@ -106,8 +118,18 @@ type NodeState struct {
 	kvsShared bool
 }
 
+// nodeAlloc puts a NodeState and its nodeLocal in one allocation (208
+// bytes): one object for the allocator and the collector, and the two
+// parts next to each other in memory.
+type nodeAlloc struct {
+	NodeState
+	local nodeLocal
+}
+
 func newNodeState(id NodeID, l *listeners) *NodeState {
-	return &NodeState{id: id, listeners: l, ref: nodeRef(id)}
+	a := &nodeAlloc{NodeState: NodeState{id: id}, local: nodeLocal{listeners: l, ref: nodeRef(id)}}
+	a.nodeLocal = &a.local
+	return &a.NodeState
 }
 
 // ID returns the node's identity.
@@ -199,15 +221,16 @@ func lessMonotonic(a, b [2]uint64) bool {
 	return a[0] < b[0] || (a[0] == b[0] && a[1] < b[1])
 }
 
-// Clone returns a deep copy detached from any listener registry. The copy
-// shares the key-value store, which neither side writes to from then on
-// (the owner replaces it at its next write: see kvs).
+// Clone returns a deep copy detached from its Engine: the fields the
+// exported methods read, without the Engine's bookkeeping (nodeLocal). The
+// copy shares the key-value store, which neither side writes to from then
+// on (the owner replaces it at its next write: see kvs).
 func (ns *NodeState) Clone() *NodeState {
-	if ns.kvs != nil && !ns.kvsShared {
-		ns.kvsShared = true // never written on a copy: copies are set already
+	if ns.nodeLocal != nil && ns.kvs != nil {
+		ns.kvsShared = true // a copy never writes: it needs no flag
 	}
 	c := *ns
-	c.listeners = nil
+	c.nodeLocal = nil
 	return &c
 }
 

@@ -547,7 +547,8 @@ func TestHeartbeats(t *testing.T) {
 	ns.incHeartbeat()
 }
 
-// Clone is deep and detached from the listener registry.
+// Clone is deep and detached from the engine's bookkeeping (the listener
+// registry among it); a clone of a clone is one too.
 func TestNodeStateClone(t *testing.T) {
 	ns := testState()
 	ns.set("a", "1")
@@ -556,10 +557,13 @@ func TestNodeStateClone(t *testing.T) {
 	if v, _ := c.Get("a"); v != "1" {
 		t.Errorf("clone sees %q after the original changed", v)
 	}
-	if c.listeners != nil {
-		t.Error("clone keeps the listener registry")
+	if c.nodeLocal != nil {
+		t.Error("clone keeps the engine's bookkeeping")
 	}
-	c.set("b", "x") // must not fire the original's listeners (nil registry)
+	cc := c.Clone()
+	if v, _ := cc.Get("a"); v != "1" || cc.nodeLocal != nil || cc.ID() != ns.ID() || cc.MaxVersion() != c.MaxVersion() {
+		t.Errorf("clone of a clone: a=%q, bookkeeping %v, id %v, max version %d", v, cc.nodeLocal != nil, cc.ID(), cc.MaxVersion())
+	}
 }
 
 // staleKeyValues is appendStaleKeyValues into a new slice.
