@@ -257,7 +257,11 @@ func (e *Engine) Set(key, value string) error {
 	if err := e.checkKV(key, value); err != nil {
 		return err
 	}
-	e.selfWrite(func(ns *NodeState) { ns.set(key, value) })
+	e.selfWrite(func(ns *NodeState) {
+		if ns.set(key, value) {
+			e.listeners.fire(key, value, ns.id)
+		}
+	})
 	return nil
 }
 
@@ -269,7 +273,11 @@ func (e *Engine) SetWithTTL(now time.Time, key, value string) error {
 	if err := e.checkKV(key, value); err != nil {
 		return err
 	}
-	e.selfWrite(func(ns *NodeState) { ns.setWithTTL(now, key, value) })
+	e.selfWrite(func(ns *NodeState) {
+		if ns.setWithTTL(now, key, value) {
+			e.listeners.fire(key, value, ns.id)
+		}
+	})
 	return nil
 }
 
@@ -384,7 +392,7 @@ func (e *Engine) createNodeAt(i int, id NodeID) *NodeState {
 	// A name decoded from a digest shares the datagram's memory (see
 	// decodeDigest): the state keeps a copy of its own.
 	id.Name = strings.Clone(id.Name)
-	ns := newNodeState(id, e.listeners)
+	ns := newNodeState(id)
 	ns.slot = e.fd.alloc(ns)
 	if id == e.self {
 		e.selfNS = ns
@@ -659,7 +667,9 @@ func (e *Engine) ResetNodeStateIfUpdate(now time.Time, id NodeID, kvs map[string
 		if v.Status != StatusSet && v.MarkedAt.IsZero() {
 			v.MarkedAt = now
 		}
-		ns.setVersioned(k, v)
+		if ns.setVersioned(k, v) && v.Status != StatusDeleted {
+			e.listeners.fire(k, v.Value, ns.id)
+		}
 	}
 	ns.removeWhere(func(k string, _ VersionedValue) bool {
 		_, keep := kvs[k]

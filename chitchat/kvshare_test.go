@@ -25,7 +25,7 @@ func TestCloneSharesKeysCopyOnWrite(t *testing.T) {
 	for _, tt := range tests {
 		for _, extra := range []int{0, 2 * kvIndexMin} { // without and with an index
 			t.Run(fmt.Sprintf("%s/%d more keys", tt.name, extra), func(t *testing.T) {
-				ns := newNodeState(id(1), nil)
+				ns := newNodeState(id(1))
 				for k := range extra {
 					ns.set(storeKey(k), "x")
 				}
@@ -55,7 +55,7 @@ func TestCloneSharesKeysCopyOnWrite(t *testing.T) {
 
 // A node without keys holds no store, and gets one at its first key.
 func TestKeysAllocatedAtFirstKey(t *testing.T) {
-	ns := newNodeState(id(1), nil)
+	ns := newNodeState(id(1))
 	if ns.kvs != nil {
 		t.Fatal("a new node state holds a store")
 	}

@@ -59,8 +59,8 @@ func BenchmarkApplyManyKeys(b *testing.B) {
 	b.Run("delta-fresh", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			ns := newNodeState(peer, nil)
-			ns.applyDelta(t0, &full, deltaApply)
+			ns := newNodeState(peer)
+			ns.applyDelta(t0, &full, deltaApply, nil)
 			if ns.maxVersion != n {
 				b.Fatalf("max version %d, want %d", ns.maxVersion, n)
 			}
@@ -85,15 +85,15 @@ func BenchmarkApplyManyKeys(b *testing.B) {
 	b.Run("set-fill", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			ns := newNodeState(peer, nil)
+			ns := newNodeState(peer)
 			for k := range n {
 				ns.set(keys[k], values[k])
 			}
 		}
 	})
 	b.Run("gc", func(b *testing.B) {
-		ns := newNodeState(peer, nil)
-		ns.applyDelta(t0, &full, deltaApply)
+		ns := newNodeState(peer)
+		ns.applyDelta(t0, &full, deltaApply, nil)
 		b.ReportAllocs()
 		for b.Loop() {
 			ns.gcKeys(t0.Add(time.Hour), time.Minute)

@@ -78,7 +78,7 @@ func TestKVStoreIndexFollowsSize(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ns := newNodeState(id(1), nil)
+			ns := newNodeState(id(1))
 			for k := range tt.keys {
 				ns.set(storeKey(k), fmt.Sprint(k))
 			}
@@ -106,7 +106,7 @@ func TestKVStoreIndexFollowsSize(t *testing.T) {
 
 // A node whose last key is collected holds no store again.
 func TestKVStoreFreedWhenEmpty(t *testing.T) {
-	ns := newNodeState(id(1), nil)
+	ns := newNodeState(id(1))
 	ns.set("a", "1")
 	ns.delete(t0, "a")
 	ns.gcKeys(t0.Add(time.Hour), time.Minute)
@@ -133,7 +133,7 @@ type storeCopy struct {
 func TestPropKVStoreMatchesMap(t *testing.T) {
 	const keys = 3 * kvIndexMin // enough to build and drop the index
 	rapid.Check(t, func(t *rapid.T) {
-		ns := newNodeState(id(1), nil)
+		ns := newNodeState(id(1))
 		model := map[string]VersionedValue{}
 		var copies []storeCopy
 		version := uint64(0) // unique versions: delta order is total

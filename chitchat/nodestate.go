@@ -50,9 +50,6 @@ type nodeLocal struct {
 	// counters, then the flags (issue 13: every byte here is paid once per
 	// node per observer).
 
-	// listeners is the Engine's registry.
-	listeners *listeners
-
 	// slot keys the node in the failure detector (fdslots.go); live and
 	// dead mirror the detector's verdict (see Engine.UpdateLiveness).
 	slot uint64
@@ -118,7 +115,7 @@ type nodeLocal struct {
 	kvsShared bool
 }
 
-// nodeAlloc puts a NodeState and its nodeLocal in one allocation (208
+// nodeAlloc puts a NodeState and its nodeLocal in one allocation (192
 // bytes): one object for the allocator and the collector, and the two
 // parts next to each other in memory.
 type nodeAlloc struct {
@@ -126,8 +123,8 @@ type nodeAlloc struct {
 	local nodeLocal
 }
 
-func newNodeState(id NodeID, l *listeners) *NodeState {
-	a := &nodeAlloc{NodeState: NodeState{id: id}, local: nodeLocal{listeners: l, ref: nodeRef(id)}}
+func newNodeState(id NodeID) *NodeState {
+	a := &nodeAlloc{NodeState: NodeState{id: id}, local: nodeLocal{ref: nodeRef(id)}}
 	a.nodeLocal = &a.local
 	return &a.NodeState
 }
@@ -276,21 +273,22 @@ func (ns *NodeState) trySetHeartbeat(h uint64) bool {
 }
 
 // set writes key=value with a new version, unless the key already holds that
-// value with status Set.
-func (ns *NodeState) set(key, value string) {
+// value with status Set. It reports whether it wrote.
+func (ns *NodeState) set(key, value string) bool {
 	if v, ok := ns.kvs.get(key); ok && v.Status == StatusSet && v.Value == value {
-		return
+		return false
 	}
-	ns.setVersioned(key, VersionedValue{Value: value, Version: ns.maxVersion + 1, Status: StatusSet})
+	return ns.setVersioned(key, VersionedValue{Value: value, Version: ns.maxVersion + 1, Status: StatusSet})
 }
 
 // setWithTTL writes key=value with status DeleteAfterTTL: readable until
-// collected. Setting the same value again does not refresh the TTL.
-func (ns *NodeState) setWithTTL(now time.Time, key, value string) {
+// collected. Setting the same value again does not refresh the TTL. It
+// reports whether it wrote.
+func (ns *NodeState) setWithTTL(now time.Time, key, value string) bool {
 	if v, ok := ns.kvs.get(key); ok && v.Status == StatusDeleteAfterTTL && v.Value == value {
-		return
+		return false
 	}
-	ns.setVersioned(key, VersionedValue{Value: value, Version: ns.maxVersion + 1, Status: StatusDeleteAfterTTL, MarkedAt: now})
+	return ns.setVersioned(key, VersionedValue{Value: value, Version: ns.maxVersion + 1, Status: StatusDeleteAfterTTL, MarkedAt: now})
 }
 
 // delete turns key into a tombstone (value cleared). It reports false if the
@@ -320,17 +318,16 @@ func (ns *NodeState) deleteAfterTTL(now time.Time, key string) bool {
 
 // setVersioned is the single entry point for writes that carry their own
 // version (local sets, deltas, resets). MaxVersion is raised first, even when
-// the write itself is stale and ignored. Listeners fire for every applied
-// write that is not a tombstone.
-func (ns *NodeState) setVersioned(key string, v VersionedValue) {
+// the write itself is stale and ignored. It reports whether it wrote: the
+// caller fires the Engine's listeners for every write that is not a
+// tombstone (a NodeState does not hold the registry: 8 bytes per node).
+func (ns *NodeState) setVersioned(key string, v VersionedValue) bool {
 	ns.maxVersion = max(ns.maxVersion, v.Version)
 	if old, ok := ns.kvs.get(key); ok && old.Version >= v.Version {
-		return
+		return false
 	}
 	ns.put(key, v)
-	if v.Status != StatusDeleted {
-		ns.listeners.fire(key, v.Value, ns.id)
-	}
+	return true
 }
 
 // put writes key's entry, keeping the fingerprint.

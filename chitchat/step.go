@@ -426,7 +426,7 @@ func (e *Engine) applyDelta(now time.Time, d *Delta) {
 		}
 		before := ns.monotonic()
 		oldMax := ns.maxVersion
-		ns.applyDelta(now, nd, status)
+		ns.applyDelta(now, nd, status, e.listeners)
 		e.noteChange(ns, oldMax)
 		if lessMonotonic(ns.monotonic(), before) {
 			panic(fmt.Sprintf("chitchat: invariant violated: node %v: (last_gc_version, max_version) went from %v to %v",
