@@ -192,7 +192,7 @@ func (ns *NodeState) Prefix(prefix string) iter.Seq2[string, VersionedValue] {
 
 func (ns *NodeState) iter(prefix string, deleted bool) iter.Seq2[string, VersionedValue] {
 	return func(yield func(string, VersionedValue) bool) {
-		s := ns.kvs // never written in place while shared, nor on a copy
+		s := ns.kvs // unchanged meanwhile: a copy, or the engine's state under its lock
 		if s == nil {
 			return
 		}
