@@ -929,11 +929,11 @@ func (s *advSim) healed() error {
 			}
 			missing := 0
 			for k := range s.post[j] {
-				if _, held := ns.kvs[k]; !held {
+				if ns.kvs.find(k) < 0 {
 					missing++
 				}
 			}
-			if advExcuseKeyFreeze && len(ns.kvs)+missing > e.limits.MaxKeysPerNode {
+			if advExcuseKeyFreeze && ns.kvs.len()+missing > e.limits.MaxKeysPerNode {
 				s.stats.excusedFreeze++
 				continue
 			}

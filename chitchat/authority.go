@@ -124,7 +124,7 @@ func (e *Engine) refuteHeartbeat(now time.Time, claim uint64) {
 // forget what it holds of us and take our state afresh.
 func (e *Engine) refuteState(now time.Time, claim uint64) {
 	self := e.selfState()
-	if claim >= refuteLimit || claim+uint64(len(self.kvs))+1 >= refuteLimit {
+	if claim >= refuteLimit || claim+uint64(self.kvs.len())+1 >= refuteLimit {
 		e.scheduleReincarnation(claim)
 		return
 	}
@@ -211,8 +211,8 @@ type keyedValue struct {
 
 // liveEntriesByVersion returns the non-tombstone entries in version order.
 func (ns *NodeState) liveEntriesByVersion() []keyedValue {
-	live := make([]keyedValue, 0, len(ns.kvs))
-	for k, v := range ns.kvs {
+	live := make([]keyedValue, 0, ns.kvs.len())
+	for k, v := range ns.kvs.all() {
 		if v.Status != StatusDeleted {
 			live = append(live, keyedValue{k, v})
 		}

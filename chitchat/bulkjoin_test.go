@@ -82,7 +82,7 @@ func TestJoinTakesTenMegabytesInOneStream(t *testing.T) {
 	held := 0
 	for _, ns := range joiner.states {
 		if ns.id != joiner.self {
-			held += len(ns.kvs)
+			held += ns.kvs.len()
 		}
 	}
 	if want := nodes * keys; held != want {

@@ -124,13 +124,13 @@ func (ns *NodeState) classify(d *NodeDelta) deltaStatus {
 	return deltaReject
 }
 
-// applyDelta applies a node delta that classify accepted. A reset first
-// replaces the state by an empty one carrying the sender's LastGCVersion;
-// wiped keys are not notified.
-func (ns *NodeState) applyDelta(now time.Time, d *NodeDelta, status deltaStatus) {
+// applyDelta applies a node delta that classify accepted, firing l for
+// every key written that is not a tombstone. A reset first replaces the
+// state by an empty one carrying the sender's LastGCVersion; wiped keys are
+// not notified.
+func (ns *NodeState) applyDelta(now time.Time, d *NodeDelta, status deltaStatus, l *listeners) {
 	if status == deltaApplyAfterReset {
-		ns.kvs = make(map[string]VersionedValue)
-		ns.fp = 0
+		ns.clearKVs()
 		ns.heartbeat = 0
 		ns.maxVersion = 0
 		ns.lastGCVersion = d.LastGCVersion
@@ -147,7 +147,9 @@ func (ns *NodeState) applyDelta(now time.Time, d *NodeDelta, status deltaStatus)
 		if kv.Status != StatusSet {
 			v.MarkedAt = now
 		}
-		ns.setVersioned(kv.Key, v)
+		if ns.setVersioned(kv.Key, v) && v.Status != StatusDeleted {
+			l.fire(kv.Key, v.Value, ns.id)
+		}
 	}
 	if d.MaxVersion < ns.maxVersion {
 		panic(fmt.Sprintf("chitchat: invariant violated: node %v: delta max version %d below state max version %d after apply",

@@ -242,8 +242,8 @@ func (e *Engine) checkKV(key, value string) error {
 		return fmt.Errorf("%w: key %q: %d bytes encoded, at most %d fit", ErrValueTooLarge, truncate(key, 64), n, e.maxKVOp)
 	}
 	self := e.selfState()
-	if _, ok := self.kvs[key]; !ok && len(self.kvs) >= e.limits.MaxKeysPerNode {
-		return fmt.Errorf("%w: the node holds %d keys (Limits.MaxKeysPerNode)", ErrTooManyKeys, len(self.kvs))
+	if self.kvs.find(key) < 0 && self.kvs.len() >= e.limits.MaxKeysPerNode {
+		return fmt.Errorf("%w: the node holds %d keys (Limits.MaxKeysPerNode)", ErrTooManyKeys, self.kvs.len())
 	}
 	if self.maxVersion >= maxSafeVersion {
 		return fmt.Errorf("%w: version space exhausted", ErrValueTooLarge)
@@ -257,7 +257,11 @@ func (e *Engine) Set(key, value string) error {
 	if err := e.checkKV(key, value); err != nil {
 		return err
 	}
-	e.selfWrite(func(ns *NodeState) { ns.set(key, value) })
+	e.selfWrite(func(ns *NodeState) {
+		if ns.set(key, value) {
+			e.listeners.fire(key, value, ns.id)
+		}
+	})
 	return nil
 }
 
@@ -269,7 +273,11 @@ func (e *Engine) SetWithTTL(now time.Time, key, value string) error {
 	if err := e.checkKV(key, value); err != nil {
 		return err
 	}
-	e.selfWrite(func(ns *NodeState) { ns.setWithTTL(now, key, value) })
+	e.selfWrite(func(ns *NodeState) {
+		if ns.setWithTTL(now, key, value) {
+			e.listeners.fire(key, value, ns.id)
+		}
+	})
 	return nil
 }
 
@@ -384,7 +392,7 @@ func (e *Engine) createNodeAt(i int, id NodeID) *NodeState {
 	// A name decoded from a digest shares the datagram's memory (see
 	// decodeDigest): the state keeps a copy of its own.
 	id.Name = strings.Clone(id.Name)
-	ns := newNodeState(id, e.listeners)
+	ns := newNodeState(id)
 	ns.slot = e.fd.alloc(ns)
 	if id == e.self {
 		e.selfNS = ns
@@ -659,13 +667,14 @@ func (e *Engine) ResetNodeStateIfUpdate(now time.Time, id NodeID, kvs map[string
 		if v.Status != StatusSet && v.MarkedAt.IsZero() {
 			v.MarkedAt = now
 		}
-		ns.setVersioned(k, v)
-	}
-	for k := range ns.kvs {
-		if _, keep := kvs[k]; !keep {
-			ns.remove(k)
+		if ns.setVersioned(k, v) && v.Status != StatusDeleted {
+			e.listeners.fire(k, v.Value, ns.id)
 		}
 	}
+	ns.removeWhere(func(k string, _ VersionedValue) bool {
+		_, keep := kvs[k]
+		return !keep
+	})
 	ns.lastGCVersion = lastGCVersion
 	ns.evidenced = true // a state fetched by the caller's own means
 	e.checkLeft(now, ns)

@@ -19,7 +19,7 @@ import (
 func forgedEchoWithoutRefutation(e *Engine) *Echo {
 	self := e.selfState()
 	var fp uint64
-	for k, v := range self.kvs {
+	for k, v := range self.kvs.all() {
 		if v.Status == StatusSet {
 			fp ^= kvHash(k, v)
 		}

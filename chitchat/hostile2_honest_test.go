@@ -210,7 +210,7 @@ func (s *honestSim) converged() []string {
 	// may rightly lack TTL'd keys the owner still has.
 	set := func(ns *NodeState) map[string]string {
 		m := map[string]string{}
-		for k, v := range ns.kvs {
+		for k, v := range ns.kvs.all() {
 			if v.Status == StatusSet {
 				m[k] = v.Value
 			}

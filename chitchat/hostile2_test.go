@@ -109,8 +109,8 @@ func TestHostileOverCountOnEmptyViewForgetsNothing(t *testing.T) {
 	if st := b.Stats(); st.ViewsForgotten != 0 || st.NodeDeltasRefused != 1 {
 		t.Errorf("views forgotten %d (want 0), deltas refused %d (want 1)", st.ViewsForgotten, st.NodeDeltasRefused)
 	}
-	if ns, ok := b.lookup(owner); ok && len(ns.kvs) != 0 {
-		t.Errorf("b holds %d keys of the owner, want 0", len(ns.kvs))
+	if ns, ok := b.lookup(owner); ok && ns.kvs.len() != 0 {
+		t.Errorf("b holds %d keys of the owner, want 0", ns.kvs.len())
 	}
 }
 

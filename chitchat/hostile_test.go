@@ -215,7 +215,7 @@ func TestMaxKeysPerNodeHoldsAcrossDeltas(t *testing.T) {
 		// on top of the keys already held.
 		forgeDelta(t, t0, e, NodeDelta{ID: victim, LastGCVersion: base, MaxVersion: base + 4, KeyValues: kvs})
 	}
-	if n := len(e.node(victim).kvs); n > 4 {
+	if n := e.node(victim).kvs.len(); n > 4 {
 		t.Errorf("victim holds %d keys under a limit of 4", n)
 	}
 	if e.Stats().NodeDeltasRefused == 0 {

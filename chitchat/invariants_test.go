@@ -31,7 +31,10 @@ func checkInvariants(e *Engine, prev map[uint64][2]uint64) error {
 		if ns.maxVersion > maxSafeVersion || ns.lastGCVersion > maxSafeVersion {
 			return fmt.Errorf("node %v: versions (%d, %d) above the safe bound", ns.id, ns.lastGCVersion, ns.maxVersion)
 		}
-		for k, v := range ns.kvs {
+		if err := checkKVStore(ns); err != nil {
+			return fmt.Errorf("node %v: %w", ns.id, err)
+		}
+		for k, v := range ns.kvs.all() {
 			if v.Version > ns.maxVersion {
 				return fmt.Errorf("node %v: key %q at version %d above max version %d", ns.id, k, v.Version, ns.maxVersion)
 			}
@@ -43,7 +46,7 @@ func checkInvariants(e *Engine, prev map[uint64][2]uint64) error {
 			}
 		}
 		var fp uint64
-		for k, v := range ns.kvs {
+		for k, v := range ns.kvs.all() {
 			if v.Status == StatusSet {
 				fp ^= kvHash(k, v)
 			}
@@ -51,8 +54,8 @@ func checkInvariants(e *Engine, prev map[uint64][2]uint64) error {
 		if fp != ns.fp {
 			return fmt.Errorf("node %v: fingerprint %016x, its keys give %016x", ns.id, ns.fp, fp)
 		}
-		if len(ns.kvs) > e.limits.MaxKeysPerNode {
-			return fmt.Errorf("node %v: %d keys above MaxKeysPerNode", ns.id, len(ns.kvs))
+		if ns.kvs.len() > e.limits.MaxKeysPerNode {
+			return fmt.Errorf("node %v: %d keys above MaxKeysPerNode", ns.id, ns.kvs.len())
 		}
 		if ns.id != e.self && !ns.left {
 			if ns.live != e.fd.IsLive(ns.slot) {

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"iter"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -16,7 +15,7 @@ import (
 // unique within a node and the first one is 1 (0 means "nothing known").
 //
 // Invariants:
-//   - the map holds every non-deleted key of the owner's state at MaxVersion,
+//   - the store holds every non-deleted key of the owner's state at MaxVersion,
 //     and every tombstone with a version in (LastGCVersion, MaxVersion];
 //   - MaxVersion is at least every entry's version; it can be larger (the
 //     newest versions were tombstones since collected, or a delta said so);
@@ -28,19 +27,28 @@ import (
 // NodeStates handed out by Engine and Server accessors are deep copies:
 // reading them is safe from any goroutine, and they never change.
 type NodeState struct {
-	// Fields are ordered to pack: 8-byte words first, then the 4-byte
-	// counters, then the flags (issue 13: every byte here is paid once per
-	// node per observer, and again in each copy the live-nodes watch holds).
+	// The fields here are what the exported methods read, and all that a
+	// copy holds (96 bytes): every copy the live-nodes watch holds, one
+	// per live node, is paid once per node per observer (issue 13).
 	id            NodeID
 	heartbeat     uint64
 	maxVersion    uint64
 	lastGCVersion uint64
-	// kvs is nil until the node has a key. It is shared, read-only, with
-	// copies (Clone) while kvsShared is set: put, remove and clearKVs
-	// replace a shared map instead of writing to it.
-	kvs map[string]VersionedValue
-	// listeners is the Engine's registry; nil on copies.
-	listeners *listeners
+	// kvs is nil while the node has no key (kvstore.go). It is shared,
+	// read-only, with copies (Clone) while kvsShared is set: put, remove
+	// and clearKVs replace a shared store instead of writing to it.
+	kvs *kvStore
+	// nodeLocal is the Engine's bookkeeping about the node, allocated with
+	// it (newNodeState); nil on copies, whose only readers are the
+	// exported methods.
+	*nodeLocal
+}
+
+// nodeLocal is the part of a NodeState that only its Engine reads.
+type nodeLocal struct {
+	// Fields are ordered to pack: 8-byte words first, then the 4-byte
+	// counters, then the flags (issue 13: every byte here is paid once per
+	// node per observer).
 
 	// slot keys the node in the failure detector (fdslots.go); live and
 	// dead mirror the detector's verdict (see Engine.UpdateLiveness).
@@ -111,8 +119,18 @@ type NodeState struct {
 	kvsShared bool
 }
 
-func newNodeState(id NodeID, l *listeners) *NodeState {
-	return &NodeState{id: id, listeners: l, ref: nodeRef(id)}
+// nodeAlloc puts a NodeState and its nodeLocal in one allocation (192
+// bytes): one object for the allocator and the collector, and the two
+// parts next to each other in memory.
+type nodeAlloc struct {
+	NodeState
+	local nodeLocal
+}
+
+func newNodeState(id NodeID) *NodeState {
+	a := &nodeAlloc{NodeState: NodeState{id: id}, local: nodeLocal{ref: nodeRef(id)}}
+	a.nodeLocal = &a.local
+	return &a.NodeState
 }
 
 // ID returns the node's identity.
@@ -131,7 +149,7 @@ func (ns *NodeState) LastGCVersion() uint64 { return ns.lastGCVersion }
 // Get returns the value of key. Tombstones are absent; keys scheduled with
 // DeleteAfterTTL are still present until collected.
 func (ns *NodeState) Get(key string) (string, bool) {
-	v, ok := ns.kvs[key]
+	v, ok := ns.kvs.get(key)
 	if !ok || v.IsDeleted() {
 		return "", false
 	}
@@ -140,8 +158,7 @@ func (ns *NodeState) Get(key string) (string, bool) {
 
 // GetVersioned returns the raw entry of key, tombstones included.
 func (ns *NodeState) GetVersioned(key string) (VersionedValue, bool) {
-	v, ok := ns.kvs[key]
-	return v, ok
+	return ns.kvs.get(key)
 }
 
 // ContainsKey reports whether Get would find key.
@@ -153,7 +170,7 @@ func (ns *NodeState) ContainsKey(key string) bool {
 // NumKeyValues returns the number of keys that are not tombstones.
 func (ns *NodeState) NumKeyValues() int {
 	n := 0
-	for _, v := range ns.kvs {
+	for _, v := range ns.kvs.all() {
 		if !v.IsDeleted() {
 			n++
 		}
@@ -179,15 +196,19 @@ func (ns *NodeState) Prefix(prefix string) iter.Seq2[string, VersionedValue] {
 
 func (ns *NodeState) iter(prefix string, deleted bool) iter.Seq2[string, VersionedValue] {
 	return func(yield func(string, VersionedValue) bool) {
-		keys := make([]string, 0, len(ns.kvs))
-		for k, v := range ns.kvs {
-			if strings.HasPrefix(k, prefix) && (deleted || !v.IsDeleted()) {
-				keys = append(keys, k)
+		s := ns.kvs // unchanged meanwhile: a copy, or the engine's state under its lock
+		if s == nil {
+			return
+		}
+		pos := make([]int32, 0, len(s.entries))
+		for i, e := range s.entries {
+			if strings.HasPrefix(e.key, prefix) && (deleted || !e.v.IsDeleted()) {
+				pos = append(pos, int32(i))
 			}
 		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			if !yield(k, ns.kvs[k]) {
+		slices.SortFunc(pos, func(a, b int32) int { return strings.Compare(s.entries[a].key, s.entries[b].key) })
+		for _, i := range pos {
+			if !yield(s.entries[i].key, s.entries[i].v) {
 				return
 			}
 		}
@@ -201,25 +222,27 @@ func lessMonotonic(a, b [2]uint64) bool {
 	return a[0] < b[0] || (a[0] == b[0] && a[1] < b[1])
 }
 
-// Clone returns a deep copy detached from any listener registry. The copy
-// shares the key-value map, which neither side writes to from then on (the
-// owner replaces it at its next write: see kvs).
+// Clone returns a deep copy detached from its Engine: the fields the
+// exported methods read, without the Engine's bookkeeping (nodeLocal). The
+// copy shares the key-value store, which neither side writes to from then
+// on (the owner replaces it at its next write: see kvs).
 func (ns *NodeState) Clone() *NodeState {
-	if ns.kvs != nil && !ns.kvsShared {
-		ns.kvsShared = true // never written on a copy: copies are set already
+	if ns.nodeLocal != nil && ns.kvs != nil {
+		ns.kvsShared = true // a copy never writes: it needs no flag
 	}
 	c := *ns
-	c.listeners = nil
+	c.nodeLocal = nil
 	return &c
 }
 
-// ownKVs makes kvs a map this state may write to.
+// ownKVs makes kvs a store this state may write to. A clone keeps the
+// positions of the entries.
 func (ns *NodeState) ownKVs() {
 	switch {
 	case ns.kvs == nil:
-		ns.kvs = make(map[string]VersionedValue, 1)
+		ns.kvs = &kvStore{entries: make([]kvEntry, 0, 1)}
 	case ns.kvsShared:
-		ns.kvs = maps.Clone(ns.kvs)
+		ns.kvs = ns.kvs.clone()
 	}
 	ns.kvsShared = false
 }
@@ -255,27 +278,28 @@ func (ns *NodeState) trySetHeartbeat(h uint64) bool {
 }
 
 // set writes key=value with a new version, unless the key already holds that
-// value with status Set.
-func (ns *NodeState) set(key, value string) {
-	if v, ok := ns.kvs[key]; ok && v.Status == StatusSet && v.Value == value {
-		return
+// value with status Set. It reports whether it wrote.
+func (ns *NodeState) set(key, value string) bool {
+	if v, ok := ns.kvs.get(key); ok && v.Status == StatusSet && v.Value == value {
+		return false
 	}
-	ns.setVersioned(key, VersionedValue{Value: value, Version: ns.maxVersion + 1, Status: StatusSet})
+	return ns.setVersioned(key, VersionedValue{Value: value, Version: ns.maxVersion + 1, Status: StatusSet})
 }
 
 // setWithTTL writes key=value with status DeleteAfterTTL: readable until
-// collected. Setting the same value again does not refresh the TTL.
-func (ns *NodeState) setWithTTL(now time.Time, key, value string) {
-	if v, ok := ns.kvs[key]; ok && v.Status == StatusDeleteAfterTTL && v.Value == value {
-		return
+// collected. Setting the same value again does not refresh the TTL. It
+// reports whether it wrote.
+func (ns *NodeState) setWithTTL(now time.Time, key, value string) bool {
+	if v, ok := ns.kvs.get(key); ok && v.Status == StatusDeleteAfterTTL && v.Value == value {
+		return false
 	}
-	ns.setVersioned(key, VersionedValue{Value: value, Version: ns.maxVersion + 1, Status: StatusDeleteAfterTTL, MarkedAt: now})
+	return ns.setVersioned(key, VersionedValue{Value: value, Version: ns.maxVersion + 1, Status: StatusDeleteAfterTTL, MarkedAt: now})
 }
 
 // delete turns key into a tombstone (value cleared). It reports false if the
 // key does not exist. Listeners are not called.
 func (ns *NodeState) delete(now time.Time, key string) bool {
-	if _, ok := ns.kvs[key]; !ok {
+	if ns.kvs.find(key) < 0 {
 		return false
 	}
 	ns.maxVersion++
@@ -288,7 +312,7 @@ func (ns *NodeState) delete(now time.Time, key string) bool {
 // called. As upstream, on a tombstone this makes the key visible again with
 // an empty value (docs/PROTOCOL.md §2.2).
 func (ns *NodeState) deleteAfterTTL(now time.Time, key string) bool {
-	v, ok := ns.kvs[key]
+	v, ok := ns.kvs.get(key)
 	if !ok {
 		return false
 	}
@@ -299,35 +323,58 @@ func (ns *NodeState) deleteAfterTTL(now time.Time, key string) bool {
 
 // setVersioned is the single entry point for writes that carry their own
 // version (local sets, deltas, resets). MaxVersion is raised first, even when
-// the write itself is stale and ignored. Listeners fire for every applied
-// write that is not a tombstone.
-func (ns *NodeState) setVersioned(key string, v VersionedValue) {
+// the write itself is stale and ignored. It reports whether it wrote: the
+// caller fires the Engine's listeners for every write that is not a
+// tombstone (a NodeState does not hold the registry: 8 bytes per node).
+func (ns *NodeState) setVersioned(key string, v VersionedValue) bool {
 	ns.maxVersion = max(ns.maxVersion, v.Version)
-	if old, ok := ns.kvs[key]; ok && old.Version >= v.Version {
-		return
+	if old, ok := ns.kvs.get(key); ok && old.Version >= v.Version {
+		return false
 	}
 	ns.put(key, v)
-	if v.Status != StatusDeleted {
-		ns.listeners.fire(key, v.Value, ns.id)
-	}
+	return true
 }
 
-// put writes kvs[key] = v, keeping the fingerprint.
+// put writes key's entry, keeping the fingerprint.
 func (ns *NodeState) put(key string, v VersionedValue) {
-	if old, ok := ns.kvs[key]; ok {
-		ns.fp ^= fpShare(key, old)
+	i := ns.kvs.find(key)
+	if i >= 0 {
+		ns.fp ^= fpShare(key, ns.kvs.entries[i].v)
 	}
 	ns.fp ^= fpShare(key, v)
-	ns.ownKVs()
-	ns.kvs[key] = v
+	ns.ownKVs() // a clone keeps position i
+	ns.kvs.set(i, key, v)
 }
 
 // remove deletes key, keeping the fingerprint.
 func (ns *NodeState) remove(key string) {
-	if old, ok := ns.kvs[key]; ok {
-		ns.fp ^= fpShare(key, old)
-		ns.ownKVs()
-		delete(ns.kvs, key)
+	if i := ns.kvs.find(key); i >= 0 {
+		ns.removeAt(i)
+	}
+}
+
+// removeAt deletes the entry at position i of kvs, keeping the
+// fingerprint. The last entry takes position i (kvStore.removeAt).
+func (ns *NodeState) removeAt(i int) {
+	e := &ns.kvs.entries[i]
+	ns.fp ^= fpShare(e.key, e.v)
+	ns.ownKVs() // a clone keeps position i
+	ns.kvs.removeAt(i)
+	if len(ns.kvs.entries) == 0 {
+		ns.kvs = nil
+	}
+}
+
+// removeWhere deletes every entry for which drop is true, keeping the
+// fingerprint. drop must not change kvs.
+func (ns *NodeState) removeWhere(drop func(key string, v VersionedValue) bool) {
+	// Backwards: removeAt moves the last entry, already seen, into the
+	// hole. kvs is read afresh at each step: the first removal may replace
+	// a shared store by a clone, and the last one leaves nil.
+	for i := ns.kvs.len() - 1; i >= 0; i-- {
+		if e := ns.kvs.entries[i]; drop(e.key, e.v) {
+			ns.removeAt(i)
+		}
 	}
 }
 
@@ -367,13 +414,15 @@ func kvHash(key string, v VersionedValue) uint64 {
 // gcKeys removes tombstones and DeleteAfterTTL entries marked at least grace
 // ago and raises LastGCVersion to the highest version removed.
 func (ns *NodeState) gcKeys(now time.Time, grace time.Duration) {
-	for k, v := range ns.kvs {
+	gc := ns.lastGCVersion
+	ns.removeWhere(func(_ string, v VersionedValue) bool {
 		if v.Status == StatusSet || now.Before(v.MarkedAt.Add(grace)) {
-			continue
+			return false
 		}
-		ns.remove(k)
-		ns.lastGCVersion = max(ns.lastGCVersion, v.Version)
-	}
+		gc = max(gc, v.Version)
+		return true
+	})
+	ns.lastGCVersion = gc
 }
 
 // appendStaleKeyValues appends to out (a scratch buffer of the caller's, so
@@ -382,9 +431,11 @@ func (ns *NodeState) gcKeys(now time.Time, grace time.Duration) {
 // must carry them in, so that any prefix of it is a valid partial update.
 func (ns *NodeState) appendStaleKeyValues(out []KeyValueMutation, floor uint64) []KeyValueMutation {
 	start := len(out)
-	for k, v := range ns.kvs {
-		if v.Version > floor {
-			out = append(out, KeyValueMutation{Key: k, Value: v.Value, Version: v.Version, Status: v.Status})
+	if ns.kvs != nil {
+		for _, e := range ns.kvs.entries {
+			if e.v.Version > floor {
+				out = append(out, KeyValueMutation{Key: e.key, Value: e.v.Value, Version: e.v.Version, Status: e.v.Status})
+			}
 		}
 	}
 	slices.SortFunc(out[start:], func(a, b KeyValueMutation) int {
@@ -403,9 +454,11 @@ func (ns *NodeState) appendStaleKeyValues(out []KeyValueMutation, floor uint64) 
 // floor.
 func (ns *NodeState) numStale(floor uint64) int {
 	n := 0
-	for _, v := range ns.kvs {
-		if v.Version > floor {
-			n++
+	if ns.kvs != nil {
+		for i := range ns.kvs.entries {
+			if ns.kvs.entries[i].v.Version > floor {
+				n++
+			}
 		}
 	}
 	return n

@@ -14,7 +14,7 @@ import (
 
 // testState returns an empty state for upstream's NodeState::for_test().
 func testState() *NodeState {
-	return newNodeState(NodeID{Name: "test-node", Addr: id(7280).Addr}, newListeners())
+	return newNodeState(NodeID{Name: "test-node", Addr: id(7280).Addr})
 }
 
 // raw returns the raw entry of key or fails.
@@ -448,7 +448,7 @@ func TestT51toT58_NodeApplyDelta(t *testing.T) {
 				t.Fatalf("classify = %v, want %v", status, tt.wantStatus)
 			}
 			if status != deltaReject {
-				ns.applyDelta(t0, &tt.delta, status)
+				ns.applyDelta(t0, &tt.delta, status, nil)
 			}
 			if lessMonotonic(ns.monotonic(), before) {
 				t.Errorf("monotonic property went from %v to %v", before, ns.monotonic())
@@ -474,7 +474,7 @@ func TestT51toT58_NodeApplyDelta(t *testing.T) {
 func TestApplyDeltaStampsTombstones(t *testing.T) {
 	ns := testState()
 	d := NodeDelta{ID: ns.ID(), MaxVersion: 2, KeyValues: []KeyValueMutation{kv("a", "", 1, StatusDeleted), kv("b", "v", 2, StatusDeleteAfterTTL)}}
-	ns.applyDelta(t0, &d, ns.classify(&d))
+	ns.applyDelta(t0, &d, ns.classify(&d), nil)
 	for _, k := range []string{"a", "b"} {
 		if got := raw(t, ns, k).MarkedAt; !got.Equal(t0) {
 			t.Errorf("%s MarkedAt = %v, want %v", k, got, t0)
@@ -547,7 +547,8 @@ func TestHeartbeats(t *testing.T) {
 	ns.incHeartbeat()
 }
 
-// Clone is deep and detached from the listener registry.
+// Clone is deep and detached from the engine's bookkeeping (the listener
+// registry among it); a clone of a clone is one too.
 func TestNodeStateClone(t *testing.T) {
 	ns := testState()
 	ns.set("a", "1")
@@ -556,10 +557,13 @@ func TestNodeStateClone(t *testing.T) {
 	if v, _ := c.Get("a"); v != "1" {
 		t.Errorf("clone sees %q after the original changed", v)
 	}
-	if c.listeners != nil {
-		t.Error("clone keeps the listener registry")
+	if c.nodeLocal != nil {
+		t.Error("clone keeps the engine's bookkeeping")
 	}
-	c.set("b", "x") // must not fire the original's listeners (nil registry)
+	cc := c.Clone()
+	if v, _ := cc.Get("a"); v != "1" || cc.nodeLocal != nil || cc.ID() != ns.ID() || cc.MaxVersion() != c.MaxVersion() {
+		t.Errorf("clone of a clone: a=%q, bookkeeping %v, id %v, max version %d", v, cc.nodeLocal != nil, cc.ID(), cc.MaxVersion())
+	}
 }
 
 // staleKeyValues is appendStaleKeyValues into a new slice.

@@ -426,7 +426,7 @@ func (e *Engine) applyDelta(now time.Time, d *Delta) {
 		}
 		before := ns.monotonic()
 		oldMax := ns.maxVersion
-		ns.applyDelta(now, nd, status)
+		ns.applyDelta(now, nd, status, e.listeners)
 		e.noteChange(ns, oldMax)
 		if lessMonotonic(ns.monotonic(), before) {
 			panic(fmt.Sprintf("chitchat: invariant violated: node %v: (last_gc_version, max_version) went from %v to %v",
@@ -458,14 +458,14 @@ func (e *Engine) withinLimits(ns *NodeState, nd *NodeDelta, status deltaStatus) 
 		if len(kv.Key) > e.limits.MaxKeySize || len(kv.Value) > e.limits.MaxValueSize {
 			return false, false
 		}
-		if _, ok := ns.kvs[kv.Key]; !ok || status == deltaApplyAfterReset {
+		if status == deltaApplyAfterReset || ns.kvs.find(kv.Key) < 0 {
 			added++
 		}
 	}
 	if status == deltaApplyAfterReset {
 		ok = added <= e.limits.MaxKeysPerNode
 	} else {
-		ok = len(ns.kvs)+added <= e.limits.MaxKeysPerNode
+		ok = ns.kvs.len()+added <= e.limits.MaxKeysPerNode
 	}
 	if ok {
 		return true, false
@@ -476,11 +476,11 @@ func (e *Engine) withinLimits(ns *NodeState, nd *NodeDelta, status deltaStatus) 
 	if status != deltaApplyAfterReset {
 		fresh := make(map[string]struct{}, len(nd.KeyValues))
 		for _, kv := range nd.KeyValues {
-			if _, held := ns.kvs[kv.Key]; !held {
+			if ns.kvs.find(kv.Key) < 0 {
 				fresh[kv.Key] = struct{}{}
 			}
 		}
-		return false, len(ns.kvs)+len(fresh) > e.limits.MaxKeysPerNode
+		return false, ns.kvs.len()+len(fresh) > e.limits.MaxKeysPerNode
 	}
 	return false, true
 }
@@ -507,7 +507,7 @@ func (e *Engine) forgetView(now time.Time, ns *NodeState, claimed uint64) {
 	}
 	e.stats.ViewsForgotten++
 	e.log.Warn("forgetting our view of a node's keys: a delta on top of it exceeds MaxKeysPerNode; taking its state afresh",
-		"node", ns.id, "keys", len(ns.kvs), "max_version", ns.maxVersion)
+		"node", ns.id, "keys", ns.kvs.len(), "max_version", ns.maxVersion)
 	ns.forgotMax, ns.forgotAt = claimed, now.UnixNano()
 	ns.clearKVs()
 	ns.maxVersion, ns.lastGCVersion = 0, 0
@@ -528,7 +528,7 @@ func (e *Engine) checkLeft(now time.Time, ns *NodeState) {
 	// Only a leave key of status Set is a leave: one with a TTL would be
 	// collected on each node's clock, and one a forger wrote with a TTL
 	// at a version whose real entry was collected cannot be told apart.
-	lk, has := ns.kvs[LeftKey]
+	lk, has := ns.kvs.get(LeftKey)
 	has = has && lk.Status == StatusSet
 	switch {
 	case has && !ns.left:
