@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	gocmp "github.com/google/go-cmp/cmp"
 	"pgregory.net/rapid"
@@ -253,6 +254,55 @@ func TestHostile5BareDeltaDecoding(t *testing.T) {
 			}
 			if diff := gocmp.Diff(d.Nodes, m.(*Ack).Delta.Nodes, cmpOpts); diff != "" {
 				t.Fatalf("nodes (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// A kept death notice (deathHeard) holds "until the node's heartbeat
+// rises". A reset of the node's state (a delta whose LastGCVersion is above
+// our view: an owner's GC we missed) sets our heartbeat to 0, and the next
+// heartbeat we hear is a baseline, not a rise, even when it is above the
+// notice's: the notice survived it, and killed the node at half the
+// threshold although we had heard of it past the notice's heartbeat. A
+// notice of that heartbeat arriving then would have been ignored (our
+// heartbeat is above it): the reset made a stale notice lethal.
+func TestHostile5KeptDeathNoticeSurvivesAReset(t *testing.T) {
+	for _, reset := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reset %v", reset), func(t *testing.T) {
+			p := livePushNet(t, 4, nil)
+			e, y, x := p.engines[0], p.engines[1], p.engines[3]
+			ns := e.node(x.Self())
+			hb := ns.heartbeat
+			dead := &Push{ClusterID: "default-cluster", Notices: []Notice{{Kind: NoticeDead, ID: x.Self(), Heartbeat: hb}}}
+			e.Step(p.now, Inbound{}, wire(t, dead))
+			if !isLive(e, x.Self()) || !ns.deathHeard {
+				t.Fatalf("live %v, deathHeard %v after a notice at low phi: want the notice kept", isLive(e, x.Self()), ns.deathHeard)
+			}
+			if reset {
+				gc := max(ns.maxVersion, ns.lastGCVersion) + 1
+				ack := &Ack{Delta: Delta{Nodes: []NodeDelta{{ID: x.Self(), LastGCVersion: gc, MaxVersion: gc}}}}
+				e.Step(p.now, Inbound{From: y.Self().Addr}, wire(t, ack))
+				if ns.heartbeat != 0 {
+					t.Fatalf("heartbeat %d after the reset, want 0", ns.heartbeat)
+				}
+			}
+			// A third party's digest: x's heartbeat past the notice's.
+			syn := &Syn{ClusterID: "default-cluster", Digest: Digest{
+				{ID: x.Self(), NodeDigest: NodeDigest{Heartbeat: hb + 2, LastGCVersion: ns.lastGCVersion, MaxVersion: ns.maxVersion}},
+			}}
+			e.Step(p.now.Add(time.Second), Inbound{From: y.Self().Addr}, wire(t, syn))
+			if ns.heartbeat != hb+2 {
+				t.Fatalf("heartbeat %d after the digest, want %d", ns.heartbeat, hb+2)
+			}
+			// Past half the threshold (no rise fed the detector after a
+			// reset), short of the threshold itself.
+			later := p.now.Add(5500 * time.Millisecond)
+			phi, _ := e.fd.Phi(ns.slot, later)
+			e.UpdateLiveness(later)
+			if !isLive(e, x.Self()) {
+				t.Errorf("x dead at phi %.1f (threshold %.1f): a death notice at heartbeat %d applied after we heard heartbeat %d",
+					phi, e.cfg.FailureDetector.PhiThreshold, hb, ns.heartbeat)
 			}
 		})
 	}
