@@ -101,8 +101,8 @@ type NodeState struct {
 	deadNoticed bool
 	// deathHeard: a death notice came while our own suspicion was below
 	// half the threshold, and no heartbeat rose (or restarted from a
-	// reset's 0) since: the node dies here
-	// once our suspicion reaches it (judge), not only at our own verdict.
+	// reset's 0) since: the node dies here once our suspicion reaches it
+	// (judge), not only at our own verdict.
 	deathHeard bool
 	// left is set once the node's LeftKey is known; from then on the
 	// failure detector no longer judges it and it is collected at
