@@ -205,6 +205,9 @@ type advSim struct {
 	stats       advStats
 	// hidden marks the owners excused by advExcuseHiddenClaims.
 	hidden map[int]bool
+	// pushes: the honest engines' pushes (news, notices, forwards) go on
+	// the wire too, during the adversary's phase.
+	pushes bool
 	// roundStartHB is each owner's heartbeat when the last round started:
 	// after a round of handshakes every view is at least that fresh.
 	roundStartHB []uint64
@@ -218,7 +221,9 @@ func newAdvSim(t *rapid.T, keyed bool) *advSim {
 		bucketTarget: rapid.SampledFrom([]int{0, 1}).Draw(t, "bucket target"),
 		maxBuckets:   uint32(rapid.IntRange(0, 3).Draw(t, "max buckets per syn")),
 	}
-	return newAdvSimWith(t, keyed, n, mtu, seed, tune)
+	s := newAdvSimWith(t, keyed, n, mtu, seed, tune)
+	s.pushes = rapid.Bool().Draw(t, "honest pushes")
+	return s
 }
 
 // newAdvSimWith builds n honest engines (named h0, h1, ... at 10.0.0.1,
@@ -370,6 +375,16 @@ func (s *advSim) receive(j int, p advPacket, mustRefuse bool) *advPacket {
 	known := e.knownAt(sender, in.From)
 	out := e.Step(s.now, in, m)
 	s.check(j, fmt.Sprintf("Step(%v)", m.Type()))
+	if s.pushes {
+		// A push is forwarded down one tree (PushFanout datagrams); a
+		// Step also flushes our own news, down PushRedundancy trees.
+		if limit := e.cfg.PushFanout * (1 + e.cfg.PushRedundancy); len(out.Pushes) > limit {
+			s.t.Fatalf("%v sent %d pushes answering one %v, above %d", e.Self(), len(out.Pushes), m.Type(), limit)
+		}
+		for _, env := range out.Pushes {
+			s.queue = append(s.queue, s.emit(j, env.To, env.Msg, env.To))
+		}
+	}
 	if out.Reply == nil {
 		return nil
 	}
@@ -452,6 +467,11 @@ func (s *advSim) honestStep(t *rapid.T) {
 		s.check(i, "Tick")
 		for _, to := range r.Targets {
 			s.queue = append(s.queue, s.emit(i, to, r.Syn, e.recipient(to)))
+		}
+		if s.pushes {
+			for _, env := range r.Pushes {
+				s.queue = append(s.queue, s.emit(i, env.To, env.Msg, env.To))
+			}
 		}
 	case "syn":
 		i, j := pick("from"), pick("to")
@@ -742,14 +762,23 @@ func (s *advSim) genDelta(t *rapid.T, victim int) Delta {
 
 // genRange draws a push's forwarding range as the wire carries it (the
 // high 32 bits of each bound, the low ones set): none, the whole ring
-// (After == Upto), or any.
-func genRange(t *rapid.T) *RingRange {
-	switch rapid.IntRange(0, 2).Draw(t, "range kind") {
+// (After == Upto), upto alone (after is the victim's own position), at the
+// victim's own position or just before it (the most the victim forwards),
+// or any.
+func (s *advSim) genRange(t *rapid.T, victim int) *RingRange {
+	switch rapid.IntRange(0, 3).Draw(t, "range kind") {
 	case 0:
 		return nil
 	case 1:
 		b := rapid.Uint64Range(0, math.MaxUint32).Draw(t, "whole ring at")<<32 | 0xffff_ffff
 		return &RingRange{After: b, Upto: b}
+	case 2:
+		own := ringBound(s.honest[victim].selfState().ref)
+		upto := rapid.SampledFrom([]uint64{own, own - 1<<32, own + 1<<32}).Draw(t, "upto near the victim")
+		if rapid.Bool().Draw(t, "upto anywhere") {
+			upto = rapid.Uint64Range(0, math.MaxUint32).Draw(t, "upto")<<32 | 0xffff_ffff
+		}
+		return &RingRange{Upto: upto, AfterRecipient: true}
 	}
 	return &RingRange{
 		After: rapid.Uint64Range(0, math.MaxUint32).Draw(t, "after")<<32 | 0xffff_ffff,
@@ -785,7 +814,7 @@ func (s *advSim) forge(t *rapid.T, victim int, typ MessageType) (Message, NodeID
 		d, sender := s.genDigest(t, victim)
 		return &SynAck{Digest: d, Sender: sender, Cover: s.genCover(t, victim, d), Delta: s.genDelta(t, victim)}, sender
 	case TypePush:
-		return &Push{ClusterID: advCluster, Notices: s.genNotices(t, victim), Delta: s.genDelta(t, victim), Range: genRange(t)}, NodeID{}
+		return &Push{ClusterID: advCluster, Notices: s.genNotices(t, victim), Delta: s.genDelta(t, victim), Range: s.genRange(t, victim)}, NodeID{}
 	}
 	return &Ack{Delta: s.genDelta(t, victim)}, NodeID{}
 }

@@ -108,8 +108,9 @@ type nodeLocal struct {
 	// deadNoticed: a death notice about this death was sent or applied.
 	deadNoticed bool
 	// deathHeard: a death notice came while our own suspicion was below
-	// half the threshold, and no heartbeat rose since: the node dies here
-	// once our suspicion reaches it (judge), not only at our own verdict.
+	// half the threshold, and no heartbeat rose (or restarted from a
+	// reset's 0) since: the node dies here once our suspicion reaches it
+	// (judge), not only at our own verdict.
 	deathHeard bool
 	// left is set once the node's LeftKey is known; from then on the
 	// failure detector no longer judges it and it is collected at
@@ -266,7 +267,11 @@ func (ns *NodeState) incHeartbeat() {
 // not strictly greater is not.
 func (ns *NodeState) trySetHeartbeat(h uint64) bool {
 	if ns.heartbeat == 0 {
+		// A baseline after a reset: whether it is past a kept death
+		// notice's heartbeat is unknown, so the notice goes (our own
+		// detector still judges).
 		ns.heartbeat = h
+		ns.deathHeard = false
 		return false
 	}
 	if h > ns.heartbeat {
