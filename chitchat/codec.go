@@ -23,7 +23,7 @@ import (
 //	summaries  = (uvarint bucket offset, uvarint n, u64le hash, n × u16be heartbeat)...
 //	pad        = nil | bin
 //	echo       = [max_version uint, last_gc_version uint, fingerprint uint]
-//	range      = nil | upto uint | [after uint, upto uint]   (upto alone: after is the recipient's)
+//	range      = nil | upto24·tag8 uint | [after uint, upto uint]   (one number: after is the recipient's)
 //	notices    = [[kind uint, name str, generation uint, addr bin, heartbeat uint]...]
 //	addr       = bin(ip bytes (4 or 16) ++ port big-endian (2))
 //	delta      = [] | array16 of blocks (see deltacodec.go)
@@ -93,7 +93,7 @@ func AppendMessage(dst []byte, m Message) []byte {
 		case m.Range == nil:
 			dst = append(dst, mpNil)
 		case m.Range.AfterRecipient:
-			dst = appendUint(dst, m.Range.Upto>>32)
+			dst = appendUint(dst, m.Range.Upto>>40<<8|uint64(m.Range.Tag))
 		default:
 			dst = append(dst, mpFixArray|2)
 			dst = appendUint(dst, m.Range.After>>32)
@@ -268,15 +268,15 @@ func decodePush(r *reader) (*Push, error) {
 	p := &Push{ClusterID: cluster}
 	if r.uintNext() {
 		start := r.off
-		upto, err := r.uint("range upto")
+		v, err := r.uint("range upto")
 		if err != nil {
 			return nil, err
 		}
-		if upto > 0xffff_ffff {
+		if v > 0xffff_ffff {
 			r.off = start
 			return nil, r.fail("range upto above 2^32 - 1")
 		}
-		p.Range = &RingRange{Upto: upto<<32 | 0xffff_ffff, AfterRecipient: true}
+		p.Range = &RingRange{Upto: upToBound(v >> 8 << 40), AfterRecipient: true, Tag: uint8(v)}
 	} else if !r.nilValue() {
 		if err := r.fixArray("ring range", 2); err != nil {
 			return nil, err

@@ -77,6 +77,7 @@ type confSummary struct {
 type confRange struct {
 	After string `json:"after"`
 	Upto  string `json:"upto"`
+	Tag   *uint8 `json:"tag,omitempty"` // with after "recipient"
 }
 
 type confNotice struct {
@@ -130,9 +131,9 @@ func confToJSON(m Message) string {
 		j.ClusterID = &m.ClusterID
 		var r *confRange
 		if m.Range != nil {
-			r = &confRange{confHex64(m.Range.After), confHex64(m.Range.Upto)}
+			r = &confRange{After: confHex64(m.Range.After), Upto: confHex64(m.Range.Upto)}
 			if m.Range.AfterRecipient {
-				r.After = "recipient"
+				r.After, r.Tag = "recipient", &m.Range.Tag
 			}
 		}
 		j.Range = &r
@@ -261,12 +262,18 @@ func confFromJSON(s string) (Message, error) {
 			if mine {
 				r.After = "0"
 			}
+			if mine != (r.Tag != nil) {
+				return nil, fmt.Errorf(`range: a tag goes with after "recipient", and only with it`)
+			}
 			after, err1 := strconv.ParseUint(r.After, 16, 64)
 			upto, err2 := strconv.ParseUint(r.Upto, 16, 64)
 			if err1 != nil || err2 != nil {
 				return nil, fmt.Errorf(`range: after ("recipient" or 16 hex digits) and upto (16 hex digits)`)
 			}
 			p.Range = &RingRange{After: after, Upto: upto, AfterRecipient: mine}
+			if mine {
+				p.Range.Tag = *r.Tag
+			}
 		}
 		for _, n := range confDeref(j.Notices) {
 			id, err := confNodeIDFromJSON(confNodeID{n.Name, n.Generation, n.Addr})

@@ -158,7 +158,7 @@ func (env *scenarioEnv) rangeLine(r RingRange) string {
 	slices.SortFunc(ring, func(a, b member) int { return cmp.Compare(a.ref, b.ref) })
 	end := func(bound uint64) string {
 		for _, m := range ring {
-			if ringBound(m.ref) == bound {
+			if ringBound(m.ref) == bound || upToBound(m.ref) == bound {
 				return m.name
 			}
 		}

@@ -95,9 +95,10 @@ func wire(tb fataler, m Message) Message {
 		// A range travels as the high 32 bits of its bounds (RingRange):
 		// a hand-made one comes back with its low bits set.
 		c := *p
-		c.Range = &RingRange{After: ringBound(p.Range.After), Upto: ringBound(p.Range.Upto), AfterRecipient: p.Range.AfterRecipient}
+		c.Range = &RingRange{After: ringBound(p.Range.After), Upto: ringBound(p.Range.Upto)}
 		if p.Range.AfterRecipient {
-			c.Range.After = 0 // not on the wire
+			// One number: Upto's high 24 bits and the tag; no After.
+			c.Range = &RingRange{Upto: upToBound(p.Range.Upto), AfterRecipient: true, Tag: p.Range.Tag}
 		}
 		want = &c
 	}

@@ -118,14 +118,25 @@ type Push struct {
 //
 // A forwarding duty starts at its recipient (the first node of its chunk),
 // so After usually goes without saying: with AfterRecipient set, the wire
-// carries Upto only (5 more bytes off every forwarded push) and the
-// recipient takes its own bound for After when it applies the push.
+// carries one 32-bit number (5 bytes off every forwarded push): Upto's
+// high 24 bits (the range then ends with the nodes whose refs' high 24
+// bits are Upto's: upToBound) and the low byte of the ref of the node it is
+// meant for (Tag). The recipient takes its own bound for After; a tag not
+// its own means the push was routed to an earlier identity at its address
+// (a restart the sender has not seen yet), whose duty would start at the
+// wrong place: it is applied and not forwarded.
 type RingRange struct {
 	After, Upto uint64
 	// AfterRecipient: After is the recipient's own bound and is not sent;
 	// After is meaningful only once the recipient has resolved it.
 	AfterRecipient bool
+	// Tag is the low byte of the intended recipient's ref (AfterRecipient).
+	Tag uint8
 }
+
+// upToBound returns the end of a short-form range (AfterRecipient) that
+// holds ref: ref's high 24 bits, the low 40 set.
+func upToBound(ref uint64) uint64 { return ref | (1<<40 - 1) }
 
 // ringBound returns ref's bound in a RingRange: its high 32 bits, the
 // low ones set.

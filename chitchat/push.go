@@ -57,6 +57,7 @@ type PushStats struct {
 	NewsToSeeds   uint64 // pushes sent to a seed because no node was live yet
 	DeltasApplied uint64 // node deltas of pushes that brought news
 	NotForwarded  uint64 // plaintext pushes from an address that is no member's: applied, not forwarded
+	Misrouted     uint64 // pushes whose duty was meant for an earlier identity at our address: applied, not forwarded
 }
 
 func (e *Engine) pushEnabled() bool { return !e.cfg.DisablePush }
@@ -248,11 +249,13 @@ func (e *Engine) route(now time.Time, r RingRange, trees int) []route {
 			lo, hi := c*len(nodes)/fanout, (c+1)*len(nodes)/fanout
 			head := nodes[(rot+lo)%len(nodes)]
 			rt := route{to: head.id.Addr}
-			if after, upto := ringBound(head.ref), ringBound(nodes[(rot+hi-1)%len(nodes)].ref); hi-lo > 1 && after != upto {
+			last := nodes[(rot+hi-1)%len(nodes)]
+			duty := RingRange{After: ringBound(head.ref), Upto: upToBound(last.ref)} // as the head resolves it
+			if hi-lo > 1 && duty.After != duty.Upto && duty.Contains(last.ref) {
 				// (Bounds that coincide would read as the whole ring: the
-				// rare chunk whose head and last share their high 32 bits
-				// is left to anti-entropy.)
-				rt.duty = &RingRange{Upto: upto, AfterRecipient: true} // After: the recipient's (after)
+				// rare chunk whose head and last are that close is left to
+				// anti-entropy.)
+				rt.duty = &RingRange{Upto: duty.Upto, AfterRecipient: true, Tag: uint8(head.ref)}
 			}
 			out = append(out, rt)
 		}
@@ -311,13 +314,20 @@ func (e *Engine) onPush(now time.Time, in Inbound, m *Push) []Envelope {
 	}
 	duty := *m.Range
 	if duty.AfterRecipient {
-		// The duty starts at us (RingRange). If the sender routed it to an
-		// earlier incarnation of ours, our bound is not the one it meant:
-		// the range then misses part of the chunk or spans more, whose
-		// nodes get the push twice at worst (anti-entropy and the dedup
-		// window cover both). A range that would read as the whole ring is
+		// The duty starts at us (RingRange), if it was meant for us: a
+		// push routed to an earlier identity at our address (its sender
+		// has not seen the restart yet) would start at our new position
+		// and wrap around the ring, reaching that stale identity again
+		// with another wrapped range (a cascade). The tag tells (1 in 256
+		// is missed, and the next hop checks again); the chunk is left
+		// to anti-entropy. A range that would read as the whole ring is
 		// never meant (route gives no duty then): nothing is forwarded.
-		duty.After = ringBound(e.selfState().ref)
+		self := e.selfState().ref
+		if uint8(self) != duty.Tag {
+			p.stats.Misrouted++
+			return nil
+		}
+		duty.After = ringBound(self)
 		if duty.After == duty.Upto {
 			return nil
 		}

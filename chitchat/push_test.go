@@ -191,8 +191,9 @@ func TestPushDuplicateIsNotForwarded(t *testing.T) {
 // A forwarded push carries its duty's upper end alone (RingRange.
 // AfterRecipient): the recipient starts the duty at its own position, and
 // forwards to the live nodes up to upto. An upto at the recipient's own
-// position would read as the whole ring (which route never sends): such a
-// push is applied and forwarded to nobody.
+// position would read as the whole ring (which route never sends), and a
+// tag not the recipient's means the push was meant for an earlier identity
+// at its address: either is applied and forwarded to nobody.
 func TestPushDutyStartsAtTheRecipient(t *testing.T) {
 	p := livePushNet(t, 10, nil)
 	owner, first := p.engines[0], p.engines[1]
@@ -210,20 +211,28 @@ func TestPushDutyStartsAtTheRecipient(t *testing.T) {
 		return cmp.Compare(a.selfState().ref-self-1, b.selfState().ref-self-1) // distance after self on the ring
 	})
 	tests := []struct {
-		name string
-		upto uint64
-		want []*Engine // the forwards' recipients are among these
-		none bool
+		name      string
+		upto      uint64
+		tag       uint8
+		want      []*Engine // the forwards' recipients are among these
+		none      bool
+		misrouted bool
 	}{
-		{name: "up to the third node after the recipient", upto: ringBound(after[2].selfState().ref), want: after[:3]},
-		{name: "up to the recipient itself", upto: ringBound(self), none: true},
+		{name: "up to the third node after the recipient", upto: upToBound(after[2].selfState().ref), tag: uint8(self), want: after[:3]},
+		{name: "up to the recipient itself", upto: upToBound(self), tag: uint8(self), none: true},
+		// Routed to an earlier identity at this address: not ours.
+		{name: "another identity's tag", upto: upToBound(after[2].selfState().ref), tag: uint8(self) + 1, none: true, misrouted: true},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := *m
 			c.Notices = []Notice{{Kind: NoticeAlive, ID: owner.Self(), Heartbeat: uint64(100 + i)}} // not a duplicate
-			c.Range = &RingRange{Upto: tt.upto, AfterRecipient: true}
+			c.Range = &RingRange{Upto: tt.upto, AfterRecipient: true, Tag: tt.tag}
+			misrouted := first.push.stats.Misrouted
 			out := first.Step(p.now, Inbound{From: owner.Self().Addr, Authentic: true}, wire(t, &c))
+			if got := first.push.stats.Misrouted - misrouted; got != map[bool]uint64{true: 1}[tt.misrouted] {
+				t.Errorf("Misrouted counted %d", got)
+			}
 			if tt.none {
 				if len(out.Pushes) != 0 {
 					t.Fatalf("forwarded to %d nodes, want none", len(out.Pushes))

@@ -75,6 +75,7 @@ func newStatsCollector(srv *chitchat.Server) *statsCollector {
 			counter("chitchat_views_forgotten_total", "Views of a peer's keys emptied and taken afresh, when a delta on top would exceed the key limit.", func(s chitchat.Stats) uint64 { return s.Engine.ViewsForgotten }),
 			counter("chitchat_forged_content_total", "Echoes of this node's state holding keys it never wrote at its own versions (refuted).", func(s chitchat.Stats) uint64 { return s.Engine.ForgedContent }),
 			counter("chitchat_push_not_forwarded_total", "Plaintext pushes from an address that is no member's: applied, not forwarded.", func(s chitchat.Stats) uint64 { return s.Push.NotForwarded }),
+			counter("chitchat_push_misrouted_total", "Pushes whose forwarding duty was meant for an earlier identity at this node's address: applied, not forwarded.", func(s chitchat.Stats) uint64 { return s.Push.Misrouted }),
 			counter("chitchat_version_mismatch_total", "Datagrams of another protocol version refused.", func(s chitchat.Stats) uint64 { return s.VersionMismatch }),
 			// Push (docs/design/scale.md §7).
 			counter("chitchat_push_originated_total", "Pushes of this node's news or notices, per recipient.", func(s chitchat.Stats) uint64 { return s.Push.Originated }),
