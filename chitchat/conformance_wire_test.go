@@ -273,17 +273,16 @@ func confRef(id NodeID) uint64 {
 	return binary.BigEndian.Uint64(h[:8])
 }
 
-// confStateHash is the state hash of a node as it goes on the wire: the
-// first 4 bytes of SHA-256("chitchat/state/v1" ‖ u64 ref ‖ u64
-// last_gc_version ‖ u64 max_version ‖ u64 heartbeat>>16), then the low 32
-// bits of ref, little-endian (the identity half).
+// confStateHash is the state hash of a node: the first 8 bytes of
+// SHA-256("chitchat/state/v1" ‖ u64 ref ‖ u64 last_gc_version ‖
+// u64 max_version ‖ u64 heartbeat>>16), as they go on the wire.
 func confStateHash(ref, gc, maxV, hb uint64) [8]byte {
 	b := []byte("chitchat/state/v1")
 	for _, v := range []uint64{ref, gc, maxV, hb >> 16} {
 		b = binary.BigEndian.AppendUint64(b, v)
 	}
 	h := sha256.Sum256(b)
-	return [8]byte(binary.LittleEndian.AppendUint32(h[:4:4], uint32(ref)))
+	return [8]byte(h[:8])
 }
 
 // confNode is a node of a "summaries" input.

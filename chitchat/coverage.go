@@ -238,11 +238,6 @@ func (e *Engine) readCover(now time.Time, v *peerView) (selfSeen bool) {
 			v.mismatched.set(o)
 			v.diverged++
 			v.differ += max(n-len(s.Heartbeats), len(s.Heartbeats)-n)
-			if n == len(s.Heartbeats) && h>>32 == s.Hash>>32 {
-				// The same nodes, some at other versions: the heartbeats
-				// still line up (stateHash).
-				e.observeLowBits(now, nodes, mark, s.Heartbeats)
-			}
 			continue
 		}
 		j := 0
@@ -257,31 +252,6 @@ func (e *Engine) readCover(now time.Time, v *peerView) (selfSeen bool) {
 		}
 	}
 	return selfSeen
-}
-
-// observeLowBits takes the positional heartbeats of a summary whose nodes
-// are ours but whose versions or high heartbeat bits differ: a low 16 bits
-// up to 2^15 ahead of ours is a rise to the nearest value with those bits;
-// anything else says nothing (an observer 2^15 heartbeats behind, hours of
-// silence, waits for an explicit entry). A node we know no heartbeat of
-// yet has no value to extend.
-func (e *Engine) observeLowBits(now time.Time, nodes []*NodeState, mark uint32, hbs []uint16) {
-	j := 0
-	for _, ns := range nodes {
-		if ns.mark == mark || !e.advertised(ns, now) {
-			continue
-		}
-		low := hbs[j]
-		j++
-		if ns.id == e.self {
-			continue // ours to say; and this view of us is not our current one
-		}
-		ahead := low - uint16(ns.heartbeat) // mod 2^16
-		if ns.heartbeat == 0 || ahead == 0 || ahead >= 1<<15 {
-			continue
-		}
-		e.observeHeartbeat(now, ns, ns.heartbeat+uint64(ahead), false, false)
-	}
 }
 
 // advertisedCount returns the number of nodes our digests advertise.

@@ -28,17 +28,12 @@ func nodeRef(id NodeID) uint64 {
 	return binary.BigEndian.Uint64(h.Sum(sum[:0]))
 }
 
-// stateHash returns h(ns): in its high 32 bits the low 32 bits of ref (the
-// node's identity), in its low 32 bits SHA-256("chitchat/state/v1" ‖ ref ‖
-// last_gc_version ‖ max_version ‖ heartbeat>>16)[:4] read little-endian.
-// Bucket summaries XOR them, so each half XORs on its own: two views of a
-// bucket hash the same iff (with overwhelming probability) they hold the
-// same nodes at the same versions and the same high bits of heartbeat,
-// which makes the low 16 bits sent positionally exact; their high halves
-// agree iff they hold the same nodes, which is enough to take the
-// heartbeats positionally as rises (readCover) while the versions differ:
-// under writes that anti-entropy alone spreads, most buckets differ in
-// some version at any moment, and heartbeats must not stop with them.
+// stateHash returns h(ns) = SHA-256("chitchat/state/v1" ‖ ref ‖
+// last_gc_version ‖ max_version ‖ heartbeat>>16)[:8], as a little-endian
+// uint64. Bucket summaries XOR them: two views of a bucket hash the same iff
+// (with overwhelming probability) they hold the same nodes at the same
+// versions and the same high bits of heartbeat, which makes the low 16 bits
+// sent positionally exact.
 //
 // The hash is cached with a 64-bit stamp of its inputs (a multiplicative
 // mix: a stamp collision while an input moved would need 2^64 luck, and
@@ -55,7 +50,7 @@ func (ns *NodeState) stateHash() uint64 {
 	p = binary.BigEndian.AppendUint64(p, ns.maxVersion)
 	p = binary.BigEndian.AppendUint64(p, ns.heartbeat>>16)
 	sum := sha256.Sum256(p)
-	ns.sum, ns.sumStamp = memberHash(ns.ref)|uint64(binary.LittleEndian.Uint32(sum[:4])), stamp
+	ns.sum, ns.sumStamp = binary.LittleEndian.Uint64(sum[:8]), stamp
 	return ns.sum
 }
 
@@ -74,8 +69,3 @@ func bucketStart(bucket uint32, bits uint8) uint64 {
 	}
 	return uint64(bucket) << (64 - bits)
 }
-
-// memberHash is the identity half of stateHash: ref's low 32 bits, in the
-// high half (ref is a hash; its high bits place the node on the ring, and
-// all nodes of a bucket share them, so they would cancel out in a XOR).
-func memberHash(ref uint64) uint64 { return ref << 32 }
