@@ -93,7 +93,7 @@ func AppendMessage(dst []byte, m Message) []byte {
 		case m.Range == nil:
 			dst = append(dst, mpNil)
 		case m.Range.AfterRecipient:
-			dst = appendUint(dst, m.Range.Upto>>40<<8|uint64(m.Range.Tag))
+			dst = appendUint(dst, m.Range.short())
 		default:
 			dst = append(dst, mpFixArray|2)
 			dst = appendUint(dst, m.Range.After>>32)
@@ -276,7 +276,7 @@ func decodePush(r *reader) (*Push, error) {
 			r.off = start
 			return nil, r.fail("range upto above 2^32 - 1")
 		}
-		p.Range = &RingRange{Upto: upToBound(v >> 8 << 40), AfterRecipient: true, Tag: uint8(v)}
+		p.Range = shortRange(v)
 	} else if !r.nilValue() {
 		if err := r.fixArray("ring range", 2); err != nil {
 			return nil, err

@@ -26,7 +26,7 @@ func messageSize(m Message, sizeDelta func(*Delta) int) int {
 		switch {
 		case m.Range == nil:
 		case m.Range.AfterRecipient:
-			n += sizeUint(m.Range.Upto>>40<<8|uint64(m.Range.Tag)) - 1
+			n += sizeUint(m.Range.short()) - 1
 		default:
 			n += sizeUint(m.Range.After>>32) + sizeUint(m.Range.Upto>>32)
 		}

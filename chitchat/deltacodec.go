@@ -139,7 +139,7 @@ func rawBlocksSize(n int) int {
 // to delta; what a delta returns (encoding, nodes, key-values) is its own.
 type deltaWriter struct {
 	budget  int
-	buf     []byte // array16 header placeholder, then the flushed blocks; nil until the first flush
+	buf     []byte // array16 header placeholder, then the flushed blocks (or the bare bin); nil until the first flush
 	nblocks int
 	bare    bool   // buf is a bare bin: one raw block, the last (flush)
 	pending []byte // op bytes of the block being filled

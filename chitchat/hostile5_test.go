@@ -308,14 +308,6 @@ func TestHostile5KeptDeathNoticeSurvivesAReset(t *testing.T) {
 	}
 }
 
-// hostile5KnownMisroutedCascade fenced a known amplification of the
-// implicit range start (TestHostile5MisroutedDutyAmplification). Fixed: the
-// short range carries the low byte of the intended recipient's ref (its
-// tag), and a recipient that is not that node forwards nothing. Without
-// the check the test fails (N = 60: up to 107 datagrams per write, 32 of 59
-// writes reaching the restarted node more than once).
-const hostile5KnownMisroutedCascade = false
-
 // A push routed to a node's previous identity (the sender has not yet
 // found it dead: a restart, or a reincarnation a forger forced, at the same
 // address) reaches the new identity, whose own ring position starts the
@@ -330,26 +322,22 @@ const hostile5KnownMisroutedCascade = false
 // times. At 745b531 (the duty sent in full), the same runs cost exactly
 // 59 per write. (The check "a chunk never holds its sender" does not fix it: the
 // origin's rotated trees (PushRedundancy > 1) and a seed's forwards of a
-// whole-ring duty send chunks that wrap past the sender.)
+// whole-ring duty send chunks that wrap past the sender.) Fixed by the
+// short range's tag: a recipient that is not the node it names forwards
+// nothing. Without that check this test fails (up to 107 datagrams per
+// write, 32 of 59 writes reaching the restarted node more than once).
 func TestHostile5MisroutedDutyAmplification(t *testing.T) {
 	const n = 60
-	cascades := 0
 	for _, k := range []int{3, 20, 58} {
 		t.Run(fmt.Sprintf("node %d restarts", k), func(t *testing.T) {
 			c, worst := misroutedDuty(t, n, k)
-			cascades += c
-			if !hostile5KnownMisroutedCascade {
-				if c > 0 {
-					t.Errorf("%d writes reached the restarted node more than once: a cascade of wrapped duties", c)
-				}
-				if worst > n-1 {
-					t.Errorf("a write cost %d datagrams, above the N-1 = %d of one push tree", worst, n-1)
-				}
+			if c > 0 {
+				t.Errorf("%d writes reached the restarted node more than once: a cascade of wrapped duties", c)
+			}
+			if worst > n-1 {
+				t.Errorf("a write cost %d datagrams, above the N-1 = %d of one push tree", worst, n-1)
 			}
 		})
-	}
-	if hostile5KnownMisroutedCascade && cascades == 0 {
-		t.Error("no cascade any more: set hostile5KnownMisroutedCascade to false")
 	}
 }
 

@@ -188,9 +188,7 @@ func (e *Engine) judge(ns *NodeState, now time.Time) {
 	if suspect && ns.deathHeard {
 		// A death notice came before we shared the suspicion, and no
 		// heartbeat rose since: we share it now (applyNotices).
-		e.push.stats.NoticesDead++
-		ns.deadNoticed = true
-		e.fd.MarkDead(ns.slot, now)
+		e.dieByNotice(ns, now)
 		suspect = false
 	}
 	e.mirror(ns, now)

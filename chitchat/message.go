@@ -138,6 +138,16 @@ type RingRange struct {
 // holds ref: ref's high 24 bits, the low 40 set.
 func upToBound(ref uint64) uint64 { return ref | (1<<40 - 1) }
 
+// short returns the wire number of a short-form range: Upto's high 24
+// bits, then Tag.
+func (r *RingRange) short() uint64 { return r.Upto>>40<<8 | uint64(r.Tag) }
+
+// shortRange returns the short-form range of wire number v (at most
+// 2^32 - 1).
+func shortRange(v uint64) *RingRange {
+	return &RingRange{Upto: upToBound(v >> 8 << 40), AfterRecipient: true, Tag: uint8(v)}
+}
+
 // ringBound returns ref's bound in a RingRange: its high 32 bits, the
 // low ones set.
 func ringBound(ref uint64) uint64 { return ref | 0xffff_ffff }

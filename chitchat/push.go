@@ -440,10 +440,17 @@ func (e *Engine) applyNotices(now time.Time, in Inbound, fromMember bool, notice
 				ns.deathHeard = true
 				continue
 			}
-			e.push.stats.NoticesDead++
-			ns.deadNoticed = true
-			e.fd.MarkDead(ns.slot, now)
+			e.dieByNotice(ns, now)
 			e.mirror(ns, now)
 		}
 	}
+}
+
+// dieByNotice makes ns dead in the failure detector on a death notice we
+// share the suspicion of (at once, or later from judge when it was kept):
+// the notice is counted, and no notice of our own follows (mirror).
+func (e *Engine) dieByNotice(ns *NodeState, now time.Time) {
+	e.push.stats.NoticesDead++
+	ns.deadNoticed = true
+	e.fd.MarkDead(ns.slot, now)
 }

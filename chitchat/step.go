@@ -387,7 +387,7 @@ func (e *Engine) applyDelta(now time.Time, d *Delta) {
 			// delta from version 0 about a node we do not hold creates it
 			// only with its NodeID; anti-entropy brings it).
 			j, found := slices.BinarySearchFunc(e.byRef, nd.Ref, compareRef)
-			if !found || e.byRef[j].ref != nd.Ref {
+			if !found {
 				e.stats.NodeDeltasUnknownRef++
 				continue
 			}
