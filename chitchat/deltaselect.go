@@ -27,22 +27,31 @@ type candidate struct {
 func (e *Engine) computeDelta(now time.Time, v *peerView, budget int) Delta {
 	peer := v.digest
 	cands := e.cands[:0]
-	j := 0
-	for _, ns := range e.states {
-		id := ns.id
-		order := 1 // peer[j] compared to id; never 0 past the end
+	// at is the index in e.states of peer[j], the next entry of the
+	// peer's digest that names a node we hold (len(e.states) when none
+	// is left). Both lists are sorted by ID: entries are found by
+	// galloping (seek), and a state is matched by its index, so the
+	// states between two listed ones cost no ID comparison (a partial
+	// digest lists a few dozen of thousands).
+	j, at := 0, 0
+	listedFrom := func(from int) {
 		for ; j < len(peer); j++ {
-			if peer[j].ID == id { // the common case, and cheaper than Compare
-				order = 0
-				break
-			}
-			if order = peer[j].ID.Compare(id); order >= 0 {
-				break
+			var order int
+			if from, order = e.seek(from, peer[j].ID); order == 0 {
+				at = from
+				return
 			}
 		}
+		at = len(e.states)
+	}
+	listedFrom(0)
+	for i, ns := range e.states {
+		id := ns.id
 		var known NodeDigest
-		if order == 0 {
+		if i == at {
 			known = peer[j].NodeDigest
+			j++
+			listedFrom(i + 1)
 		} else if !v.unknown(ns) {
 			if !v.mismatch(ns) || !e.fresh(ns) {
 				continue // summarized or outside the coverage: not discussed

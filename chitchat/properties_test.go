@@ -527,3 +527,35 @@ func TestPropMessageRoundTrip(t *testing.T) {
 		}
 	})
 }
+
+// TestPropSeekMatchesWalk checks Engine.seek, the galloping search
+// observeEntries uses, against the walk it replaced: from any start, the
+// first state at or after id, and whether it is id's.
+func TestPropSeekMatchesWalk(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		names := rapid.SliceOfNDistinct(rapid.StringMatching(`[a-e]{1,3}`), 0, 40, rapid.ID[string]).Draw(t, "names")
+		var e Engine
+		for _, name := range names {
+			gen := uint64(rapid.IntRange(0, 2).Draw(t, "gen"))
+			e.states = append(e.states, &NodeState{id: NodeID{Name: name, Generation: gen}})
+		}
+		slices.SortFunc(e.states, func(a, b *NodeState) int { return a.id.Compare(b.id) })
+		e.states = slices.CompactFunc(e.states, func(a, b *NodeState) bool { return a.id == b.id })
+		id := NodeID{Name: rapid.StringMatching(`[a-e]{1,3}`).Draw(t, "id"), Generation: uint64(rapid.IntRange(0, 2).Draw(t, "idgen"))}
+		from := rapid.IntRange(0, len(e.states)).Draw(t, "from")
+		// The walk, as observeEntries had it.
+		want, wantOrder := from, 1
+		for ; want < len(e.states); want++ {
+			if wantOrder = e.states[want].id.Compare(id); wantOrder >= 0 {
+				break
+			}
+		}
+		if want == len(e.states) {
+			wantOrder = 1
+		}
+		got, order := e.seek(from, id)
+		if got != want || order != wantOrder {
+			t.Fatalf("seek(%d, %v) = %d, %d; the walk gives %d, %d (states %v)", from, id, got, order, want, wantOrder, names)
+		}
+	})
+}

@@ -279,16 +279,8 @@ func (e *Engine) observeEntries(now time.Time, d Digest, direct NodeID) {
 	i := 0
 	for k := range d {
 		id := d[k].ID
-		order := 1 // states[i] compared to id; never 0 past the end
-		for ; i < len(e.states); i++ {
-			if e.states[i].id == id { // the common case, and cheaper than Compare
-				order = 0
-				break
-			}
-			if order = e.states[i].id.Compare(id); order >= 0 {
-				break
-			}
-		}
+		var order int // states[i] compared to id; never 0 past the end
+		i, order = e.seek(i, id)
 		if id == e.self {
 			e.checkSelfClaim(now, d[k].NodeDigest)
 			continue
@@ -324,6 +316,42 @@ func (e *Engine) observeEntries(now time.Time, d Digest, direct NodeID) {
 		}
 		e.observeHeartbeat(now, ns, d[k].Heartbeat, id == direct, id == direct)
 	}
+}
+
+// seek returns the first index j >= from at which e.states[j].id >= id,
+// and 0 if that state is id's, 1 otherwise (also when j == len(e.states)).
+// A digest is sorted and, once partial (issue 13), lists a few dozen of
+// thousands of nodes: seek gallops from the previous entry's position,
+// then searches the last stride, so a digest of k entries costs
+// O(k log(N/k)) comparisons instead of a walk over every state (at
+// N = 1,000 the walk's string comparisons were a tenth of a simulated
+// round's CPU).
+func (e *Engine) seek(from int, id NodeID) (int, int) {
+	states := e.states
+	if from >= len(states) {
+		return from, 1
+	}
+	if states[from].id == id { // the common case in a full digest
+		return from, 0
+	}
+	if states[from].id.Compare(id) > 0 {
+		return from, 1
+	}
+	// states[lo].id < id; find hi with states[hi].id >= id, or the end.
+	lo, step := from, 1
+	hi := lo + step
+	for hi < len(states) && states[hi].id.Compare(id) < 0 {
+		lo = hi
+		step *= 2
+		hi = lo + step
+	}
+	hi = min(hi, len(states)-1) + 1
+	j, found := slices.BinarySearchFunc(states[lo+1:hi], id, compareState)
+	j += lo + 1
+	if found {
+		return j, 0
+	}
+	return j, 1
 }
 
 // observeHeartbeat records a heartbeat seen for ns. A rise is evidence of
