@@ -139,7 +139,7 @@ func (e *Engine) refuteState(now time.Time, claim uint64) {
 		kv.v.Version = self.maxVersion
 		self.put(kv.k, kv.v)
 	}
-	e.targets.valid = false
+	e.setsChanged()
 }
 
 // scheduleReincarnation records a claim that cannot be outbid: the node
@@ -186,7 +186,7 @@ func (e *Engine) reincarnate(now time.Time, claim uint64) {
 	e.cfg.ID = id
 	ns := e.createNode(id)
 	ns.heartbeat = 1
-	ns.evidenced = true
+	e.evidence(ns)
 	for _, kv := range live {
 		ns.maxVersion++
 		kv.v.Version = ns.maxVersion

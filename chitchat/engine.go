@@ -103,6 +103,7 @@ type Engine struct {
 	stale   []KeyValueMutation // computeDelta: one node's news
 	cands   []candidate        // computeDelta: the nodes with news
 	targets targetSets         // Tick: the address sets targets are drawn from
+	adv     advCount           // advertisedCount's cache
 	dw      deltaWriter        // computeDelta: its scratch buffers
 }
 
@@ -374,7 +375,7 @@ func (e *Engine) SetSeeds(seeds []netip.AddrPort) {
 	}
 	slices.SortFunc(s, netip.AddrPort.Compare)
 	e.seeds = slices.Compact(s)
-	e.targets.valid = false
+	e.setsChanged()
 }
 
 // Seeds returns the current seed addresses.
@@ -400,7 +401,7 @@ func (e *Engine) createNodeAt(i int, id NodeID) *NodeState {
 	e.states = slices.Insert(e.states, i, ns)
 	j, _ := slices.BinarySearchFunc(e.byRef, ns.ref, compareRef)
 	e.byRef = slices.Insert(e.byRef, j, ns)
-	e.targets.valid = false
+	e.setsChanged()
 	e.gcHist.pop(id)
 	e.noVictim = false // it may supersede an older generation
 	if id != e.self {
@@ -595,7 +596,7 @@ func (e *Engine) dropNode(ns *NodeState) {
 			break
 		}
 	}
-	e.targets.valid = false
+	e.setsChanged()
 	e.fd.release(ns.slot)
 }
 
@@ -676,7 +677,7 @@ func (e *Engine) ResetNodeStateIfUpdate(now time.Time, id NodeID, kvs map[string
 		return !keep
 	})
 	ns.lastGCVersion = lastGCVersion
-	ns.evidenced = true // a state fetched by the caller's own means
+	e.evidence(ns) // a state fetched by the caller's own means
 	e.checkLeft(now, ns)
 	return nil
 }

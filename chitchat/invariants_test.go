@@ -9,6 +9,9 @@ import (
 // calls. prev, if not nil, holds each node's monotonic pair from an earlier
 // check (by slot) and is updated.
 func checkInvariants(e *Engine, prev map[uint64][2]uint64) error {
+	if err := checkAdvertisedCount(e); err != nil {
+		return err
+	}
 	if !slices.IsSortedFunc(e.states, func(a, b *NodeState) int { return a.id.Compare(b.id) }) {
 		return fmt.Errorf("states not sorted")
 	}
@@ -71,6 +74,37 @@ func checkInvariants(e *Engine, prev map[uint64][2]uint64) error {
 			}
 			prev[ns.slot] = ns.monotonic()
 		}
+	}
+	return nil
+}
+
+// checkAdvertisedCount verifies advertisedCount's cache: while it is valid,
+// counting afresh at the time it was counted gives the same count, holding
+// at least as long as the cache says.
+func checkAdvertisedCount(e *Engine) error {
+	c := e.adv
+	if !c.valid {
+		return nil
+	}
+	// Counted with advertised alone, at the end of the time the cache
+	// holds for: the deadline it keeps is the detector's rule's.
+	if c.bounded {
+		n := 0
+		for _, ns := range e.states {
+			if e.advertised(ns, c.until) {
+				n++
+			}
+		}
+		if n != c.n {
+			return fmt.Errorf("advertised count cached as %d until %v, %d counted afresh then", c.n, c.until, n)
+		}
+	}
+	f := e.countAdvertised(c.from)
+	if f.n != c.n {
+		return fmt.Errorf("advertised count cached as %d at %v, %d counted afresh", c.n, c.from, f.n)
+	}
+	if f.bounded && (!c.bounded || c.until.After(f.until)) {
+		return fmt.Errorf("advertised count %d cached until %v (bounded: %v), but it falls after %v", c.n, c.until, c.bounded, f.until)
 	}
 	return nil
 }

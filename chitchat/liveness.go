@@ -205,7 +205,7 @@ func (e *Engine) mirror(ns *NodeState, now time.Time) {
 	}
 	_, ns.dead = e.fd.TimeOfDeath(ns.slot)
 	if ns.live != wasLive || ns.dead != wasDead {
-		e.targets.valid = false
+		e.setsChanged()
 		e.liveDirty = true
 	}
 	if ns.live == wasLive {

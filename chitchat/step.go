@@ -388,7 +388,7 @@ func (e *Engine) observeHeartbeat(now time.Time, ns *NodeState, hb uint64, direc
 	}
 	first := ns.heartbeat == 0
 	if ns.trySetHeartbeat(hb) || (direct && first && hb > 0) {
-		ns.evidenced = true
+		e.evidence(ns)
 		if !ns.left {
 			e.fd.ReportHeartbeat(ns.slot, now)
 			if !ns.everLive {
@@ -564,14 +564,14 @@ func (e *Engine) checkLeft(now time.Time, ns *NodeState) {
 		ns.leftAt = now.UnixNano()
 		ns.live = false
 		ns.dead = false
-		e.targets.valid = false
+		e.setsChanged()
 		e.liveDirty = true
 		e.fd.Forget(ns.slot)
 		e.log.Info("node left", "node", ns.id)
 	case !has && ns.left:
 		ns.left = false
 		ns.leftAt = 0
-		e.targets.valid = false
+		e.setsChanged()
 		e.log.Warn("node left, then its state lost the leave (a refuted forgery): back under the failure detector", "node", ns.id)
 	}
 }
