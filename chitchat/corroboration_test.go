@@ -174,4 +174,3 @@ func announcesDeath(pushes []Envelope, id NodeID) bool {
 	}
 	return false
 }
-

@@ -317,8 +317,9 @@ func (e *Engine) observeEntries(now time.Time, d Digest, direct NodeID) {
 				ns.heartbeat = gcHeartbeat
 			}
 		}
+		known := ns.heartbeat
 		e.observeHeartbeat(now, ns, d[k].Heartbeat, id == direct, id == direct)
-		if ns.suspect && id != direct && direct != (NodeID{}) && d[k].Heartbeat <= ns.heartbeat {
+		if ns.suspect && id != direct && direct != (NodeID{}) && d[k].Heartbeat <= known {
 			if denier == 0 {
 				denier = 1 << (nodeRef(direct) >> 61)
 			}
