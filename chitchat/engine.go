@@ -127,10 +127,6 @@ type EngineStats struct {
 	// NodeDeltasUnknownRef counts node deltas naming by ref a node we do
 	// not hold (a push about a node we have not met yet): skipped.
 	NodeDeltasUnknownRef uint64
-	// DeathsCorroborated counts the nodes found dead before their phi
-	// reached the threshold, once peers of several groups confirmed the
-	// suspicion (docs/design/scale.md §5).
-	DeathsCorroborated uint64
 }
 
 // Errors returned by Engine and Server mutations.

@@ -112,10 +112,6 @@ func (d *slotDetector) MarkDead(slot uint64, now time.Time) { d.node(slot).MarkD
 
 func (d *slotDetector) IsLive(slot uint64) bool { return d.node(slot).IsLive() }
 
-func (d *slotDetector) LastHeartbeat(slot uint64) (time.Time, bool) {
-	return d.node(slot).LastHeartbeat(d.model)
-}
-
 func (d *slotDetector) TimeOfDeath(slot uint64) (time.Time, bool) {
 	return d.node(slot).TimeOfDeath(d.model)
 }

@@ -1,7 +1,6 @@
 package chitchat
 
 import (
-	"math/bits"
 	"net/netip"
 	"slices"
 	"time"
@@ -186,58 +185,14 @@ func (e *Engine) judge(ns *NodeState, now time.Time) {
 	// so that whoever has a fresher heartbeat answers with it.
 	phi, ok := e.fd.Phi(ns.slot, now)
 	suspect := e.fd.IsLive(ns.slot) && ok && phi > e.cfg.FailureDetector.PhiThreshold/2
-	switch {
-	case suspect && ns.deathHeard:
+	if suspect && ns.deathHeard {
 		// A death notice came before we shared the suspicion, and no
 		// heartbeat rose since: we share it now (applyNotices).
 		e.dieByNotice(ns, now)
 		suspect = false
-	case suspect && e.corroborated(ns, now):
-		// Our own verdict: mirror announces it with a death notice.
-		e.fd.MarkDead(ns.slot, now)
-		e.stats.DeathsCorroborated++
-		suspect = false
 	}
 	e.mirror(ns, now)
-	if !suspect {
-		ns.denials = 0
-	}
 	ns.suspect = suspect
-}
-
-// corroborationGroups is how many groups of senders (NodeState.denials)
-// must have named a suspect with a heartbeat no fresher than ours before
-// it is found dead below the threshold (corroborated).
-const corroborationGroups = 3
-
-// corroborated reports whether our suspicion of ns is shared widely enough
-// to find it dead before its phi reaches the threshold
-// (docs/design/scale.md §5): while it was our suspect (phi above half the
-// threshold), senders of corroborationGroups distinct groups named it with
-// a heartbeat no fresher than ours, and its last heartbeat rise here is at
-// least PhiThreshold gossip intervals old.
-//
-// Why: with partial digests a node hears a given peer's heartbeat rise
-// every few rounds, more rounds as N grows, and phi (elapsed time over the
-// mean interval between rises) reaches the threshold after that many more
-// rounds: at N = 5,000 the first verdict came about 57 rounds after a
-// kill. But a live node's heartbeat spreads to most of the cluster within
-// a mean interval; once we are past half the threshold, a peer with no
-// fresher heartbeat than ours is unlikely if the node lives, and peers of
-// three groups (our Syns list suspects, so every SynAck answers about
-// them) are very unlikely. The floor of PhiThreshold gossip intervals is
-// how long a cluster whose digests carry every node every round waits: a
-// pause shorter than that is never a death here either. A forger gains
-// nothing it does not have already: a single death notice makes a node
-// dead once our phi is past half the threshold (judge), and a denial
-// needs a sender speaking from its own address.
-func (e *Engine) corroborated(ns *NodeState, now time.Time) bool {
-	if bits.OnesCount8(ns.denials) < corroborationGroups {
-		return false
-	}
-	last, ok := e.fd.LastHeartbeat(ns.slot)
-	floor := time.Duration(e.cfg.FailureDetector.PhiThreshold * float64(e.cfg.GossipInterval))
-	return ok && now.Sub(last) >= floor
 }
 
 // mirror copies the detector's verdict on ns into its state.

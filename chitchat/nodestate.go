@@ -118,12 +118,6 @@ type nodeLocal struct {
 	left bool
 	// kvsShared: kvs is shared with a copy (see kvs).
 	kvsShared bool
-	// denials has a bit per group of senders (the top 3 bits of the
-	// sender's ref) whose digest named the node, while it was our suspect,
-	// with a heartbeat no fresher than ours: corroboration of the
-	// suspicion (Engine.corroborated). Cleared by any rise, a reset's
-	// baseline, and the end of the suspicion.
-	denials uint8
 }
 
 // nodeAlloc puts a NodeState and its nodeLocal in one allocation (192
@@ -278,13 +272,11 @@ func (ns *NodeState) trySetHeartbeat(h uint64) bool {
 		// detector still judges).
 		ns.heartbeat = h
 		ns.deathHeard = false
-		ns.denials = 0
 		return false
 	}
 	if h > ns.heartbeat {
 		ns.heartbeat = h
 		ns.deathHeard = false // alive after the notice's heartbeat
-		ns.denials = 0
 		return true
 	}
 	return false

@@ -277,9 +277,6 @@ func (e *Engine) observe(now time.Time, in Inbound, v *peerView, sender NodeID, 
 // node sent the digest itself (zero: none).
 func (e *Engine) observeEntries(now time.Time, d Digest, direct NodeID) {
 	i := 0
-	// denier is the sender's bit in NodeState.denials, computed at the
-	// first suspect the sender's entries do not refresh.
-	var denier uint8
 	for k := range d {
 		id := d[k].ID
 		var order int // states[i] compared to id; never 0 past the end
@@ -317,14 +314,7 @@ func (e *Engine) observeEntries(now time.Time, d Digest, direct NodeID) {
 				ns.heartbeat = gcHeartbeat
 			}
 		}
-		known := ns.heartbeat
 		e.observeHeartbeat(now, ns, d[k].Heartbeat, id == direct, id == direct)
-		if ns.suspect && id != direct && direct != (NodeID{}) && d[k].Heartbeat <= known {
-			if denier == 0 {
-				denier = 1 << (nodeRef(direct) >> 61)
-			}
-			ns.denials |= denier
-		}
 	}
 }
 
