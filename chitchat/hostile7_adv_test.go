@@ -210,20 +210,8 @@ func TestPropHostile7AdvertisedCountIsFresh(t *testing.T) {
 // else).
 func TestPropHostile7ComputeDeltaMatchesLookup(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		cfg := forTest(100)
-		cfg.ID = NodeID{Name: "c", Generation: 1, Addr: netip.MustParseAddrPort("10.0.0.1:7000")}
-		e, err := NewEngine(cfg, rand.New(rand.NewPCG(1, 2)), nil)
-		if err != nil {
-			t.Fatalf("NewEngine: %v", err)
-		}
+		e, idGen := seekEngine(t)
 		now := t0
-		idGen := rapid.Custom(func(t *rapid.T) NodeID {
-			return NodeID{
-				Name:       rapid.StringMatching(`[a-e]{1,2}`).Draw(t, "name"),
-				Generation: uint64(rapid.IntRange(0, 2).Draw(t, "gen")),
-				Addr:       netip.AddrPortFrom(netip.MustParseAddr("10.0.0.2"), uint16(7000+rapid.IntRange(0, 1).Draw(t, "port"))),
-			}
-		})
 		for _, id := range rapid.SliceOfN(idGen, 0, 30).Draw(t, "held") {
 			if id == e.Self() {
 				continue
@@ -242,30 +230,9 @@ func TestPropHostile7ComputeDeltaMatchesLookup(t *testing.T) {
 		}
 		// The digest: entries about held nodes (the ends on request),
 		// invented nodes and the self node, shuffled, some twice.
-		var d Digest
-		entry := func(id NodeID) DigestEntry {
+		perm := drawDigest(t, e, idGen, func(id NodeID) DigestEntry {
 			return DigestEntry{ID: id, NodeDigest: NodeDigest{Heartbeat: 1, MaxVersion: uint64(rapid.IntRange(0, 5).Draw(t, "listed max"))}}
-		}
-		if len(e.states) > 0 && rapid.Bool().Draw(t, "first") {
-			d = append(d, entry(e.states[0].id))
-		}
-		if len(e.states) > 0 && rapid.Bool().Draw(t, "last") {
-			d = append(d, entry(e.states[len(e.states)-1].id))
-		}
-		for range rapid.IntRange(0, 12).Draw(t, "held listed") {
-			if len(e.states) > 0 {
-				d = append(d, entry(e.states[rapid.IntRange(0, len(e.states)-1).Draw(t, "state")].id))
-			}
-		}
-		for _, id := range rapid.SliceOfN(idGen, 0, 8).Draw(t, "other listed") {
-			d = append(d, entry(id))
-		}
-		for range rapid.IntRange(0, 4).Draw(t, "duplicates") {
-			if len(d) > 0 {
-				d = append(d, d[rapid.IntRange(0, len(d)-1).Draw(t, "dup")])
-			}
-		}
-		perm := rapid.Permutation(d).Draw(t, "order")
+		})
 		listed := map[NodeID]NodeDigest{}
 		for _, en := range perm {
 			listed[en.ID] = en.NodeDigest // the last entry for an id wins
@@ -303,20 +270,8 @@ func TestPropHostile7ComputeDeltaMatchesLookup(t *testing.T) {
 // heartbeat moves.
 func TestPropHostile7ObserveEntriesMatchesLookup(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		cfg := forTest(100)
-		cfg.ID = NodeID{Name: "c", Generation: 1, Addr: netip.MustParseAddrPort("10.0.0.1:7000")}
-		e, err := NewEngine(cfg, rand.New(rand.NewPCG(1, 2)), nil)
-		if err != nil {
-			t.Fatalf("NewEngine: %v", err)
-		}
+		e, idGen := seekEngine(t)
 		now := t0
-		idGen := rapid.Custom(func(t *rapid.T) NodeID {
-			return NodeID{
-				Name:       rapid.StringMatching(`[a-e]{1,2}`).Draw(t, "name"),
-				Generation: uint64(rapid.IntRange(0, 2).Draw(t, "gen")),
-				Addr:       netip.AddrPortFrom(netip.MustParseAddr("10.0.0.2"), uint16(7000+rapid.IntRange(0, 1).Draw(t, "port"))),
-			}
-		})
 		// Held nodes, with heartbeats, from a first digest.
 		var first Digest
 		for _, id := range rapid.SliceOfN(idGen, 0, 30).Draw(t, "held") {
@@ -331,30 +286,9 @@ func TestPropHostile7ObserveEntriesMatchesLookup(t *testing.T) {
 		for _, ns := range e.states {
 			before[ns.id] = ns.heartbeat
 		}
-		var d Digest
-		entry := func(id NodeID) DigestEntry {
+		perm := drawDigest(t, e, idGen, func(id NodeID) DigestEntry {
 			return DigestEntry{ID: id, NodeDigest: NodeDigest{Heartbeat: uint64(rapid.IntRange(1, 12).Draw(t, "listed hb"))}}
-		}
-		if len(e.states) > 0 && rapid.Bool().Draw(t, "first") {
-			d = append(d, entry(e.states[0].id))
-		}
-		if len(e.states) > 0 && rapid.Bool().Draw(t, "last") {
-			d = append(d, entry(e.states[len(e.states)-1].id))
-		}
-		for range rapid.IntRange(0, 12).Draw(t, "held listed") {
-			if len(e.states) > 0 {
-				d = append(d, entry(e.states[rapid.IntRange(0, len(e.states)-1).Draw(t, "state")].id))
-			}
-		}
-		for _, id := range rapid.SliceOfN(idGen, 0, 8).Draw(t, "other listed") {
-			d = append(d, entry(id))
-		}
-		for range rapid.IntRange(0, 4).Draw(t, "duplicates") {
-			if len(d) > 0 {
-				d = append(d, d[rapid.IntRange(0, len(d)-1).Draw(t, "dup")])
-			}
-		}
-		perm := rapid.Permutation(d).Draw(t, "order")
+		})
 		listed := map[NodeID]uint64{}
 		for _, en := range perm {
 			listed[en.ID] = en.Heartbeat
@@ -380,6 +314,52 @@ func TestPropHostile7ObserveEntriesMatchesLookup(t *testing.T) {
 			if _, ok := listed[ns.id]; !ok && ns.id != stranger && ns.id != e.Self() && ns.heartbeat != before[ns.id] {
 				t.Fatalf("%v unlisted, heartbeat %d -> %d", ns.id, before[ns.id], ns.heartbeat)
 			}
+		}
+	})
+}
+
+// drawDigest draws an unsorted digest of entries made by entry: about the
+// first and last of e's states on request, held nodes, invented ones (from
+// idGen), some twice, in any order.
+func drawDigest(t *rapid.T, e *Engine, idGen *rapid.Generator[NodeID], entry func(NodeID) DigestEntry) []DigestEntry {
+	var d Digest
+	if len(e.states) > 0 && rapid.Bool().Draw(t, "first") {
+		d = append(d, entry(e.states[0].id))
+	}
+	if len(e.states) > 0 && rapid.Bool().Draw(t, "last") {
+		d = append(d, entry(e.states[len(e.states)-1].id))
+	}
+	for range rapid.IntRange(0, 12).Draw(t, "held listed") {
+		if len(e.states) > 0 {
+			d = append(d, entry(e.states[rapid.IntRange(0, len(e.states)-1).Draw(t, "state")].id))
+		}
+	}
+	for _, id := range rapid.SliceOfN(idGen, 0, 8).Draw(t, "other listed") {
+		d = append(d, entry(id))
+	}
+	for range rapid.IntRange(0, 4).Draw(t, "duplicates") {
+		if len(d) > 0 {
+			d = append(d, d[rapid.IntRange(0, len(d)-1).Draw(t, "dup")])
+		}
+	}
+	return rapid.Permutation(d).Draw(t, "order")
+}
+
+// seekEngine returns an engine of its own, and a generator of node IDs
+// crowded enough (5 names of 1 or 2 letters, 3 generations, 2 ports) for
+// digests to name held nodes, neighbours and duplicates.
+func seekEngine(t *rapid.T) (*Engine, *rapid.Generator[NodeID]) {
+	cfg := forTest(100)
+	cfg.ID = NodeID{Name: "c", Generation: 1, Addr: netip.MustParseAddrPort("10.0.0.1:7000")}
+	e, err := NewEngine(cfg, rand.New(rand.NewPCG(1, 2)), nil)
+	if err != nil {
+		t.Fatalf("NewEngine: %v", err)
+	}
+	return e, rapid.Custom(func(t *rapid.T) NodeID {
+		return NodeID{
+			Name:       rapid.StringMatching(`[a-e]{1,2}`).Draw(t, "name"),
+			Generation: uint64(rapid.IntRange(0, 2).Draw(t, "gen")),
+			Addr:       netip.AddrPortFrom(netip.MustParseAddr("10.0.0.2"), uint16(7000+rapid.IntRange(0, 1).Draw(t, "port"))),
 		}
 	})
 }
