@@ -147,9 +147,7 @@ func (ns *NodeState) applyDelta(now time.Time, d *NodeDelta, status deltaStatus,
 		if kv.Status != StatusSet {
 			v.MarkedAt = now
 		}
-		if ns.setVersioned(kv.Key, v) && v.Status != StatusDeleted {
-			l.fire(kv.Key, v.Value, ns.id)
-		}
+		ns.setVersionedFiring(kv.Key, v, l)
 	}
 	if d.MaxVersion < ns.maxVersion {
 		panic(fmt.Sprintf("chitchat: invariant violated: node %v: delta max version %d below state max version %d after apply",

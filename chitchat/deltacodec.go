@@ -41,9 +41,12 @@ const (
 	// enough for zstd to find repetition across keys, small enough to bound
 	// what one block can decompress to.
 	blockThreshold = 16 << 10
-	// blockOverhead bounds the framing of one block: fixarray, kind, bin16
+	// blockFrame is a block's framing before its data's bin header:
+	// fixarray and kind.
+	blockFrame = 1 + 1
+	// blockOverhead bounds the framing of one block: blockFrame and a bin16
 	// header (a block's data is never above blockThreshold bytes).
-	blockOverhead = 1 + 1 + 3
+	blockOverhead = blockFrame + 3
 	// deltaHeaderSize is the array16 header of a non-empty delta.
 	deltaHeaderSize = 3
 	// minCompressSize: below this a zstd frame costs more than it saves.
@@ -129,7 +132,7 @@ func rawBlocksSize(n int) int {
 	full, rest := n/blockThreshold, n%blockThreshold
 	size := full * (blockOverhead + blockThreshold)
 	if rest > 0 {
-		size += 1 + 1 + sizeBin(rest)
+		size += blockFrame + sizeBin(rest)
 	}
 	return size
 }
@@ -298,7 +301,7 @@ func (w *deltaWriter) flush(data []byte, more bool) {
 			// Framed, the only block costs deltaHeaderSize+blockOverhead
 			// where bare it costs a bin header: compressed only if that
 			// is still smaller, so that bound stays a bound.
-			saves = deltaHeaderSize+2+sizeBin(len(c)) < sizeBin(len(data))
+			saves = deltaHeaderSize+blockFrame+sizeBin(len(c)) < sizeBin(len(data))
 		}
 		if saves {
 			kind, data = blockZstd, c

@@ -36,8 +36,8 @@ func (e *Engine) computeDelta(now time.Time, v *peerView, budget int) Delta {
 	j, at := 0, 0
 	listedFrom := func(from int) {
 		for ; j < len(peer); j++ {
-			var order int
-			if from, order = e.seek(from, peer[j].ID); order == 0 {
+			var held bool
+			if from, held = e.seek(from, peer[j].ID); held {
 				at = from
 				return
 			}

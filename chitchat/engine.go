@@ -668,9 +668,7 @@ func (e *Engine) ResetNodeStateIfUpdate(now time.Time, id NodeID, kvs map[string
 		if v.Status != StatusSet && v.MarkedAt.IsZero() {
 			v.MarkedAt = now
 		}
-		if ns.setVersioned(k, v) && v.Status != StatusDeleted {
-			e.listeners.fire(k, v.Value, ns.id)
-		}
+		ns.setVersionedFiring(k, v, e.listeners)
 	}
 	ns.removeWhere(func(k string, _ VersionedValue) bool {
 		_, keep := kvs[k]

@@ -340,6 +340,14 @@ func (ns *NodeState) setVersioned(key string, v VersionedValue) bool {
 	return true
 }
 
+// setVersionedFiring is setVersioned for writes that come from elsewhere
+// (deltas, resets): it fires l if the write applied and is not a tombstone.
+func (ns *NodeState) setVersionedFiring(key string, v VersionedValue, l *listeners) {
+	if ns.setVersioned(key, v) && v.Status != StatusDeleted {
+		l.fire(key, v.Value, ns.id)
+	}
+}
+
 // put writes key's entry, keeping the fingerprint.
 func (ns *NodeState) put(key string, v VersionedValue) {
 	i := ns.kvs.find(key)

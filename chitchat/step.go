@@ -279,8 +279,8 @@ func (e *Engine) observeEntries(now time.Time, d Digest, direct NodeID) {
 	i := 0
 	for k := range d {
 		id := d[k].ID
-		var order int // states[i] compared to id; never 0 past the end
-		i, order = e.seek(i, id)
+		var held bool // e.states[i] is id's
+		i, held = e.seek(i, id)
 		if id == e.self {
 			e.checkSelfClaim(now, d[k].NodeDigest)
 			continue
@@ -293,7 +293,7 @@ func (e *Engine) observeEntries(now time.Time, d Digest, direct NodeID) {
 			continue
 		}
 		var ns *NodeState
-		if order == 0 {
+		if held {
 			ns = e.states[i]
 		} else {
 			gcHeartbeat, collected := e.gcHist.peek(id)
@@ -318,24 +318,24 @@ func (e *Engine) observeEntries(now time.Time, d Digest, direct NodeID) {
 	}
 }
 
-// seek returns the first index j >= from at which e.states[j].id >= id,
-// and 0 if that state is id's, 1 otherwise (also when j == len(e.states)).
+// seek returns the first index j >= from at which e.states[j].id >= id
+// (len(e.states) if none), and whether that state is id's.
 // A digest is sorted and, once partial (issue 13), lists a few dozen of
 // thousands of nodes: seek gallops from the previous entry's position,
 // then searches the last stride, so a digest of k entries costs
 // O(k log(N/k)) comparisons instead of a walk over every state (at
 // N = 1,000 the walk's string comparisons were a tenth of a simulated
 // round's CPU).
-func (e *Engine) seek(from int, id NodeID) (int, int) {
+func (e *Engine) seek(from int, id NodeID) (int, bool) {
 	states := e.states
 	if from >= len(states) {
-		return from, 1
+		return from, false
 	}
 	if states[from].id == id { // the common case in a full digest
-		return from, 0
+		return from, true
 	}
 	if states[from].id.Compare(id) > 0 {
-		return from, 1
+		return from, false
 	}
 	// states[lo].id < id; find hi with states[hi].id >= id, or the end.
 	lo, step := from, 1
@@ -347,11 +347,7 @@ func (e *Engine) seek(from int, id NodeID) (int, int) {
 	}
 	hi = min(hi, len(states)-1) + 1
 	j, found := slices.BinarySearchFunc(states[lo+1:hi], id, compareState)
-	j += lo + 1
-	if found {
-		return j, 0
-	}
-	return j, 1
+	return j + lo + 1, found
 }
 
 // observeHeartbeat records a heartbeat seen for ns. A rise is evidence of
