@@ -381,6 +381,7 @@ func (e *Engine) synDigest(now time.Time, budget int) (Digest, *Coverage) {
 		c.Summaries = rotateSummaries(c.Summaries, c)
 	}
 	e.cursor = bucketStart((first+c.Count)&(total-1), b)
+	e.partialCover = c.Count < total
 	return d, c
 }
 

@@ -49,6 +49,12 @@ type Engine struct {
 	padSyns bool
 	// round counts gossip rounds (Tick).
 	round uint32
+	// partialCover: our last Syn covered part of the ring only; ring
+	// monitors are then in force (monitor.go).
+	partialCover bool
+	// watched are the nodes we monitor, set at each liveness update
+	// (watchPredecessors); nil entries when there are fewer.
+	watched [monitorCount]*NodeState
 	tune  tuning
 	push  pushState
 	// streams schedules stream exchanges (stream.go).
@@ -613,7 +619,7 @@ func (e *Engine) scheduledForDeletion(ns *NodeState, now time.Time) bool {
 func (e *Engine) goneAt(ns *NodeState) (time.Time, bool) {
 	switch {
 	case ns.left:
-		return time.Unix(0, ns.leftAt), true
+		return ns.leftTime(), true
 	case ns.dead:
 		return e.fd.TimeOfDeath(ns.slot)
 	}

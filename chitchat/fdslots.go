@@ -100,12 +100,18 @@ func (d *slotDetector) ReportHeartbeat(slot uint64, now time.Time) {
 
 func (d *slotDetector) EnsureWindow(slot uint64) { d.track(slotIndex(slot)) }
 
+func (d *slotDetector) Mean(slot uint64) (time.Duration, bool) {
+	return d.node(slot).Mean(d.model)
+}
+
 func (d *slotDetector) Phi(slot uint64, now time.Time) (float64, bool) {
 	return d.node(slot).Phi(d.model, now)
 }
 
-func (d *slotDetector) UpdateLiveness(slot uint64, now time.Time) {
-	d.node(slot).UpdateLiveness(d.model, now)
+// UpdateLiveness judges slot at now by the given phi threshold (the
+// configured one, or more for a node ring monitors watch; monitor.go).
+func (d *slotDetector) UpdateLiveness(slot uint64, now time.Time, threshold float64) {
+	d.node(slot).UpdateLivenessAt(d.model, now, threshold)
 }
 
 func (d *slotDetector) MarkDead(slot uint64, now time.Time) { d.node(slot).MarkDead(d.model, now) }

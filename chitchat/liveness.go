@@ -24,7 +24,18 @@ type Round struct {
 // liveness (publishing the live-nodes watch) and collects dead nodes.
 func (e *Engine) Tick(now time.Time) Round {
 	t := e.targetSets()
-	nodes, deadTarget, seedTarget := selectTargets(e.rng, t.peers, t.live, t.dead, t.seeds)
+	monitor, monitored := netip.AddrPort{}, false
+	if e.monitoring() {
+		monitor, monitored = e.monitorTarget()
+	}
+	k := gossipCount
+	if monitored {
+		k-- // the monitor takes a random target's place
+	}
+	nodes, deadTarget, seedTarget := selectTargets(e.rng, t.peers, t.live, t.dead, t.seeds, k)
+	if monitored && !slices.Contains(nodes, monitor) {
+		nodes = append(nodes, monitor)
+	}
 	if deadTarget.IsValid() {
 		nodes = append(nodes, deadTarget)
 	}
@@ -150,6 +161,7 @@ type liveEntry struct {
 // target selection) off the detector.
 func (e *Engine) UpdateLiveness(now time.Time) {
 	e.noVictim = false // verdicts may change
+	e.watchPredecessors()
 	for _, ns := range e.states {
 		// Left nodes are out of the failure detector's hands (see
 		// checkLeft); they are collected after the grace period.
@@ -164,7 +176,7 @@ func (e *Engine) UpdateLiveness(now time.Time) {
 		gone = append(gone, e.fd.owner(slot).id)
 	}
 	for _, ns := range e.states {
-		if ns.left && e.cfg.FailureDetector.GracePeriodOver(time.Unix(0, ns.leftAt), now) {
+		if ns.left && e.cfg.FailureDetector.GracePeriodOver(ns.leftTime(), now) {
 			gone = append(gone, ns.id)
 		}
 	}
@@ -180,7 +192,7 @@ func (e *Engine) UpdateLiveness(now time.Time) {
 // verdict. A node found dead for the first time is announced with a death
 // notice, unless one came already (docs/design/scale.md §7).
 func (e *Engine) judge(ns *NodeState, now time.Time) {
-	e.fd.UpdateLiveness(ns.slot, now)
+	e.fd.UpdateLiveness(ns.slot, now, e.threshold(ns))
 	// A live node past half the threshold is a suspect: our Syns list it,
 	// so that whoever has a fresher heartbeat answers with it.
 	phi, ok := e.fd.Phi(ns.slot, now)

@@ -70,11 +70,17 @@ type nodeLocal struct {
 	// (Engine.forgetView).
 	forgotMax uint64
 	forgotAt  int64
-	// leftAt is when the node was found left (see left), in nanoseconds
-	// since the Unix epoch: 8 bytes instead of a time.Time's 24. It only
-	// measures the dead-node grace period (hours), for which the wall
-	// clock is good enough.
-	leftAt int64
+	// aside holds one of two values that never coexist (8 bytes paid once
+	// per node per observer, not twice):
+	//   - while left: when the node was found left (leftTime), in
+	//     nanoseconds since the Unix epoch, 8 bytes instead of a
+	//     time.Time's 24. It only measures the dead-node grace period
+	//     (hours), for which the wall clock is good enough;
+	//   - otherwise: the highest heartbeat named by a death notice we
+	//     applied or keep about the node's current suspicion or death
+	//     (deathHeartbeat), 0 if none. A left node is out of the failure
+	//     detector's hands, so it needs none.
+	aside uint64
 
 	// mark == Engine.markGen when the node is listed explicitly in the
 	// message being built or checked.
@@ -114,7 +120,7 @@ type nodeLocal struct {
 	deathHeard bool
 	// left is set once the node's LeftKey is known; from then on the
 	// failure detector no longer judges it and it is collected at
-	// leftAt plus the dead-node grace period.
+	// leftTime plus the dead-node grace period.
 	left bool
 	// kvsShared: kvs is shared with a copy (see kvs).
 	kvsShared bool
@@ -276,10 +282,50 @@ func (ns *NodeState) trySetHeartbeat(h uint64) bool {
 	}
 	if h > ns.heartbeat {
 		ns.heartbeat = h
-		ns.deathHeard = false // alive after the notice's heartbeat
+		if h > ns.deathHeartbeat() {
+			ns.deathHeard = false // alive after the notice's heartbeat
+		}
 		return true
 	}
 	return false
+}
+
+// leftTime returns when the node was found left; meaningful while left.
+func (ns *NodeState) leftTime() time.Time { return time.Unix(0, int64(ns.aside)) }
+
+// setLeft records that the node was found left at now, or (zero now) that
+// it is no longer left.
+func (ns *NodeState) setLeft(left bool, now time.Time) {
+	ns.left = left
+	ns.aside = 0
+	if left {
+		ns.aside = uint64(now.UnixNano())
+	}
+}
+
+// deathHeartbeat returns the highest heartbeat a death notice named about
+// the node's current suspicion or death (0: none). A hearsay rise up to it
+// is the dead node's past still circulating, not life
+// (Engine.observeHeartbeat).
+func (ns *NodeState) deathHeartbeat() uint64 {
+	if ns.left {
+		return 0
+	}
+	return ns.aside
+}
+
+// noteDeathHeartbeat raises the death heartbeat to h; clearDeathHeartbeat
+// drops it once the node shows life past it.
+func (ns *NodeState) noteDeathHeartbeat(h uint64) {
+	if !ns.left {
+		ns.aside = max(ns.aside, h)
+	}
+}
+
+func (ns *NodeState) clearDeathHeartbeat() {
+	if !ns.left {
+		ns.aside = 0
+	}
 }
 
 // set writes key=value with a new version, unless the key already holds that

@@ -436,6 +436,7 @@ func (e *Engine) applyNotices(now time.Time, in Inbound, fromMember bool, notice
 			// passes half the threshold (an observer that hears from the
 			// node less often than the first to find it dead would
 			// otherwise wait for its own full threshold).
+			ns.noteDeathHeartbeat(n.Heartbeat)
 			if phi, ok := e.fd.Phi(ns.slot, now); ok && phi <= e.cfg.FailureDetector.PhiThreshold/2 {
 				ns.deathHeard = true
 				continue

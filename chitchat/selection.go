@@ -12,19 +12,19 @@ type randSource interface {
 	IntN(n int) int
 }
 
-// selectTargets picks a round's gossip targets (docs/PROTOCOL.md §10.1): up to three live
-// peers (any peers while none is live), a dead peer with probability
+// selectTargets picks a round's gossip targets (docs/PROTOCOL.md §10.1): up to k live
+// peers (three, gossipCount, unless a ring monitor takes one's place) (any peers while none is live), a dead peer with probability
 // |dead|/(|live|+1), and a seed when no chosen peer was one, or when there
 // are fewer live peers than seeds, with probability |seeds|/(|live|+|dead|)
 // (always while nobody is live). Seeds keep a cluster that split at start-up
 // from staying split (CASSANDRA-150). The three groups are not deduplicated
 // against each other, as upstream. Inputs are sorted, deduplicated sets.
-func selectTargets(r randSource, peers, live, dead, seeds []netip.AddrPort) (nodes []netip.AddrPort, deadTarget, seedTarget netip.AddrPort) {
+func selectTargets(r randSource, peers, live, dead, seeds []netip.AddrPort, k int) (nodes []netip.AddrPort, deadTarget, seedTarget netip.AddrPort) {
 	pool := live
 	if len(pool) == 0 {
 		pool = peers
 	}
-	nodes = sample(r, pool, gossipCount)
+	nodes = sample(r, pool, k)
 	gossipedWithSeed := false
 	for _, n := range nodes {
 		if contains(seeds, n) {

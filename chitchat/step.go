@@ -386,6 +386,18 @@ func (e *Engine) observeHeartbeat(now time.Time, ns *NodeState, hb uint64, direc
 	if ns.trySetHeartbeat(hb) || (direct && first && hb > 0) {
 		e.evidence(ns)
 		if !ns.left {
+			if !direct && hb <= ns.deathHeartbeat() {
+				// A death notice named this heartbeat or a higher one:
+				// the node had it before it was found dead, and it is
+				// still spreading. It is its past, not life: reported,
+				// it would revive a dead node here (and keep a kept
+				// notice from applying) until the notice's own
+				// heartbeat came, then see it die again. The state
+				// keeps it, so anti-entropy is unchanged. The node
+				// itself, or a member vouching for it, is not hearsay.
+				return
+			}
+			ns.clearDeathHeartbeat()
 			e.fd.ReportHeartbeat(ns.slot, now)
 			if !ns.everLive {
 				// A node never seen live is judged at its first evidence,
@@ -556,8 +568,7 @@ func (e *Engine) checkLeft(now time.Time, ns *NodeState) {
 	has = has && lk.Status == StatusSet
 	switch {
 	case has && !ns.left:
-		ns.left = true
-		ns.leftAt = now.UnixNano()
+		ns.setLeft(true, now)
 		ns.live = false
 		ns.dead = false
 		e.setsChanged()
@@ -565,8 +576,7 @@ func (e *Engine) checkLeft(now time.Time, ns *NodeState) {
 		e.fd.Forget(ns.slot)
 		e.log.Info("node left", "node", ns.id)
 	case !has && ns.left:
-		ns.left = false
-		ns.leftAt = 0
+		ns.setLeft(false, now)
 		e.setsChanged()
 		e.log.Warn("node left, then its state lost the leave (a refuted forgery): back under the failure detector", "node", ns.id)
 	}

@@ -37,7 +37,14 @@ const (
 // garbage collection), and its window is reset so that, if it comes back,
 // it is judged on fresh intervals only. Its last heartbeat time is kept.
 func (n *Node) UpdateLiveness(m *Model, now time.Time) {
-	if phi, ok := n.Phi(m, now); ok && phi <= m.cfg.PhiThreshold {
+	n.UpdateLivenessAt(m, now, m.cfg.PhiThreshold)
+}
+
+// UpdateLivenessAt is UpdateLiveness with phi threshold instead of the
+// configured one, for an owner that judges some nodes more leniently (an
+// observer that defers to better-placed ones).
+func (n *Node) UpdateLivenessAt(m *Model, now time.Time, threshold float64) {
+	if phi, ok := n.Phi(m, now); ok && phi <= threshold {
 		n.flags = n.flags&^stateDead | stateLive
 		return
 	}

@@ -191,6 +191,15 @@ func (w *Window) mean(m *Model) float64 {
 	return (w.sumNanos(m)/1e9 + priorWeight*m.priorSecs) / (float64(w.len(m)) + priorWeight)
 }
 
+// Mean returns the mean interval phi divides by (smoothed by the prior);
+// ok is false when Phi's is.
+func (w *Window) Mean(m *Model) (mean time.Duration, ok bool) {
+	if w.seq == 0 && (w.flags&flagHeard == 0 || !m.cfg.LearnedPrior) {
+		return 0, false
+	}
+	return time.Duration(w.mean(m) * 1e9), true
+}
+
 // Phi is the time elapsed from the last heartbeat to now in mean
 // intervals; ok is false while there is nothing to judge by: no interval,
 // and with LearnedPrior no heartbeat since the last reset either (a node

@@ -1,0 +1,103 @@
+package chitchat
+
+import (
+	"net/netip"
+	"slices"
+)
+
+// Ring monitors (docs/design/scale.md §5, "Monitors on the ring").
+//
+// When a Syn no longer carries the whole digest, an observer sees a rise of
+// a given node's heartbeat only every few rounds (every ~9 at N = 5,000),
+// and irregularly: a threshold of 8 such intervals is slow, and over N²
+// (observer, node) pairs its tail finds live nodes dead. So each node
+// gossips, in every round, with one of its monitorCount live successors on
+// the ring of refs (in turn) in place of one of its random targets: its
+// monitors hear from it directly every monitorCount rounds at most, judge
+// it on short, regular intervals, and announce its death with a notice
+// that every observer sharing the suspicion applies. Every other observer
+// defers to them: its own verdict needs deferFactor times the threshold.
+//
+// Monitors are a function of the live set and the ring only, so every node
+// with the same view agrees on them; views that differ (a node just
+// joined, or just found dead) make a node monitored by a few more or fewer
+// observers for a round or two, never by none while it has live
+// successors. While the whole digest fits a Syn, or with push off (no
+// death notices to defer to), nothing here applies: targets and verdicts
+// are upstream's.
+const (
+	// monitorCount is how many successors monitor a node. Three: a node
+	// dies with one of its monitors at once (a rack) and is still watched.
+	monitorCount = 3
+	// deferFactor multiplies the phi threshold of an observer that is not
+	// one of a node's monitors.
+	deferFactor = 2
+)
+
+// monitoring reports whether ring monitors are in force: our last Syn
+// covered part of the ring only, and death notices are pushed.
+func (e *Engine) monitoring() bool { return e.partialCover && e.pushEnabled() }
+
+// ringIndex returns ns's position in byRef.
+func (e *Engine) ringIndex(ns *NodeState) int {
+	j, _ := slices.BinarySearchFunc(e.byRef, ns.ref, compareRef)
+	for ; j < len(e.byRef) && e.byRef[j] != ns; j++ {
+	}
+	return j
+}
+
+// monitorTarget returns the live successor of ours that this round's Syn
+// goes to: the (round mod monitorCount)-th, or the last there is if there
+// are fewer.
+func (e *Engine) monitorTarget() (netip.AddrPort, bool) {
+	n := len(e.byRef)
+	want := int(e.round % monitorCount)
+	var found *NodeState
+	i := e.ringIndex(e.selfNS)
+	for step, seen := 1, 0; step < n && seen <= want; step++ {
+		ns := e.byRef[(i+step)%n]
+		if ns.live && !ns.left {
+			found, seen = ns, seen+1
+		}
+	}
+	if found == nil {
+		return netip.AddrPort{}, false
+	}
+	return found.id.Addr, true
+}
+
+// watchPredecessors records our monitorCount live predecessors on the
+// ring, the nodes we monitor (Engine.watched). Called at the start of each
+// liveness update: verdicts made during it do not move the set.
+func (e *Engine) watchPredecessors() {
+	e.watched = [monitorCount]*NodeState{}
+	if !e.monitoring() {
+		return
+	}
+	n := len(e.byRef)
+	i := e.ringIndex(e.selfNS)
+	for step, k := 1, 0; step < n && k < monitorCount; step++ {
+		ns := e.byRef[(i-step+n)%n]
+		if ns.live && !ns.left {
+			e.watched[k] = ns
+			k++
+		}
+	}
+}
+
+// threshold returns the phi threshold ns is judged by here: the configured
+// one, or deferFactor times it when monitors are in force, we are not one
+// of ns's, and our own view of it is sparser than theirs (our mean interval
+// between its rises exceeds the monitorCount rounds within which a monitor
+// hears from it directly). At N = 1,000 an observer sees a rise every
+// round or two and judges as well as a monitor; at 5,000, every 9 or so.
+func (e *Engine) threshold(ns *NodeState) float64 {
+	t := e.cfg.FailureDetector.PhiThreshold
+	if !e.monitoring() || slices.Contains(e.watched[:], ns) {
+		return t
+	}
+	if mean, ok := e.fd.Mean(ns.slot); ok && mean <= monitorCount*e.cfg.GossipInterval {
+		return t
+	}
+	return t * deferFactor
+}

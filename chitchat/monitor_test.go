@@ -1,0 +1,188 @@
+package chitchat
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+)
+
+// Ring monitors (monitor.go, docs/design/scale.md §5).
+
+// partialPushNet is livePushNet with Syns that cover one bucket of four
+// nodes: the digest never fits, as at N = 5,000 with 1,400-byte datagrams.
+func partialPushNet(t *testing.T, n int) *pushNet {
+	t.Helper()
+	p := livePushNet(t, n, nil)
+	for _, e := range p.engines {
+		e.tune = tuning{bucketTarget: 4, maxBuckets: 1}
+		e.CreateSyn(p.now)
+		if !e.monitoring() {
+			t.Fatalf("%v: monitors not in force with one bucket per Syn", e.Self())
+		}
+	}
+	return p
+}
+
+// ringFrom returns the other nodes of e's ring in ring order from e on:
+// successors first, predecessors last.
+func ringFrom(e *Engine) []*NodeState {
+	i := e.ringIndex(e.selfNS)
+	var ring []*NodeState
+	for step := 1; step < len(e.byRef); step++ {
+		ring = append(ring, e.byRef[(i+step)%len(e.byRef)])
+	}
+	return ring
+}
+
+// A node's Syn goes, in turn, to each of its three live successors on the
+// ring, and to two random live peers; with the whole digest in each Syn,
+// targets are upstream's three random live peers.
+func TestRingMonitorsAreGossipedWithInTurn(t *testing.T) {
+	p := partialPushNet(t, 12)
+	e := p.engines[0]
+	ring := ringFrom(e)
+	// Dead successors are skipped: the first successor dies here.
+	e.fd.MarkDead(ring[0].slot, p.now)
+	e.mirror(ring[0], p.now)
+	succ := []netip.AddrPort{ring[1].id.Addr, ring[2].id.Addr, ring[3].id.Addr}
+	seen := map[netip.AddrPort]int{}
+	for range 6 {
+		p.now = p.now.Add(time.Second)
+		want := succ[e.round%monitorCount] // the round Tick is about to start
+		r := e.Tick(p.now)
+		if !slices.Contains(r.Targets, want) {
+			t.Errorf("round %d: targets %v lack the monitor %v", e.round, r.Targets, want)
+		}
+		for _, a := range r.Targets {
+			if a == ring[0].id.Addr && len(r.Targets) < 4 {
+				t.Errorf("round %d: the dead successor was a live target: %v", e.round, r.Targets)
+			}
+		}
+		seen[want]++
+	}
+	for _, a := range succ {
+		if seen[a] != 2 {
+			t.Errorf("monitor %v was targeted %d times in 6 rounds, want 2", a, seen[a])
+		}
+	}
+
+	// The whole digest fits: upstream's three random live peers.
+	full := livePushNet(t, 12, nil)
+	f := full.engines[0]
+	f.CreateSyn(full.now)
+	if f.monitoring() {
+		t.Fatal("monitors in force though every Syn carries the whole digest")
+	}
+	if got := f.Tick(full.now.Add(time.Second)).Targets; len(got) < gossipCount {
+		t.Errorf("full digest: targets %v, want at least %d", got, gossipCount)
+	}
+}
+
+// An observer judges the nodes it monitors (its three live predecessors)
+// at the threshold; the others, when it hears of them less often than a
+// monitor does, at deferFactor times the threshold: it leaves the verdict to
+// their monitors' notices. One that hears of a node as often as a monitor
+// judges it at the threshold.
+func TestRingMonitorsJudgeOthersDefer(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		every     time.Duration // between heartbeat rises
+		monitored bool
+		deadAfter float64 // in mean intervals, with the threshold at 8
+	}{
+		{"monitored, sparse", 4 * time.Second, true, 8},
+		{"not monitored, sparse", 4 * time.Second, false, 8 * deferFactor},
+		{"not monitored, dense", time.Second, false, 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := partialPushNet(t, 12)
+			e := p.engines[0]
+			ring := ringFrom(e)
+			x := ring[len(ring)-1] // the nearest predecessor
+			if !tc.monitored {
+				x = ring[len(ring)/2]
+			}
+			// Rises every tc.every for 40 intervals: the window's mean is
+			// tc.every whatever came before.
+			now := p.now
+			for range 40 {
+				now = now.Add(tc.every)
+				for _, ns := range ring {
+					e.observeHeartbeat(now, ns, ns.heartbeat+1, false, false)
+				}
+				e.UpdateLiveness(now)
+			}
+			if _, ok := e.fd.Mean(x.slot); !ok {
+				t.Fatal("no mean")
+			}
+			if got := slices.Contains(e.watched[:], x); got != tc.monitored {
+				t.Fatalf("monitored = %v, want %v (watched %v)", got, tc.monitored, e.watched)
+			}
+			mean, _ := e.fd.Mean(x.slot)
+			at := func(k float64) time.Time { return now.Add(time.Duration(k * float64(mean))) }
+			e.UpdateLiveness(at(tc.deadAfter - 0.5))
+			if !isLive(e, x.id) {
+				t.Fatalf("dead %.1f mean intervals after its last rise, want live until %v", tc.deadAfter-0.5, tc.deadAfter)
+			}
+			e.UpdateLiveness(at(tc.deadAfter + 0.5))
+			if isLive(e, x.id) {
+				t.Errorf("live %.1f mean intervals after its last rise, want dead after %v", tc.deadAfter+0.5, tc.deadAfter)
+			}
+		})
+	}
+}
+
+// A death notice names the heartbeat the node had when it was found dead.
+// Heartbeats up to it that reach us later from hearsay are the dead node's
+// past still spreading: they neither revive it nor void a notice we keep.
+// A heartbeat past it, or word from the node itself, is life.
+func TestDeathNoticeHeartbeatIsThePast(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		rise   uint64 // above our heartbeat when the notice came
+		direct bool
+		live   bool
+	}{
+		{"hearsay up to the notice's", 5, false, false},
+		{"hearsay past the notice's", 6, false, true},
+		{"the node itself", 3, true, true},
+	} {
+		for _, kept := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/kept %v", tc.name, kept), func(t *testing.T) {
+				p := livePushNet(t, 4, nil)
+				e, x := p.engines[0], p.engines[3]
+				ns := e.node(x.Self())
+				hb := ns.heartbeat
+				notice := &Push{ClusterID: "default-cluster", Notices: []Notice{{Kind: NoticeDead, ID: x.Self(), Heartbeat: hb + 5}}}
+				at := p.now.Add(6 * time.Second) // past half the threshold
+				if kept {
+					at = p.now // kept until then
+				}
+				e.Step(at, Inbound{}, wire(t, notice))
+				if isLive(e, x.Self()) != kept {
+					t.Fatalf("live = %v after the notice, want %v", !kept, kept)
+				}
+				rise := p.now.Add(2 * time.Second)
+				if !kept {
+					rise = at.Add(time.Second)
+				}
+				e.observeHeartbeat(rise, ns, hb+tc.rise, tc.direct, tc.direct)
+				if ns.heartbeat != hb+tc.rise {
+					t.Errorf("state heartbeat %d, want %d: anti-entropy must keep it", ns.heartbeat, hb+tc.rise)
+				}
+				// Half the threshold (about 8 s here) after the notice's
+				// last rise, short of the threshold.
+				judged := p.now.Add(5500 * time.Millisecond)
+				if !kept {
+					judged = rise.Add(time.Second)
+				}
+				e.UpdateLiveness(judged)
+				if got := isLive(e, x.Self()); got != tc.live {
+					t.Errorf("live = %v after a rise of %d (notice +5, direct %v), want %v", got, tc.rise, tc.direct, tc.live)
+				}
+			})
+		}
+	}
+}
