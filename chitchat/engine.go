@@ -55,8 +55,8 @@ type Engine struct {
 	// watched are the nodes we monitor, set at each liveness update
 	// (watchPredecessors); nil entries when there are fewer.
 	watched [monitorCount]*NodeState
-	tune  tuning
-	push  pushState
+	tune    tuning
+	push    pushState
 	// streams schedules stream exchanges (stream.go).
 	streams streamState
 	// events is the log of membership events (events.go).
