@@ -71,8 +71,8 @@ func TestHostile8ForgedDeathHeartbeatMutesHearsay(t *testing.T) {
 			now, trace, deadFor := p.now, "", 0
 			for r := 1; r <= 60; r++ {
 				now = now.Add(time.Second)
-				if tc.repeat {
-					e.Step(now, from, wire(t, hostile8Dead(x.Self(), tc.claim)))
+				if tc.repeat { // a new heartbeat each time: not a duplicate push
+					e.Step(now, from, wire(t, hostile8Dead(x.Self(), tc.claim+uint64(r))))
 				}
 				hostile8Hearsay(t, now, e, y, ns, hb+uint64(r))
 				e.UpdateLiveness(now)

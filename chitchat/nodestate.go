@@ -124,6 +124,10 @@ type nodeLocal struct {
 	left bool
 	// kvsShared: kvs is shared with a copy (see kvs).
 	kvsShared bool
+	// pastRises counts the hearsay rises up to the death heartbeat
+	// (deathHeartbeat) taken as the node's past since it was noted
+	// (Engine.observeHeartbeat); it fits the padding after the flags.
+	pastRises uint8
 }
 
 // nodeAlloc puts a NodeState and its nodeLocal in one allocation (192
@@ -297,7 +301,7 @@ func (ns *NodeState) leftTime() time.Time { return time.Unix(0, int64(ns.aside))
 // it is no longer left.
 func (ns *NodeState) setLeft(left bool, now time.Time) {
 	ns.left = left
-	ns.aside = 0
+	ns.aside, ns.pastRises = 0, 0
 	if left {
 		ns.aside = uint64(now.UnixNano())
 	}
@@ -315,7 +319,9 @@ func (ns *NodeState) deathHeartbeat() uint64 {
 }
 
 // noteDeathHeartbeat raises the death heartbeat to h; clearDeathHeartbeat
-// drops it once the node shows life past it.
+// drops it once the node shows life past it. A notice noted again does not
+// reset pastRises: repeated notices must not mute the node's rises for
+// longer than one does.
 func (ns *NodeState) noteDeathHeartbeat(h uint64) {
 	if !ns.left {
 		ns.aside = max(ns.aside, h)
@@ -324,7 +330,7 @@ func (ns *NodeState) noteDeathHeartbeat(h uint64) {
 
 func (ns *NodeState) clearDeathHeartbeat() {
 	if !ns.left {
-		ns.aside = 0
+		ns.aside, ns.pastRises = 0, 0
 	}
 }
 

@@ -2,6 +2,7 @@ package chitchat
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"slices"
 	"time"
@@ -386,7 +387,7 @@ func (e *Engine) observeHeartbeat(now time.Time, ns *NodeState, hb uint64, direc
 	if ns.trySetHeartbeat(hb) || (direct && first && hb > 0) {
 		e.evidence(ns)
 		if !ns.left {
-			if !direct && hb <= ns.deathHeartbeat() {
+			if !direct && hb <= ns.deathHeartbeat() && int(ns.pastRises) < e.pastRisesAllowed() {
 				// A death notice named this heartbeat or a higher one:
 				// the node had it before it was found dead, and it is
 				// still spreading. It is its past, not life: reported,
@@ -395,9 +396,20 @@ func (e *Engine) observeHeartbeat(now time.Time, ns *NodeState, hb uint64, direc
 				// heartbeat came, then see it die again. The state
 				// keeps it, so anti-entropy is unchanged. The node
 				// itself, or a member vouching for it, is not hearsay.
+				//
+				// Only a few such rises: a dead node's past reaches us
+				// as a few rises (each a view fresher than ours), a live
+				// node's rises never stop. The notice's heartbeat is
+				// unchecked (anyone can name 2^62), so without a bound
+				// one forged notice muted a live node's rises here until
+				// its next direct contact (every N/4 rounds or so).
+				ns.pastRises++
 				return
 			}
+			// Life: it voids a kept notice too, whatever heartbeat the
+			// notice named (trySetHeartbeat voids it on a rise past it).
 			ns.clearDeathHeartbeat()
+			ns.deathHeard = false
 			e.fd.ReportHeartbeat(ns.slot, now)
 			if !ns.everLive {
 				// A node never seen live is judged at its first evidence,
@@ -408,6 +420,17 @@ func (e *Engine) observeHeartbeat(now time.Time, ns *NodeState, hb uint64, direc
 			}
 		}
 	}
+}
+
+// pastRisesAllowed returns how many hearsay rises up to a death notice's
+// heartbeat observeHeartbeat takes as the node's past: the most that,
+// arriving one per mean interval, leave the next (reported) rise short of
+// half the threshold, where a kept notice applies. So notices, however
+// high the heartbeat they name and however often they come, cannot kill a
+// node whose rises keep coming at their usual pace (2 at the default
+// threshold of 8).
+func (e *Engine) pastRisesAllowed() int {
+	return min(max(int(math.Ceil(e.cfg.FailureDetector.PhiThreshold/2))-2, 0), math.MaxUint8)
 }
 
 // applyDelta applies every node delta, creating the nodes a delta from
