@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"pgregory.net/rapid"
 )
 
 // Hostile review 8: the death notice's heartbeat (NodeState.aside, issue
@@ -136,4 +138,48 @@ func TestHostile8OwnWordVoidsAKeptNotice(t *testing.T) {
 			})
 		}
 	}
+}
+
+// Whatever death notices a forger sends (any heartbeat, at any time, from
+// a member's address or not) and however irregular the victim's hearsay
+// rises, a live victim dead at the receiver is live again after at most
+// pastRisesAllowed()+1 rises: a forged notice kills for a moment, as any
+// notice could before 933efbb (then: one rise), never until the next
+// direct contact.
+func TestHostile8PropForgedNoticesKillForAMoment(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		p := livePushNet(t, 4, nil)
+		e, y, z, x := p.engines[0], p.engines[1], p.engines[2], p.engines[3]
+		ns := e.node(x.Self())
+		allowed := e.pastRisesAllowed()
+		now, hb := p.now, ns.heartbeat
+		risesWhileDead := 0
+		for i := range 60 {
+			now = now.Add(time.Duration(rapid.IntRange(100, 4000).Draw(rt, "ms")) * time.Millisecond)
+			if rapid.IntRange(0, 2).Draw(rt, "forge") > 0 {
+				claim := rapid.SampledFrom([]uint64{hb, hb + 3, hb + 100, 1 << 50, maxSafeVersion}).Draw(rt, "claim") + uint64(i)
+				from := Inbound{From: attacker}
+				if rapid.Bool().Draw(rt, "member") {
+					from = Inbound{From: z.Self().Addr, Authentic: true}
+				}
+				e.Step(now, from, wireNoTB(rt, EncodeMessage(hostile8Dead(x.Self(), claim))))
+			}
+			if rapid.IntRange(0, 3).Draw(rt, "rise") > 0 {
+				hb += uint64(rapid.IntRange(1, 5).Draw(rt, "by"))
+				syn := &Syn{ClusterID: "default-cluster", Digest: Digest{
+					{ID: x.Self(), NodeDigest: NodeDigest{Heartbeat: hb, LastGCVersion: ns.lastGCVersion, MaxVersion: ns.maxVersion}},
+				}}
+				e.Step(now, Inbound{From: y.Self().Addr, Authentic: true}, wireNoTB(rt, EncodeMessage(syn)))
+				if !isLive(e, x.Self()) {
+					risesWhileDead++
+				}
+			}
+			e.UpdateLiveness(now)
+			if isLive(e, x.Self()) {
+				risesWhileDead = 0
+			} else if risesWhileDead > allowed {
+				rt.Fatalf("step %d: x dead after %d hearsay rises while dead (at most %d muted)", i, risesWhileDead, allowed)
+			}
+		}
+	})
 }
