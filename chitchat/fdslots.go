@@ -108,10 +108,15 @@ func (d *slotDetector) Phi(slot uint64, now time.Time) (float64, bool) {
 	return d.node(slot).Phi(d.model, now)
 }
 
-// UpdateLiveness judges slot at now by the given phi threshold (the
-// configured one, or more for a node ring monitors watch; monitor.go).
-func (d *slotDetector) UpdateLiveness(slot uint64, now time.Time, threshold float64) {
-	d.node(slot).UpdateLivenessAt(d.model, now, threshold)
+// PhiBy is slot's phi with the prior capped as bar b says.
+func (d *slotDetector) PhiBy(slot uint64, now time.Time, b failuredetector.Bar) (float64, bool) {
+	return d.node(slot).PhiCapped(d.model, now, b.MaxPrior)
+}
+
+// UpdateLiveness judges slot at now by bar b (Engine.bar: the configured
+// threshold, or another for ring monitors; monitor.go).
+func (d *slotDetector) UpdateLiveness(slot uint64, now time.Time, b failuredetector.Bar) {
+	d.node(slot).UpdateLivenessBy(d.model, now, b)
 }
 
 func (d *slotDetector) MarkDead(slot uint64, now time.Time) { d.node(slot).MarkDead(d.model, now) }

@@ -3,6 +3,9 @@ package chitchat
 import (
 	"net/netip"
 	"slices"
+	"time"
+
+	"github.com/gossipkit/chitchat-go/failuredetector"
 )
 
 // Ring monitors (docs/design/scale.md §5, "Monitors on the ring").
@@ -85,19 +88,37 @@ func (e *Engine) watchPredecessors() {
 	}
 }
 
-// threshold returns the phi threshold ns is judged by here: the configured
-// one, or deferFactor times it when monitors are in force, we are not one
-// of ns's, and our own view of it is sparser than theirs (our mean interval
-// between its rises exceeds the monitorCount rounds within which a monitor
-// hears from it directly). At N = 1,000 an observer sees a rise every
-// round or two and judges as well as a monitor; at 5,000, every 9 or so.
-func (e *Engine) threshold(ns *NodeState) float64 {
-	t := e.cfg.FailureDetector.PhiThreshold
-	if !e.monitoring() || slices.Contains(e.watched[:], ns) {
-		return t
+// bar returns what ns is judged by here (the detector's phi threshold,
+// and a cap on its prior):
+//   - a node we monitor: the configured threshold, with the prior capped at
+//     monitorCount gossip intervals: it gossips with us at least that
+//     often, however rarely we hear of a typical peer (the learned prior,
+//     about 9 rounds at N = 5,000, would otherwise weigh as 5 intervals in
+//     its mean, and hold our verdict back for as long as its window holds
+//     few intervals);
+//   - another node, when our own view of it is sparser than its monitors'
+//     (our mean interval between its rises exceeds the monitorCount rounds
+//     within which a monitor hears from it directly): deferFactor times
+//     the threshold; at N = 1,000 an observer sees a rise every round or
+//     two and judges as well as a monitor, at 5,000 every 9 or so;
+//   - otherwise, or when monitors are not in force: the configuration.
+func (e *Engine) bar(ns *NodeState) failuredetector.Bar {
+	b := failuredetector.Bar{Threshold: e.cfg.FailureDetector.PhiThreshold}
+	if !e.monitoring() {
+		return b
 	}
-	if mean, ok := e.fd.Mean(ns.slot); ok && mean <= monitorCount*e.cfg.GossipInterval {
-		return t
+	every := monitorCount * e.cfg.GossipInterval
+	if slices.Contains(e.watched[:], ns) {
+		b.MaxPrior = every
+		return b
 	}
-	return t * deferFactor
+	if mean, ok := e.fd.Mean(ns.slot); !ok || mean > every {
+		b.Threshold *= deferFactor
+	}
+	return b
+}
+
+// phi returns ns's phi as judge and death notices weigh it (bar's prior).
+func (e *Engine) phi(ns *NodeState, now time.Time) (float64, bool) {
+	return e.fd.PhiBy(ns.slot, now, e.bar(ns))
 }

@@ -186,3 +186,43 @@ func TestDeathNoticeHeartbeatIsThePast(t *testing.T) {
 		}
 	}
 }
+
+// A node we monitor is judged with the prior of its mean capped at
+// monitorCount gossip intervals: it gossips with us at least that often,
+// however rarely we hear of a typical peer (whose intervals the prior
+// learned). Nodes we do not monitor keep the learned prior.
+func TestRingMonitorsCapThePrior(t *testing.T) {
+	p := partialPushNet(t, 12)
+	e := p.engines[0]
+	ring := ringFrom(e)
+	x, y := ring[len(ring)-1], ring[len(ring)/2] // monitored, not
+	// Every peer rises every 9 s: the learned prior climbs well above
+	// monitorCount intervals (3 s here).
+	now := p.now
+	for range 60 {
+		now = now.Add(9 * time.Second)
+		for _, ns := range ring {
+			e.observeHeartbeat(now, ns, ns.heartbeat+1, false, false)
+		}
+		e.UpdateLiveness(now)
+	}
+	every := monitorCount * e.cfg.GossipInterval
+	if prior := e.fd.model.Prior(); prior <= every {
+		t.Fatalf("learned prior %v, want above %v", prior, every)
+	}
+	if b := e.bar(x); b.MaxPrior != every || b.Threshold != e.cfg.FailureDetector.PhiThreshold {
+		t.Errorf("monitored node's bar %+v, want the threshold and the prior capped at %v", b, every)
+	}
+	if b := e.bar(y); b.MaxPrior != 0 {
+		t.Errorf("unmonitored node's bar %+v, want no cap", b)
+	}
+	later := now.Add(5 * time.Second)
+	capped, _ := e.phi(x, later)
+	learned, _ := e.fd.Phi(x.slot, later)
+	if capped <= learned {
+		t.Errorf("monitored node's phi %.4f with the capped prior, want above %.4f with the learned one", capped, learned)
+	}
+	if got, _ := e.phi(y, later); got != func() float64 { v, _ := e.fd.Phi(y.slot, later); return v }() {
+		t.Errorf("unmonitored node's phi %.4f, want the learned prior's", got)
+	}
+}

@@ -437,7 +437,7 @@ func (e *Engine) applyNotices(now time.Time, in Inbound, fromMember bool, notice
 			// node less often than the first to find it dead would
 			// otherwise wait for its own full threshold).
 			ns.noteDeathHeartbeat(n.Heartbeat)
-			if phi, ok := e.fd.Phi(ns.slot, now); ok && phi <= e.cfg.FailureDetector.PhiThreshold/2 {
+			if phi, ok := e.phi(ns, now); ok && phi <= e.cfg.FailureDetector.PhiThreshold/2 {
 				ns.deathHeard = true
 				continue
 			}

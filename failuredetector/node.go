@@ -37,14 +37,24 @@ const (
 // garbage collection), and its window is reset so that, if it comes back,
 // it is judged on fresh intervals only. Its last heartbeat time is kept.
 func (n *Node) UpdateLiveness(m *Model, now time.Time) {
-	n.UpdateLivenessAt(m, now, m.cfg.PhiThreshold)
+	n.UpdateLivenessBy(m, now, Bar{Threshold: m.cfg.PhiThreshold})
 }
 
-// UpdateLivenessAt is UpdateLiveness with phi threshold instead of the
-// configured one, for an owner that judges some nodes more leniently (an
-// observer that defers to better-placed ones).
-func (n *Node) UpdateLivenessAt(m *Model, now time.Time, threshold float64) {
-	if phi, ok := n.Phi(m, now); ok && phi <= threshold {
+// Bar is what one judgement of a node goes by, for an owner that judges
+// some nodes otherwise than the configuration says (an observer that
+// defers to better-placed ones, or knows it hears from a node more often
+// than from its typical peer).
+type Bar struct {
+	// Threshold replaces Config.PhiThreshold.
+	Threshold float64
+	// MaxPrior, if not 0, caps the prior in the node's mean
+	// (Window.PhiCapped).
+	MaxPrior time.Duration
+}
+
+// UpdateLivenessBy is UpdateLiveness by bar b instead of the configuration.
+func (n *Node) UpdateLivenessBy(m *Model, now time.Time, b Bar) {
+	if phi, ok := n.PhiCapped(m, now, b.MaxPrior); ok && phi <= b.Threshold {
 		n.flags = n.flags&^stateDead | stateLive
 		return
 	}

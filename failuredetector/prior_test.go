@@ -216,3 +216,61 @@ func TestLearnedPriorDeathSticks(t *testing.T) {
 		})
 	}
 }
+
+// A capped prior weighs in the mean as priorWeight intervals of the cap
+// when the learned prior is above it; below it, the cap changes nothing.
+// Bar.MaxPrior reaches the verdict.
+func TestPhiCappedPrior(t *testing.T) {
+	m, err := NewModel(learnedConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Peers beating every 9 s teach a prior of about 9 s.
+	for range 400 {
+		var w Window
+		w.ReportHeartbeat(m, t0)
+		w.ReportHeartbeat(m, t0.Add(9*time.Second))
+	}
+	var n Node
+	now := t0
+	for range 4 { // three intervals of 1 s (learned too)
+		n.ReportHeartbeat(m, now)
+		now = now.Add(time.Second)
+	}
+	prior := m.Prior().Seconds()
+	if prior < 8.5 {
+		t.Fatalf("learned prior %.2fs, want about 9s", prior)
+	}
+	last := now.Add(-time.Second)
+	at := last.Add(20 * time.Second)
+	tests := []struct {
+		name     string
+		maxPrior time.Duration
+		mean     float64 // seconds
+	}{
+		{"no cap", 0, (3 + 5*prior) / 8},
+		{"cap below the prior", 2 * time.Second, (3 + 5*2.0) / 8},
+		{"cap above the prior", 20 * time.Second, (3 + 5*prior) / 8},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			phi, ok := n.PhiCapped(m, at, tc.maxPrior)
+			if want := 20 / tc.mean; !ok || math.Abs(phi-want) > 1e-9 {
+				t.Errorf("PhiCapped = %v, %v; want %v", phi, ok, want)
+			}
+			// The verdict follows the same mean: dead just past the
+			// threshold, live just before it.
+			threshold := 20/tc.mean + 0.01
+			for _, d := range []struct {
+				threshold float64
+				live      bool
+			}{{threshold, true}, {threshold - 0.02, false}} {
+				k := n
+				k.UpdateLivenessBy(m, at, Bar{Threshold: d.threshold, MaxPrior: tc.maxPrior})
+				if k.IsLive() != d.live {
+					t.Errorf("threshold %.3f: live = %v, want %v", d.threshold, k.IsLive(), d.live)
+				}
+			}
+		})
+	}
+}

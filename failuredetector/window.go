@@ -187,8 +187,15 @@ func (w *Window) Reset() {
 
 // mean is the additively smoothed mean interval in seconds. It is > 0
 // whenever InitialInterval > 0, since intervals are never negative.
-func (w *Window) mean(m *Model) float64 {
-	return (w.sumNanos(m)/1e9 + priorWeight*m.priorSecs) / (float64(w.len(m)) + priorWeight)
+func (w *Window) mean(m *Model) float64 { return w.meanCapped(m, 0) }
+
+// meanCapped is mean with the prior capped at maxPrior (no cap if 0).
+func (w *Window) meanCapped(m *Model, maxPrior time.Duration) float64 {
+	prior := m.priorSecs
+	if maxPrior > 0 {
+		prior = min(prior, maxPrior.Seconds())
+	}
+	return (w.sumNanos(m)/1e9 + priorWeight*prior) / (float64(w.len(m)) + priorWeight)
 }
 
 // Mean returns the mean interval phi divides by (smoothed by the prior);
@@ -206,9 +213,18 @@ func (w *Window) Mean(m *Model) (mean time.Duration, ok bool) {
 // reset by a death stays without phi until it is heard from again). Phi
 // is never NaN and never negative.
 func (w *Window) Phi(m *Model, now time.Time) (phi float64, ok bool) {
+	return w.PhiCapped(m, now, 0)
+}
+
+// PhiCapped is Phi with the prior of the mean capped at maxPrior (no cap
+// if 0): for an owner that knows it hears from this node more often than
+// from its typical peer, whose intervals the prior learned. The prior
+// weighs as priorWeight intervals, so it matters while the window holds
+// few: a node judged by its first dozen intervals is judged mostly by it.
+func (w *Window) PhiCapped(m *Model, now time.Time, maxPrior time.Duration) (phi float64, ok bool) {
 	if w.seq == 0 && (w.flags&flagHeard == 0 || !m.cfg.LearnedPrior) {
 		return 0, false
 	}
 	elapsed := since(w.last, m.offset(now))
-	return float64(elapsed) / 1e9 / w.mean(m), true
+	return float64(elapsed) / 1e9 / w.meanCapped(m, maxPrior), true
 }
