@@ -110,7 +110,7 @@ func (d *slotDetector) Phi(slot uint64, now time.Time) (float64, bool) {
 
 // PhiBy is slot's phi with the prior capped as bar b says.
 func (d *slotDetector) PhiBy(slot uint64, now time.Time, b failuredetector.Bar) (float64, bool) {
-	return d.node(slot).PhiCapped(d.model, now, b.MaxPrior)
+	return d.node(slot).PhiBy(d.model, now, b)
 }
 
 // UpdateLiveness judges slot at now by bar b (Engine.bar: the configured

@@ -97,10 +97,17 @@ func (e *Engine) watchPredecessors() {
 //     its mean, and hold our verdict back for as long as its window holds
 //     few intervals);
 //   - another node, when our own view of it is sparser than its monitors'
-//     (our mean interval between its rises exceeds the monitorCount rounds
-//     within which a monitor hears from it directly): deferFactor times
-//     the threshold; at N = 1,000 an observer sees a rise every round or
-//     two and judges as well as a monitor, at 5,000 every 9 or so;
+//     (our mean interval between its rises, or our typical peer's, the
+//     learned prior, exceeds the monitorCount rounds within which a
+//     monitor hears from it directly): deferFactor times the threshold,
+//     and a mean no shorter than the typical peer's (Bar.PriorFloor). At
+//     N = 1,000 an observer sees a rise every round or two and judges as
+//     well as a monitor; at 5,000, every 9 or so, and a window that holds
+//     the dozen intervals of a cold start (a flood of rises, every round
+//     or less) has a mean of a round or two for a while: judged by it,
+//     live nodes were found dead 25 rounds after the flood ended, and
+//     their death notices taken by every observer at half the threshold
+//     of such a mean (N = 5,000, 450 false deaths);
 //   - otherwise, or when monitors are not in force: the configuration.
 func (e *Engine) bar(ns *NodeState) failuredetector.Bar {
 	b := failuredetector.Bar{Threshold: e.cfg.FailureDetector.PhiThreshold}
@@ -112,8 +119,9 @@ func (e *Engine) bar(ns *NodeState) failuredetector.Bar {
 		b.MaxPrior = every
 		return b
 	}
-	if mean, ok := e.fd.Mean(ns.slot); !ok || mean > every {
+	if mean, ok := e.fd.Mean(ns.slot); !ok || max(mean, e.fd.model.Prior()) > every {
 		b.Threshold *= deferFactor
+		b.PriorFloor = true
 	}
 	return b
 }

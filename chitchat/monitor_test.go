@@ -2,6 +2,7 @@ package chitchat
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"slices"
 	"testing"
@@ -213,8 +214,8 @@ func TestRingMonitorsCapThePrior(t *testing.T) {
 	if b := e.bar(x); b.MaxPrior != every || b.Threshold != e.cfg.FailureDetector.PhiThreshold {
 		t.Errorf("monitored node's bar %+v, want the threshold and the prior capped at %v", b, every)
 	}
-	if b := e.bar(y); b.MaxPrior != 0 {
-		t.Errorf("unmonitored node's bar %+v, want no cap", b)
+	if b := e.bar(y); b.MaxPrior != 0 || !b.PriorFloor || b.Threshold != deferFactor*e.cfg.FailureDetector.PhiThreshold {
+		t.Errorf("unmonitored node's bar %+v, want no cap, the prior as a floor, the threshold times %d", b, deferFactor)
 	}
 	later := now.Add(5 * time.Second)
 	capped, _ := e.phi(x, later)
@@ -222,7 +223,9 @@ func TestRingMonitorsCapThePrior(t *testing.T) {
 	if capped <= learned {
 		t.Errorf("monitored node's phi %.4f with the capped prior, want above %.4f with the learned one", capped, learned)
 	}
-	if got, _ := e.phi(y, later); got != func() float64 { v, _ := e.fd.Phi(y.slot, later); return v }() {
-		t.Errorf("unmonitored node's phi %.4f, want the learned prior's", got)
+	mean, _ := e.fd.Mean(y.slot)
+	want := later.Sub(now).Seconds() / max(mean, e.fd.model.Prior()).Seconds()
+	if got, _ := e.phi(y, later); math.Abs(got-want) > 1e-9 {
+		t.Errorf("unmonitored node's phi %.6f, want %.6f: elapsed over its mean or the learned prior, the larger", got, want)
 	}
 }

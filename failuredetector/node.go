@@ -50,11 +50,18 @@ type Bar struct {
 	// MaxPrior, if not 0, caps the prior in the node's mean
 	// (Window.PhiCapped).
 	MaxPrior time.Duration
+	// PriorFloor makes the (learned) prior a floor under the node's mean:
+	// the node is expected to rise no more often than a typical peer,
+	// however often it rose in the intervals its window holds. With few
+	// intervals, and rates that changed since they were taken (the flood
+	// of a cold start, then sparse rises at large N), the window's mean
+	// is stale; the learned prior follows every peer's intervals.
+	PriorFloor bool
 }
 
 // UpdateLivenessBy is UpdateLiveness by bar b instead of the configuration.
 func (n *Node) UpdateLivenessBy(m *Model, now time.Time, b Bar) {
-	if phi, ok := n.PhiCapped(m, now, b.MaxPrior); ok && phi <= b.Threshold {
+	if phi, ok := n.PhiBy(m, now, b); ok && phi <= b.Threshold {
 		n.flags = n.flags&^stateDead | stateLive
 		return
 	}

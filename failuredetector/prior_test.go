@@ -219,7 +219,8 @@ func TestLearnedPriorDeathSticks(t *testing.T) {
 
 // A capped prior weighs in the mean as priorWeight intervals of the cap
 // when the learned prior is above it; below it, the cap changes nothing.
-// Bar.MaxPrior reaches the verdict.
+// With PriorFloor the mean is at least the learned prior. The bar reaches
+// the verdict.
 func TestPhiCappedPrior(t *testing.T) {
 	m, err := NewModel(learnedConfig())
 	if err != nil {
@@ -244,19 +245,25 @@ func TestPhiCappedPrior(t *testing.T) {
 	last := now.Add(-time.Second)
 	at := last.Add(20 * time.Second)
 	tests := []struct {
-		name     string
-		maxPrior time.Duration
-		mean     float64 // seconds
+		name string
+		bar  Bar
+		mean float64 // seconds
 	}{
-		{"no cap", 0, (3 + 5*prior) / 8},
-		{"cap below the prior", 2 * time.Second, (3 + 5*2.0) / 8},
-		{"cap above the prior", 20 * time.Second, (3 + 5*prior) / 8},
+		{"no cap", Bar{}, (3 + 5*prior) / 8},
+		{"cap below the prior", Bar{MaxPrior: 2 * time.Second}, (3 + 5*2.0) / 8},
+		{"cap above the prior", Bar{MaxPrior: 20 * time.Second}, (3 + 5*prior) / 8},
+		// The window's mean, (3 + 5 × prior) / 8, is below the prior.
+		{"prior as a floor", Bar{PriorFloor: true}, prior},
+		{"cap, and the learned prior as a floor", Bar{MaxPrior: 2 * time.Second, PriorFloor: true}, prior},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			phi, ok := n.PhiCapped(m, at, tc.maxPrior)
+			phi, ok := n.PhiBy(m, at, tc.bar)
 			if want := 20 / tc.mean; !ok || math.Abs(phi-want) > 1e-9 {
-				t.Errorf("PhiCapped = %v, %v; want %v", phi, ok, want)
+				t.Errorf("PhiBy = %v, %v; want %v", phi, ok, want)
+			}
+			if capped, _ := n.PhiCapped(m, at, tc.bar.MaxPrior); !tc.bar.PriorFloor && capped != phi {
+				t.Errorf("PhiCapped = %v, want PhiBy's %v", capped, phi)
 			}
 			// The verdict follows the same mean: dead just past the
 			// threshold, live just before it.
@@ -265,8 +272,9 @@ func TestPhiCappedPrior(t *testing.T) {
 				threshold float64
 				live      bool
 			}{{threshold, true}, {threshold - 0.02, false}} {
-				k := n
-				k.UpdateLivenessBy(m, at, Bar{Threshold: d.threshold, MaxPrior: tc.maxPrior})
+				k, b := n, tc.bar
+				b.Threshold = d.threshold
+				k.UpdateLivenessBy(m, at, b)
 				if k.IsLive() != d.live {
 					t.Errorf("threshold %.3f: live = %v, want %v", d.threshold, k.IsLive(), d.live)
 				}

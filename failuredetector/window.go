@@ -222,9 +222,19 @@ func (w *Window) Phi(m *Model, now time.Time) (phi float64, ok bool) {
 // weighs as priorWeight intervals, so it matters while the window holds
 // few: a node judged by its first dozen intervals is judged mostly by it.
 func (w *Window) PhiCapped(m *Model, now time.Time, maxPrior time.Duration) (phi float64, ok bool) {
+	return w.PhiBy(m, now, Bar{MaxPrior: maxPrior})
+}
+
+// PhiBy is Phi with the mean as bar b says (its MaxPrior and PriorFloor;
+// its Threshold is the caller's).
+func (w *Window) PhiBy(m *Model, now time.Time, b Bar) (phi float64, ok bool) {
 	if w.seq == 0 && (w.flags&flagHeard == 0 || !m.cfg.LearnedPrior) {
 		return 0, false
 	}
+	mean := w.meanCapped(m, b.MaxPrior)
+	if b.PriorFloor {
+		mean = max(mean, m.priorSecs)
+	}
 	elapsed := since(w.last, m.offset(now))
-	return float64(elapsed) / 1e9 / w.meanCapped(m, maxPrior), true
+	return float64(elapsed) / 1e9 / mean, true
 }
