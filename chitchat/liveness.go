@@ -192,10 +192,11 @@ func (e *Engine) UpdateLiveness(now time.Time) {
 // verdict. A node found dead for the first time is announced with a death
 // notice, unless one came already (docs/design/scale.md §7).
 func (e *Engine) judge(ns *NodeState, now time.Time) {
-	e.fd.UpdateLiveness(ns.slot, now, e.bar(ns))
+	b := e.bar(ns)
+	e.fd.UpdateLiveness(ns.slot, now, b)
 	// A live node past half the threshold is a suspect: our Syns list it,
 	// so that whoever has a fresher heartbeat answers with it.
-	phi, ok := e.phi(ns, now)
+	phi, ok := e.fd.PhiBy(ns.slot, now, b)
 	suspect := e.fd.IsLive(ns.slot) && ok && phi > e.cfg.FailureDetector.PhiThreshold/2
 	if suspect && ns.deathHeard {
 		// A death notice came before we shared the suspicion, and no

@@ -19,15 +19,17 @@ import (
 // monitors hear from it directly every monitorCount rounds at most, judge
 // it on short, regular intervals, and announce its death with a notice
 // that every observer sharing the suspicion applies. Every other observer
-// defers to them: its own verdict needs deferFactor times the threshold.
+// that hears of it less often than they do defers to them: its own verdict
+// needs deferFactor times the threshold (Engine.bar).
 //
 // Monitors are a function of the live set and the ring only, so every node
-// with the same view agrees on them; views that differ (a node just
-// joined, or just found dead) make a node monitored by a few more or fewer
-// observers for a round or two, never by none while it has live
-// successors. While the whole digest fits a Syn, or with push off (no
-// death notices to defer to), nothing here applies: targets and verdicts
-// are upstream's.
+// with the same view agrees on them; while views differ (a node just
+// joined, or found dead here and not yet there) a node is monitored by a
+// few more or fewer observers, never by none while it has live successors
+// in anyone's view, and everyone still finds it dead by deferFactor times
+// the threshold at worst. While the whole digest fits a Syn, or with push
+// off (no death notices to defer to), nothing here applies: targets and
+// verdicts are upstream's.
 const (
 	// monitorCount is how many successors monitor a node. Three: a node
 	// dies with one of its monitors at once (a rack) and is still watched.
@@ -119,7 +121,14 @@ func (e *Engine) bar(ns *NodeState) failuredetector.Bar {
 		b.MaxPrior = every
 		return b
 	}
-	if mean, ok := e.fd.Mean(ns.slot); !ok || max(mean, e.fd.model.Prior()) > every {
+	// max(mean, prior) > every, the prior first: it costs nothing, and
+	// at large N it decides.
+	sparse := e.fd.model.Prior() > every
+	if !sparse {
+		mean, ok := e.fd.Mean(ns.slot)
+		sparse = !ok || mean > every
+	}
+	if sparse {
 		b.Threshold *= deferFactor
 		b.PriorFloor = true
 	}
