@@ -229,3 +229,39 @@ func TestRingMonitorsCapThePrior(t *testing.T) {
 		t.Errorf("unmonitored node's phi %.6f, want %.6f: elapsed over its mean or the learned prior, the larger", got, want)
 	}
 }
+
+// While monitors are in force, a node found dead here does not come back on
+// hearsay for deferFactor × threshold × the learned prior after its time of
+// death: its last heartbeats are still spreading. Its own word, or a
+// member's vouching, brings it back at once; hearsay does after that time.
+func TestRingMonitorsDeadNodeSettles(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		after  float64 // in settle times after the death
+		direct bool
+		live   bool
+	}{
+		{"hearsay, soon", 0.5, false, false},
+		{"hearsay, later", 1.1, false, true},
+		{"the node itself, soon", 0.1, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := partialPushNet(t, 12)
+			e := p.engines[0]
+			ring := ringFrom(e)
+			x := ring[len(ring)/2]
+			e.fd.MarkDead(x.slot, p.now)
+			e.mirror(x, p.now)
+			settle := time.Duration(deferFactor * e.cfg.FailureDetector.PhiThreshold * float64(e.fd.model.Prior()))
+			at := p.now.Add(time.Duration(tc.after * float64(settle)))
+			e.observeHeartbeat(at, x, x.heartbeat+1, tc.direct, tc.direct)
+			e.UpdateLiveness(at)
+			if got := isLive(e, x.id); got != tc.live {
+				t.Errorf("live = %v after a rise %.1f settle times (%v) after its death, want %v", got, tc.after, settle, tc.live)
+			}
+			if x.heartbeat == 0 {
+				t.Error("the state lost the heartbeat: anti-entropy must keep it")
+			}
+		})
+	}
+}

@@ -387,6 +387,11 @@ func (e *Engine) observeHeartbeat(now time.Time, ns *NodeState, hb uint64, direc
 	if ns.trySetHeartbeat(hb) || (direct && first && hb > 0) {
 		e.evidence(ns)
 		if !ns.left {
+			if !direct && ns.dead && e.settling(ns, now) {
+				// Found dead here not long ago: its last heartbeats are
+				// still spreading (monitor.go, settle).
+				return
+			}
 			if !direct && hb <= ns.deathHeartbeat() && int(ns.pastRises) < e.pastRisesAllowed() {
 				// A death notice named this heartbeat or a higher one:
 				// the node had it before it was found dead, and it is
