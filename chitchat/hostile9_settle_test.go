@@ -224,12 +224,37 @@ func TestHostile9ForgedSettleIsBounded(t *testing.T) {
 // next rise revived it (1 s; 3 s with a notice naming 2^50). Now the
 // observer's next round gossips with a node whose rise settling held back,
 // and the victim's answer is its own word.
+//
+// The forger cannot starve the probe by making invented nodes die here and
+// then telling a rise of theirs after each of the victim's: a node we had
+// direct contact with goes first, and among equals one is drawn at random.
 func TestHostile9ForgedNoticeIsProbed(t *testing.T) {
-	for _, claim := range []uint64{0, 1 << 50} {
-		t.Run(fmt.Sprintf("claim %d", claim), func(t *testing.T) {
+	for _, tc := range []struct {
+		claim uint64
+		decoy int // invented nodes, dead here, whose rise the forger tells each round after the victim's
+	}{{0, 0}, {1 << 50, 0}, {0, 1}, {0, 40}} {
+		t.Run(fmt.Sprintf("claim %d, %d decoys", tc.claim, tc.decoy), func(t *testing.T) {
 			p, e, y, x := hostile9Setup(t)
 			xe := p.byAddr[x.id.Addr]
-			now := hostile9ForgeDeath(t, p.now, e, y, x, claim)
+			now := p.now
+			var f *hostile9Feeder
+			if tc.decoy > 0 {
+				// Decoys: rising a few seconds, then silent: dead here
+				// (and settling, checked each round) by the time of the
+				// forged notice.
+				f = hostile9NewFeeder(e, tc.decoy, time.Second)
+				now = hostile9Run(t, now, e, y, f, 30*time.Second)
+				now = hostile9Run(t, now, e, y, nil, 10*time.Second)
+				for _, id := range f.fakes {
+					if ns := e.node(id); ns == nil || !ns.dead || ns.heard {
+						t.Fatalf("decoy %v: want it dead at e, never heard from directly", id)
+					}
+				}
+			}
+			for xe.selfState().heartbeat <= x.heartbeat {
+				xe.Tick(now) // x's own heartbeat is ahead of the hearsay
+			}
+			now = hostile9ForgeDeath(t, now, e, y, x, tc.claim)
 			var others []*NodeState
 			for _, ns := range hostile9Honest(e) {
 				if ns != x {
@@ -243,6 +268,16 @@ func TestHostile9ForgedNoticeIsProbed(t *testing.T) {
 				xe.Tick(now) // x lives on (its round's messages are lost)
 				hostile9Rise(t, now, e, Inbound{From: y.Self().Addr, Authentic: true}, others)
 				hostile8Hearsay(t, now, e, y, x, xe.selfState().heartbeat)
+				if f != nil {
+					f.next = make([]time.Time, len(f.next)) // all due
+					for i := range f.next {
+						f.next[i] = now
+					}
+					f.feed(t, now)
+				}
+				if f != nil && !e.settling(e.node(f.fakes[0]), now) {
+					t.Fatalf("s %d: x still dead at e, and the decoy no longer settling there", s)
+				}
 				r := e.Tick(now)
 				if slices.Contains(r.Targets, x.id.Addr) {
 					exchange(t, now, e, xe, r.Syn)

@@ -179,7 +179,7 @@ func (e *Engine) settling(ns *NodeState, now time.Time) bool {
 // which its last heartbeats reach us.
 func (e *Engine) probeTarget() (netip.AddrPort, bool) {
 	id := e.probe
-	e.probe = NodeID{}
+	e.probe, e.probes = NodeID{}, 0
 	if id == (NodeID{}) {
 		return netip.AddrPort{}, false
 	}
@@ -188,4 +188,25 @@ func (e *Engine) probeTarget() (netip.AddrPort, bool) {
 		return netip.AddrPort{}, false
 	}
 	return ns.id.Addr, true
+}
+
+// holdBack records ns, whose hearsay rise settling held back, as a
+// candidate for the next round's probe: a node we had direct contact with
+// (ns.heard) before one we never had, and among equals one drawn
+// uniformly (reservoir sampling). A forger that makes invented nodes die
+// here and tells a rise of theirs after each of a victim's would
+// otherwise take the probe every round: invented nodes have never spoken
+// to us from their own address.
+func (e *Engine) holdBack(ns *NodeState) {
+	cur := e.node(e.probe)
+	switch {
+	case cur == nil || (ns.heard && !cur.heard):
+		e.probe, e.probes = ns.id, 1
+	case cur.heard && !ns.heard:
+	default:
+		e.probes++
+		if e.rng.IntN(e.probes) == 0 {
+			e.probe = ns.id
+		}
+	}
 }

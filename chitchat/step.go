@@ -392,7 +392,7 @@ func (e *Engine) observeHeartbeat(now time.Time, ns *NodeState, hb uint64, direc
 				// still spreading (monitor.go, settle). Or it is live,
 				// found dead on a forged notice it never saw: our next
 				// round asks it (probeTarget).
-				e.probe = ns.id
+				e.holdBack(ns)
 				return
 			}
 			if !direct && hb <= ns.deathHeartbeat() && int(ns.pastRises) < e.pastRisesAllowed() {
