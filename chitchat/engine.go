@@ -88,6 +88,11 @@ type Engine struct {
 	// scan again until one (a flood would otherwise cost a scan per
 	// entry).
 	noVictim bool
+	// probe is a node dead here whose hearsay rise settling held back
+	// since the last round (one of probes such, Engine.holdBack): our next
+	// round gossips with it (Engine.probeTarget).
+	probe  NodeID
+	probes int
 	// reincarnateClaim, when not 0, is a claim about the self node too
 	// large to refute, seen while handling the current message: the node
 	// reincarnates once the message is handled (settle), never in the

@@ -36,6 +36,9 @@ func (e *Engine) Tick(now time.Time) Round {
 	if monitored && !slices.Contains(nodes, monitor) {
 		nodes = append(nodes, monitor)
 	}
+	if probe, ok := e.probeTarget(); ok && !slices.Contains(nodes, probe) {
+		nodes = append(nodes, probe)
+	}
 	if deadTarget.IsValid() {
 		nodes = append(nodes, deadTarget)
 	}

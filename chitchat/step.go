@@ -389,7 +389,10 @@ func (e *Engine) observeHeartbeat(now time.Time, ns *NodeState, hb uint64, direc
 		if !ns.left {
 			if !direct && ns.dead && e.settling(ns, now) {
 				// Found dead here not long ago: its last heartbeats are
-				// still spreading (monitor.go, settle).
+				// still spreading (monitor.go, settle). Or it is live,
+				// found dead on a forged notice it never saw: our next
+				// round asks it (probeTarget).
+				e.holdBack(ns)
 				return
 			}
 			if !direct && hb <= ns.deathHeartbeat() && int(ns.pastRises) < e.pastRisesAllowed() {
