@@ -140,8 +140,10 @@ func (e *Engine) phi(ns *NodeState, now time.Time) (float64, bool) {
 	return e.fd.PhiBy(ns.slot, now, e.bar(ns))
 }
 
-// settling reports whether ns, dead here, died too recently for a hearsay
-// rise to be life: while monitors are in force, for deferFactor × the
+// settling reports whether ns, dead here after it was seen live, died too
+// recently for a hearsay rise to be life (a node never seen live, such as
+// one first heard of second-hand at a cold start, is dead from its
+// creation, and its first rise is its first evidence, not its past): while monitors are in force, for deferFactor × the
 // threshold × the learned prior after its time of death here (the time an
 // observer that defers would take to find it dead itself; 150 rounds at
 // N = 5,000, 30 at 1,000).

@@ -265,3 +265,25 @@ func TestRingMonitorsDeadNodeSettles(t *testing.T) {
 		})
 	}
 }
+
+// A node never seen live here (first heard of second-hand, dead from its
+// creation) is not settling: its first hearsay rise is evidence of life.
+// At a cold start of 5,000 nodes, settling them kept 24 nodes from being
+// live everywhere for more than 50 rounds.
+func TestRingMonitorsNeverLiveNodeDoesNotSettle(t *testing.T) {
+	p := partialPushNet(t, 12)
+	e := p.engines[0]
+	id := NodeID{Name: "second-hand", Generation: 1, Addr: netip.MustParseAddrPort("127.0.0.1:999")}
+	ns := e.createNode(id)
+	ns.heartbeat = 10 // a baseline from hearsay
+	e.UpdateLiveness(p.now)
+	if !ns.dead || ns.everLive {
+		t.Fatalf("a node heard of second-hand: dead %v, ever live %v; want dead, never live", ns.dead, ns.everLive)
+	}
+	at := p.now.Add(time.Second)
+	e.observeHeartbeat(at, ns, 11, false, false)
+	e.UpdateLiveness(at)
+	if !isLive(e, id) {
+		t.Error("a node never seen live stayed dead after its first hearsay rise")
+	}
+}

@@ -387,7 +387,7 @@ func (e *Engine) observeHeartbeat(now time.Time, ns *NodeState, hb uint64, direc
 	if ns.trySetHeartbeat(hb) || (direct && first && hb > 0) {
 		e.evidence(ns)
 		if !ns.left {
-			if !direct && ns.dead && e.settling(ns, now) {
+			if !direct && ns.dead && ns.everLive && e.settling(ns, now) {
 				// Found dead here not long ago: its last heartbeats are
 				// still spreading (monitor.go, settle). Or it is live,
 				// found dead on a forged notice it never saw: our next
