@@ -57,21 +57,8 @@ func TestHostile8LeaveAndNoticeShareAside(t *testing.T) {
 			}
 			// Hearsay from here on: a baseline (the reset zeroed our
 			// heartbeat), then a rise a second. Every rise is life.
-			trace, dead := "", 0
-			for r := 1; r <= 30; r++ {
-				now = now.Add(time.Second)
-				hostile8Hearsay(t, now, e, y, ns, hb+uint64(r))
-				e.UpdateLiveness(now)
-				if r == 1 {
-					continue // the baseline only
-				}
-				if isLive(e, x.Self()) {
-					trace += "L"
-				} else {
-					trace += "."
-					dead++
-				}
-			}
+			// The first round is the baseline only.
+			trace, dead := hostile8Watch(t, &now, e, y, ns, hb, 1, 30, 1, nil)
 			if dead > 0 {
 				t.Errorf("x not live %d of 29 s after its forged leave was undone, its heartbeat rising every second: %s", dead, trace)
 			}

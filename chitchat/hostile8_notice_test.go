@@ -22,6 +22,33 @@ func hostile8Hearsay(t *testing.T, now time.Time, e, y *Engine, x *NodeState, hb
 	e.Step(now, Inbound{From: y.Self().Addr, Authentic: true}, wire(t, syn))
 }
 
+// hostile8Watch runs rounds one second apart from *now: each tells e (via
+// y) that x's heartbeat is hb plus the round number, after step(r) if
+// step is not nil, and judges. It returns x's liveness round by round at
+// e ("L" live, "." not) and the rounds it was not live, skipping the first
+// skip rounds (baselines).
+func hostile8Watch(t *testing.T, now *time.Time, e, y *Engine, x *NodeState, hb uint64, from, to, skip int, step func(r int)) (trace string, dead int) {
+	t.Helper()
+	for r := from; r <= to; r++ {
+		*now = now.Add(time.Second)
+		if step != nil {
+			step(r)
+		}
+		hostile8Hearsay(t, *now, e, y, x, hb+uint64(r))
+		e.UpdateLiveness(*now)
+		if r < from+skip {
+			continue
+		}
+		if isLive(e, x.id) {
+			trace += "L"
+		} else {
+			trace += "."
+			dead++
+		}
+	}
+	return trace, dead
+}
+
 // hostile8Dead is a push carrying one death notice, with no duty: applied,
 // forwarded to nobody, so the victim never sees it and never refutes it.
 func hostile8Dead(x NodeID, hb uint64) *Push {
@@ -70,21 +97,12 @@ func TestHostile8ForgedDeathHeartbeatMutesHearsay(t *testing.T) {
 			if !isLive(e, x.Self()) {
 				t.Fatal("a death notice killed a node heard from just now")
 			}
-			now, trace, deadFor := p.now, "", 0
-			for r := 1; r <= 60; r++ {
-				now = now.Add(time.Second)
+			now := p.now
+			trace, deadFor := hostile8Watch(t, &now, e, y, ns, hb, 1, 60, 0, func(r int) {
 				if tc.repeat { // a new heartbeat each time: not a duplicate push
 					e.Step(now, from, wire(t, hostile8Dead(x.Self(), tc.claim+uint64(r))))
 				}
-				hostile8Hearsay(t, now, e, y, ns, hb+uint64(r))
-				e.UpdateLiveness(now)
-				if isLive(e, x.Self()) {
-					trace += "L"
-				} else {
-					trace += "."
-					deadFor++
-				}
-			}
+			})
 			if deadFor > 0 {
 				t.Errorf("x, whose heartbeat rose at e every second, was dead there %d of 60 s after a forged death notice naming heartbeat %d (x's was %d): %s",
 					deadFor, tc.claim, hb, trace)

@@ -63,18 +63,7 @@ func TestHostile8ReplayedDeathNotice(t *testing.T) {
 			}
 			// Rises a second, from x's heartbeat on (the first a baseline
 			// after a reset): live throughout.
-			trace, dead := "", 0
-			for r := uint64(4); r <= 30; r++ {
-				now = now.Add(time.Second)
-				hostile8Hearsay(t, now, e, y, ns, hb+r)
-				e.UpdateLiveness(now)
-				if isLive(e, x.Self()) {
-					trace += "L"
-				} else {
-					trace += "."
-					dead++
-				}
-			}
+			trace, dead := hostile8Watch(t, &now, e, y, ns, hb, 4, 30, 0, nil)
 			if dead > 0 {
 				t.Errorf("x dead %d of 27 s after a replayed death notice, its heartbeat rising every second: %s", dead, trace)
 			}
