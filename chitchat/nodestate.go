@@ -285,10 +285,9 @@ func (ns *NodeState) trySetHeartbeat(h uint64) bool {
 		return false
 	}
 	if h > ns.heartbeat {
+		// A kept death notice is voided by the caller when it takes the
+		// rise for life (Engine.observeHeartbeat), not by every rise.
 		ns.heartbeat = h
-		if h > ns.deathHeartbeat() {
-			ns.deathHeard = false // alive after the notice's heartbeat
-		}
 		return true
 	}
 	return false

@@ -697,5 +697,5 @@ func BenchmarkUpdateLiveness1000(b *testing.B) {
 // meanOf returns id's smoothed mean interval in seconds.
 func meanOf[K comparable](d *Detector[K], id K) float64 {
 	w := d.nodes[id].Window
-	return w.mean(&d.model)
+	return w.mean(&d.model, Bar{})
 }

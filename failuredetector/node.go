@@ -48,7 +48,7 @@ type Bar struct {
 	// Threshold replaces Config.PhiThreshold.
 	Threshold float64
 	// MaxPrior, if not 0, caps the prior in the node's mean
-	// (Window.PhiCapped).
+	// (Window.PhiBy).
 	MaxPrior time.Duration
 	// PriorFloor makes the (learned) prior a floor under the node's mean:
 	// the node is expected to rise no more often than a typical peer,

@@ -262,9 +262,6 @@ func TestPhiCappedPrior(t *testing.T) {
 			if want := 20 / tc.mean; !ok || math.Abs(phi-want) > 1e-9 {
 				t.Errorf("PhiBy = %v, %v; want %v", phi, ok, want)
 			}
-			if capped, _ := n.PhiCapped(m, at, tc.bar.MaxPrior); !tc.bar.PriorFloor && capped != phi {
-				t.Errorf("PhiCapped = %v, want PhiBy's %v", capped, phi)
-			}
 			// The verdict follows the same mean: dead just past the
 			// threshold, live just before it.
 			threshold := 20/tc.mean + 0.01

@@ -185,26 +185,39 @@ func (w *Window) Reset() {
 	w.data = [dataBytes]byte{}
 }
 
-// mean is the additively smoothed mean interval in seconds. It is > 0
+// mean is the additively smoothed mean interval in seconds, its prior as
+// bar b says (capped at MaxPrior, floored by PriorFloor). It is > 0
 // whenever InitialInterval > 0, since intervals are never negative.
-func (w *Window) mean(m *Model) float64 { return w.meanCapped(m, 0) }
-
-// meanCapped is mean with the prior capped at maxPrior (no cap if 0).
-func (w *Window) meanCapped(m *Model, maxPrior time.Duration) float64 {
+//
+// The prior weighs as priorWeight intervals, so a cap matters while the
+// window holds few: a node judged by its first dozen intervals is judged
+// mostly by the prior, which learned the typical peer's intervals, not
+// those of a node the owner knows it hears from more often.
+func (w *Window) mean(m *Model, b Bar) float64 {
 	prior := m.priorSecs
-	if maxPrior > 0 {
-		prior = min(prior, maxPrior.Seconds())
+	if b.MaxPrior > 0 {
+		prior = min(prior, b.MaxPrior.Seconds())
 	}
-	return (w.sumNanos(m)/1e9 + priorWeight*prior) / (float64(w.len(m)) + priorWeight)
+	mean := (w.sumNanos(m)/1e9 + priorWeight*prior) / (float64(w.len(m)) + priorWeight)
+	if b.PriorFloor {
+		mean = max(mean, m.priorSecs)
+	}
+	return mean
+}
+
+// judgeable reports whether phi is defined: an interval, or with
+// LearnedPrior a heartbeat since the last reset.
+func (w *Window) judgeable(m *Model) bool {
+	return w.seq != 0 || (w.flags&flagHeard != 0 && m.cfg.LearnedPrior)
 }
 
 // Mean returns the mean interval phi divides by (smoothed by the prior);
 // ok is false when Phi's is.
 func (w *Window) Mean(m *Model) (mean time.Duration, ok bool) {
-	if w.seq == 0 && (w.flags&flagHeard == 0 || !m.cfg.LearnedPrior) {
+	if !w.judgeable(m) {
 		return 0, false
 	}
-	return time.Duration(w.mean(m) * 1e9), true
+	return time.Duration(w.mean(m, Bar{}) * 1e9), true
 }
 
 // Phi is the time elapsed from the last heartbeat to now in mean
@@ -213,28 +226,16 @@ func (w *Window) Mean(m *Model) (mean time.Duration, ok bool) {
 // reset by a death stays without phi until it is heard from again). Phi
 // is never NaN and never negative.
 func (w *Window) Phi(m *Model, now time.Time) (phi float64, ok bool) {
-	return w.PhiCapped(m, now, 0)
-}
-
-// PhiCapped is Phi with the prior of the mean capped at maxPrior (no cap
-// if 0): for an owner that knows it hears from this node more often than
-// from its typical peer, whose intervals the prior learned. The prior
-// weighs as priorWeight intervals, so it matters while the window holds
-// few: a node judged by its first dozen intervals is judged mostly by it.
-func (w *Window) PhiCapped(m *Model, now time.Time, maxPrior time.Duration) (phi float64, ok bool) {
-	return w.PhiBy(m, now, Bar{MaxPrior: maxPrior})
+	return w.PhiBy(m, now, Bar{})
 }
 
 // PhiBy is Phi with the mean as bar b says (its MaxPrior and PriorFloor;
 // its Threshold is the caller's).
 func (w *Window) PhiBy(m *Model, now time.Time, b Bar) (phi float64, ok bool) {
-	if w.seq == 0 && (w.flags&flagHeard == 0 || !m.cfg.LearnedPrior) {
+	if !w.judgeable(m) {
 		return 0, false
 	}
-	mean := w.meanCapped(m, b.MaxPrior)
-	if b.PriorFloor {
-		mean = max(mean, m.priorSecs)
-	}
+	mean := w.mean(m, b)
 	elapsed := since(w.last, m.offset(now))
 	return float64(elapsed) / 1e9 / mean, true
 }
