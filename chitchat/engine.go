@@ -55,8 +55,11 @@ type Engine struct {
 	// watched are the nodes we monitor, set at each liveness update
 	// (watchPredecessors); nil entries when there are fewer.
 	watched [monitorCount]*NodeState
-	tune    tuning
-	push    pushState
+	// contactAt[i] is the time of the last word from watched[i] itself
+	// (confirm.go).
+	contactAt [monitorCount]time.Time
+	tune      tuning
+	push      pushState
 	// streams schedules stream exchanges (stream.go).
 	streams streamState
 	// events is the log of membership events (events.go).
@@ -93,6 +96,11 @@ type Engine struct {
 	// round gossips with it (Engine.probeTarget).
 	probe  NodeID
 	probes int
+	// confirming holds the deaths we are confirming by asking the node
+	// (confirm.go), at most confirmMax; answers measures how many of our
+	// Syns get an answer.
+	confirming []confirmation
+	answers    answerRate
 	// reincarnateClaim, when not 0, is a claim about the self node too
 	// large to refute, seen while handling the current message: the node
 	// reincarnates once the message is handled (settle), never in the

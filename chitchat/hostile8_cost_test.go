@@ -53,7 +53,7 @@ func BenchmarkHostile8TickUnevidencedRing(b *testing.B) {
 		e.partialCover = true
 		for range b.N {
 			e.monitorTarget()
-			e.watchPredecessors()
+			e.watchPredecessors(now)
 		}
 	})
 }

@@ -36,8 +36,14 @@ func (e *Engine) Tick(now time.Time) Round {
 	if monitored && !slices.Contains(nodes, monitor) {
 		nodes = append(nodes, monitor)
 	}
+	e.answers.endRound(len(nodes)) // live peers (or any, while none is)
 	if probe, ok := e.probeTarget(); ok && !slices.Contains(nodes, probe) {
 		nodes = append(nodes, probe)
+	}
+	for _, probe := range e.confirmTargets(now) {
+		if !slices.Contains(nodes, probe) {
+			nodes = append(nodes, probe)
+		}
 	}
 	if deadTarget.IsValid() {
 		nodes = append(nodes, deadTarget)
@@ -164,7 +170,8 @@ type liveEntry struct {
 // target selection) off the detector.
 func (e *Engine) UpdateLiveness(now time.Time) {
 	e.noVictim = false // verdicts may change
-	e.watchPredecessors()
+	e.watchPredecessors(now)
+	e.suspectSilent(now)
 	for _, ns := range e.states {
 		// Left nodes are out of the failure detector's hands (see
 		// checkLeft); they are collected after the grace period.

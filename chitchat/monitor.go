@@ -72,9 +72,12 @@ func (e *Engine) monitorTarget() (netip.AddrPort, bool) {
 }
 
 // watchPredecessors records our monitorCount live predecessors on the
-// ring, the nodes we monitor (Engine.watched). Called at the start of each
-// liveness update: verdicts made during it do not move the set.
-func (e *Engine) watchPredecessors() {
+// ring, the nodes we monitor (Engine.watched), keeping the time of the
+// last word from those we monitored already; a new one counts from now.
+// Called at the start of each liveness update: verdicts made during it do
+// not move the set.
+func (e *Engine) watchPredecessors(now time.Time) {
+	was, wasAt := e.watched, e.contactAt
 	e.watched = [monitorCount]*NodeState{}
 	if !e.monitoring() {
 		return
@@ -84,7 +87,10 @@ func (e *Engine) watchPredecessors() {
 	for step, k := 1, 0; step < n && k < monitorCount; step++ {
 		ns := e.byRef[(i-step+n)%n]
 		if ns.live && !ns.left {
-			e.watched[k] = ns
+			e.watched[k], e.contactAt[k] = ns, now
+			if j := slices.Index(was[:], ns); j >= 0 {
+				e.contactAt[k] = wasAt[j]
+			}
 			k++
 		}
 	}

@@ -247,6 +247,14 @@ func (e *Engine) route(now time.Time, r RingRange, trees int) []route {
 		rot := tree * len(nodes) / trees
 		for c := range fanout {
 			lo, hi := c*len(nodes)/fanout, (c+1)*len(nodes)/fanout
+			if hi-lo > 1 && nodes[(rot+lo)%len(nodes)].deathHeard {
+				// A node named dead by a notice we keep (confirm.go) would
+				// lose the chunk if it is dead: it gets the push without
+				// the duty, and the next node heads the rest. (One such
+				// node a chunk: forged notices cannot multiply pushes.)
+				out = append(out, route{to: nodes[(rot+lo)%len(nodes)].id.Addr})
+				lo++
+			}
 			head := nodes[(rot+lo)%len(nodes)]
 			rt := route{to: head.id.Addr}
 			last := nodes[(rot+hi-1)%len(nodes)]
@@ -427,8 +435,23 @@ func (e *Engine) applyNotices(now time.Time, in Inbound, fromMember bool, notice
 				e.judge(ns, now)
 			}
 		case NoticeDead:
-			if ns == nil || ns.left || !ns.live || ns.heartbeat > n.Heartbeat {
+			if ns == nil || ns.left || !ns.live {
 				continue
+			}
+			if ns.heartbeat > n.Heartbeat {
+				// We heard of the node after the notice's author last did.
+				// Without monitors, that is life the notice did not see.
+				// With them, the author found it silent since, asking it
+				// (confirm.go), and the freshest heartbeats of a dead node
+				// are the ones its monitors miss: its last Syns went to
+				// random peers. Dropped, the notice left such observers to
+				// their own threshold, twice the usual (at N = 2,000, the
+				// last survivor to see a kill took 64 rounds, the median
+				// 12). So it is kept at our heartbeat, and confirmed.
+				if !e.monitoring() {
+					continue
+				}
+				n.Heartbeat = ns.heartbeat
 			}
 			// The notice accelerates a suspicion we share; it does not
 			// replace our own judgement. Before we share it, it is kept
@@ -439,6 +462,7 @@ func (e *Engine) applyNotices(now time.Time, in Inbound, fromMember bool, notice
 			ns.noteDeathHeartbeat(n.Heartbeat)
 			if phi, ok := e.phi(ns, now); ok && phi <= e.cfg.FailureDetector.PhiThreshold/2 {
 				ns.deathHeard = true
+				e.confirm(ns, true) // confirm.go: ask it
 				continue
 			}
 			e.dieByNotice(ns, now)

@@ -236,6 +236,7 @@ func (e *Engine) onSynAck(now time.Time, in Inbound, m *SynAck, out *Output) Mes
 	// sender at the spoofed address would otherwise make that sender known
 	// there and get a full answer (an amplifier).
 	budget := e.replyBudget(in, m.Sender)
+	e.answers.got++
 	e.observe(now, in, v, m.Sender, out)
 	e.applyDelta(now, &m.Delta)
 	if m.Echo != nil {
@@ -419,6 +420,9 @@ func (e *Engine) observeHeartbeat(now time.Time, ns *NodeState, hb uint64, direc
 			ns.clearDeathHeartbeat()
 			ns.deathHeard = false
 			e.fd.ReportHeartbeat(ns.slot, now)
+			if direct {
+				e.contacted(ns, now, contact) // confirm.go
+			}
 			if !ns.everLive {
 				// A node never seen live is judged at its first evidence,
 				// not at our next round: a joiner, news of which travels
