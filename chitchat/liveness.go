@@ -36,7 +36,7 @@ func (e *Engine) Tick(now time.Time) Round {
 	if monitored && !slices.Contains(nodes, monitor) {
 		nodes = append(nodes, monitor)
 	}
-	e.answers.endRound(len(nodes)) // live peers (or any, while none is)
+	e.answers.endRound(nodes) // live peers (or any, while none is)
 	if probe, ok := e.probeTarget(); ok && !slices.Contains(nodes, probe) {
 		nodes = append(nodes, probe)
 	}

@@ -236,7 +236,7 @@ func (e *Engine) onSynAck(now time.Time, in Inbound, m *SynAck, out *Output) Mes
 	// sender at the spoofed address would otherwise make that sender known
 	// there and get a full answer (an amplifier).
 	budget := e.replyBudget(in, m.Sender)
-	e.answers.got++
+	e.answers.answered(normalizeAddr(in.From))
 	e.observe(now, in, v, m.Sender, out)
 	e.applyDelta(now, &m.Delta)
 	if m.Echo != nil {
