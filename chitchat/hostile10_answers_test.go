@@ -66,12 +66,12 @@ func TestHostile10UnaskedAnswersHideLoss(t *testing.T) {
 		{"answers to confirmation probes", func(t *testing.T, l *hostile10Net, e *Engine, r Round) {
 			// Death notices about four live nodes, relayed by a member,
 			// each round (a forger's, or a flapping cluster's): e asks
-			// them, and they answer; nothing else does.
+			// them, and they answer the probes; nothing else answers.
 			var notices []Notice
 			for _, ns := range ringFrom(e)[4:8] {
 				notices = append(notices, Notice{Kind: NoticeDead, ID: ns.id, Heartbeat: ns.heartbeat + uint64(e.round)})
 			}
-			for _, to := range r.Targets {
+			for _, to := range r.Targets[e.answers.sent:] { // the Syns beyond the count
 				if peer := l.byAddr[to]; peer != nil && slices.ContainsFunc(notices, func(n Notice) bool { return n.ID == peer.Self() }) {
 					exchange(t, l.now, e, peer, r.Syn)
 				}
