@@ -20,14 +20,16 @@ type hostile10Net struct {
 	rng  *rand.Rand
 	loss float64
 	// down nodes are dead: they neither tick nor answer. mute nodes tick
-	// and gossip but answer no Syn.
-	down, mute map[*Engine]bool
+	// and gossip but answer no Syn. unheard nodes' Syns of their rounds
+	// are all lost (every other datagram goes).
+	down, mute, unheard map[*Engine]bool
 	// afterTick, if set, runs after each engine's Tick (a forger's turn).
 	afterTick func(e *Engine)
 	// synsTo counts the Syns sent to each address (targets of rounds);
 	// syns those sent by each node to each address.
-	synsTo map[netip.AddrPort]int
-	syns   map[[2]netip.AddrPort]int
+	synsTo     map[netip.AddrPort]int
+	syns       map[[2]netip.AddrPort]int
+	synBytesTo map[netip.AddrPort]int
 	// deaths counts the times a node not down went from live to not live
 	// at an observer not down; deadRounds the observer-rounds it spent
 	// not live there; pairs the (observer, node) pairs concerned.
@@ -39,7 +41,7 @@ type hostile10Net struct {
 func hostile10NewNet(t *testing.T, n int, loss float64, seed uint64) *hostile10Net {
 	t.Helper()
 	l := &hostile10Net{pushNet: partialPushNet(t, n), rng: rand.New(rand.NewPCG(seed, seed)), loss: loss,
-		down: map[*Engine]bool{}, mute: map[*Engine]bool{}, synsTo: map[netip.AddrPort]int{}, syns: map[[2]netip.AddrPort]int{},
+		down: map[*Engine]bool{}, mute: map[*Engine]bool{}, unheard: map[*Engine]bool{}, synsTo: map[netip.AddrPort]int{}, synBytesTo: map[netip.AddrPort]int{}, syns: map[[2]netip.AddrPort]int{},
 		pairs: map[[2]NodeID]bool{}, dead: map[[2]NodeID]bool{}}
 	l.drop = func(to *Engine) bool { return l.down[to] || l.lost() }
 	return l
@@ -71,11 +73,13 @@ func (l *hostile10Net) round() {
 			l.afterTick(e)
 		}
 		l.deliver(e, r.Pushes, 1)
+		size := len(EncodeMessage(r.Syn))
 		for _, to := range r.Targets {
 			l.synsTo[to]++
+			l.synBytesTo[to] += size
 			l.syns[[2]netip.AddrPort{e.Self().Addr, to}]++
 			peer := l.byAddr[to]
-			if peer == nil || peer == e {
+			if peer == nil || peer == e || l.unheard[e] {
 				continue
 			}
 			synAck := l.step(e, peer, r.Syn)
