@@ -462,7 +462,9 @@ func (e *Engine) applyNotices(now time.Time, in Inbound, fromMember bool, notice
 			ns.noteDeathHeartbeat(n.Heartbeat)
 			if phi, ok := e.phi(ns, now); ok && phi <= e.cfg.FailureDetector.PhiThreshold/2 {
 				ns.deathHeard = true
-				e.confirm(ns, true) // confirm.go: ask it
+				if fromMember {
+					e.confirm(ns, true) // confirm.go: ask it
+				}
 				continue
 			}
 			e.dieByNotice(ns, now)
