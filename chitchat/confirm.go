@@ -118,7 +118,7 @@ func (e *Engine) contacted(ns *NodeState, now time.Time, contact bool) {
 func (e *Engine) suspectSilent(now time.Time) {
 	silence := silentRounds * e.cfg.GossipInterval
 	for i, ns := range e.watched {
-		if ns != nil && ns.live && now.Sub(e.contactAt[i]) > silence {
+		if ns != nil && ns.live && ns.heard && now.Sub(e.contactAt[i]) > silence {
 			e.confirm(ns, false)
 		}
 	}
