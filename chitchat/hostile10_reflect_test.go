@@ -59,9 +59,12 @@ func hostile10Invent(t *testing.T, now *time.Time, e *Engine) (NodeID, func() in
 //     the victim, probesNeeded times, up to 12 for one notice (e's Syns
 //     unanswered: the forger's invented nodes, drawn as targets, never
 //     answer); a notice each round kept a Syn going there every round.
-//     Fix: only a member's notice (relayed down the push tree, or any
-//     sealed one) is confirmed; a stranger's is kept and waits for our
-//     phi, as before c36658c (honest death notices come from members).
+//     Fix: a stranger's notice is confirmed only about a node that has
+//     spoken to us from its own address (NodeState.heard); a member's
+//     (relayed down the push tree, or any sealed one) always. Otherwise
+//     it is kept and waits for our phi, as before c36658c (honest death
+//     notices come from members; TestHostile10ForgedDeathNotices shows
+//     why a stranger's about a node we heard from is still confirmed).
 //   - With no notice at all, its rises told to e alone spread as hearsay:
 //     its monitors (members whose predecessor it is) never hear from it
 //     directly, ask it (silentRounds, then the probes), find it dead and
