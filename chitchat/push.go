@@ -462,8 +462,12 @@ func (e *Engine) applyNotices(now time.Time, in Inbound, fromMember bool, notice
 			ns.noteDeathHeartbeat(n.Heartbeat)
 			if phi, ok := e.phi(ns, now); ok && phi <= e.cfg.FailureDetector.PhiThreshold/2 {
 				ns.deathHeard = true
-				if fromMember {
-					e.confirm(ns, true) // confirm.go: ask it
+				if fromMember || ns.heard {
+					// confirm.go: ask it. Not on a stranger's word about
+					// a node that never spoke to us from its own address:
+					// it may be one the stranger invented, at an address
+					// of its choice (a reflector otherwise).
+					e.confirm(ns, true)
 				}
 				continue
 			}
