@@ -28,6 +28,11 @@ import (
 //     with N: about 3 s at N = 5,000, so half the threshold took 11 s of
 //     silence, and twice that at N = 10,000. So it asks the node too.
 //
+// Only a node that may be asked without reflecting Syns at an address of a
+// forger's choice is asked: a monitored node that has spoken to us from its
+// own address, a kept notice's subject if the notice came from a member or
+// the node has spoken to us (hostile review 10).
+//
 // Asking is a Syn to the node's address in each of the next probesNeeded
 // rounds. A live node answers (a SynAck from its own address with a
 // heartbeat above ours: life, which ends the confirmation and voids a kept
@@ -115,6 +120,15 @@ func (e *Engine) contacted(ns *NodeState, now time.Time, contact bool) {
 
 // suspectSilent starts confirming each node we monitor that has not spoken
 // to us for silentRounds rounds. Called after watchPredecessors.
+//
+// Only a node that has spoken to us from its own address (ns.heard): an
+// honest predecessor gossips with its monitors every monitorCount rounds,
+// so it is heard long before silentRounds pass. A node never heard from
+// may be one a stranger invented by hearsay at an address of its choice:
+// its monitors asked it, found it dead and announced it, and every
+// observer then asked it (hostile review 10: 245 Syns to the address in 40
+// rounds of 30 nodes, for one forged rise a round; 60 without
+// confirmation). It is judged by phi, as before.
 func (e *Engine) suspectSilent(now time.Time) {
 	silence := silentRounds * e.cfg.GossipInterval
 	for i, ns := range e.watched {
