@@ -96,15 +96,16 @@ func heapPerObservedNode(tb testing.TB, nodes int, build func() any) float64 {
 // 1,000 nodes after 2,000 rounds, without keys and with one key per node,
 // with the live-nodes watch read after every round (as a Server does) or
 // never (as a simulation). Issue 13 asks for 400 bytes. Measured here
-// (commit of this test, a test binary running this test alone): 376-377
-// unread, 486 read, 620 with one key (before the compact key store and the
-// small copies: 376, 576-582 and 1,292; before issue 13: 1,156 without
-// keys, 2,462 with one). Run after the rest of the package, the
+// (a test binary running this test alone): 358 unread, 456 read, 596 with
+// one key, since the target sets hold states instead of addresses (382,
+// 481 and 621 before; before the compact key store and the small copies:
+// 376, 576-582 and 1,292; before issue 13: 1,156 without keys, 2,462 with
+// one). Run after the rest of the package, the
 // same engine measures up to ~40 bytes more (heap left by earlier tests).
 // Without keys and with the watch unread: the NodeState and its nodeLocal,
 // one allocation (192), the detector's Node (104 + 8 for its owner), states
-// and byRef (16), the live set of the watch (16), the live target addresses
-// (32), the rest spread from fixed costs. (A map from NodeID to state
+// and byRef (16), the live set of the watch (16), the live target set
+// (8), the rest spread from fixed costs. (A map from NodeID to state
 // beside states cost about 145 more; lookups are binary searches in states
 // now.) A read watch adds one copy per live node: 96 bytes (the exported
 // fields only, nodeLocal left out) and its pointer; the key-value store is

@@ -42,7 +42,7 @@ func TestSampleMatchesShuffleOfCopy(t *testing.T) {
 		seed := src.Uint64()
 		ref, r := rand.New(rand.NewPCG(seed, 0)), rand.New(rand.NewPCG(seed, 0))
 		want := sampleByCopy(ref, s, k)
-		got := sample(r, s, k)
+		got := sample(r, s, addrOf, k)
 		if !slices.Equal(got, want) {
 			t.Fatalf("sample(n=%d, k=%d, seed=%d) = %v, want %v", n, k, seed, got, want)
 		}
@@ -154,8 +154,8 @@ func TestTargetSetsFollowTheCluster(t *testing.T) {
 		t.Helper()
 		want, got := fresh(), *e.targetSets()
 		for name, pair := range map[string][2][]netip.AddrPort{
-			"live": {want.live, got.live}, "dead": {want.dead, got.dead},
-			"peers": {want.peers, got.peers}, "seeds": {want.seeds, got.seeds},
+			"live": {addrsOf(want.live), addrsOf(got.live)}, "dead": {addrsOf(want.dead), addrsOf(got.dead)},
+			"peers": {addrsOf(want.peers), addrsOf(got.peers)}, "seeds": {want.seeds, got.seeds},
 		} {
 			if !slices.Equal(pair[0], pair[1]) {
 				t.Fatalf("step %d, %s: cached %s targets %v, rebuilt %v", step, where, name, pair[1], pair[0])
@@ -244,4 +244,13 @@ func TestNeverLiveQueueBounded(t *testing.T) {
 	if got := e.Stats().NodesEvicted; got != 1 {
 		t.Errorf("NodesEvicted = %d, want 1", got)
 	}
+}
+
+// addrsOf returns the advertised addresses of a target set.
+func addrsOf(set []*NodeState) []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, ns := range set {
+		out = append(out, ns.id.Addr)
+	}
+	return out
 }

@@ -32,7 +32,7 @@ func (e *Engine) Tick(now time.Time) Round {
 	if monitored {
 		k-- // the monitor takes a random target's place
 	}
-	nodes, deadTarget, seedTarget := selectTargets(e.rng, t.peers, t.live, t.dead, t.seeds, k)
+	nodes, deadTarget, seedTarget := selectTargets(e.rng, t.peers, t.live, t.dead, nodeAddr, t.seeds, k)
 	if monitored && !slices.Contains(nodes, monitor) {
 		nodes = append(nodes, monitor)
 	}
@@ -59,18 +59,21 @@ func (e *Engine) Tick(now time.Time) Round {
 	return Round{Targets: nodes, Syn: syn, Pushes: e.Flush(now), Streams: e.dueStreams(now)}
 }
 
-// targetSets caches the sorted, deduplicated address sets Tick draws gossip
-// targets from: the live peers, the dead peers, the seeds other than
-// ourselves, and every peer while none is live. They change only when a state is added or removed, a
+// targetSets caches the sets Tick draws gossip targets from: the live
+// peers, the dead peers, the seeds other than ourselves, and every peer
+// while none is live. They change only when a state is added or removed, a
 // peer's liveness changes, or the seeds change, and valid is cleared then;
 // rebuilding them every round (sorting thousands of addresses) was the
-// largest cost of a round.
+// largest cost of a round. Peers are held as their states, one per
+// advertised address, in address order: 8 bytes a peer where an address
+// took 32 (issue 13: paid once per node per observer).
 type targetSets struct {
-	valid                    bool
-	peers, live, dead, seeds []netip.AddrPort
+	valid             bool
+	peers, live, dead []*NodeState
+	seeds             []netip.AddrPort
 }
 
-// targetSets returns the address sets, rebuilt if they are stale.
+// targetSets returns the sets, rebuilt if they are stale.
 func (e *Engine) targetSets() *targetSets {
 	t := &e.targets
 	if t.valid {
@@ -82,23 +85,23 @@ func (e *Engine) targetSets() *targetSets {
 			continue
 		}
 		if ns.live {
-			t.live = append(t.live, ns.id.Addr)
+			t.live = append(t.live, ns)
 		}
 		if ns.dead && !ns.left {
-			t.dead = append(t.dead, ns.id.Addr)
+			t.dead = append(t.dead, ns)
 		}
 	}
-	t.live, t.dead = shrink(addrSet(t.live)), shrink(addrSet(t.dead))
+	t.live, t.dead = shrink(nodeSet(t.live)), shrink(nodeSet(t.dead))
 	// Targets are drawn from every peer only while none is live: only then
 	// is the set of every peer worth its memory.
 	t.peers = nil
 	if len(t.live) == 0 {
 		for _, ns := range e.states {
 			if ns.id != e.self {
-				t.peers = append(t.peers, ns.id.Addr)
+				t.peers = append(t.peers, ns)
 			}
 		}
-		t.peers = addrSet(t.peers)
+		t.peers = nodeSet(t.peers)
 	}
 	t.seeds = t.seeds[:0]
 	for _, s := range e.seeds {
@@ -116,8 +119,8 @@ func (e *Engine) targetSets() *targetSets {
 // they advertise.
 func (e *Engine) recipient(addr netip.AddrPort) netip.AddrPort {
 	t := e.targetSets()
-	for _, set := range [][]netip.AddrPort{t.live, t.dead, t.peers} {
-		if _, ok := slices.BinarySearchFunc(set, addr, netip.AddrPort.Compare); ok {
+	for _, set := range [][]*NodeState{t.live, t.dead, t.peers} {
+		if _, ok := slices.BinarySearchFunc(set, addr, func(ns *NodeState, a netip.AddrPort) int { return ns.id.Addr.Compare(a) }); ok {
 			return addr
 		}
 	}
@@ -125,20 +128,24 @@ func (e *Engine) recipient(addr netip.AddrPort) netip.AddrPort {
 }
 
 // shrink lets go of a buffer that outgrew its contents (every peer is dead
-// at start, then live): the sets are kept between rebuilds.
-func shrink(s []netip.AddrPort) []netip.AddrPort {
+// at start, then live): the sets are kept between rebuilds. Whatever it
+// keeps past len is cleared, so that a removed node is not held.
+func shrink(s []*NodeState) []*NodeState {
 	switch {
 	case len(s) == 0:
 		return nil
 	case cap(s) > 2*len(s)+16:
 		return slices.Clone(s)
 	}
+	clear(s[len(s):cap(s)])
 	return s
 }
 
-func addrSet(s []netip.AddrPort) []netip.AddrPort {
-	slices.SortFunc(s, netip.AddrPort.Compare)
-	return slices.Compact(s)
+// nodeSet sorts s by advertised address and keeps one node per address
+// (two generations of a node share one while the old one is held).
+func nodeSet(s []*NodeState) []*NodeState {
+	slices.SortFunc(s, func(a, b *NodeState) int { return a.id.Addr.Compare(b.id.Addr) })
+	return slices.CompactFunc(s, func(a, b *NodeState) bool { return a.id.Addr == b.id.Addr })
 }
 
 // GCKeys removes, from every node state, tombstones and TTL'd keys marked at

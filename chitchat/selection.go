@@ -19,12 +19,12 @@ type randSource interface {
 // (always while nobody is live). Seeds keep a cluster that split at start-up
 // from staying split (CASSANDRA-150). The three groups are not deduplicated
 // against each other, as upstream. Inputs are sorted, deduplicated sets.
-func selectTargets(r randSource, peers, live, dead, seeds []netip.AddrPort, k int) (nodes []netip.AddrPort, deadTarget, seedTarget netip.AddrPort) {
+func selectTargets[T any](r randSource, peers, live, dead []T, addr func(T) netip.AddrPort, seeds []netip.AddrPort, k int) (nodes []netip.AddrPort, deadTarget, seedTarget netip.AddrPort) {
 	pool := live
 	if len(pool) == 0 {
 		pool = peers
 	}
-	nodes = sample(r, pool, k)
+	nodes = sample(r, pool, addr, k)
 	gossipedWithSeed := false
 	for _, n := range nodes {
 		if contains(seeds, n) {
@@ -34,7 +34,7 @@ func selectTargets(r randSource, peers, live, dead, seeds []netip.AddrPort, k in
 	}
 	pDead := float64(len(dead)) / float64(len(live)+1)
 	if u := r.Float64(); pDead > u && len(dead) > 0 {
-		deadTarget = dead[r.IntN(len(dead))]
+		deadTarget = addr(dead[r.IntN(len(dead))])
 	}
 	if !gossipedWithSeed || len(live) < len(seeds) {
 		pSeed := float64(len(seeds)) / float64(len(live)+len(dead))
@@ -45,45 +45,54 @@ func selectTargets(r randSource, peers, live, dead, seeds []netip.AddrPort, k in
 	return nodes, deadTarget, seedTarget
 }
 
-// sample returns up to k distinct elements of s chosen uniformly: the first
-// k elements of a partial Fisher-Yates shuffle of s, without copying or
-// modifying s (it is the engine's cached set). The result has room for the
-// dead and seed targets Tick appends.
-func sample(r randSource, s []netip.AddrPort, k int) []netip.AddrPort {
+// sample returns the addresses of up to k distinct elements of s chosen
+// uniformly: the first k elements of a partial Fisher-Yates shuffle of s,
+// without copying or modifying s (it is the engine's cached set). The
+// result has room for the dead and seed targets Tick appends.
+func sample[T any](r randSource, s []T, addr func(T) netip.AddrPort, k int) []netip.AddrPort {
 	out := make([]netip.AddrPort, 0, k+2)
 	if len(s) <= k {
-		return append(out, s...)
+		for _, x := range s {
+			out = append(out, addr(x))
+		}
+		return out
 	}
 	// Step i of the shuffle swaps positions i and j >= i, and position i
 	// is final from then on: out receives it, and moved records where the
 	// element that was at i went, the only change later steps can see.
-	var buf [gossipCount]movedAddr
-	moved := buf[:0]
+	var buf [gossipCount]moved[T]
+	mv := buf[:0]
 	for i := range k {
 		j := i + r.IntN(len(s)-i)
-		ai, aj := addrAt(s, moved, i), addrAt(s, moved, j)
-		moved = append(moved, movedAddr{j, ai})
-		out = append(out, aj)
+		ai, aj := elemAt(s, mv, i), elemAt(s, mv, j)
+		mv = append(mv, moved[T]{j, ai})
+		out = append(out, addr(aj))
 	}
 	return out
 }
 
-// movedAddr is an element of the shuffled set and its new position.
-type movedAddr struct {
+// moved is an element of the shuffled set and its new position.
+type moved[T any] struct {
 	pos int
-	a   netip.AddrPort
+	x   T
 }
 
-// addrAt returns the element at position p of s after the moves (the
+// elemAt returns the element at position p of s after the moves (the
 // latest move to p wins).
-func addrAt(s []netip.AddrPort, moved []movedAddr, p int) netip.AddrPort {
-	for i := len(moved) - 1; i >= 0; i-- {
-		if moved[i].pos == p {
-			return moved[i].a
+func elemAt[T any](s []T, mv []moved[T], p int) T {
+	for i := len(mv) - 1; i >= 0; i-- {
+		if mv[i].pos == p {
+			return mv[i].x
 		}
 	}
 	return s[p]
 }
+
+// addrOf is the identity, for sets of addresses.
+func addrOf(a netip.AddrPort) netip.AddrPort { return a }
+
+// nodeAddr is a node's advertised address, for sets of nodes.
+func nodeAddr(ns *NodeState) netip.AddrPort { return ns.id.Addr }
 
 func contains(sorted []netip.AddrPort, a netip.AddrPort) bool {
 	for _, s := range sorted {

@@ -213,7 +213,7 @@ func TestT91_T93_SelectNodesForGossip(t *testing.T) {
 	eq := cmp.Comparer(func(x, y netip.AddrPort) bool { return x == y })
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			nodes, dead, seed := selectTargets(srvIntZeroRand{}, tt.peers, tt.live, tt.dead, tt.seed, gossipCount)
+			nodes, dead, seed := selectTargets(srvIntZeroRand{}, tt.peers, tt.live, tt.dead, addrOf, tt.seed, gossipCount)
 			if diff := cmp.Diff(tt.wantNodes, nodes, eq); diff != "" {
 				t.Errorf("nodes mismatch (-want +got):\n%s", diff)
 			}

@@ -134,7 +134,7 @@ func (e *Engine) dueStreams(now time.Time) []netip.AddrPort {
 		st.last = now
 		switch {
 		case len(t.live) > 0:
-			ask(t.live[e.rng.IntN(len(t.live))])
+			ask(t.live[e.rng.IntN(len(t.live))].id.Addr)
 		case len(t.seeds) > 0:
 			ask(t.seeds[e.rng.IntN(len(t.seeds))])
 		}
