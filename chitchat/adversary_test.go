@@ -655,13 +655,13 @@ func (s *advSim) genCover(t *rapid.T, victim int, d Digest) *Coverage {
 		case 1:
 			sum := BucketSummary{Bucket: k}
 			for _, ns := range e.bucketNodes(k, b) {
-				if listed[ns.id] || !e.advertised(ns, s.now) {
+				if listed[*ns.id] || !e.advertised(ns, s.now) {
 					continue
 				}
 				sum.Hash ^= ns.stateHash()
 				hb := uint16(ns.heartbeat)
 				tweak := rapid.IntRange(0, 2).Draw(t, "summary heartbeat")
-				if advGuardWalkReincarnation && ns.id == e.Self() && ns.heartbeat >= refuteLimit-1<<16 {
+				if advGuardWalkReincarnation && *ns.id == e.Self() && ns.heartbeat >= refuteLimit-1<<16 {
 					tweak = 0
 				}
 				switch tweak {

@@ -80,7 +80,7 @@ func (e *Engine) echoFor(in Inbound, sender NodeID) *Echo {
 	if !ok || ns.maxVersion == 0 {
 		return nil
 	}
-	return &Echo{MaxVersion: ns.maxVersion, LastGCVersion: ns.lastGCVersion, Fingerprint: ns.fp}
+	return &Echo{MaxVersion: ns.maxVersion, LastGCVersion: ns.lastGCVersion, Fingerprint: ns.fp()}
 }
 
 // checkEcho checks a peer's view of our own state. Versions above ours are
@@ -99,7 +99,7 @@ func (e *Engine) checkEcho(now time.Time, echo Echo) {
 		e.refuteState(now, claim)
 		return
 	}
-	if echo.MaxVersion == self.maxVersion && echo.Fingerprint != self.fp {
+	if echo.MaxVersion == self.maxVersion && echo.Fingerprint != self.fp() {
 		e.stats.ForgedContent++
 		e.log.Warn("a peer holds keys of this node that it never wrote", "max_version", self.maxVersion)
 		e.refuteState(now, self.maxVersion)
@@ -171,17 +171,17 @@ func (e *Engine) settle(now time.Time) {
 // already or remember as collected is skipped anyway.
 func (e *Engine) reincarnate(now time.Time, claim uint64) {
 	old := e.selfState()
-	id := old.id
+	id := *old.id // a copy: the old identity is shared with copies, and immutable
 	id.Generation = max(id.Generation+1, uint64(max(now.UnixNano(), 0))) + e.rng.Uint64N(1<<24)
 	for e.heldOrCollected(id) {
 		id.Generation++
 	}
 	e.stats.Reincarnations++
 	e.log.Warn("a claim about this node cannot be refuted: reincarnating with a new generation",
-		"claimed", claim, "old", old.id, "new", id)
+		"claimed", claim, "old", *old.id, "new", id)
 	live := old.liveEntriesByVersion()
 	e.dropNode(old)
-	e.gcHist.put(old.id, math.MaxUint64)
+	e.gcHist.put(*old.id, math.MaxUint64)
 	e.self = id
 	e.cfg.ID = id
 	ns := e.createNode(id)

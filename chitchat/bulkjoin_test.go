@@ -81,7 +81,7 @@ func TestJoinTakesTenMegabytesInOneStream(t *testing.T) {
 
 	held := 0
 	for _, ns := range joiner.states {
-		if ns.id != joiner.self {
+		if *ns.id != joiner.self {
 			held += ns.kvs.len()
 		}
 	}

@@ -84,7 +84,7 @@ func (e *Engine) confirm(ns *NodeState, notice bool) {
 	}
 	kept := 0
 	for _, c := range e.confirming {
-		if c.id == ns.id {
+		if c.id == *ns.id {
 			return
 		}
 		if c.notice {
@@ -97,7 +97,7 @@ func (e *Engine) confirm(ns *NodeState, notice bool) {
 	if notice && kept >= confirmMax {
 		return
 	}
-	e.confirming = append(e.confirming, confirmation{id: ns.id, notice: notice})
+	e.confirming = append(e.confirming, confirmation{id: *ns.id, notice: notice})
 }
 
 // contacted records a rise of ns's heartbeat from the node itself
@@ -112,7 +112,7 @@ func (e *Engine) contacted(ns *NodeState, now time.Time, contact bool) {
 		}
 	}
 	for i := range e.confirming {
-		if e.confirming[i].id == ns.id {
+		if e.confirming[i].id == *ns.id {
 			e.confirming[i].answered = true
 		}
 	}

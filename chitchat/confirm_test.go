@@ -24,11 +24,11 @@ func confirmSetup(t *testing.T) (p *pushNet, e *Engine, x *NodeState, xe *Engine
 	xe = p.byAddr[x.id.Addr]
 	exchange(t, p.now, xe, e, xe.CreateSyn(p.now))
 	e.UpdateLiveness(p.now)
-	notice := &Push{ClusterID: "default-cluster", Notices: []Notice{{Kind: NoticeDead, ID: x.id, Heartbeat: x.heartbeat}}}
+	notice := &Push{ClusterID: "default-cluster", Notices: []Notice{{Kind: NoticeDead, ID: *x.id, Heartbeat: x.heartbeat}}}
 	member := p.engines[1].Self().Addr
 	e.Step(p.now, Inbound{From: member, Authentic: true}, wire(t, notice))
-	if !isLive(e, x.id) || !x.deathHeard {
-		t.Fatalf("after the notice: live %v, kept %v; want a kept notice about a live node", isLive(e, x.id), x.deathHeard)
+	if !isLive(e, *x.id) || !x.deathHeard {
+		t.Fatalf("after the notice: live %v, kept %v; want a kept notice about a live node", isLive(e, *x.id), x.deathHeard)
 	}
 	return p, e, x, xe
 }
@@ -45,13 +45,13 @@ func TestConfirmAppliesNoticeAfterUnansweredProbes(t *testing.T) {
 		if !slices.Contains(r.Targets, x.id.Addr) {
 			t.Fatalf("round %d after the notice: targets %v lack its subject %v", i+1, r.Targets, x.id.Addr)
 		}
-		if !isLive(e, x.id) {
+		if !isLive(e, *x.id) {
 			t.Fatalf("dead after %d probes, want live until %d went unanswered", i+1, minProbes)
 		}
 	}
 	now = now.Add(200 * time.Millisecond)
 	confirmRound(t, p, e, now, x)
-	if isLive(e, x.id) {
+	if isLive(e, *x.id) {
 		t.Fatalf("live after %d unanswered probes", minProbes)
 	}
 	if phi, _ := e.phi(x, now); phi > e.cfg.FailureDetector.PhiThreshold/2 {
@@ -99,7 +99,7 @@ func TestConfirmLiveNodeAnswers(t *testing.T) {
 		if i == 1 && len(e.confirming) != 0 {
 			t.Fatalf("still confirming %v a round after the answer", e.confirming)
 		}
-		if !isLive(e, x.id) {
+		if !isLive(e, *x.id) {
 			t.Fatalf("a live node that answered was found dead at %v", now.Sub(p.now))
 		}
 	}
@@ -118,15 +118,15 @@ func TestConfirmOnlyWithMonitors(t *testing.T) {
 	x := e.node(p.engines[6].Self())
 	e.observeHeartbeat(p.now, x, x.heartbeat+1, false, false)
 	e.UpdateLiveness(p.now)
-	notice := &Push{ClusterID: "default-cluster", Notices: []Notice{{Kind: NoticeDead, ID: x.id, Heartbeat: x.heartbeat}}}
+	notice := &Push{ClusterID: "default-cluster", Notices: []Notice{{Kind: NoticeDead, ID: *x.id, Heartbeat: x.heartbeat}}}
 	e.Step(p.now, Inbound{From: p.engines[1].Self().Addr, Authentic: true}, wire(t, notice))
 	now := p.now
 	for range minProbes + 1 {
 		now = now.Add(200 * time.Millisecond)
 		e.Tick(now)
 	}
-	if !isLive(e, x.id) || len(e.confirming) != 0 {
-		t.Errorf("full digest: live %v, confirming %v; want live, nothing confirmed", isLive(e, x.id), e.confirming)
+	if !isLive(e, *x.id) || len(e.confirming) != 0 {
+		t.Errorf("full digest: live %v, confirming %v; want live, nothing confirmed", isLive(e, *x.id), e.confirming)
 	}
 }
 
@@ -139,7 +139,7 @@ func TestConfirmIsBounded(t *testing.T) {
 	var notices []Notice
 	for _, ns := range ringFrom(e) {
 		e.observeHeartbeat(p.now, ns, ns.heartbeat+1, false, false)
-		notices = append(notices, Notice{Kind: NoticeDead, ID: ns.id, Heartbeat: ns.heartbeat})
+		notices = append(notices, Notice{Kind: NoticeDead, ID: *ns.id, Heartbeat: ns.heartbeat})
 	}
 	e.UpdateLiveness(p.now)
 	e.Step(p.now, Inbound{From: p.engines[1].Self().Addr, Authentic: true}, wire(t, &Push{ClusterID: "default-cluster", Notices: notices}))
@@ -192,7 +192,7 @@ func TestConfirmSilentMonitoredNode(t *testing.T) {
 					}
 					exchange(t, now, e, peer, r.Syn)
 				}
-				if !isLive(e, x.id) {
+				if !isLive(e, *x.id) {
 					verdict = now.Sub(p.now)
 					break
 				}
@@ -276,7 +276,7 @@ func TestConfirmNoticeBelowOurHeartbeat(t *testing.T) {
 			e.CreateSyn(p.now)
 			x := e.node(p.engines[6].Self())
 			e.UpdateLiveness(p.now)
-			notice := &Push{ClusterID: "default-cluster", Notices: []Notice{{Kind: NoticeDead, ID: x.id, Heartbeat: x.heartbeat - 2}}}
+			notice := &Push{ClusterID: "default-cluster", Notices: []Notice{{Kind: NoticeDead, ID: *x.id, Heartbeat: x.heartbeat - 2}}}
 			e.Step(p.now, Inbound{From: p.engines[1].Self().Addr, Authentic: true}, wire(t, notice))
 			if x.deathHeard != monitors {
 				t.Fatalf("kept %v, want %v", x.deathHeard, monitors)
@@ -286,8 +286,8 @@ func TestConfirmNoticeBelowOurHeartbeat(t *testing.T) {
 				now = now.Add(200 * time.Millisecond)
 				confirmRound(t, p, e, now, x)
 			}
-			if isLive(e, x.id) == monitors {
-				t.Errorf("live %v after %d unanswered probes, want %v", isLive(e, x.id), minProbes, !monitors)
+			if isLive(e, *x.id) == monitors {
+				t.Errorf("live %v after %d unanswered probes, want %v", isLive(e, *x.id), minProbes, !monitors)
 			}
 		})
 	}
@@ -307,7 +307,7 @@ func TestConfirmHearsayDoesNotAnswer(t *testing.T) {
 			e.observeHeartbeat(now, x, x.heartbeat+1, false, false)
 		}, false},
 		{"its alive notice relayed", func(t *testing.T, p *pushNet, e *Engine, x *NodeState, now time.Time) {
-			alive := &Push{ClusterID: "default-cluster", Notices: []Notice{{Kind: NoticeAlive, ID: x.id, Heartbeat: x.heartbeat + 1}}}
+			alive := &Push{ClusterID: "default-cluster", Notices: []Notice{{Kind: NoticeAlive, ID: *x.id, Heartbeat: x.heartbeat + 1}}}
 			e.Step(now, Inbound{From: p.engines[1].Self().Addr, Authentic: true}, wire(t, alive))
 		}, true},
 	} {
@@ -319,7 +319,7 @@ func TestConfirmHearsayDoesNotAnswer(t *testing.T) {
 				confirmRound(t, p, e, now, x)
 				tc.rise(t, p, e, x, now.Add(100*time.Millisecond))
 			}
-			if got := isLive(e, x.id); got != tc.live {
+			if got := isLive(e, *x.id); got != tc.live {
 				t.Errorf("live = %v, want %v", got, tc.live)
 			}
 		})

@@ -247,7 +247,7 @@ func (e *Engine) readCover(now time.Time, v *peerView) (selfSeen bool) {
 			}
 			// The hashes agree on heartbeat>>16: the value is exact.
 			e.observeHeartbeat(now, ns, ns.heartbeat&^0xffff|uint64(s.Heartbeats[j]), false, false)
-			selfSeen = selfSeen || ns.id == e.self
+			selfSeen = selfSeen || *ns.id == e.self
 			j++
 		}
 	}
@@ -324,7 +324,7 @@ func (e *Engine) countAdvertised(now time.Time) advCount {
 // successive Syns cover every bucket.
 func (e *Engine) synDigest(now time.Time, budget int) (Digest, *Coverage) {
 	self := e.selfState()
-	d := Digest{{ID: self.id, NodeDigest: self.digest()}}
+	d := Digest{{ID: *self.id, NodeDigest: self.digest()}}
 	used := sizeArrayHeader(16) + sizeDigestEntry(&d[0]) + 2 // + sender index
 	spots := budget * spotShareNum / spotShareDen
 	mark := e.nextMark()
@@ -338,7 +338,7 @@ func (e *Engine) synDigest(now time.Time, budget int) (Digest, *Coverage) {
 			if ns.mark == mark || !pass(ns) || !e.advertised(ns, now) {
 				continue
 			}
-			entry := DigestEntry{ID: ns.id, NodeDigest: ns.digest()}
+			entry := DigestEntry{ID: *ns.id, NodeDigest: ns.digest()}
 			if used+sizeDigestEntry(&entry) > spots {
 				continue
 			}
@@ -400,7 +400,7 @@ func rotateSummaries(s []BucketSummary, c *Coverage) []BucketSummary {
 // does not fit, finer buckets are tried.
 func (e *Engine) replyDigest(now time.Time, v *peerView, budget int) (Digest, *Coverage) {
 	self := e.selfState()
-	d := Digest{{ID: self.id, NodeDigest: self.digest()}}
+	d := Digest{{ID: *self.id, NodeDigest: self.digest()}}
 	used := sizeArrayHeader(16) + sizeDigestEntry(&d[0]) + 2 + 1 + 3*5 + 3
 	mark := e.nextMark()
 	self.mark = mark
@@ -409,7 +409,7 @@ func (e *Engine) replyDigest(now time.Time, v *peerView, budget int) (Digest, *C
 		if !ok || ns == self || !e.advertised(ns, now) {
 			continue
 		}
-		entry := DigestEntry{ID: ns.id, NodeDigest: ns.digest()}
+		entry := DigestEntry{ID: *ns.id, NodeDigest: ns.digest()}
 		if used+sizeDigestEntry(&entry) > budget {
 			break
 		}
@@ -486,7 +486,7 @@ func (e *Engine) replyCover(now time.Time, v *peerView, d Digest, used, budget i
 			if ns.mark == mark || !e.advertised(ns, now) {
 				continue
 			}
-			entry := DigestEntry{ID: ns.id, NodeDigest: ns.digest()}
+			entry := DigestEntry{ID: *ns.id, NodeDigest: ns.digest()}
 			size += sizeDigestEntry(&entry)
 			d = append(d, entry)
 		}
@@ -505,7 +505,7 @@ func (e *Engine) replyCover(now time.Time, v *peerView, d Digest, used, budget i
 func (e *Engine) markWanted(d Digest) {
 	for i := range d {
 		ns, ok := e.lookup(d[i].ID)
-		if !ok || ns.id == e.self {
+		if !ok || *ns.id == e.self {
 			continue
 		}
 		if d[i].MaxVersion > ns.maxVersion && d[i].MaxVersion <= maxSafeVersion {

@@ -151,7 +151,7 @@ func (ns *NodeState) applyDelta(now time.Time, d *NodeDelta, status deltaStatus,
 	}
 	if d.MaxVersion < ns.maxVersion {
 		panic(fmt.Sprintf("chitchat: invariant violated: node %v: delta max version %d below state max version %d after apply",
-			ns.id, d.MaxVersion, ns.maxVersion))
+			*ns.id, d.MaxVersion, ns.maxVersion))
 	}
 	ns.maxVersion = d.MaxVersion
 }

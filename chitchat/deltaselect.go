@@ -112,14 +112,14 @@ func (e *Engine) computeDelta(now time.Time, v *peerView, budget int) Delta {
 			break
 		}
 		ns := c.ns
-		hdr := sizeNodeOp(ns.id, ns.lastGCVersion, c.from)
+		hdr := sizeNodeOp(*ns.id, ns.lastGCVersion, c.from)
 		e.stale = ns.appendStaleKeyValues(e.stale[:0], c.from)
 		stale := e.stale
 		staleUsed = max(staleUsed, len(stale))
 		if len(stale) == 0 {
 			// Only collected tombstones are newer: tell the peer the version.
 			if w.fits(hdr + sizeMaxOp(ns.maxVersion)) {
-				w.addNode(ns.id, ns.lastGCVersion, c.from)
+				w.addNode(*ns.id, ns.lastGCVersion, c.from)
 				w.addMax(ns.maxVersion)
 			} else {
 				e.streams.truncated = true
@@ -130,7 +130,7 @@ func (e *Engine) computeDelta(now time.Time, v *peerView, budget int) Delta {
 			e.streams.truncated = true
 			continue
 		}
-		w.addNode(ns.id, ns.lastGCVersion, c.from)
+		w.addNode(*ns.id, ns.lastGCVersion, c.from)
 		for _, kv := range stale {
 			if !w.fits(sizeKVOp(kv.Key, kv.Value, kv.Version)) {
 				e.streams.truncated = true

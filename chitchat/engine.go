@@ -101,6 +101,10 @@ type Engine struct {
 	// Syns get an answer.
 	confirming []confirmation
 	answers    answerRate
+	// forgot holds, for each node whose view we forgot (forgetView), the
+	// peer's max version claimed by the delta that made us, and when.
+	// Entries go with their node (dropNode).
+	forgot map[*NodeState]forgotView
 	// reincarnateClaim, when not 0, is a claim about the self node too
 	// large to refute, seen while handling the current message: the node
 	// reincarnates once the message is handled (settle), never in the
@@ -279,7 +283,7 @@ func (e *Engine) Set(key, value string) error {
 	}
 	e.selfWrite(func(ns *NodeState) {
 		if ns.set(key, value) {
-			e.listeners.fire(key, value, ns.id)
+			e.listeners.fire(key, value, *ns.id)
 		}
 	})
 	return nil
@@ -295,7 +299,7 @@ func (e *Engine) SetWithTTL(now time.Time, key, value string) error {
 	}
 	e.selfWrite(func(ns *NodeState) {
 		if ns.setWithTTL(now, key, value) {
-			e.listeners.fire(key, value, ns.id)
+			e.listeners.fire(key, value, *ns.id)
 		}
 	})
 	return nil
@@ -372,7 +376,7 @@ func (e *Engine) NodeState(id NodeID) (*NodeState, bool) {
 func (e *Engine) NodeIDs() []NodeID {
 	ids := make([]NodeID, len(e.states))
 	for i, ns := range e.states {
-		ids[i] = ns.id
+		ids[i] = *ns.id
 	}
 	return ids
 }
@@ -441,7 +445,7 @@ func (e *Engine) createNodeAt(i int, id NodeID) *NodeState {
 // LiveNodes already leaves out.
 func (e *Engine) judgeNew(now time.Time) {
 	for _, ns := range e.unjudged {
-		if e.node(ns.id) == ns && !ns.left && !ns.evidenced { // not removed since, heard of second-hand
+		if e.node(*ns.id) == ns && !ns.left && !ns.evidenced { // not removed since, heard of second-hand
 			e.judge(ns, now)
 		}
 	}
@@ -478,7 +482,7 @@ func (e *Engine) maybeCompactNeverLive() {
 func (e *Engine) compactNeverLive() {
 	q := e.neverLive[:0]
 	for _, ns := range e.states {
-		if ns.id != e.self && !ns.everLive {
+		if *ns.id != e.self && !ns.everLive {
 			q = append(q, ns.slot)
 		}
 	}
@@ -531,8 +535,8 @@ func (e *Engine) makeRoom(direct bool) bool {
 	}
 	if ns != nil {
 		e.stats.NodesEvicted++
-		e.log.Info("node evicted to make room", "node", ns.id, "live", ns.live, "left", ns.left)
-		e.gcHist.put(ns.id, ns.heartbeat)
+		e.log.Info("node evicted to make room", "node", *ns.id, "live", ns.live, "left", ns.left)
+		e.gcHist.put(*ns.id, ns.heartbeat)
 		e.dropNode(ns)
 		return true
 	}
@@ -550,7 +554,7 @@ func (e *Engine) victim() *NodeState {
 	var oldest *NodeState
 	var oldestAt time.Time
 	for i, ns := range e.states {
-		if ns.id == e.self || ns.live {
+		if *ns.id == e.self || ns.live {
 			continue
 		}
 		// states is sorted by name, then generation, then address: a later
@@ -579,7 +583,7 @@ func (e *Engine) victim() *NodeState {
 func (e *Engine) unheardVictim() *NodeState {
 	var v *NodeState
 	for _, ns := range e.states {
-		if ns.id != e.self && !ns.heard && (v == nil || ns.slot < v.slot) {
+		if *ns.id != e.self && !ns.heard && (v == nil || ns.slot < v.slot) {
 			v = ns
 		}
 	}
@@ -601,12 +605,18 @@ func (e *Engine) removeNode(id NodeID) {
 	e.gcHist.put(id, ns.heartbeat)
 }
 
+// forgotView marks the last time our view of a node was forgotten.
+type forgotView struct {
+	max uint64
+	at  time.Time
+}
+
 // dropNode forgets ns entirely.
 func (e *Engine) dropNode(ns *NodeState) {
-	if ns.id != e.self && !ns.everLive {
+	if *ns.id != e.self && !ns.everLive {
 		e.numNeverLive--
 	}
-	if i, found := slices.BinarySearchFunc(e.states, ns.id, compareState); found {
+	if i, found := slices.BinarySearchFunc(e.states, *ns.id, compareState); found {
 		e.states = slices.Delete(e.states, i, i+1)
 	}
 	for j, _ := slices.BinarySearchFunc(e.byRef, ns.ref, compareRef); j < len(e.byRef) && e.byRef[j].ref == ns.ref; j++ {
@@ -617,6 +627,7 @@ func (e *Engine) dropNode(ns *NodeState) {
 	}
 	e.setsChanged()
 	e.fd.release(ns.slot)
+	delete(e.forgot, ns)
 }
 
 // scheduledForDeletion reports whether ns has been dead (or left) long

@@ -114,7 +114,7 @@ func (e *Engine) recordEvents(prev, cur []liveEntry) {
 		if ns.left {
 			kind = EventLeft
 		}
-		e.events.add(memberEvent{kind, ns.id})
+		e.events.add(memberEvent{kind, *ns.id})
 	}
 	// A slot still in was is a node forgotten between two publications
 	// (it reincarnated, say): its ID is gone with its state, and a
@@ -124,7 +124,7 @@ func (e *Engine) recordEvents(prev, cur []liveEntry) {
 // slotID returns the ID of the node with slot.
 func (e *Engine) slotID(slot uint64) NodeID {
 	if ns := e.fd.owner(slot); ns != nil {
-		return ns.id
+		return *ns.id
 	}
 	return NodeID{}
 }
@@ -149,16 +149,16 @@ func (e *Engine) eventsSince(cursor uint64, resync bool, view map[NodeID]uint64)
 	var out []Event
 	live := map[NodeID]bool{}
 	for _, ns := range e.states {
-		if ns.id == e.self || !ns.live || ns.left {
+		if *ns.id == e.self || !ns.live || ns.left {
 			continue
 		}
-		live[ns.id] = true
-		v, ok := view[ns.id]
+		live[*ns.id] = true
+		v, ok := view[*ns.id]
 		switch {
 		case !ok:
-			out = append(out, e.event(EventJoined, ns.id))
+			out = append(out, e.event(EventJoined, *ns.id))
 		case v != ns.maxVersion:
-			out = append(out, e.event(EventUpdated, ns.id))
+			out = append(out, e.event(EventUpdated, *ns.id))
 		}
 	}
 	for _, id := range slices.SortedFunc(mapKeys(view), NodeID.Compare) {

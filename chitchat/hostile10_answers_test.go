@@ -76,7 +76,7 @@ func TestHostile10UnaskedAnswersHideLoss(t *testing.T) {
 			// them, and they answer the probes.
 			var notices []Notice
 			for _, ns := range ringFrom(e)[4:8] {
-				notices = append(notices, Notice{Kind: NoticeDead, ID: ns.id, Heartbeat: ns.heartbeat + uint64(e.round)})
+				notices = append(notices, Notice{Kind: NoticeDead, ID: *ns.id, Heartbeat: ns.heartbeat + uint64(e.round)})
 			}
 			for _, to := range r.Targets[e.answers.sent:] { // the Syns beyond the count
 				if peer := l.byAddr[to]; peer != nil && slices.ContainsFunc(notices, func(n Notice) bool { return n.ID == peer.Self() }) {

@@ -37,8 +37,8 @@ func TestHostile10CrowdedSlots(t *testing.T) {
 			l.afterTick = func(e *Engine) {
 				var notices []Notice
 				for _, ns := range ringFrom(e)[10:14] {
-					if ns.id != k.Self() {
-						notices = append(notices, Notice{Kind: NoticeDead, ID: ns.id, Heartbeat: ns.heartbeat + uint64(e.round)})
+					if *ns.id != k.Self() {
+						notices = append(notices, Notice{Kind: NoticeDead, ID: *ns.id, Heartbeat: ns.heartbeat + uint64(e.round)})
 					}
 				}
 				e.Step(l.now, Inbound{From: l.engines[0].Self().Addr, Authentic: true}, wire(t, &Push{ClusterID: "default-cluster", Notices: notices}))

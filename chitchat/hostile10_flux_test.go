@@ -102,17 +102,17 @@ func TestHostile10ConfirmationOfGoneAndSelf(t *testing.T) {
 	x := ringFrom(e)[6]
 	member := Inbound{From: l.engines[1].Self().Addr, Authentic: true}
 	e.Step(l.now, member, wire(t, &Push{ClusterID: "default-cluster", Notices: []Notice{
-		{Kind: NoticeDead, ID: x.id, Heartbeat: x.heartbeat},
+		{Kind: NoticeDead, ID: *x.id, Heartbeat: x.heartbeat},
 		{Kind: NoticeDead, ID: e.Self(), Heartbeat: 1 << 40},
 	}}))
-	if !slices.ContainsFunc(e.confirming, func(c confirmation) bool { return c.id == x.id }) {
+	if !slices.ContainsFunc(e.confirming, func(c confirmation) bool { return c.id == *x.id }) {
 		t.Fatal("the notice about x is not being confirmed")
 	}
 	if slices.ContainsFunc(e.confirming, func(c confirmation) bool { return c.id == e.Self() }) {
 		t.Error("e confirms a notice about itself")
 	}
 	addr := x.id.Addr
-	e.removeNode(x.id)
+	e.removeNode(*x.id)
 	r := e.Tick(l.now.Add(time.Second))
 	if len(e.confirming) != 0 {
 		t.Errorf("confirmations left after the node was removed: %v", e.confirming)

@@ -186,7 +186,7 @@ func TestPropHostile7AdvertisedCountIsFresh(t *testing.T) {
 				i, j := pick("resetter"), pick("reset")
 				e := c.engines[i]
 				if ns, ok := e.lookup(c.engines[j].Self()); ok && i != j {
-					_ = e.ResetNodeStateIfUpdate(c.now, ns.id, nil, ns.maxVersion+1, ns.maxVersion+1)
+					_ = e.ResetNodeStateIfUpdate(c.now, *ns.id, nil, ns.maxVersion+1, ns.maxVersion+1)
 					c.check(i, "ResetNodeStateIfUpdate")
 				}
 			case "gc":
@@ -248,9 +248,9 @@ func TestPropHostile7ComputeDeltaMatchesLookup(t *testing.T) {
 		}
 		want := map[NodeID]uint64{}
 		for _, ns := range e.states {
-			known := listed[ns.id]
+			known := listed[*ns.id]
 			if ns.maxVersion > known.MaxVersion && e.advertised(ns, now) {
-				want[ns.id] = known.MaxVersion
+				want[*ns.id] = known.MaxVersion
 			}
 		}
 		if len(got) != len(want) {
@@ -284,7 +284,7 @@ func TestPropHostile7ObserveEntriesMatchesLookup(t *testing.T) {
 		e.Step(now, Inbound{From: stranger.Addr, Size: 1200}, &Syn{ClusterID: "default-cluster", Sender: stranger, Digest: first})
 		before := map[NodeID]uint64{}
 		for _, ns := range e.states {
-			before[ns.id] = ns.heartbeat
+			before[*ns.id] = ns.heartbeat
 		}
 		perm := drawDigest(t, e, idGen, func(id NodeID) DigestEntry {
 			return DigestEntry{ID: id, NodeDigest: NodeDigest{Heartbeat: uint64(rapid.IntRange(1, 12).Draw(t, "listed hb"))}}
@@ -311,8 +311,8 @@ func TestPropHostile7ObserveEntriesMatchesLookup(t *testing.T) {
 			}
 		}
 		for _, ns := range e.states {
-			if _, ok := listed[ns.id]; !ok && ns.id != stranger && ns.id != e.Self() && ns.heartbeat != before[ns.id] {
-				t.Fatalf("%v unlisted, heartbeat %d -> %d", ns.id, before[ns.id], ns.heartbeat)
+			if _, ok := listed[*ns.id]; !ok && *ns.id != stranger && *ns.id != e.Self() && ns.heartbeat != before[*ns.id] {
+				t.Fatalf("%v unlisted, heartbeat %d -> %d", ns.id, before[*ns.id], ns.heartbeat)
 			}
 		}
 	})
@@ -324,14 +324,14 @@ func TestPropHostile7ObserveEntriesMatchesLookup(t *testing.T) {
 func drawDigest(t *rapid.T, e *Engine, idGen *rapid.Generator[NodeID], entry func(NodeID) DigestEntry) []DigestEntry {
 	var d Digest
 	if len(e.states) > 0 && rapid.Bool().Draw(t, "first") {
-		d = append(d, entry(e.states[0].id))
+		d = append(d, entry(*e.states[0].id))
 	}
 	if len(e.states) > 0 && rapid.Bool().Draw(t, "last") {
-		d = append(d, entry(e.states[len(e.states)-1].id))
+		d = append(d, entry(*e.states[len(e.states)-1].id))
 	}
 	for range rapid.IntRange(0, 12).Draw(t, "held listed") {
 		if len(e.states) > 0 {
-			d = append(d, entry(e.states[rapid.IntRange(0, len(e.states)-1).Draw(t, "state")].id))
+			d = append(d, entry(*e.states[rapid.IntRange(0, len(e.states)-1).Draw(t, "state")].id))
 		}
 	}
 	for _, id := range rapid.SliceOfN(idGen, 0, 8).Draw(t, "other listed") {

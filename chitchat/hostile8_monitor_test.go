@@ -93,11 +93,11 @@ func TestHostile8NoLiveMonitor(t *testing.T) {
 			ringX := append([]*NodeState{x}, ringFrom(p.engines[0])...) // x, then its successors
 			var e *Engine
 			for _, c := range p.engines {
-				if c.Self() == ringX[tc.observer].id {
+				if c.Self() == *ringX[tc.observer].id {
 					e = c
 				}
 			}
-			xs := e.node(x.id)
+			xs := e.node(*x.id)
 			var fakes []*NodeState
 			if tc.fakes {
 				ids := hostile8Grind(t, x.ref, ringX[1].ref, monitorCount)
@@ -118,11 +118,11 @@ func TestHostile8NoLiveMonitor(t *testing.T) {
 			}
 			dead := map[*NodeState]bool{}
 			for i := 0; i <= tc.dead; i++ {
-				dead[e.node(ringX[i].id)] = true
+				dead[e.node(*ringX[i].id)] = true
 			}
 			var others []*NodeState
 			for _, ns := range e.states {
-				if ns.id != e.Self() {
+				if *ns.id != e.Self() {
 					others = append(others, ns)
 				}
 			}
@@ -159,7 +159,7 @@ func TestHostile8NoLiveMonitor(t *testing.T) {
 					rise(now, false)
 				}
 				e.UpdateLiveness(now)
-				if !isLive(e, x.id) {
+				if !isLive(e, *x.id) {
 					deadAt = now.Sub(last)
 				}
 			}

@@ -17,7 +17,7 @@ import (
 func hostile8Hearsay(t *testing.T, now time.Time, e, y *Engine, x *NodeState, hb uint64) {
 	t.Helper()
 	syn := &Syn{ClusterID: "default-cluster", Digest: Digest{
-		{ID: x.id, NodeDigest: NodeDigest{Heartbeat: hb, LastGCVersion: x.lastGCVersion, MaxVersion: x.maxVersion}},
+		{ID: *x.id, NodeDigest: NodeDigest{Heartbeat: hb, LastGCVersion: x.lastGCVersion, MaxVersion: x.maxVersion}},
 	}}
 	e.Step(now, Inbound{From: y.Self().Addr, Authentic: true}, wire(t, syn))
 }
@@ -39,7 +39,7 @@ func hostile8Watch(t *testing.T, now *time.Time, e, y *Engine, x *NodeState, hb 
 		if r < from+skip {
 			continue
 		}
-		if isLive(e, x.id) {
+		if isLive(e, *x.id) {
 			trace += "L"
 		} else {
 			trace += "."

@@ -50,10 +50,10 @@ func TestHostile9InflatedPriorSlowsDeaths(t *testing.T) {
 				hostile9Rise(t, now, e, Inbound{From: y.Self().Addr, Authentic: true}, others)
 				f.feed(t, now)
 				if s == 8 {
-					e.Step(now, Inbound{From: monitor.Self().Addr, Authentic: true}, wire(t, hostile8Dead(x.id, x.heartbeat)))
+					e.Step(now, Inbound{From: monitor.Self().Addr, Authentic: true}, wire(t, hostile8Dead(*x.id, x.heartbeat)))
 				}
 				e.UpdateLiveness(now)
-				if !isLive(e, x.id) {
+				if !isLive(e, *x.id) {
 					deadAfter = s
 					break
 				}

@@ -18,7 +18,7 @@ func hostile9Rise(t *testing.T, now time.Time, e *Engine, from Inbound, nodes []
 	t.Helper()
 	var d Digest
 	for _, ns := range nodes {
-		d = append(d, DigestEntry{ID: ns.id, NodeDigest: NodeDigest{Heartbeat: ns.heartbeat + 1, LastGCVersion: ns.lastGCVersion, MaxVersion: ns.maxVersion}})
+		d = append(d, DigestEntry{ID: *ns.id, NodeDigest: NodeDigest{Heartbeat: ns.heartbeat + 1, LastGCVersion: ns.lastGCVersion, MaxVersion: ns.maxVersion}})
 	}
 	slices.SortFunc(d, func(a, b DigestEntry) int { return a.ID.Compare(b.ID) })
 	e.Step(now, from, &Syn{ClusterID: "default-cluster", Digest: d})
@@ -85,7 +85,7 @@ func hostile9Run(t *testing.T, now time.Time, e, y *Engine, f *hostile9Feeder, d
 func hostile9Honest(e *Engine) []*NodeState {
 	var out []*NodeState
 	for _, ns := range e.states {
-		if ns.id != e.self && ns.id.Addr.Addr() == localhost {
+		if *ns.id != e.self && ns.id.Addr.Addr() == localhost {
 			out = append(out, ns)
 		}
 	}
@@ -113,8 +113,8 @@ func hostile9ForgeDeath(t *testing.T, now time.Time, e, y *Engine, x *NodeState,
 	if claim == 0 {
 		claim = x.heartbeat
 	}
-	e.Step(now, Inbound{From: attacker}, wire(t, hostile8Dead(x.id, claim)))
-	if isLive(e, x.id) {
+	e.Step(now, Inbound{From: attacker}, wire(t, hostile8Dead(*x.id, claim)))
+	if isLive(e, *x.id) {
 		phi, _ := e.phi(x, now)
 		t.Fatalf("x live at e after a 5 s pause (phi %.2f) and a forged death notice", phi)
 	}
@@ -140,7 +140,7 @@ func hostile9DeadFor(t *testing.T, now time.Time, e, y *Engine, x *NodeState, f 
 			f.feed(t, now)
 		}
 		e.UpdateLiveness(now)
-		if isLive(e, x.id) {
+		if isLive(e, *x.id) {
 			return s
 		}
 	}
@@ -262,7 +262,7 @@ func TestHostile9ForgedNoticeIsProbed(t *testing.T) {
 				}
 			}
 			dead := 0
-			for s := 1; s <= 60 && !isLive(e, x.id); s++ {
+			for s := 1; s <= 60 && !isLive(e, *x.id); s++ {
 				dead = s
 				now = now.Add(time.Second)
 				xe.Tick(now) // x lives on (its round's messages are lost)

@@ -12,10 +12,10 @@ func checkInvariants(e *Engine, prev map[uint64][2]uint64) error {
 	if err := checkAdvertisedCount(e); err != nil {
 		return err
 	}
-	if !slices.IsSortedFunc(e.states, func(a, b *NodeState) int { return a.id.Compare(b.id) }) {
+	if !slices.IsSortedFunc(e.states, func(a, b *NodeState) int { return a.id.Compare(*b.id) }) {
 		return fmt.Errorf("states not sorted")
 	}
-	if e.selfNS == nil || e.selfNS.id != e.self || e.node(e.self) != e.selfNS {
+	if e.selfNS == nil || *e.selfNS.id != e.self || e.node(e.self) != e.selfNS {
 		return fmt.Errorf("the cached self state is not the self node's")
 	}
 	if len(e.states) > e.limits.MaxNodes {
@@ -25,10 +25,10 @@ func checkInvariants(e *Engine, prev map[uint64][2]uint64) error {
 		return fmt.Errorf("self state missing")
 	}
 	for i, ns := range e.states {
-		if i > 0 && e.states[i-1].id == ns.id {
+		if i > 0 && *e.states[i-1].id == *ns.id {
 			return fmt.Errorf("node %v twice", ns.id)
 		}
-		if e.node(ns.id) != ns {
+		if e.node(*ns.id) != ns {
 			return fmt.Errorf("node %v indexed to another state", ns.id)
 		}
 		if ns.maxVersion > maxSafeVersion || ns.lastGCVersion > maxSafeVersion {
@@ -41,7 +41,7 @@ func checkInvariants(e *Engine, prev map[uint64][2]uint64) error {
 			if v.Version > ns.maxVersion {
 				return fmt.Errorf("node %v: key %q at version %d above max version %d", ns.id, k, v.Version, ns.maxVersion)
 			}
-			if v.Status != StatusSet && v.Version <= ns.lastGCVersion && ns.id == e.self {
+			if v.Status != StatusSet && v.Version <= ns.lastGCVersion && *ns.id == e.self {
 				return fmt.Errorf("node %v: key %q of status %v at version %d, at or below the last GC version %d", ns.id, k, v.Status, v.Version, ns.lastGCVersion)
 			}
 			if v.Version == 0 {
@@ -54,13 +54,13 @@ func checkInvariants(e *Engine, prev map[uint64][2]uint64) error {
 				fp ^= kvHash(k, v)
 			}
 		}
-		if fp != ns.fp {
-			return fmt.Errorf("node %v: fingerprint %016x, its keys give %016x", ns.id, ns.fp, fp)
+		if fp != ns.fp() {
+			return fmt.Errorf("node %v: fingerprint %016x, its keys give %016x", ns.id, ns.fp(), fp)
 		}
 		if ns.kvs.len() > e.limits.MaxKeysPerNode {
 			return fmt.Errorf("node %v: %d keys above MaxKeysPerNode", ns.id, ns.kvs.len())
 		}
-		if ns.id != e.self && !ns.left {
+		if *ns.id != e.self && !ns.left {
 			if ns.live != e.fd.IsLive(ns.slot) {
 				return fmt.Errorf("node %v: mirrored live %v, detector says %v", ns.id, ns.live, e.fd.IsLive(ns.slot))
 			}

@@ -30,6 +30,10 @@ type kvStore struct {
 	// index maps every key of entries to its position; nil while the
 	// store is small (see kvIndexMin).
 	index map[string]int32
+	// fp is the fingerprint of the entries (NodeState.fp), kept by
+	// NodeState's put, removeAt and clearKVs; here and not in nodeLocal,
+	// so that a node without keys pays nothing for it.
+	fp uint64
 }
 
 type kvEntry struct {
@@ -101,7 +105,7 @@ func (s *kvStore) all() iter.Seq2[string, VersionedValue] {
 // clone returns a copy that shares nothing writable with s (keys and
 // values are immutable strings).
 func (s *kvStore) clone() *kvStore {
-	c := &kvStore{entries: slices.Clone(s.entries)}
+	c := &kvStore{entries: slices.Clone(s.entries), fp: s.fp}
 	if s.index != nil {
 		c.index = maps.Clone(s.index)
 	}

@@ -22,8 +22,8 @@ func checkKVStore(ns *NodeState) error {
 	s := ns.kvs
 	var fp uint64
 	if s == nil {
-		if ns.fp != 0 {
-			return fmt.Errorf("fingerprint %016x without keys", ns.fp)
+		if ns.fp() != 0 {
+			return fmt.Errorf("fingerprint %016x without keys", ns.fp())
 		}
 		return nil
 	}
@@ -38,8 +38,8 @@ func checkKVStore(ns *NodeState) error {
 		seen[e.key] = i
 		fp ^= fpShare(e.key, e.v)
 	}
-	if fp != ns.fp {
-		return fmt.Errorf("fingerprint %016x, the entries give %016x", ns.fp, fp)
+	if fp != ns.fp() {
+		return fmt.Errorf("fingerprint %016x, the entries give %016x", ns.fp(), fp)
 	}
 	switch {
 	case s.index == nil && len(s.entries) > kvIndexMin:
@@ -110,8 +110,8 @@ func TestKVStoreFreedWhenEmpty(t *testing.T) {
 	ns.set("a", "1")
 	ns.delete(t0, "a")
 	ns.gcKeys(t0.Add(time.Hour), time.Minute)
-	if ns.kvs != nil || ns.fp != 0 {
-		t.Errorf("after its last key was collected the node holds %v (fingerprint %016x)", ns.kvs, ns.fp)
+	if ns.kvs != nil || ns.fp() != 0 {
+		t.Errorf("after its last key was collected the node holds %v (fingerprint %016x)", ns.kvs, ns.fp())
 	}
 	if ns.lastGCVersion != 2 {
 		t.Errorf("last GC version %d, want 2", ns.lastGCVersion)

@@ -81,7 +81,7 @@ func (e *Engine) targetSets() *targetSets {
 	}
 	t.live, t.dead = t.live[:0], t.dead[:0]
 	for _, ns := range e.states {
-		if ns.id == e.self {
+		if *ns.id == e.self {
 			continue
 		}
 		if ns.live {
@@ -97,7 +97,7 @@ func (e *Engine) targetSets() *targetSets {
 	t.peers = nil
 	if len(t.live) == 0 {
 		for _, ns := range e.states {
-			if ns.id != e.self {
+			if *ns.id != e.self {
 				t.peers = append(t.peers, ns)
 			}
 		}
@@ -182,7 +182,7 @@ func (e *Engine) UpdateLiveness(now time.Time) {
 	for _, ns := range e.states {
 		// Left nodes are out of the failure detector's hands (see
 		// checkLeft); they are collected after the grace period.
-		if ns.id != e.self && !ns.left {
+		if *ns.id != e.self && !ns.left {
 			e.judge(ns, now)
 		}
 	}
@@ -190,11 +190,11 @@ func (e *Engine) UpdateLiveness(now time.Time) {
 	e.publishLive()
 	var gone []NodeID // removed after the scan, which removal would disturb
 	for _, slot := range e.fd.GarbageCollect(now) {
-		gone = append(gone, e.fd.owner(slot).id)
+		gone = append(gone, *e.fd.owner(slot).id)
 	}
 	for _, ns := range e.states {
 		if ns.left && e.cfg.FailureDetector.GracePeriodOver(ns.leftTime(), now) {
-			gone = append(gone, ns.id)
+			gone = append(gone, *ns.id)
 		}
 	}
 	slices.SortFunc(gone, NodeID.Compare) // in ID order, as the states
@@ -242,15 +242,15 @@ func (e *Engine) mirror(ns *NodeState, now time.Time) {
 		return
 	}
 	if ns.live {
-		e.log.Info("node is live", "node", ns.id)
+		e.log.Info("node is live", "node", *ns.id)
 		ns.deadNoticed = false
 		return
 	}
-	e.log.Info("node is dead", "node", ns.id)
+	e.log.Info("node is dead", "node", *ns.id)
 	ns.deathHeard = false
 	if wasLive && !ns.deadNoticed {
 		ns.deadNoticed = true
-		e.queueNotice(Notice{Kind: NoticeDead, ID: ns.id, Heartbeat: ns.heartbeat})
+		e.queueNotice(Notice{Kind: NoticeDead, ID: *ns.id, Heartbeat: ns.heartbeat})
 	}
 }
 
@@ -264,7 +264,7 @@ func (e *Engine) publishLive() {
 	// Compare first: most rounds publish nothing, and need no second list.
 	i := 0
 	for _, ns := range e.states {
-		if ns.id == e.self || (ns.live && !ns.left) {
+		if *ns.id == e.self || (ns.live && !ns.left) {
 			if i == len(e.prevLive) || e.prevLive[i] != (liveEntry{ns.slot, ns.maxVersion}) {
 				i = -1
 				break
@@ -277,7 +277,7 @@ func (e *Engine) publishLive() {
 	}
 	current := make([]liveEntry, 0, len(e.prevLive)+1)
 	for _, ns := range e.states {
-		if ns.id == e.self || (ns.live && !ns.left) {
+		if *ns.id == e.self || (ns.live && !ns.left) {
 			current = append(current, liveEntry{ns.slot, ns.maxVersion})
 		}
 	}
@@ -317,7 +317,7 @@ func (e *Engine) LiveNodes() []NodeID {
 	live := []NodeID{e.self}
 	for _, ns := range e.states {
 		if ns.live && !ns.left {
-			live = append(live, ns.id)
+			live = append(live, *ns.id)
 		}
 	}
 	return live
@@ -329,7 +329,7 @@ func (e *Engine) LeftNodes() []NodeID {
 	var left []NodeID
 	for _, ns := range e.states {
 		if ns.left {
-			left = append(left, ns.id)
+			left = append(left, *ns.id)
 		}
 	}
 	return left
@@ -342,7 +342,7 @@ func (e *Engine) DeadNodes() []NodeID {
 	var dead []NodeID
 	for _, ns := range e.states {
 		if ns.dead && !ns.left {
-			dead = append(dead, ns.id)
+			dead = append(dead, *ns.id)
 		}
 	}
 	return dead
@@ -354,7 +354,7 @@ func (e *Engine) ScheduledForDeletionNodes(now time.Time) []NodeID {
 	var s []NodeID
 	for _, ns := range e.states {
 		if e.scheduledForDeletion(ns, now) {
-			s = append(s, ns.id)
+			s = append(s, *ns.id)
 		}
 	}
 	return s

@@ -209,12 +209,12 @@ func (e *Engine) holdBack(ns *NodeState) {
 	cur := e.node(e.probe)
 	switch {
 	case cur == nil || (ns.heard && !cur.heard):
-		e.probe, e.probes = ns.id, 1
+		e.probe, e.probes = *ns.id, 1
 	case cur.heard && !ns.heard:
 	default:
 		e.probes++
 		if e.rng.IntN(e.probes) == 0 {
-			e.probe = ns.id
+			e.probe = *ns.id
 		}
 	}
 }

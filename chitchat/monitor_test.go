@@ -124,11 +124,11 @@ func TestRingMonitorsJudgeOthersDefer(t *testing.T) {
 			mean, _ := e.fd.Mean(x.slot)
 			at := func(k float64) time.Time { return now.Add(time.Duration(k * float64(mean))) }
 			e.UpdateLiveness(at(tc.deadAfter - 0.5))
-			if !isLive(e, x.id) {
+			if !isLive(e, *x.id) {
 				t.Fatalf("dead %.1f mean intervals after its last rise, want live until %v", tc.deadAfter-0.5, tc.deadAfter)
 			}
 			e.UpdateLiveness(at(tc.deadAfter + 0.5))
-			if isLive(e, x.id) {
+			if isLive(e, *x.id) {
 				t.Errorf("live %.1f mean intervals after its last rise, want dead after %v", tc.deadAfter+0.5, tc.deadAfter)
 			}
 		})
@@ -256,7 +256,7 @@ func TestRingMonitorsDeadNodeSettles(t *testing.T) {
 			at := p.now.Add(time.Duration(tc.after * float64(settle)))
 			e.observeHeartbeat(at, x, x.heartbeat+1, tc.direct, tc.direct)
 			e.UpdateLiveness(at)
-			if got := isLive(e, x.id); got != tc.live {
+			if got := isLive(e, *x.id); got != tc.live {
 				t.Errorf("live = %v after a rise %.1f settle times (%v) after its death, want %v", got, tc.after, settle, tc.live)
 			}
 			if x.heartbeat == 0 {

@@ -28,9 +28,11 @@ import (
 // reading them is safe from any goroutine, and they never change.
 type NodeState struct {
 	// The fields here are what the exported methods read, and all that a
-	// copy holds (96 bytes): every copy the live-nodes watch holds, one
-	// per live node, is paid once per node per observer (issue 13).
-	id            NodeID
+	// copy holds (48 bytes): every copy the live-nodes watch holds, one
+	// per live node, is paid once per node per observer (issue 13). The
+	// identity never changes: copies share it with the state they were
+	// made from (nodeAlloc.ident), 8 bytes where it took 56.
+	id            *NodeID
 	heartbeat     uint64
 	maxVersion    uint64
 	lastGCVersion uint64
@@ -61,15 +63,6 @@ type nodeLocal struct {
 	// freshFrom is the node's max version before its recent changes
 	// (Engine.noteChange).
 	freshFrom uint64
-	// fp is the fingerprint of kvs: the XOR of kvHash over its entries of
-	// status Set (fpShare). Every change to kvs
-	// goes through put, remove or clearKVs, which keep it.
-	fp uint64
-	// forgotMax and forgotAt (Unix nanoseconds) are the peer's max version
-	// claimed by the delta that made us forget our view last, and when
-	// (Engine.forgetView).
-	forgotMax uint64
-	forgotAt  int64
 	// aside holds one of two values that never coexist (8 bytes paid once
 	// per node per observer, not twice):
 	//   - while left: when the node was found left (leftTime), in
@@ -130,22 +123,23 @@ type nodeLocal struct {
 	pastRises uint8
 }
 
-// nodeAlloc puts a NodeState and its nodeLocal in one allocation (192
-// bytes): one object for the allocator and the collector, and the two
-// parts next to each other in memory.
+// nodeAlloc puts a NodeState, its identity and its nodeLocal in one
+// allocation (176 bytes): one object for the allocator and the collector,
+// and the parts next to each other in memory.
 type nodeAlloc struct {
+	ident NodeID
 	NodeState
 	local nodeLocal
 }
 
 func newNodeState(id NodeID) *NodeState {
-	a := &nodeAlloc{NodeState: NodeState{id: id}, local: nodeLocal{ref: nodeRef(id)}}
-	a.nodeLocal = &a.local
+	a := &nodeAlloc{ident: id, local: nodeLocal{ref: nodeRef(id)}}
+	a.id, a.nodeLocal = &a.ident, &a.local
 	return &a.NodeState
 }
 
 // ID returns the node's identity.
-func (ns *NodeState) ID() NodeID { return ns.id }
+func (ns *NodeState) ID() NodeID { return *ns.id }
 
 // Heartbeat returns the last heartbeat known for the node.
 func (ns *NodeState) Heartbeat() uint64 { return ns.heartbeat }
@@ -395,7 +389,7 @@ func (ns *NodeState) setVersioned(key string, v VersionedValue) bool {
 // (deltas, resets): it fires l if the write applied and is not a tombstone.
 func (ns *NodeState) setVersionedFiring(key string, v VersionedValue, l *listeners) {
 	if ns.setVersioned(key, v) && v.Status != StatusDeleted {
-		l.fire(key, v.Value, ns.id)
+		l.fire(key, v.Value, *ns.id)
 	}
 }
 
@@ -403,10 +397,10 @@ func (ns *NodeState) setVersionedFiring(key string, v VersionedValue, l *listene
 func (ns *NodeState) put(key string, v VersionedValue) {
 	i := ns.kvs.find(key)
 	if i >= 0 {
-		ns.fp ^= fpShare(key, ns.kvs.entries[i].v)
+		ns.kvs.fp ^= fpShare(key, ns.kvs.entries[i].v)
 	}
-	ns.fp ^= fpShare(key, v)
 	ns.ownKVs() // a clone keeps position i
+	ns.kvs.fp ^= fpShare(key, v)
 	ns.kvs.set(i, key, v)
 }
 
@@ -420,9 +414,9 @@ func (ns *NodeState) remove(key string) {
 // removeAt deletes the entry at position i of kvs, keeping the
 // fingerprint. The last entry takes position i (kvStore.removeAt).
 func (ns *NodeState) removeAt(i int) {
-	e := &ns.kvs.entries[i]
-	ns.fp ^= fpShare(e.key, e.v)
 	ns.ownKVs() // a clone keeps position i
+	e := &ns.kvs.entries[i]
+	ns.kvs.fp ^= fpShare(e.key, e.v)
 	ns.kvs.removeAt(i)
 	if len(ns.kvs.entries) == 0 {
 		ns.kvs = nil
@@ -445,7 +439,16 @@ func (ns *NodeState) removeWhere(drop func(key string, v VersionedValue) bool) {
 // clearKVs empties kvs.
 func (ns *NodeState) clearKVs() {
 	ns.kvs, ns.kvsShared = nil, false
-	ns.fp = 0
+}
+
+// fp is the fingerprint of the node's keys: the XOR of fpShare over its
+// entries of status Set (0 without keys). Every change to kvs goes through
+// put, remove or clearKVs, which keep it.
+func (ns *NodeState) fp() uint64 {
+	if ns.kvs == nil {
+		return 0
+	}
+	return ns.kvs.fp
 }
 
 // fpShare is an entry's share of the fingerprint: only entries of status

@@ -75,10 +75,10 @@ func (s *simNet) checkMonotonic(i int, what string) {
 	for _, ns := range e.states {
 		id := ns.id
 		m := ns.monotonic()
-		if prev, ok := s.mono[i][id]; ok && lessMonotonic(m, prev) {
+		if prev, ok := s.mono[i][*id]; ok && lessMonotonic(m, prev) {
 			s.t.Fatalf("%s on %v: (gc, max) of %v went from %v to %v", what, e.Self(), id, prev, m)
 		}
-		s.mono[i][id] = m
+		s.mono[i][*id] = m
 	}
 }
 
@@ -223,7 +223,7 @@ func (s *simNet) step(t *rapid.T) {
 func versions(e *Engine) map[NodeID]uint64 {
 	m := map[NodeID]uint64{}
 	for _, ns := range e.states {
-		m[ns.id] = ns.maxVersion
+		m[*ns.id] = ns.maxVersion
 	}
 	return m
 }
@@ -537,10 +537,10 @@ func TestPropSeekMatchesWalk(t *testing.T) {
 		var e Engine
 		for _, name := range names {
 			gen := uint64(rapid.IntRange(0, 2).Draw(t, "gen"))
-			e.states = append(e.states, &NodeState{id: NodeID{Name: name, Generation: gen}})
+			e.states = append(e.states, &NodeState{id: &NodeID{Name: name, Generation: gen}})
 		}
-		slices.SortFunc(e.states, func(a, b *NodeState) int { return a.id.Compare(b.id) })
-		e.states = slices.CompactFunc(e.states, func(a, b *NodeState) bool { return a.id == b.id })
+		slices.SortFunc(e.states, func(a, b *NodeState) int { return a.id.Compare(*b.id) })
+		e.states = slices.CompactFunc(e.states, func(a, b *NodeState) bool { return *a.id == *b.id })
 		id := NodeID{Name: rapid.StringMatching(`[a-e]{1,3}`).Draw(t, "id"), Generation: uint64(rapid.IntRange(0, 2).Draw(t, "idgen"))}
 		from := rapid.IntRange(0, len(e.states)).Draw(t, "from")
 		// The walk, as observeEntries had it.

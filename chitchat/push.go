@@ -110,7 +110,7 @@ func (e *Engine) Flush(now time.Time) []Envelope {
 	taken := e.noticesThatFit()
 	m := &Push{ClusterID: e.cfg.ClusterID, Notices: slices.Clone(p.notices[:taken])}
 	if p.announce {
-		m.Notices = append(m.Notices, Notice{Kind: NoticeAlive, ID: self.id, Heartbeat: self.heartbeat})
+		m.Notices = append(m.Notices, Notice{Kind: NoticeAlive, ID: *self.id, Heartbeat: self.heartbeat})
 	}
 	budget := e.cfg.MaxDatagramSize - EncodedSize(&Push{ClusterID: m.ClusterID, Notices: m.Notices, Range: &RingRange{After: ^uint64(0), Upto: ^uint64(0)}}) + 1
 	if p.news && self.maxVersion > p.newsFrom {
@@ -159,7 +159,7 @@ func (e *Engine) noticesThatFit() int {
 	size := 0
 	if p.announce {
 		self := e.selfState()
-		size = sizeNotice(&Notice{Kind: NoticeAlive, ID: self.id, Heartbeat: self.heartbeat})
+		size = sizeNotice(&Notice{Kind: NoticeAlive, ID: *self.id, Heartbeat: self.heartbeat})
 	}
 	taken := 0
 	for taken < len(p.notices) {
@@ -232,7 +232,7 @@ func (e *Engine) route(now time.Time, r RingRange, trees int) []route {
 	}
 	for k := range e.byRef {
 		ns := e.byRef[(start+k)%len(e.byRef)]
-		if !r.Contains(ns.ref) || ns.id == e.self || !ns.live || ns.left {
+		if !r.Contains(ns.ref) || *ns.id == e.self || !ns.live || ns.left {
 			continue
 		}
 		nodes = append(nodes, ns)

@@ -202,7 +202,7 @@ func TestPushDutyStartsAtTheRecipient(t *testing.T) {
 	// Rank the other nodes in ring order after first.
 	var after []*Engine
 	for _, ns := range first.byRef {
-		if ns.id != first.Self() {
+		if *ns.id != first.Self() {
 			after = append(after, p.byAddr[ns.id.Addr])
 		}
 	}

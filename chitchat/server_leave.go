@@ -54,7 +54,7 @@ func (s *Server) Leave(ctx context.Context) error {
 			// Nobody live yet (peers need three heartbeats to be): tell the
 			// peers we know, and wait for one of them to have heard.
 			for _, ns := range e.states {
-				if ns.id != e.self && !ns.left {
+				if *ns.id != e.self && !ns.left {
 					peers = append(peers, ns.id.Addr)
 				}
 			}

@@ -40,7 +40,7 @@ func (e *Engine) digest(now time.Time) Digest {
 		if !e.advertised(ns, now) {
 			continue
 		}
-		d = append(d, DigestEntry{ID: ns.id, NodeDigest: ns.digest()})
+		d = append(d, DigestEntry{ID: *ns.id, NodeDigest: ns.digest()})
 	}
 	return d
 }
@@ -333,7 +333,7 @@ func (e *Engine) seek(from int, id NodeID) (int, bool) {
 	if from >= len(states) {
 		return from, false
 	}
-	if states[from].id == id { // the common case in a full digest
+	if *states[from].id == id { // the common case in a full digest
 		return from, true
 	}
 	if states[from].id.Compare(id) > 0 {
@@ -360,7 +360,7 @@ func (e *Engine) seek(from int, id NodeID) (int, bool) {
 // counts); direct without contact is a member vouching for it (a relayed
 // alive notice, a welcome).
 func (e *Engine) observeHeartbeat(now time.Time, ns *NodeState, hb uint64, direct, contact bool) {
-	if ns.id == e.self {
+	if *ns.id == e.self {
 		if hb > ns.heartbeat {
 			e.refuteHeartbeat(now, hb)
 		}
@@ -463,7 +463,7 @@ func (e *Engine) applyDelta(now time.Time, d *Delta) {
 				continue
 			}
 			named := *nd // the message stays as it came (a push is forwarded)
-			named.ID = e.byRef[j].id
+			named.ID = *e.byRef[j].id
 			nd = &named
 		}
 		if nd.ID == e.self {
@@ -573,13 +573,20 @@ func (e *Engine) withinLimits(ns *NodeState, nd *NodeDelta, status deltaStatus) 
 // larger than our limit, taken a prefix at a time, must not churn, and
 // forged deltas must not wipe a view again and again.
 func (e *Engine) forgetView(now time.Time, ns *NodeState, claimed uint64) {
-	if claimed <= ns.forgotMax || (ns.forgotAt != 0 && now.UnixNano()-ns.forgotAt < int64(e.cfg.StreamSyncInterval)) {
+	// The marks of the last forgetting live in Engine.forgot, not in
+	// nodeLocal: they are set for a handful of nodes at most, and 16
+	// bytes there are paid once per node per observer.
+	f := e.forgot[ns]
+	if claimed <= f.max || (!f.at.IsZero() && now.Sub(f.at) < e.cfg.StreamSyncInterval) {
 		return
 	}
 	e.stats.ViewsForgotten++
 	e.log.Warn("forgetting our view of a node's keys: a delta on top of it exceeds MaxKeysPerNode; taking its state afresh",
-		"node", ns.id, "keys", ns.kvs.len(), "max_version", ns.maxVersion)
-	ns.forgotMax, ns.forgotAt = claimed, now.UnixNano()
+		"node", *ns.id, "keys", ns.kvs.len(), "max_version", ns.maxVersion)
+	if e.forgot == nil {
+		e.forgot = map[*NodeState]forgotView{}
+	}
+	e.forgot[ns] = forgotView{max: claimed, at: now}
 	ns.clearKVs()
 	ns.maxVersion, ns.lastGCVersion = 0, 0
 	ns.forgotten++
@@ -593,7 +600,7 @@ func (e *Engine) forgetView(now time.Time, ns *NodeState, claimed uint64) {
 // goes back to the failure detector, and is live again at its next
 // heartbeat.
 func (e *Engine) checkLeft(now time.Time, ns *NodeState) {
-	if ns.id == e.self {
+	if *ns.id == e.self {
 		return
 	}
 	// Only a leave key of status Set is a leave: one with a TTL would be
@@ -609,11 +616,11 @@ func (e *Engine) checkLeft(now time.Time, ns *NodeState) {
 		e.setsChanged()
 		e.liveDirty = true
 		e.fd.Forget(ns.slot)
-		e.log.Info("node left", "node", ns.id)
+		e.log.Info("node left", "node", *ns.id)
 	case !has && ns.left:
 		ns.setLeft(false, now)
 		e.setsChanged()
-		e.log.Warn("node left, then its state lost the leave (a refuted forgery): back under the failure detector", "node", ns.id)
+		e.log.Warn("node left, then its state lost the leave (a refuted forgery): back under the failure detector", "node", *ns.id)
 	}
 }
 

@@ -209,10 +209,10 @@ func (e *Engine) welcome(to NodeID) *Push {
 	}
 	size := EncodedSize(m) + 8 // the notices' array header may grow
 	for _, ns := range e.states {
-		if (!ns.live && ns.id != e.self) || ns.left || ns.id == to {
+		if (!ns.live && *ns.id != e.self) || ns.left || *ns.id == to {
 			continue
 		}
-		n := Notice{Kind: NoticeAlive, ID: ns.id, Heartbeat: ns.heartbeat}
+		n := Notice{Kind: NoticeAlive, ID: *ns.id, Heartbeat: ns.heartbeat}
 		if size += sizeNotice(&n); size > e.cfg.MaxStreamMessageSize {
 			break
 		}
