@@ -24,8 +24,10 @@ import (
 //   - (LastGCVersion, MaxVersion), compared lexicographically, never
 //     decreases (see monotonic).
 //
-// NodeStates handed out by Engine and Server accessors are deep copies:
-// reading them is safe from any goroutine, and they never change.
+// NodeStates handed out by Engine and Server accessors are copies that
+// share nothing mutable (the identity they point to never changes, and the
+// key store is copied before the engine writes to it): reading them is
+// safe from any goroutine, and they never change.
 type NodeState struct {
 	// The fields here are what the exported methods read, and all that a
 	// copy holds (48 bytes): every copy the live-nodes watch holds, one
