@@ -176,12 +176,16 @@ func FuzzParseOps(f *testing.F) {
 			}
 			return
 		}
-		seen := map[NodeID]bool{}
+		// A node is named by its id (opNode) or by its ref alone
+		// (opNodeRef, the id left zero): unique by both, as the parser
+		// keys them (NodeDelta.key). Checking the id alone flagged two
+		// ref ops of different refs (corpus 2c0dc57c3d49efa7).
+		seen := map[nodeKey]bool{}
 		for _, nd := range nodes {
-			if seen[nd.ID] {
-				t.Fatalf("node %v accepted twice", nd.ID)
+			if seen[nd.key()] {
+				t.Fatalf("node %v (ref %#x) accepted twice", nd.ID, nd.Ref)
 			}
-			seen[nd.ID] = true
+			seen[nd.key()] = true
 			last := uint64(0)
 			for _, m := range nd.KeyValues {
 				if m.Version <= last || !m.Status.valid() {
