@@ -204,6 +204,9 @@ func TestPropKVStoreMatchesMap(t *testing.T) {
 					if diff := gocmp.Diff(c.want, maps.Collect(c.ns.AllKeyValues())); diff != "" {
 						t.Fatalf("copy %d changed after it was taken (-then +now):\n%s", i, diff)
 					}
+					if err := checkKVStore(c.ns); err != nil {
+						t.Fatalf("copy %d: %v", i, err)
+					}
 				}
 			},
 		})
@@ -275,5 +278,27 @@ func checkAgainstMap(t *rapid.T, ns *NodeState, model map[string]VersionedValue)
 	}
 	if got := ns.numStale(floor); got != len(want) {
 		t.Fatalf("numStale(%d) = %d, want %d", floor, got, len(want))
+	}
+}
+
+// A copy shares its state's key store until the state writes (ownKVs); the
+// fingerprint lives in the store, so a write that replaces a key's value
+// must clone the store before it touches the fingerprint, or the copy's
+// store (published, read by other goroutines) changes under its readers
+// and no longer matches its entries.
+func TestKVStoreCopyKeepsItsFingerprint(t *testing.T) {
+	ns := newNodeState(NodeID{Name: "n", Generation: 1})
+	ns.set("a", "1")
+	ns.set("b", "2")
+	c := ns.Clone()
+	before := c.fp()
+	ns.set("a", "3") // replaces an entry: put
+	ns.remove("b")   // removes one: removeAt
+	ns.set("c", "4") // appends one
+	if err := checkKVStore(c); err != nil || c.fp() != before {
+		t.Errorf("the copy after its state's writes: %v, fingerprint %016x, want %016x", err, c.fp(), before)
+	}
+	if err := checkKVStore(ns); err != nil {
+		t.Errorf("the state after its writes: %v", err)
 	}
 }

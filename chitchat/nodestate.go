@@ -397,11 +397,13 @@ func (ns *NodeState) setVersionedFiring(key string, v VersionedValue, l *listene
 
 // put writes key's entry, keeping the fingerprint.
 func (ns *NodeState) put(key string, v VersionedValue) {
+	// The store first: the fingerprint lives in it, and a store shared
+	// with a copy must not change (TestKVStoreCopyKeepsItsFingerprint).
+	ns.ownKVs()
 	i := ns.kvs.find(key)
 	if i >= 0 {
 		ns.kvs.fp ^= fpShare(key, ns.kvs.entries[i].v)
 	}
-	ns.ownKVs() // a clone keeps position i
 	ns.kvs.fp ^= fpShare(key, v)
 	ns.kvs.set(i, key, v)
 }
