@@ -38,9 +38,10 @@ import (
 // heartbeat above ours: life, which ends the confirmation and voids a kept
 // notice; or its alive notice relayed by a member, its answer to the death
 // notice); hearsay rises do not end it (a dead node's last heartbeats
-// reach us for rounds after its death). A node that answers none is dead, found so in the round after
-// the last probe: the monitor's verdict is announced with a death notice
-// (mirror), the observer's applies the kept notice. A live node is found
+// reach us for rounds after its death). A node that answers none is dead,
+// found so in the round after the last probe: the monitor's verdict is
+// announced with a death notice (mirror), the observer's applies the kept
+// notice. A live node is found
 // dead only if every probe or its answer is lost: probesNeeded makes the
 // odds of that below confirmOdds at the loss we measure (answerRate). A
 // notice about a live node is mostly refuted before the first probe goes:
@@ -72,7 +73,7 @@ type confirmation struct {
 	id       NodeID
 	asked    uint8 // probes sent so far
 	notice   bool  // a kept notice's (else a monitor's own suspicion)
-	answered bool  // the node spoke from its own address since
+	answered bool  // a rise since, from the node's own address or vouched for by a member (contacted)
 }
 
 // confirm starts asking ns, if monitors are in force and there is room.

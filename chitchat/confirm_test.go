@@ -105,9 +105,9 @@ func TestConfirmLiveNodeAnswers(t *testing.T) {
 	}
 }
 
-// With the whole digest in each Syn (monitors not in force) a kept notice
-// waits for our own phi, as upstream's... there is no notice upstream: as
-// before confirmation, with no extra Syn.
+// With the whole digest in each Syn (monitors not in force) nothing is
+// confirmed: a kept notice waits for our own phi, as before confirmation,
+// and no extra Syn goes to its subject.
 func TestConfirmOnlyWithMonitors(t *testing.T) {
 	p := livePushNet(t, 12, nil)
 	e := p.engines[0]
