@@ -84,8 +84,21 @@ func (e *Engine) confirm(ns *NodeState, notice bool) {
 		return
 	}
 	kept := 0
-	for _, c := range e.confirming {
+	for i := range e.confirming {
+		c := &e.confirming[i]
 		if c.id == *ns.id {
+			if c.answered {
+				// Answered since the last round, and dropped only at the
+				// next (confirmTargets): this is a new suspicion, which
+				// the answer did not see. Ignored, it was never asked, and
+				// the notice it came with waited for our phi, applying
+				// unasked once phi passed half the threshold: a member
+				// that sent every observer a death notice about a live
+				// node each round (every other one of which met an
+				// answered confirmation) killed it at 100 of 118
+				// observers at N = 120 (TestHostile11RepeatedNotices).
+				*c = confirmation{id: c.id, notice: notice}
+			}
 			return
 		}
 		if c.notice {
