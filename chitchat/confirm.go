@@ -34,11 +34,13 @@ import (
 // the node has spoken to us (hostile review 10).
 //
 // Asking is a Syn to the node's address in each of the next probesNeeded
-// rounds. A live node answers (a SynAck from its own address with a
-// heartbeat above ours: life, which ends the confirmation and voids a kept
-// notice; or its alive notice relayed by a member, its answer to the death
-// notice); hearsay rises do not end it (a dead node's last heartbeats
-// reach us for rounds after its death). A node that answers none is dead,
+// rounds. A live node answers (its own entry from its own address: with a
+// heartbeat above ours, life, which ends the confirmation and voids a kept
+// notice; with one no higher, a hearsay claim above its real one that it
+// refutes in that answer, since our Syns list the nodes we ask (synDigest),
+// word that ends the confirmation; or its alive notice relayed by a
+// member, its answer to the death notice); hearsay rises do not end it (a
+// dead node's last heartbeats reach us for rounds after its death). A node that answers none is dead,
 // found so in the round after the last probe: the monitor's verdict is
 // announced with a death notice (mirror), the observer's applies the kept
 // notice. A live node is found
@@ -114,9 +116,10 @@ func (e *Engine) confirm(ns *NodeState, notice bool) {
 	e.confirming = append(e.confirming, confirmation{id: *ns.id, notice: notice})
 }
 
-// contacted records a rise of ns's heartbeat from the node itself
-// (contact: from its own address) or vouched for by a member (its alive
-// notice relayed down the push tree): the time of the last word from a
+// contacted records word from ns: a rise of its heartbeat, or (contact
+// only) its own entry with a heartbeat no higher than ours, from the node
+// itself (contact: from its own address), or a rise vouched for by a
+// member (its alive notice relayed down the push tree): the time of the last word from a
 // node we monitor (contact only), and the answer that ends a
 // confirmation.
 func (e *Engine) contacted(ns *NodeState, now time.Time, contact bool) {

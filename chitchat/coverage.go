@@ -329,6 +329,29 @@ func (e *Engine) synDigest(now time.Time, budget int) (Digest, *Coverage) {
 	spots := budget * spotShareNum / spotShareDen
 	mark := e.nextMark()
 	self.mark = mark
+	// The nodes we are asking (confirm.go) first: the Syn we send them
+	// shows each the heartbeat we hold of it, and one above its own (a
+	// hearsay claim, anyone's to make) is refuted at once: its answer
+	// rises past the claim, is life, and voids the kept notice. Without
+	// it, the node saw a stranger's forged digest entry (the heartbeat we
+	// hold plus 2^40) only once it had spread from us through others: its
+	// phi here, frozen at the claim, passed half the threshold first, and
+	// the stranger's death notice, kept, applied: dead here for 8 of 40
+	// rounds after two datagrams at 30 nodes
+	// (TestHostile11AskingSynShowsTheClaim).
+	for _, c := range e.confirming {
+		ns := e.node(c.id)
+		if ns == nil || ns.mark == mark || !e.advertised(ns, now) {
+			continue
+		}
+		entry := DigestEntry{ID: *ns.id, NodeDigest: ns.digest()}
+		if used+sizeDigestEntry(&entry) > spots {
+			continue
+		}
+		used += sizeDigestEntry(&entry)
+		d = append(d, entry)
+		ns.mark = mark
+	}
 	for _, pass := range [3]func(*NodeState) bool{
 		func(ns *NodeState) bool { return ns.wanted },
 		e.fresh,

@@ -385,6 +385,23 @@ func (e *Engine) observeHeartbeat(now time.Time, ns *NodeState, hb uint64, direc
 		ns.heard = true
 	}
 	first := ns.heartbeat == 0
+	if contact && !first && hb > 0 && hb <= ns.heartbeat && ns.evidenced && !ns.left {
+		// The node itself, from its own address, with a heartbeat no
+		// higher than the one we hold: ours came by hearsay, above its
+		// real one (a forged digest entry: anyone's to make; the node
+		// refutes it once it sees it). Not a rise, so not life for the
+		// detector, but it is word from the node: it answers a
+		// confirmation and restarts a monitor's silence clock
+		// (confirm.go). Without it, a stranger's digest entry naming
+		// the heartbeat we hold plus 1,000, sent each round to a node's
+		// monitors, made its every word silence: the monitors found it
+		// dead and kept it dead for as long as the entries came
+		// (TestHostile11InflatedHeartbeatAtMonitors: 83 observer-rounds
+		// dead in 40 rounds of 20 nodes); with a death notice naming it,
+		// to one observer, dead there for 33 of 40 rounds
+		// (TestHostile11InflatedHeartbeatDefeatsConfirmation).
+		e.contacted(ns, now, true)
+	}
 	if ns.trySetHeartbeat(hb) || (direct && first && hb > 0) {
 		e.evidence(ns)
 		if !ns.left {
