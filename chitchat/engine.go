@@ -96,6 +96,9 @@ type Engine struct {
 	// round gossips with it (Engine.probeTarget).
 	probe  NodeID
 	probes int
+	// probed is the node probeTarget returned this round: our Syn lists
+	// it, so that it sees the heartbeat we hold (synDigest).
+	probed NodeID
 	// confirming holds the deaths we are confirming by asking the node
 	// (confirm.go), at most confirmMax; answers measures how many of our
 	// Syns get an answer.

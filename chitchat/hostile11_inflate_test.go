@@ -155,3 +155,49 @@ func TestHostile11AskingSynShowsTheClaim(t *testing.T) {
 		t.Errorf("x dead at e for %d of 40 rounds (%d false deaths in all)", dead, l.deaths)
 	}
 }
+
+// x found dead at e for a moment (a key holder's notice, a blip of loss:
+// here made so by hand), then one stranger's entry at e: x is dead at e
+// for one round, as without the entry (e's next round asks x,
+// probeTarget, and its answer revives it). Before the fix, 20 nodes: dead
+// for 9 of 40 rounds (x's answer to the probe was no rise, and it saw the
+// claim only once the claim had spread). Now the probe's Syn lists x
+// (synDigest): x refutes the claim in its answer, a rise.
+//
+// Not fixed: the entry after every round of e's, told after e's Syn is
+// built, stays ahead of x's refutation, and x stays dead at e until the
+// settling time ends and a forged rise is life (25 of 40 rounds here).
+// Taking x's own word as life whatever heartbeat it names would end it,
+// but cannot be told from a restart under the same id, which must stay
+// dead until its heartbeat overtakes the old one's
+// (TestT76_NodeGoesFromLiveToDownToLive, PROTOCOL.md §2.1).
+func TestHostile11InflatedHeartbeatKeepsDead(t *testing.T) {
+	n := 20
+	if race.Enabled {
+		n = 16
+	}
+	l := hostile10NewNet(t, n, 0, 1)
+	e := l.engines[0]
+	x := l.byAddr[ringFrom(e)[n/2].id.Addr]
+	for range 3 {
+		l.round()
+	}
+	ns := e.node(x.Self())
+	e.dieByNotice(ns, l.now)
+	e.mirror(ns, l.now)
+	if isLive(e, x.Self()) {
+		t.Fatal("x is live at e after its death there")
+	}
+	hostile11Inflate(t, l, e, x, 1<<30, false)
+	dead := 0
+	for range 40 {
+		l.round()
+		if !isLive(e, x.Self()) {
+			dead++
+		}
+	}
+	t.Logf("x dead at e for %d of 40 rounds", dead)
+	if dead > 1 {
+		t.Errorf("x dead at e for %d of 40 rounds, want 1 at most (its answer to e's probe revives it)", dead)
+	}
+}

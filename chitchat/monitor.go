@@ -187,7 +187,7 @@ func (e *Engine) settling(ns *NodeState, now time.Time) bool {
 // which its last heartbeats reach us.
 func (e *Engine) probeTarget() (netip.AddrPort, bool) {
 	id := e.probe
-	e.probe, e.probes = NodeID{}, 0
+	e.probe, e.probes, e.probed = NodeID{}, 0, NodeID{}
 	if id == (NodeID{}) {
 		return netip.AddrPort{}, false
 	}
@@ -195,6 +195,7 @@ func (e *Engine) probeTarget() (netip.AddrPort, bool) {
 	if ns == nil || !ns.dead || ns.left {
 		return netip.AddrPort{}, false
 	}
+	e.probed = id
 	return ns.id.Addr, true
 }
 
