@@ -29,7 +29,9 @@ func (env *scenarioEnv) stateLine(n *scenarioNode, s *Snapshot, ns *NodeState) s
 	}
 	line := fmt.Sprintf("%s %s heartbeat=%d max_version=%d last_gc_version=%d",
 		confNodeName(id), status, ns.Heartbeat(), ns.MaxVersion(), ns.LastGCVersion())
-	if held, ok := n.e.lookup(id); ok && id != s.Self {
+	// A left node is out of the failure detector's hands: its window is
+	// kept (in case the leave was forged) but judges nothing.
+	if held, ok := n.e.lookup(id); ok && id != s.Self && !held.left {
 		if phi, ok := n.e.fd.Phi(held.slot, env.now); ok {
 			line += fmt.Sprintf(" phi=%.2f", phi)
 		}

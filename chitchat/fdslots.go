@@ -20,7 +20,7 @@ import (
 // wraps after 2^32 creations, which only perturbs the eviction order of the
 // never-live queue).
 //
-// Forget (a node that left) and GarbageCollect reset an index's Node but
+// GarbageCollect resets an index's Node but
 // keep the index: only release frees it.
 type slotDetector struct {
 	model  *failuredetector.Model
@@ -127,9 +127,10 @@ func (d *slotDetector) TimeOfDeath(slot uint64) (time.Time, bool) {
 	return d.node(slot).TimeOfDeath(d.model)
 }
 
-// Forget drops every trace of slot's verdict and window; the slot stays
-// allocated to its state.
-func (d *slotDetector) Forget(slot uint64) { d.reset(slotIndex(slot)) }
+// Suspend clears slot's verdict and keeps its window (failuredetector's
+// Node.ClearVerdict): the node is out of the detector's hands, neither
+// live nor dead, so neither judged nor collected, until it is judged again.
+func (d *slotDetector) Suspend(slot uint64) { d.nodes[slotIndex(slot)].ClearVerdict() }
 
 // GarbageCollect resets and returns, in index order, the slots dead for at
 // least DeadNodeGracePeriod at now (nil if none).

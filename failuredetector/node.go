@@ -82,6 +82,16 @@ func (n *Node) MarkDead(m *Model, now time.Time) {
 	n.Reset()
 }
 
+// ClearVerdict makes the node neither live nor dead, as if never judged,
+// and keeps its window: for an owner that takes a node out of the
+// detector's hands for a while (a node that announced it is leaving) and
+// may hand it back (the leave was forged, and refuted), to be judged on
+// the heartbeats it had.
+func (n *Node) ClearVerdict() {
+	n.flags &^= stateLive | stateDead
+	n.death = 0
+}
+
 // IsLive reports whether the node was live at its last verdict.
 func (n *Node) IsLive() bool { return n.flags&stateLive != 0 }
 

@@ -61,6 +61,7 @@ func TestNodeEmbedded(t *testing.T) {
 	}
 	report := func(now time.Time) { p.ReportHeartbeat(m, now) }
 	judge := func(now time.Time) { p.UpdateLiveness(m, now) }
+	clearVerdict := func(time.Time) { p.ClearVerdict() }
 	steps := []struct {
 		name string
 		do   func(now time.Time)
@@ -73,10 +74,13 @@ func TestNodeEmbedded(t *testing.T) {
 		// 5 s interval: mean (5+25)/6 = 5 s.
 		{"second heartbeat", report, 5 * time.Second, want{dead: true, death: 0, intervals: 1, last: 5 * time.Second}},
 		{"back to life", judge, 5 * time.Second, want{live: true, intervals: 1, last: 5 * time.Second}},
+		{"verdict cleared, window kept", clearVerdict, 5 * time.Second, want{intervals: 1, last: 5 * time.Second}},
+		{"judged again on the window it kept", judge, 6 * time.Second, want{live: true, intervals: 1, last: 5 * time.Second}},
 		{"phi 2 is still live", judge, 15 * time.Second, want{live: true, intervals: 1, last: 5 * time.Second}},
 		{"phi above 2 is dead", judge, 15*time.Second + 1, want{dead: true, death: 15*time.Second + 1, last: 5 * time.Second}},
 		{"time of death kept", judge, time.Hour, want{dead: true, death: 15*time.Second + 1, last: 5 * time.Second}},
 		{"heartbeat after a long pause: no interval", report, time.Hour, want{dead: true, death: 15*time.Second + 1, last: time.Hour}},
+		{"a dead node's verdict cleared: no time of death", clearVerdict, time.Hour, want{last: time.Hour}},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
