@@ -404,6 +404,21 @@ func (e *Engine) observeHeartbeat(now time.Time, ns *NodeState, hb uint64, direc
 	}
 	if ns.trySetHeartbeat(hb) || (direct && first && hb > 0) {
 		e.evidence(ns)
+		if _, judgeable := e.fd.Mean(ns.slot); ns.left && judgeable {
+			// Left, not judged, but its window kept current (checkLeft
+			// judges it at once if the leave is undone): a window frozen
+			// at the leave judged a node whose forged leave a forger
+			// renewed for 12 rounds on a heartbeat 12 s old once the
+			// refutation came: dead, or live past half the threshold and
+			// dead a round later with a death notice, then held back by
+			// settling (26 observer-rounds not live and 3 false deaths
+			// after the forger stopped, at 20 nodes; none now:
+			// TestHostile12LongForgedLeaveFrozenWindow). Only a window
+			// that can judge (the node was not dead at the leave: a
+			// death resets it): a dead node's last heartbeats, still
+			// spreading, must not revive it here if its leave is undone.
+			e.fd.ReportHeartbeat(ns.slot, now)
+		}
 		if !ns.left {
 			if !direct && ns.dead && ns.everLive && e.settling(ns, now) {
 				// Found dead here not long ago: its last heartbeats are
