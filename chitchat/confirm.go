@@ -75,7 +75,7 @@ type confirmation struct {
 	id       NodeID
 	asked    uint8 // probes sent so far
 	notice   bool  // a kept notice's (else a monitor's own suspicion)
-	answered bool  // a rise since, from the node's own address or vouched for by a member (contacted)
+	answered bool  // word since: its own entry from its own address, or a rise vouched for by a member (contacted)
 }
 
 // confirm starts asking ns, if monitors are in force and there is room.

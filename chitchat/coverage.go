@@ -317,8 +317,8 @@ func (e *Engine) countAdvertised(now time.Time) advCount {
 
 // synDigest builds the digest of a Syn within budget bytes (explicit
 // entries, coverage and sender index): our own entry, then the nodes we
-// want news of, the fresh ones and the suspects (at most spotShare of the
-// budget), then
+// are confirming and the one probeTarget asks, the nodes we want news of,
+// the fresh ones and the suspects (at most spotShare of the budget), then
 // bucket summaries of the ring from the cursor, as many as fit. The whole
 // ring fits in small clusters; otherwise the cursor moves on, so that
 // successive Syns cover every bucket.

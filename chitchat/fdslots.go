@@ -20,8 +20,8 @@ import (
 // wraps after 2^32 creations, which only perturbs the eviction order of the
 // never-live queue).
 //
-// GarbageCollect resets an index's Node but
-// keep the index: only release frees it.
+// GarbageCollect resets an index's Node but keeps the index: only release
+// frees it. Suspend (a node that left) keeps the Node's window.
 type slotDetector struct {
 	model  *failuredetector.Model
 	nodes  []failuredetector.Node

@@ -9,7 +9,8 @@ import (
 )
 
 // CreateSyn returns the Syn of a gossip round: our own entry, the nodes we
-// want news of, the suspects, and bucket summaries of as much of the ring
+// are asking (confirm.go, probeTarget), the nodes we want news of, the
+// fresh ones, the suspects, and bucket summaries of as much of the ring
 // as fits 70 % of the datagram budget (docs/design/scale.md §2). It moves
 // the coverage cursor on, so that successive Syns cover the whole ring.
 func (e *Engine) CreateSyn(now time.Time) *Syn {
@@ -629,8 +630,9 @@ func (e *Engine) forgetView(now time.Time, ns *NodeState, claimed uint64) {
 // again: a node marked left whose state no longer holds the key had its
 // leave forged (anyone could write the key under its id at a version it
 // had not used yet); its refutation reset our view to its real state. It
-// goes back to the failure detector, and is live again at its next
-// heartbeat.
+// goes back to the failure detector, judged at once on the window kept
+// while it was left (current with its rises, unless it was dead at the
+// leave: observeHeartbeat).
 func (e *Engine) checkLeft(now time.Time, ns *NodeState) {
 	if *ns.id == e.self {
 		return
