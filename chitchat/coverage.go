@@ -339,27 +339,42 @@ func (e *Engine) synDigest(now time.Time, budget int) (Digest, *Coverage) {
 	// the stranger's death notice, kept, applied: dead here for 8 of 40
 	// rounds after two datagrams at 30 nodes
 	// (TestHostile11AskingSynShowsTheClaim).
-	list := func(ns *NodeState) {
+	list := func(ns *NodeState, limit int) {
 		if ns == nil || ns.mark == mark || !e.advertised(ns, now) {
 			return
 		}
 		entry := DigestEntry{ID: *ns.id, NodeDigest: ns.digest()}
-		if used+sizeDigestEntry(&entry) > spots {
+		if used+sizeDigestEntry(&entry) > limit {
 			return
 		}
 		used += sizeDigestEntry(&entry)
 		d = append(d, entry)
 		ns.mark = mark
 	}
-	for _, c := range e.confirming {
-		list(e.node(c.id))
-	}
 	if e.probed != (NodeID{}) {
 		// The node probeTarget asks, dead here: its answer revives it if
 		// it is a rise. Without this, one stranger's entry kept a node
 		// found dead for a moment dead here for 9 of 40 rounds, not 1
 		// (TestHostile11InflatedHeartbeatKeepsDead).
-		list(e.node(e.probed))
+		list(e.node(e.probed), spots)
+	}
+	// The probed node and our own suspicions before kept notices, and
+	// kept notices within half the room left: anyone can have us keep
+	// up to confirmMax notices about live nodes, every round. Listed
+	// first, and with no bound of their own, four such notices (four
+	// datagrams a round) filled the spots at a 1,400-byte datagram with
+	// 63-byte names: neither the probed node nor any wanted, fresh or
+	// suspect node was listed (TestHostile12NoticesCrowdTheSyn).
+	for _, c := range e.confirming {
+		if !c.notice {
+			list(e.node(c.id), spots)
+		}
+	}
+	half := used + (spots-used)/2
+	for _, c := range e.confirming {
+		if c.notice {
+			list(e.node(c.id), half)
+		}
 	}
 	for _, pass := range [3]func(*NodeState) bool{
 		func(ns *NodeState) bool { return ns.wanted },
