@@ -405,7 +405,7 @@ func (e *Engine) observeHeartbeat(now time.Time, ns *NodeState, hb uint64, direc
 	}
 	if ns.trySetHeartbeat(hb) || (direct && first && hb > 0) {
 		e.evidence(ns)
-		if _, judgeable := e.fd.Mean(ns.slot); ns.left && judgeable {
+		if ns.left && e.judgeable(ns) {
 			// Left, not judged, but its window kept current (checkLeft
 			// judges it at once if the leave is undone): a window frozen
 			// at the leave judged a node whose forged leave a forger
@@ -465,6 +465,14 @@ func (e *Engine) observeHeartbeat(now time.Time, ns *NodeState, hb uint64, direc
 			}
 		}
 	}
+}
+
+// judgeable reports whether the detector can judge ns (its window holds an
+// interval, or a heartbeat since its last reset). Mean's sum is computed
+// too: callers are off the hot path (left nodes only).
+func (e *Engine) judgeable(ns *NodeState) bool {
+	_, ok := e.fd.Mean(ns.slot)
+	return ok
 }
 
 // pastRisesAllowed returns how many hearsay rises up to a death notice's
