@@ -339,17 +339,20 @@ func (e *Engine) synDigest(now time.Time, budget int) (Digest, *Coverage) {
 	// the stranger's death notice, kept, applied: dead here for 8 of 40
 	// rounds after two datagrams at 30 nodes
 	// (TestHostile11AskingSynShowsTheClaim).
-	list := func(ns *NodeState, limit int) {
+	// list adds ns as a spot entry if it is advertised, not listed yet,
+	// and fits within limit bytes, and reports whether it did.
+	list := func(ns *NodeState, limit int) bool {
 		if ns == nil || ns.mark == mark || !e.advertised(ns, now) {
-			return
+			return false
 		}
 		entry := DigestEntry{ID: *ns.id, NodeDigest: ns.digest()}
 		if used+sizeDigestEntry(&entry) > limit {
-			return
+			return false
 		}
 		used += sizeDigestEntry(&entry)
 		d = append(d, entry)
 		ns.mark = mark
+		return true
 	}
 	if e.probed != (NodeID{}) {
 		// The node probeTarget asks, dead here: its answer revives it if
@@ -382,17 +385,9 @@ func (e *Engine) synDigest(now time.Time, budget int) (Digest, *Coverage) {
 		func(ns *NodeState) bool { return ns.suspect },
 	} {
 		for _, ns := range e.states {
-			if ns.mark == mark || !pass(ns) || !e.advertised(ns, now) {
-				continue
+			if pass(ns) && list(ns, spots) {
+				ns.wanted = false // asked once; a later mismatch asks again
 			}
-			entry := DigestEntry{ID: *ns.id, NodeDigest: ns.digest()}
-			if used+sizeDigestEntry(&entry) > spots {
-				continue
-			}
-			used += sizeDigestEntry(&entry)
-			d = append(d, entry)
-			ns.mark = mark
-			ns.wanted = false // asked once; a later mismatch asks again
 		}
 	}
 	slices.SortFunc(d, compareEntries)

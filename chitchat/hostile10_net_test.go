@@ -116,6 +116,19 @@ func (l *hostile10Net) round() {
 	}
 }
 
+// roundsDead runs rounds rounds and returns in how many of them x was not
+// live at e after the round.
+func (l *hostile10Net) roundsDead(e, x *Engine, rounds int) int {
+	dead := 0
+	for range rounds {
+		l.round()
+		if !isLive(e, x.Self()) {
+			dead++
+		}
+	}
+	return dead
+}
+
 // seenDead returns how many nodes not down hold x not live.
 func (l *hostile10Net) seenDead(x *Engine) int {
 	k := 0

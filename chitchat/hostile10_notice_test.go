@@ -61,13 +61,7 @@ func TestHostile10ForgedDeathNotices(t *testing.T) {
 						}
 					}
 				}
-				dead := 0
-				for range 40 {
-					l.round()
-					if !isLive(e, x.Self()) {
-						dead++
-					}
-				}
+				dead := l.roundsDead(e, x, 40)
 				syns := l.syns[[2]netip.AddrPort{e.Self().Addr, x.Self().Addr}]
 				if dead > 0 || l.deaths > 0 {
 					t.Errorf("x dead at e for %d of 40 rounds (%d false deaths in all)", dead, l.deaths)

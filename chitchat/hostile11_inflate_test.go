@@ -61,13 +61,7 @@ func TestHostile11InflatedHeartbeatDefeatsConfirmation(t *testing.T) {
 						}
 					}
 				}
-				dead := 0
-				for range 40 {
-					l.round()
-					if !isLive(e, x.Self()) {
-						dead++
-					}
-				}
+				dead := l.roundsDead(e, x, 40)
 				syns := l.syns[[2]netip.AddrPort{e.Self().Addr, x.Self().Addr}]
 				t.Logf("x dead at e for %d of 40 rounds; e sent x %d Syns", dead, syns)
 				if dead > 0 || l.deaths > 0 {
@@ -145,13 +139,7 @@ func TestHostile11AskingSynShowsTheClaim(t *testing.T) {
 	if got := x.selfState().heartbeat; got <= claim {
 		t.Errorf("after e asked x, x's heartbeat is %d, want above the claim e holds, %d", got, claim)
 	}
-	dead := 0
-	for range 40 {
-		l.round()
-		if !isLive(e, x.Self()) {
-			dead++
-		}
-	}
+	dead := l.roundsDead(e, x, 40)
 	if dead > 0 || l.deaths > 0 {
 		t.Errorf("x dead at e for %d of 40 rounds (%d false deaths in all)", dead, l.deaths)
 	}
@@ -190,13 +178,7 @@ func TestHostile11InflatedHeartbeatKeepsDead(t *testing.T) {
 		t.Fatal("x is live at e after its death there")
 	}
 	hostile11Inflate(t, l, e, x, 1<<30, false)
-	dead := 0
-	for range 40 {
-		l.round()
-		if !isLive(e, x.Self()) {
-			dead++
-		}
-	}
+	dead := l.roundsDead(e, x, 40)
 	t.Logf("x dead at e for %d of 40 rounds", dead)
 	if dead > 1 {
 		t.Errorf("x dead at e for %d of 40 rounds, want 1 at most (its answer to e's probe revives it)", dead)
