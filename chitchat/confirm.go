@@ -99,7 +99,9 @@ func (e *Engine) confirm(ns *NodeState, notice bool) {
 				// node each round (every other one of which met an
 				// answered confirmation) killed it at 100 of 118
 				// observers at N = 120 (TestHostile11RepeatedNotices).
-				*c = confirmation{id: c.id, notice: notice}
+				// The kind stays: only append makes a kept notice's
+				// confirmation, so they stay within confirmMax.
+				*c = confirmation{id: c.id, notice: c.notice}
 			}
 			return
 		}

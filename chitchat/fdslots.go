@@ -130,7 +130,7 @@ func (d *slotDetector) TimeOfDeath(slot uint64) (time.Time, bool) {
 // Suspend clears slot's verdict and keeps its window (failuredetector's
 // Node.ClearVerdict): the node is out of the detector's hands, neither
 // live nor dead, so neither judged nor collected, until it is judged again.
-func (d *slotDetector) Suspend(slot uint64) { d.nodes[slotIndex(slot)].ClearVerdict() }
+func (d *slotDetector) Suspend(slot uint64) { d.node(slot).ClearVerdict() }
 
 // GarbageCollect resets and returns, in index order, the slots dead for at
 // least DeadNodeGracePeriod at now (nil if none).

@@ -107,3 +107,50 @@ func TestHostile11RepeatedNotices(t *testing.T) {
 		t.Errorf("%d Syns to x in 40 rounds, want at most %d (one probe per observer and round)", syns, max)
 	}
 }
+
+// Restarting an answered confirmation keeps its kind: a forger's notices
+// about the nodes we monitor, each answered, restarted as kept notices,
+// took the confirmations of kept notices past confirmMax (7 with our 3
+// own beside 4 notices).
+func TestHostile11RestartKeepsTheBound(t *testing.T) {
+	l := hostile10NewNet(t, 16, 0, 1)
+	e := l.engines[0]
+	in := Inbound{From: l.engines[2].Self().Addr, Authentic: true}
+	notice := func(ns *NodeState) {
+		e.Step(l.now, in, wire(t, hostile8Dead(*ns.id, ns.heartbeat+1)))
+	}
+	for range 3 { // e.watched is set at the liveness updates
+		l.round()
+	}
+	e.confirming = nil
+	// Our own suspicions of the nodes we monitor, answered.
+	for _, w := range e.watched {
+		if w != nil {
+			e.confirm(w, false)
+			e.contacted(w, l.now, true)
+		}
+	}
+	own := len(e.confirming)
+	if own == 0 {
+		t.Fatal("e monitors no node: the test attacks nothing")
+	}
+	// Kept notices about other nodes, up to the bound.
+	for _, ns := range ringFrom(e)[monitorCount : monitorCount+confirmMax+2] {
+		notice(ns)
+	}
+	// Notices about the monitored nodes, whose confirmations are answered.
+	for _, w := range e.watched {
+		if w != nil {
+			notice(w)
+		}
+	}
+	kept := 0
+	for _, c := range e.confirming {
+		if c.notice {
+			kept++
+		}
+	}
+	if kept > confirmMax || len(e.confirming) > confirmMax+own {
+		t.Errorf("%d confirmations, %d of kept notices; want at most %d kept, %d in all", len(e.confirming), kept, confirmMax, confirmMax+own)
+	}
+}

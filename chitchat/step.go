@@ -405,7 +405,7 @@ func (e *Engine) observeHeartbeat(now time.Time, ns *NodeState, hb uint64, direc
 	}
 	if ns.trySetHeartbeat(hb) || (direct && first && hb > 0) {
 		e.evidence(ns)
-		if ns.left && e.judgeable(ns) {
+		if ns.left {
 			// Left, not judged, but its window kept current (checkLeft
 			// judges it at once if the leave is undone): a window frozen
 			// at the leave judged a node whose forged leave a forger
@@ -418,9 +418,10 @@ func (e *Engine) observeHeartbeat(now time.Time, ns *NodeState, hb uint64, direc
 			// that can judge (the node was not dead at the leave: a
 			// death resets it): a dead node's last heartbeats, still
 			// spreading, must not revive it here if its leave is undone.
-			e.fd.ReportHeartbeat(ns.slot, now)
-		}
-		if !ns.left {
+			if _, judgeable := e.fd.Mean(ns.slot); judgeable {
+				e.fd.ReportHeartbeat(ns.slot, now)
+			}
+		} else {
 			if !direct && ns.dead && ns.everLive && e.settling(ns, now) {
 				// Found dead here not long ago: its last heartbeats are
 				// still spreading (monitor.go, settle). Or it is live,
@@ -465,14 +466,6 @@ func (e *Engine) observeHeartbeat(now time.Time, ns *NodeState, hb uint64, direc
 			}
 		}
 	}
-}
-
-// judgeable reports whether the detector can judge ns (its window holds an
-// interval, or a heartbeat since its last reset). Mean's sum is computed
-// too: callers are off the hot path (left nodes only).
-func (e *Engine) judgeable(ns *NodeState) bool {
-	_, ok := e.fd.Mean(ns.slot)
-	return ok
 }
 
 // pastRisesAllowed returns how many hearsay rises up to a death notice's
