@@ -76,14 +76,15 @@ type Engine struct {
 	seeds   []netip.AddrPort // sorted, deduplicated
 	maxKVOp int              // largest encoded key-value op of the self node that fits a delta
 	limits  Limits
-	// neverLive queues the slots of nodes not yet seen live, oldest first:
-	// the first to go when Limits.MaxNodes is reached. Entries of nodes since
-	// seen live or removed are skipped lazily, and dropped when they
-	// outnumber the others (compactNeverLive).
 	// unjudged lists the nodes created since the last judgeNew (at most
 	// 1,024: the rest wait for the round).
-	unjudged  []*NodeState
-	neverLive []uint64
+	unjudged []*NodeState
+	// neverLive queues the nodes not yet seen live, oldest first (in slot
+	// order): the first to go when Limits.MaxNodes is reached. Entries of
+	// nodes since seen live or removed are skipped lazily, and dropped when
+	// they outnumber the others (compactNeverLive): a removed state stays
+	// in memory until then, within the queue's bound.
+	neverLive []*NodeState
 	// numNeverLive counts the states (self excluded) never seen live.
 	numNeverLive int
 	// noVictim: makeRoom found nothing to evict beyond the never-live
@@ -114,11 +115,14 @@ type Engine struct {
 	// middle of a walk over states or byRef.
 	reincarnateClaim uint64
 
-	// prevLive is what the live-nodes watch last published: every live node
-	// (by slot, in ID order) and its max version, before the extra predicate.
-	prevLive []liveEntry
-	// published holds the copies of the last publication, made when
-	// publishPending is set (LiveNodesWatch).
+	// lastLive is what the live-nodes watch last published: a copy of the
+	// state of every live node, self included, in ID order, before the
+	// extra predicate. A copy shares its state's identity (NodeState.id),
+	// whose address tells a state from a later one of the same ID: the
+	// copy keeps the identity it points to alive, so it is never reused.
+	lastLive []NodeState
+	// published is the watch value: pointers into lastLive that pass the
+	// predicate, made when publishPending is set (LiveNodesWatch).
 	published      []*NodeState
 	publishPending bool
 	publishedGen   uint64
@@ -420,7 +424,7 @@ func (e *Engine) createNodeAt(i int, id NodeID) *NodeState {
 	// decodeDigest): the state keeps a copy of its own.
 	id.Name = strings.Clone(id.Name)
 	ns := newNodeState(id)
-	ns.slot = e.fd.alloc(ns)
+	ns.slot = e.fd.alloc()
 	if id == e.self {
 		e.selfNS = ns
 	}
@@ -431,7 +435,7 @@ func (e *Engine) createNodeAt(i int, id NodeID) *NodeState {
 	e.gcHist.pop(id)
 	e.noVictim = false // it may supersede an older generation
 	if id != e.self {
-		e.neverLive = append(e.neverLive, ns.slot)
+		e.neverLive = append(e.neverLive, ns)
 		e.numNeverLive++
 		e.maybeCompactNeverLive()
 		if len(e.unjudged) < 1024 {
@@ -486,10 +490,13 @@ func (e *Engine) compactNeverLive() {
 	q := e.neverLive[:0]
 	for _, ns := range e.states {
 		if *ns.id != e.self && !ns.everLive {
-			q = append(q, ns.slot)
+			q = append(q, ns)
 		}
 	}
-	slices.Sort(q)
+	if len(q) < len(e.neverLive) {
+		clear(e.neverLive[len(q):]) // let the states dropped go
+	}
+	slices.SortFunc(q, func(a, b *NodeState) int { return cmp.Compare(a.slot, b.slot) })
 	e.neverLive = slices.Clip(q)
 }
 
@@ -524,9 +531,10 @@ func (e *Engine) makeRoom(direct bool) bool {
 		return true
 	}
 	for len(e.neverLive) > 0 {
-		q := e.neverLive[0]
+		ns := e.neverLive[0]
+		e.neverLive[0] = nil
 		e.neverLive = e.neverLive[1:]
-		if ns := e.fd.owner(q); ns != nil && !ns.everLive && !ns.evidenced {
+		if e.node(*ns.id) == ns && !ns.everLive && !ns.evidenced { // not removed since
 			e.stats.NodesEvicted++
 			e.dropNode(ns)
 			return true

@@ -80,33 +80,34 @@ func (r *eventRing) add(ev memberEvent) {
 
 // recordEvents appends the difference between two publications of the
 // live set (slots with their max versions, self included).
-func (e *Engine) recordEvents(prev, cur []liveEntry) {
+func (e *Engine) recordEvents(prev, cur []NodeState) {
 	if e.events.buf == nil {
 		return
 	}
-	was := make(map[uint64]uint64, len(prev))
-	for _, le := range prev {
-		was[le.slot] = le.maxVersion
+	// Keyed by identity: a copy's id points to its state's (lastLive).
+	was := make(map[*NodeID]uint64, len(prev))
+	for i := range prev {
+		was[prev[i].id] = prev[i].maxVersion
 	}
-	selfSlot := e.selfState().slot
-	for _, le := range cur {
-		if le.slot == selfSlot {
+	for i := range cur {
+		c := &cur[i]
+		if *c.id == e.self {
 			continue
 		}
-		v, ok := was[le.slot]
-		delete(was, le.slot)
+		v, ok := was[c.id]
+		delete(was, c.id)
 		switch {
 		case !ok:
-			e.events.add(memberEvent{EventJoined, e.slotID(le.slot)})
-		case v != le.maxVersion:
-			e.events.add(memberEvent{EventUpdated, e.slotID(le.slot)})
+			e.events.add(memberEvent{EventJoined, *c.id})
+		case v != c.maxVersion:
+			e.events.add(memberEvent{EventUpdated, *c.id})
 		}
 	}
 	gone := make([]*NodeState, 0, len(was))
 	for _, ns := range e.states { // in ID order
-		if _, ok := was[ns.slot]; ok && ns.slot != selfSlot {
+		if _, ok := was[ns.id]; ok && *ns.id != e.self {
 			gone = append(gone, ns)
-			delete(was, ns.slot)
+			delete(was, ns.id)
 		}
 	}
 	for _, ns := range gone {
@@ -116,17 +117,9 @@ func (e *Engine) recordEvents(prev, cur []liveEntry) {
 		}
 		e.events.add(memberEvent{kind, *ns.id})
 	}
-	// A slot still in was is a node forgotten between two publications
-	// (it reincarnated, say): its ID is gone with its state, and a
+	// An identity still in was is a node forgotten between two
+	// publications (it reincarnated, say): its state is gone, and a
 	// consumer that held it live learns of it at its next resync.
-}
-
-// slotID returns the ID of the node with slot.
-func (e *Engine) slotID(slot uint64) NodeID {
-	if ns := e.fd.owner(slot); ns != nil {
-		return *ns.id
-	}
-	return NodeID{}
 }
 
 // eventsSince returns the events after cursor, and the new cursor. On the

@@ -10,7 +10,9 @@ import (
 // slotDetector is the Engine's failure detector: one failuredetector.Node
 // (104 bytes, no pointers) per node state, in a slice indexed by the low 32
 // bits of NodeState.slot. A Detector keyed by slot held the same Nodes in a
-// map, which cost about 230 bytes per node at 1,000 nodes (issue 13).
+// map, which cost about 230 bytes per node at 1,000 nodes (issue 13). It
+// holds no pointer back to the states (8 bytes per node per observer): the
+// Engine walks its states, which know their slots.
 //
 // Slots: the low 32 bits are a dense index, taken from the free list when a
 // state is created (alloc) and given back when it is removed (release); the
@@ -20,12 +22,11 @@ import (
 // wraps after 2^32 creations, which only perturbs the eviction order of the
 // never-live queue).
 //
-// GarbageCollect resets an index's Node but keeps the index: only release
-// frees it. Suspend (a node that left) keeps the Node's window.
+// collect resets an index's Node but keeps the index: only release frees
+// it. Suspend (a node that left) keeps the Node's window.
 type slotDetector struct {
-	model  *failuredetector.Model
-	nodes  []failuredetector.Node
-	owners []*NodeState // by index; nil when free
+	model *failuredetector.Model
+	nodes []failuredetector.Node
 	// tracked has a bit per index that has a window in the sense of Len
 	// (a heartbeat was reported or a window ensured).
 	tracked []uint64
@@ -43,17 +44,15 @@ func newSlotDetector(cfg failuredetector.Config) (*slotDetector, error) {
 
 func slotIndex(slot uint64) uint32 { return uint32(slot) }
 
-// alloc returns a slot for ns, whose Node is in its zero state.
-func (d *slotDetector) alloc(ns *NodeState) uint64 {
+// alloc returns a slot for a new state, whose Node is in its zero state.
+func (d *slotDetector) alloc() uint64 {
 	var i uint32
 	if n := len(d.free); n > 0 {
 		i = d.free[n-1]
 		d.free = d.free[:n-1]
-		d.owners[i] = ns
 	} else {
 		i = uint32(len(d.nodes))
 		d.nodes = append(d.nodes, failuredetector.Node{})
-		d.owners = append(d.owners, ns)
 		if int(i)/64 >= len(d.tracked) {
 			d.tracked = append(d.tracked, 0)
 		}
@@ -66,20 +65,7 @@ func (d *slotDetector) alloc(ns *NodeState) uint64 {
 func (d *slotDetector) release(slot uint64) {
 	i := slotIndex(slot)
 	d.reset(i)
-	d.owners[i] = nil
 	d.free = append(d.free, i)
-}
-
-// owner returns the state slot names, or nil if it was removed.
-func (d *slotDetector) owner(slot uint64) *NodeState {
-	i := slotIndex(slot)
-	if int(i) >= len(d.owners) {
-		return nil
-	}
-	if ns := d.owners[i]; ns != nil && ns.slot == slot {
-		return ns
-	}
-	return nil
 }
 
 func (d *slotDetector) reset(i uint32) {
@@ -132,22 +118,18 @@ func (d *slotDetector) TimeOfDeath(slot uint64) (time.Time, bool) {
 // live nor dead, so neither judged nor collected, until it is judged again.
 func (d *slotDetector) Suspend(slot uint64) { d.node(slot).ClearVerdict() }
 
-// GarbageCollect resets and returns, in index order, the slots dead for at
-// least DeadNodeGracePeriod at now (nil if none).
-func (d *slotDetector) GarbageCollect(now time.Time) []uint64 {
-	var collected []uint64
-	cfg := d.model.Config()
-	for i := range d.nodes {
-		n := &d.nodes[i]
-		if !n.IsDead() {
-			continue
-		}
-		if tDeath, _ := n.TimeOfDeath(d.model); cfg.GracePeriodOver(tDeath, now) && d.owners[i] != nil {
-			collected = append(collected, d.owners[i].slot)
-			d.reset(uint32(i))
-		}
+// collect resets slot's Node if it has been dead for at least
+// DeadNodeGracePeriod at now, and reports whether it did.
+func (d *slotDetector) collect(slot uint64, now time.Time) bool {
+	n := d.node(slot)
+	if !n.IsDead() {
+		return false
 	}
-	return collected
+	if tDeath, _ := n.TimeOfDeath(d.model); !d.model.Config().GracePeriodOver(tDeath, now) {
+		return false
+	}
+	d.reset(slotIndex(slot))
+	return true
 }
 
 // Len returns the number of slots that have a window.

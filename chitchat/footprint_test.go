@@ -96,27 +96,33 @@ func heapPerObservedNode(tb testing.TB, nodes int, build func() any) float64 {
 // TestEngineFootprint pins the heap an Engine holds per observed node at
 // 1,000 nodes after 2,000 rounds, without keys and with one key per node,
 // with the live-nodes watch read after every round (as a Server does) or
-// never (as a simulation). Issue 13 asks for 400 bytes. Measured here
-// (a test binary running this test alone): 336 unread, 393 read, 549 with
-// one key, since copies share the node's identity (48-byte copies, a
-// 176-byte allocation per node); 358, 456 and 596 with 96-byte copies and
-// 192-byte allocations; 382, 481 and 621 with addresses in the target
-// sets; before the compact key store and the small copies: 376, 576-582
-// and 1,292; before issue 13: 1,156 without keys, 2,462 with one. Run after the rest of the package, the
+// never. Issue 13 asks for 400 bytes. Measured here (a test binary running
+// this test alone): 361 unread, 363 read, 519 with one key, since the
+// watch's copies double as the list a publication is compared with and
+// the detector keeps no pointer back to the states; 336, 393 and 549
+// before that (a 16-byte live list beside the copies, 8 bytes of owner);
+// 358, 456 and 596 with 96-byte copies and 192-byte allocations; 382, 481
+// and 621 with addresses in the target sets; before the compact key store
+// and the small copies: 376, 576-582 and 1,292; before issue 13: 1,156
+// without keys, 2,462 with one. Run after the rest of the package, the
 // same engine measures up to ~40 bytes more (heap left by earlier tests).
-// Without keys and with the watch unread: the NodeState, its identity and
-// its nodeLocal, one allocation (176), the detector's Node (104 + 8 for its
-// owner), states and byRef (16), the live set of the watch (16), the live
-// target set (8), the rest spread from fixed costs. (A map from NodeID to state
-// beside states cost about 145 more; lookups are binary searches in states
-// now.) A read watch adds one copy per live node: 48 bytes (the exported
-// fields only, nodeLocal left out, the identity shared) and its pointer; the key-value store is
-// shared, copy-on-write. A key adds the store (40 bytes, in a 48-byte
-// class), its entry (72,
-// in an 80-byte slice) and the key and value strings (kvstore.go; Go's
-// smallest map, which held them before, cost about 700).
-// The bounds below leave about 10 % over those figures, and room for the
-// heap the rest of the package leaves.
+//
+// Without keys: the NodeState, its identity and its nodeLocal, one
+// allocation (176), the detector's Node (104), the watch's copy (48 bytes:
+// the exported fields only, nodeLocal left out, the identity shared; all
+// of a publication's copies in one allocation), states and byRef (16), the
+// live target set (8), the rest spread from fixed costs. (A map from
+// NodeID to state beside states cost about 145 more; lookups are binary
+// searches in states now.) A read watch adds a pointer per live node; the
+// key-value store is shared, copy-on-write. A key adds the store (40
+// bytes, in a 48-byte class), its entry (72, in an 80-byte slice) and the
+// key and value strings (kvstore.go; Go's smallest map, which held them
+// before, cost about 700).
+//
+// The bounds leave room for the heap the rest of the package leaves (392,
+// 400 and 556 measured after it): 430 without keys, where the issue's 400
+// is met by the figures above and by chitchat-bench -sim, in a process
+// holding nothing else; 600 with one key.
 func TestEngineFootprint(t *testing.T) {
 	n := 1000
 	if race.Enabled {
@@ -129,9 +135,9 @@ func TestEngineFootprint(t *testing.T) {
 		watch bool
 		bound float64
 	}{
-		{"no keys, watch unread", 0, false, 400},
-		{"no keys, watch read", 0, true, 470},
-		{"one key, watch read", 1, true, 640},
+		{"no keys, watch unread", 0, false, 430},
+		{"no keys, watch read", 0, true, 430},
+		{"one key, watch read", 1, true, 600},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -75,7 +75,10 @@ type simResult struct {
 	// measured after WarmRounds rounds from the start, so that the failure
 	// detector windows are full.
 	HeapBytesPerObservedNode *float64 `json:"heap_bytes_per_observed_node"`
-	WarmRounds               int      `json:"warm_rounds"`
+	// The same measured in live objects (HeapAlloc): what the spans of
+	// HeapInuse hold; the difference is the allocator's fragmentation.
+	HeapLiveBytesPerObservedNode *float64 `json:"heap_live_bytes_per_observed_node"`
+	WarmRounds                   int      `json:"warm_rounds"`
 
 	// One random node killed at a random phase after the heap figure:
 	// rounds until each survivor's live-nodes watch drops it, median and
@@ -301,13 +304,14 @@ func runSim(o options, n int, logf func(string, ...any)) *simResult {
 	heap := float64(ms1.HeapInuse) - float64(ms0.HeapInuse)
 	res.HeapBytesPerNode = num(heap/float64(n), 0)
 	res.HeapBytesPerObservedNode = num(heap/(float64(n)*float64(n)), 1)
+	res.HeapLiveBytesPerObservedNode = num((float64(ms1.HeapAlloc)-float64(ms0.HeapAlloc))/(float64(n)*float64(n)), 1)
 	if o.memprofile != "" {
 		if err := writeHeapProfile(fmt.Sprintf("%s.%d", o.memprofile, n)); err != nil {
 			res.Errors = append(res.Errors, err.Error())
 		}
 	}
-	logf("n=%d: %.0f B heap/node, %.0f B heap/observed node at round %.0f, digest %d B", n,
-		*res.HeapBytesPerNode, *res.HeapBytesPerObservedNode, s.Elapsed().Seconds()/round.Seconds(), res.DigestBytes)
+	logf("n=%d: %.0f B heap/node, %.0f B heap/observed node (%.0f B of live objects) at round %.0f, digest %d B", n,
+		*res.HeapBytesPerNode, *res.HeapBytesPerObservedNode, *res.HeapLiveBytesPerObservedNode, s.Elapsed().Seconds()/round.Seconds(), res.DigestBytes)
 
 	// Detection: one random node killed at a random phase of the round.
 	enter("detection")
