@@ -82,8 +82,8 @@ type Engine struct {
 	// neverLive queues the nodes not yet seen live, oldest first (in slot
 	// order): the first to go when Limits.MaxNodes is reached. Entries of
 	// nodes since seen live or removed are skipped lazily, and dropped when
-	// they outnumber the others (compactNeverLive): a removed state stays
-	// in memory until then, within the queue's bound.
+	// they outnumber the others (compactNeverLive), or at once when nodes
+	// are garbage collected (UpdateLiveness): an entry holds its state.
 	neverLive []*NodeState
 	// numNeverLive counts the states (self excluded) never seen live.
 	numNeverLive int

@@ -193,6 +193,16 @@ func (e *Engine) UpdateLiveness(now time.Time) {
 		e.log.Info("node garbage collected", "node", id)
 		e.removeNode(id)
 	}
+	if len(gone) > 0 && len(e.neverLive) > 0 {
+		// The never-live queue holds states: a collected node's entry
+		// would keep it (its name, its keys) until the stale entries
+		// outnumbered the others, possibly for hours (hostile review 13,
+		// TestHostile13CollectedNeverLiveNotPinned). makeRoom's evictions
+		// pop their entry, or find the queue empty; collection is the one
+		// removal that leaves one behind.
+		e.compactNeverLive()
+		return
+	}
 	e.maybeCompactNeverLive()
 }
 
