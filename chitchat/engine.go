@@ -121,6 +121,8 @@ type Engine struct {
 	// whose address tells a state from a later one of the same ID: the
 	// copy keeps the identity it points to alive, so it is never reused.
 	lastLive []NodeState
+	// lastSelf is the self identity when lastLive was published.
+	lastSelf *NodeID
 	// published is the watch value: pointers into lastLive that pass the
 	// predicate, made when publishPending is set (LiveNodesWatch).
 	published      []*NodeState

@@ -79,47 +79,58 @@ func (r *eventRing) add(ev memberEvent) {
 }
 
 // recordEvents appends the difference between two publications of the
-// live set (slots with their max versions, self included).
-func (e *Engine) recordEvents(prev, cur []NodeState) {
+// live set (copies in ID order, self included; prevSelf is the self
+// identity of prev, which a reincarnation may have replaced since).
+//
+// Nodes are matched by ID, as a consumer keys its view (Server.Events,
+// and eventsSince's resync): a node whose state was removed between the
+// two publications (a live node evicted by makeRoom) is Died, or Left if
+// a state created again since has left, though its state is gone; one
+// created again and live is the same member. Matched by state, the first
+// had no event at all, and its consumer held it live for good (hostile
+// review 13, TestHostile13EvictedLiveNodeLeavesTheEvents).
+func (e *Engine) recordEvents(prev, cur []NodeState, prevSelf *NodeID) {
 	if e.events.buf == nil {
 		return
 	}
-	// Keyed by identity: a copy's id points to its state's (lastLive).
-	was := make(map[*NodeID]uint64, len(prev))
-	for i := range prev {
-		was[prev[i].id] = prev[i].maxVersion
-	}
+	var gone []NodeID
+	j := 0
 	for i := range cur {
 		c := &cur[i]
+		for ; j < len(prev) && prev[j].id.Compare(*c.id) < 0; j++ {
+			if prev[j].id != prevSelf {
+				gone = append(gone, *prev[j].id)
+			}
+		}
+		was := j < len(prev) && *prev[j].id == *c.id
 		if *c.id == e.self {
+			if was {
+				j++
+			}
 			continue
 		}
-		v, ok := was[c.id]
-		delete(was, c.id)
 		switch {
-		case !ok:
+		case !was || prev[j].id == prevSelf:
 			e.events.add(memberEvent{EventJoined, *c.id})
-		case v != c.maxVersion:
+		case prev[j].maxVersion != c.maxVersion:
 			e.events.add(memberEvent{EventUpdated, *c.id})
 		}
-	}
-	gone := make([]*NodeState, 0, len(was))
-	for _, ns := range e.states { // in ID order
-		if _, ok := was[ns.id]; ok && *ns.id != e.self {
-			gone = append(gone, ns)
-			delete(was, ns.id)
+		if was {
+			j++
 		}
 	}
-	for _, ns := range gone {
+	for ; j < len(prev); j++ {
+		if prev[j].id != prevSelf {
+			gone = append(gone, *prev[j].id)
+		}
+	}
+	for _, id := range gone {
 		kind := EventDied
-		if ns.left {
+		if ns, ok := e.lookup(id); ok && ns.left {
 			kind = EventLeft
 		}
-		e.events.add(memberEvent{kind, *ns.id})
+		e.events.add(memberEvent{kind, id})
 	}
-	// An identity still in was is a node forgotten between two
-	// publications (it reincarnated, say): its state is gone, and a
-	// consumer that held it live learns of it at its next resync.
 }
 
 // eventsSince returns the events after cursor, and the new cursor. On the

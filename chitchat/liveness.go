@@ -290,8 +290,8 @@ func (e *Engine) publishLive() {
 			ns.cloneTo(&current[len(current)-1])
 		}
 	}
-	e.recordEvents(e.lastLive, current)
-	e.lastLive = current
+	e.recordEvents(e.lastLive, current, e.lastSelf)
+	e.lastLive, e.lastSelf = current, e.selfState().id
 	e.published, e.publishPending = nil, true
 	e.publishedGen++
 }
