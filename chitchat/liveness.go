@@ -302,6 +302,10 @@ func (e *Engine) publishLive() {
 // filtered by Config.ExtraLivenessPredicate (which sees the copies). A
 // publication happens at the end of a round in which the live set or a
 // live node's max version changed. Before the first round it is empty.
+//
+// The copies of one value share one allocation: keeping a pointer to one
+// of them keeps them all (48 bytes per live node, with what they point to).
+// To keep a node's state beyond the value, keep its Clone.
 func (e *Engine) LiveNodesWatch() (generation uint64, nodes []*NodeState) {
 	if e.publishPending {
 		e.publishPending = false

@@ -682,7 +682,8 @@ func (s *Server) Gossip(addr netip.AddrPort) error {
 
 // LiveNodes returns the current value of the live-nodes watch: copies of the
 // live nodes' states, filtered by Config.ExtraLivenessPredicate, in ID order.
-// It is empty until the first round ends.
+// It is empty until the first round ends. The copies of one value share one
+// allocation: to keep one node's state for long, keep its Clone.
 func (s *Server) LiveNodes() []*NodeState {
 	v, _, _, _ := s.live.load()
 	return v
@@ -692,7 +693,8 @@ func (s *Server) LiveNodes() []*NodeState {
 // until ctx is done or the server stops. A value is published at the end of
 // a round in which the live set or a live node's max version changed;
 // a slow consumer sees only the latest (values coalesce). Heartbeat-only
-// changes are never published.
+// changes are never published. As with LiveNodes, keep a Clone of a node's
+// state rather than a pointer into an old value.
 func (s *Server) WatchLiveNodes(ctx context.Context) iter.Seq[[]*NodeState] {
 	return s.live.seq(ctx)
 }
