@@ -224,6 +224,7 @@ func TestT103_MarkedForDeletionGCWithNetworkPartition4Nodes(t *testing.T) {
 
 // T104 test_simple_simulation_heavy_insert_delete
 func TestT104_SimpleSimulationHeavyInsertDelete(t *testing.T) {
+	t.Parallel() // heavy, and shares nothing: see heavy in helpers_test.go
 	synctest.Test(t, func(t *testing.T) {
 		const nodes, keys = 20, 200
 		c := simCluster(t, simParams{gossip: 100 * time.Millisecond, tombstone: 5 * time.Second})

@@ -220,3 +220,9 @@ func (e *Engine) reportHeartbeats(now time.Time, d Digest) {
 func (e *Engine) deltaFor(now time.Time, d Digest, budget int) Delta {
 	return e.computeDelta(now, &peerView{digest: d.normalize()}, budget)
 }
+
+// heavy marks a test that takes seconds (tens under the race detector)
+// and shares no state with others: it runs in parallel with the other
+// heavy tests, after the package's sequential ones, so that tests that
+// measure the heap (TestEngineFootprint) never overlap it.
+func heavy(t *testing.T) { t.Parallel() }

@@ -19,6 +19,7 @@ import (
 // rounds, seed 1; also 300 rounds at 30 nodes with 20 and 30 % loss, seeds
 // 1 and 2).
 func TestHostile10LossNoFalseDeaths(t *testing.T) {
+	heavy(t)
 	for _, tc := range []struct {
 		n    int
 		loss float64
@@ -126,6 +127,7 @@ func TestHostile10UnaskedAnswersHideLoss(t *testing.T) {
 // them at the parent of c36658c (no confirmation). At 30 nodes: 3 false
 // deaths at 20 % loss, 18 at 30 %.
 func TestHostile10ForgedSynAcksUnderLoss(t *testing.T) {
+	heavy(t)
 	l := hostile10NewNet(t, 20, 0.4, 1)
 	l.afterTick = func(e *Engine) {
 		for range 3 {

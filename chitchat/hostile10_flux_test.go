@@ -16,6 +16,7 @@ import (
 // neither is found dead anywhere, lossless. Measured: 0 false deaths in
 // 100 rounds (20 nodes) for each.
 func TestHostile10HalfDeadNodes(t *testing.T) {
+	heavy(t)
 	for _, how := range []string{"answers nobody", "its Syns lost"} {
 		t.Run(how, func(t *testing.T) {
 			l := hostile10NewNet(t, 20, 0, 1)

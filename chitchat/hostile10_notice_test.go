@@ -23,6 +23,7 @@ import (
 // largest, or one every round killed x at e for 4 rounds (the
 // probeTarget revived it): confirmation made these notices harmless.
 func TestHostile10ForgedDeathNotices(t *testing.T) {
+	heavy(t)
 	for _, from := range []string{"stranger", "member"} {
 		for _, claim := range []string{"0", "below", "ours", "2^50", "max safe", "every round"} {
 			t.Run(fmt.Sprintf("%s/%s", from, claim), func(t *testing.T) {

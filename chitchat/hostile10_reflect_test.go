@@ -81,6 +81,7 @@ func hostile10Invent(t *testing.T, now *time.Time, e *Engine) (NodeID, func() in
 // 60); a rise each round 25 / 245 (parent 3 / 60). With both fixes, the
 // parent's figures.
 func TestHostile10StrangerNoticeReflects(t *testing.T) {
+	heavy(t)
 	for _, tc := range []struct {
 		name    string
 		silent  bool // e's Syns go unanswered (probesNeeded at its maximum)

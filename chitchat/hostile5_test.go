@@ -327,6 +327,7 @@ func TestHostile5KeptDeathNoticeSurvivesAReset(t *testing.T) {
 // nothing. Without that check this test fails (up to 107 datagrams per
 // write, 32 of 59 writes reaching the restarted node more than once).
 func TestHostile5MisroutedDutyAmplification(t *testing.T) {
+	heavy(t)
 	const n = 60
 	for _, k := range []int{3, 20, 58} {
 		t.Run(fmt.Sprintf("node %d restarts", k), func(t *testing.T) {

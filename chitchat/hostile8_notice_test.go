@@ -165,6 +165,7 @@ func TestHostile8OwnWordVoidsAKeptNotice(t *testing.T) {
 // notice could before 933efbb (then: one rise), never until the next
 // direct contact.
 func TestHostile8PropForgedNoticesKillForAMoment(t *testing.T) {
+	heavy(t)
 	rapid.Check(t, func(rt *rapid.T) {
 		p := livePushNet(t, 4, nil)
 		e, y, z, x := p.engines[0], p.engines[1], p.engines[2], p.engines[3]

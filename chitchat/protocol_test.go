@@ -203,6 +203,7 @@ func TestVersionZeroIsRefused(t *testing.T) {
 // digests: 60 engines at 1,200-byte datagrams, started together with one
 // seed, everyone sees everyone live.
 func TestPartialDigestsKeepEveryoneLive(t *testing.T) {
+	heavy(t)
 	const n = 60
 	var es []*Engine
 	for i := range n {

@@ -103,6 +103,7 @@ func (p *pushNet) has(key, value string, owner *Engine) (missing []NodeID) {
 // A write is pushed down the ring: every other node receives it exactly
 // once, within log_fanout(N) hops, with no gossip round.
 func TestPushReachesEveryNodeOnce(t *testing.T) {
+	heavy(t)
 	for _, n := range []int{2, 5, 30, 100} {
 		t.Run(fmt.Sprintf("%d nodes", n), func(t *testing.T) {
 			p := livePushNet(t, n, nil)
@@ -130,6 +131,7 @@ func TestPushReachesEveryNodeOnce(t *testing.T) {
 // With PushRedundancy 2 every node receives the news twice (two trees), so
 // that a lost datagram loses no subtree.
 func TestPushRedundancy(t *testing.T) {
+	heavy(t)
 	for _, lose := range []bool{false, true} {
 		t.Run(fmt.Sprintf("lose a datagram %v", lose), func(t *testing.T) {
 			p := livePushNet(t, 30, func(c *Config) { c.PushRedundancy = 2 })
