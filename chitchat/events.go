@@ -201,6 +201,8 @@ func (e *Engine) event(kind EventKind, id NodeID) Event {
 // change of membership: Joined, Updated (a live node's state moved), Left
 // and Died, as the node learns of them (at the end of a gossip round, or at
 // once for news pushed by peers), until ctx is done or the server stops.
+// A live node whose state this node dropped (evicted to make room under
+// Limits.MaxNodes) is Died.
 // Events are not lost: a consumer that falls more than 1,024 events behind
 // gets the difference between what it last saw and the current membership
 // instead of the flaps in between, so nothing is queued without bound.
