@@ -116,6 +116,13 @@ func (l *hostile10Net) round() {
 	}
 }
 
+// opposite returns the engine halfway round the ring from e (the n/2-th
+// of e's successors): with more than a few nodes, neither one of e's ring
+// monitors nor one it monitors.
+func (l *hostile10Net) opposite(e *Engine) *Engine {
+	return l.byAddr[ringFrom(e)[len(l.engines)/2].id.Addr]
+}
+
 // roundsDead runs rounds rounds and returns in how many of them x was not
 // live at e after the round.
 func (l *hostile10Net) roundsDead(e, x *Engine, rounds int) int {

@@ -52,7 +52,7 @@ func TestHostile11InflatedHeartbeatDefeatsConfirmation(t *testing.T) {
 			t.Run(fmt.Sprintf("every=%v/jump=%d", every, jump), func(t *testing.T) {
 				l := hostile10NewNet(t, n, 0, 1)
 				e := l.engines[0]
-				x := l.byAddr[ringFrom(e)[n/2].id.Addr]
+				x := l.opposite(e)
 				hostile11Inflate(t, l, e, x, jump, true)
 				if every {
 					l.afterTick = func(o *Engine) {
@@ -132,7 +132,7 @@ func TestHostile11AskingSynShowsTheClaim(t *testing.T) {
 	}
 	l := hostile10NewNet(t, n, 0, 1)
 	e := l.engines[0]
-	x := l.byAddr[ringFrom(e)[n/2].id.Addr]
+	x := l.opposite(e)
 	hostile11Inflate(t, l, e, x, 1<<40, true)
 	claim := e.node(x.Self()).heartbeat
 	l.round()
@@ -167,7 +167,7 @@ func TestHostile11InflatedHeartbeatKeepsDead(t *testing.T) {
 	}
 	l := hostile10NewNet(t, n, 0, 1)
 	e := l.engines[0]
-	x := l.byAddr[ringFrom(e)[n/2].id.Addr]
+	x := l.opposite(e)
 	for range 3 {
 		l.round()
 	}
