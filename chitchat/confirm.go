@@ -40,8 +40,8 @@ import (
 // refutes in that answer, since our Syns list the nodes we ask (synDigest),
 // word that ends the confirmation; or its alive notice relayed by a
 // member, its answer to the death notice); hearsay rises do not end it (a
-// dead node's last heartbeats reach us for rounds after its death). A node that answers none is dead,
-// found so in the round after the last probe: the monitor's verdict is
+// dead node's last heartbeats reach us for rounds after its death). A node
+// that answers none is dead, found so in the round after the last probe: the monitor's verdict is
 // announced with a death notice (mirror), the observer's applies the kept
 // notice. A live node is found
 // dead only if every probe or its answer is lost: probesNeeded makes the
@@ -121,9 +121,9 @@ func (e *Engine) confirm(ns *NodeState, notice bool) {
 // contacted records word from ns: a rise of its heartbeat, or (contact
 // only) its own entry with a heartbeat no higher than ours, from the node
 // itself (contact: from its own address), or a rise vouched for by a
-// member (its alive notice relayed down the push tree): the time of the last word from a
-// node we monitor (contact only), and the answer that ends a
-// confirmation.
+// member (its alive notice relayed down the push tree): the time of the
+// last word from a node we monitor (contact only), and the answer that
+// ends a confirmation.
 func (e *Engine) contacted(ns *NodeState, now time.Time, contact bool) {
 	for i, w := range e.watched {
 		if w == ns && contact {

@@ -329,16 +329,6 @@ func (e *Engine) synDigest(now time.Time, budget int) (Digest, *Coverage) {
 	spots := budget * spotShareNum / spotShareDen
 	mark := e.nextMark()
 	self.mark = mark
-	// The nodes we are asking (confirm.go) first: the Syn we send them
-	// shows each the heartbeat we hold of it, and one above its own (a
-	// hearsay claim, anyone's to make) is refuted at once: its answer
-	// rises past the claim, is life, and voids the kept notice. Without
-	// it, the node saw a stranger's forged digest entry (the heartbeat we
-	// hold plus 2^40) only once it had spread from us through others: its
-	// phi here, frozen at the claim, passed half the threshold first, and
-	// the stranger's death notice, kept, applied: dead here for 8 of 40
-	// rounds after two datagrams at 30 nodes
-	// (TestHostile11AskingSynShowsTheClaim).
 	// list adds ns as a spot entry if it is advertised, not listed yet,
 	// and fits within limit bytes, and reports whether it did.
 	list := func(ns *NodeState, limit int) bool {
@@ -354,6 +344,16 @@ func (e *Engine) synDigest(now time.Time, budget int) (Digest, *Coverage) {
 		ns.mark = mark
 		return true
 	}
+	// The nodes we are asking (confirm.go) first: the Syn we send them
+	// shows each the heartbeat we hold of it, and one above its own (a
+	// hearsay claim, anyone's to make) is refuted at once: its answer
+	// rises past the claim, is life, and voids the kept notice. Without
+	// it, the node saw a stranger's forged digest entry (the heartbeat we
+	// hold plus 2^40) only once it had spread from us through others: its
+	// phi here, frozen at the claim, passed half the threshold first, and
+	// the stranger's death notice, kept, applied: dead here for 8 of 40
+	// rounds after two datagrams at 30 nodes
+	// (TestHostile11AskingSynShowsTheClaim).
 	if e.probed != (NodeID{}) {
 		// The node probeTarget asks, dead here: its answer revives it if
 		// it is a rise. Without this, one stranger's entry kept a node
