@@ -286,8 +286,7 @@ func (e *Engine) publishLive() {
 	current := make([]NodeState, 0, n)
 	for _, ns := range e.states {
 		if *ns.id == e.self || (ns.live && !ns.left) {
-			current = append(current, NodeState{})
-			ns.cloneTo(&current[len(current)-1])
+			current = append(current, ns.copyOf())
 		}
 	}
 	e.recordEvents(e.lastLive, current, e.lastSelf)

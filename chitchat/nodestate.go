@@ -234,18 +234,18 @@ func lessMonotonic(a, b [2]uint64) bool {
 // copy shares the key-value store, which neither side writes to from then
 // on (the owner replaces it at its next write: see kvs).
 func (ns *NodeState) Clone() *NodeState {
-	c := new(NodeState)
-	ns.cloneTo(c)
-	return c
+	c := ns.copyOf()
+	return &c
 }
 
-// cloneTo makes c a copy of ns, as Clone.
-func (ns *NodeState) cloneTo(c *NodeState) {
+// copyOf returns a copy of ns, as Clone, by value.
+func (ns *NodeState) copyOf() NodeState {
 	if ns.nodeLocal != nil && ns.kvs != nil {
 		ns.kvsShared = true // a copy never writes: it needs no flag
 	}
-	*c = *ns
+	c := *ns
 	c.nodeLocal = nil
+	return c
 }
 
 // ownKVs makes kvs a store this state may write to. A clone keeps the
