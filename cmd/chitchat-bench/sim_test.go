@@ -34,7 +34,7 @@ func TestSimMTU(t *testing.T) {
 	if res["false_deaths_after_all_live"] != 0.0 {
 		t.Errorf("false_deaths_after_all_live = %v, want 0", res["false_deaths_after_all_live"])
 	}
-	for _, f := range []string{"heap_bytes_per_observed_node", "detect_rounds_median", "detect_rounds_last", "kv_spread_s"} {
+	for _, f := range []string{"heap_bytes_per_observed_node", "heap_live_bytes_per_observed_node", "detect_rounds_median", "detect_rounds_last", "kv_spread_s"} {
 		if v, ok := res[f].(float64); !ok || v <= 0 {
 			t.Errorf("%s = %v, want a positive number", f, res[f])
 		}
