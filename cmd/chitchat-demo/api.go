@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"net/http"
 
 	"github.com/gossipkit/chitchat-go/chitchat"
+	"github.com/gossipkit/chitchat-go/internal/minihttp"
 )
 
 // api serves the node's HTTP endpoints. Upstream's chitchat-test endpoints
@@ -16,7 +16,7 @@ type api struct {
 	srv     *chitchat.Server
 	cfg     chitchat.Config // what srv was started with: its keyring (/v1/keyring), its gossip interval (/events)
 	mesh    *overlayMesh    // nil without --overlay
-	metrics http.Handler
+	metrics minihttp.Handler
 	consul  *consulAPI   // Consul's catalog endpoints (consul.go); nil: not served
 	log     *slog.Logger // what answers do not say (internal errors) goes here
 	hosts   hostPolicy   // the Host headers served (trust.go)
@@ -35,8 +35,8 @@ func newAPI(srv *chitchat.Server, cfg chitchat.Config, mesh *overlayMesh, o http
 		hub:   newAPIEventHub(srv, cfg, o.maxEventStreams, log)}
 }
 
-func (a *api) routes() http.Handler {
-	mux := http.NewServeMux()
+func (a *api) routes() minihttp.Handler {
+	mux := minihttp.NewServeMux()
 	mux.HandleFunc("GET /{$}", a.index)
 	a.mutationRoutes(mux)
 	mux.HandleFunc("GET /events", a.events)
@@ -141,17 +141,17 @@ func idDocs(ids []chitchat.NodeID) []chitchatIDDoc {
 
 // index serves the cluster state, pretty-printed with two spaces as
 // upstream (which answers text/plain).
-func (a *api) index(w http.ResponseWriter, _ *http.Request) {
+func (a *api) index(w minihttp.ResponseWriter, _ *minihttp.Request) {
 	a.writeIndented(w, "text/plain; charset=utf-8", document(a.srv.Snapshot()))
 }
 
 // healthz answers 200 while the gossip server runs, 503 once it stopped
 // (why is in the node's log, not in the answer).
-func (a *api) healthz(w http.ResponseWriter, _ *http.Request) {
+func (a *api) healthz(w minihttp.ResponseWriter, _ *minihttp.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	select {
 	case <-a.srv.Done():
-		w.WriteHeader(http.StatusServiceUnavailable)
+		w.WriteHeader(minihttp.StatusServiceUnavailable)
 		w.Write([]byte("gossip server stopped\n"))
 	default:
 		w.Write([]byte("ok\n"))
@@ -160,25 +160,25 @@ func (a *api) healthz(w http.ResponseWriter, _ *http.Request) {
 
 // writeMutationError answers a failed mutation in the API's own words: the
 // library's errors are for the node's log, not for any client to read.
-func (a *api) writeMutationError(w http.ResponseWriter, err error) {
+func (a *api) writeMutationError(w minihttp.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, chitchat.ErrValueTooLarge):
-		writeError(w, http.StatusRequestEntityTooLarge, "the key and value are too large to fit in a gossip datagram")
+		writeError(w, minihttp.StatusRequestEntityTooLarge, "the key and value are too large to fit in a gossip datagram")
 	case errors.Is(err, chitchat.ErrInvalidUTF8):
-		writeError(w, http.StatusBadRequest, "the key and the value must be valid UTF-8")
+		writeError(w, minihttp.StatusBadRequest, "the key and the value must be valid UTF-8")
 	case errors.Is(err, chitchat.ErrTooManyKeys):
-		writeError(w, http.StatusInsufficientStorage, "this node holds as many keys as it may: delete some first")
+		writeError(w, minihttp.StatusInsufficientStorage, "this node holds as many keys as it may: delete some first")
 	case errors.Is(err, chitchat.ErrClosed):
-		writeError(w, http.StatusServiceUnavailable, "the gossip server is stopped")
+		writeError(w, minihttp.StatusServiceUnavailable, "the gossip server is stopped")
 	default:
 		a.internalError(w, "mutation failed", err)
 	}
 }
 
 // internalError answers 500 without details, and logs err.
-func (a *api) internalError(w http.ResponseWriter, what string, err error) {
+func (a *api) internalError(w minihttp.ResponseWriter, what string, err error) {
 	a.log.Error("HTTP API: "+what, "err", err)
-	writeError(w, http.StatusInternalServerError, "internal error (see the node's log)")
+	writeError(w, minihttp.StatusInternalServerError, "internal error (see the node's log)")
 }
 
 // errorDoc is the body of every error answer.
@@ -186,12 +186,12 @@ type errorDoc struct {
 	Error string `json:"error"`
 }
 
-func writeError(w http.ResponseWriter, status int, msg string) {
+func writeError(w minihttp.ResponseWriter, status int, msg string) {
 	b, _ := json.Marshal(errorDoc{Error: msg})
 	writeJSON(w, status, b)
 }
 
-func writeJSON(w http.ResponseWriter, status int, b []byte) {
+func writeJSON(w minihttp.ResponseWriter, status int, b []byte) {
 	writeBody(w, status, jsonContentType, b)
 }
 
@@ -199,16 +199,16 @@ const jsonContentType = "application/json; charset=utf-8"
 
 // writeIndented answers 200 with v as JSON indented by two spaces
 // (upstream's pretty-printing), with the given Content-Type.
-func (a *api) writeIndented(w http.ResponseWriter, contentType string, v any) {
+func (a *api) writeIndented(w minihttp.ResponseWriter, contentType string, v any) {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		a.internalError(w, "encoding JSON", err)
 		return
 	}
-	writeBody(w, http.StatusOK, contentType, b)
+	writeBody(w, minihttp.StatusOK, contentType, b)
 }
 
-func writeBody(w http.ResponseWriter, status int, contentType string, b []byte) {
+func writeBody(w minihttp.ResponseWriter, status int, contentType string, b []byte) {
 	w.Header().Set("Content-Type", contentType)
 	w.WriteHeader(status)
 	w.Write(b)

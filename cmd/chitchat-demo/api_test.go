@@ -11,7 +11,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gossipkit/chitchat-go/chitchat"
+	"github.com/gossipkit/chitchat-go/internal/minihttp/minihttptest"
 	"github.com/gossipkit/chitchat-go/transport"
 )
 
@@ -35,13 +35,13 @@ func testConfig() chitchat.Config {
 
 // testNode runs a node with testConfig on an in-memory network and serves
 // its API.
-func testNode(t *testing.T) (*chitchat.Server, *httptest.Server) {
+func testNode(t *testing.T) (*chitchat.Server, *minihttptest.Server) {
 	t.Helper()
 	return testNodeWith(t, testConfig())
 }
 
 // testNodeWith is testNode with the configuration cfg.
-func testNodeWith(t *testing.T, cfg chitchat.Config) (*chitchat.Server, *httptest.Server) {
+func testNodeWith(t *testing.T, cfg chitchat.Config) (*chitchat.Server, *minihttptest.Server) {
 	t.Helper()
 	network, err := transport.NewNetwork(transport.NetworkConfig{})
 	if err != nil {
@@ -51,7 +51,7 @@ func testNodeWith(t *testing.T, cfg chitchat.Config) (*chitchat.Server, *httptes
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(newAPI(srv, cfg, nil, testHTTPOptions()).routes())
+	ts := minihttptest.NewServer(newAPI(srv, cfg, nil, testHTTPOptions()).routes())
 	t.Cleanup(func() {
 		srv.Shutdown() // ends the /events streams
 		ts.Close()

@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"github.com/gossipkit/chitchat-go/chitchat"
+	"github.com/gossipkit/chitchat-go/internal/minihttp"
+	"github.com/gossipkit/chitchat-go/internal/minihttp/minihttptest"
 )
 
 // findBrowser returns a Chromium-like browser on PATH, or "".
@@ -205,11 +207,11 @@ func TestUIDrawsBeforeEvents(t *testing.T) {
 	// /events sends nothing (a slow network): only the state written in
 	// the page can draw the node.
 	routes := newAPI(srv, testConfig(), nil, testHTTPOptions()).routes()
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ts := minihttptest.NewServer(minihttp.HandlerFunc(func(w minihttp.ResponseWriter, r *minihttp.Request) {
 		if r.URL.Path == "/events" {
 			w.Header().Set("Content-Type", "text/event-stream")
-			w.WriteHeader(http.StatusOK)
-			http.NewResponseController(w).Flush()
+			w.WriteHeader(minihttp.StatusOK)
+			minihttp.NewResponseController(w).Flush()
 			<-r.Context().Done()
 			return
 		}
@@ -268,14 +270,14 @@ func TestUIHundredNodes(t *testing.T) {
 	ctx := testContext(t)
 	doc := hundredNodeDoc()
 	a := &api{log: slog.New(slog.DiscardHandler)}
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ts := minihttptest.NewServer(minihttp.HandlerFunc(func(w minihttp.ResponseWriter, r *minihttp.Request) {
 		if r.URL.Path == "/ui" {
 			a.writeUIPage(w, doc)
 			return
 		}
 		w.Header().Set("Content-Type", "text/event-stream") // /events: nothing until the test ends
-		w.WriteHeader(http.StatusOK)
-		http.NewResponseController(w).Flush()
+		w.WriteHeader(minihttp.StatusOK)
+		minihttp.NewResponseController(w).Flush()
 		select {
 		case <-r.Context().Done():
 		case <-ctx.Done():

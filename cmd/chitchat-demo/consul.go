@@ -11,12 +11,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/gossipkit/chitchat-go/catalog"
 	"github.com/gossipkit/chitchat-go/chitchat"
+	"github.com/gossipkit/chitchat-go/internal/minihttp"
 )
 
 // Blocking queries.
@@ -41,7 +41,7 @@ func newConsulAPI(agent *catalog.Agent, srv *chitchat.Server) *consulAPI {
 	return &consulAPI{agent: agent, srv: srv, blocking: make(chan struct{}, maxBlockingQueries), rand: newLockedRand()}
 }
 
-func (c *consulAPI) routes(mux *http.ServeMux) {
+func (c *consulAPI) routes(mux *minihttp.ServeMux) {
 	mux.HandleFunc("GET /v1/agent/self", c.agentSelf)
 	mux.HandleFunc("GET /v1/agent/services", c.agentServices)
 	mux.HandleFunc("GET /v1/catalog/datacenters", c.catalogDatacenters)
@@ -56,8 +56,8 @@ func (c *consulAPI) routes(mux *http.ServeMux) {
 		if p == "/v1/catalog/node/" {
 			what = "node"
 		}
-		mux.HandleFunc("GET "+p+"{$}", func(w http.ResponseWriter, _ *http.Request) {
-			consulError(w, http.StatusBadRequest, "Missing "+what+" name")
+		mux.HandleFunc("GET "+p+"{$}", func(w minihttp.ResponseWriter, _ *minihttp.Request) {
+			consulError(w, minihttp.StatusBadRequest, "Missing "+what+" name")
 		})
 	}
 }
@@ -65,7 +65,7 @@ func (c *consulAPI) routes(mux *http.ServeMux) {
 // query is the common part of a read: it validates the parameters Consul
 // clients send, blocks if asked to, and writes doc(view) with the index of
 // part(view) in X-Consul-Index.
-func (c *consulAPI) query(w http.ResponseWriter, r *http.Request, part func(*catalog.View) uint64, doc func(*catalog.View) any) {
+func (c *consulAPI) query(w minihttp.ResponseWriter, r *minihttp.Request, part func(*catalog.View) uint64, doc func(*catalog.View) any) {
 	v := c.agent.View()
 	q := r.URL.Query()
 	if msg, status := c.unsupported(v, q.Get); msg != "" {
@@ -76,7 +76,7 @@ func (c *consulAPI) query(w http.ResponseWriter, r *http.Request, part func(*cat
 	if s := q.Get("index"); s != "" {
 		var err error
 		if index, err = strconv.ParseUint(s, 10, 64); err != nil {
-			consulError(w, http.StatusBadRequest, "Invalid index")
+			consulError(w, minihttp.StatusBadRequest, "Invalid index")
 			return
 		}
 	}
@@ -84,7 +84,7 @@ func (c *consulAPI) query(w http.ResponseWriter, r *http.Request, part func(*cat
 	if s := q.Get("wait"); s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil || d < 0 {
-			consulError(w, http.StatusBadRequest, "Invalid wait time")
+			consulError(w, minihttp.StatusBadRequest, "Invalid wait time")
 			return
 		}
 		wait = min(d, maxQueryWait)
@@ -93,13 +93,13 @@ func (c *consulAPI) query(w http.ResponseWriter, r *http.Request, part func(*cat
 		select {
 		case c.blocking <- struct{}{}:
 		default:
-			consulError(w, http.StatusTooManyRequests, fmt.Sprintf("too many blocking queries (at most %d): retry later", maxBlockingQueries))
+			consulError(w, minihttp.StatusTooManyRequests, fmt.Sprintf("too many blocking queries (at most %d): retry later", maxBlockingQueries))
 			return
 		}
 		wait += time.Duration(c.rand.int64N(int64(wait/16) + 1))
 		// A server-wide write timeout must not cut the answer short: this
 		// response is due after the wait, not before.
-		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + blockingWriteMargin))
+		minihttp.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + blockingWriteMargin))
 		ctx, cancel := context.WithTimeout(r.Context(), wait)
 		v = c.agent.Wait(ctx, index, part)
 		cancel()
@@ -117,16 +117,16 @@ func (c *consulAPI) query(w http.ResponseWriter, r *http.Request, part func(*cat
 // implement must not be silently ignored.
 func (c *consulAPI) unsupported(v *catalog.View, get func(string) string) (string, int) {
 	if dc := get("dc"); dc != "" && dc != v.Datacenter {
-		return fmt.Sprintf("No path to datacenter %q", dc), http.StatusInternalServerError
+		return fmt.Sprintf("No path to datacenter %q", dc), minihttp.StatusInternalServerError
 	}
 	for _, p := range []string{"filter", "near", "node-meta", "peer", "sameness-group"} {
 		if get(p) != "" {
-			return fmt.Sprintf("?%s is not supported by this agent", p), http.StatusBadRequest
+			return fmt.Sprintf("?%s is not supported by this agent", p), minihttp.StatusBadRequest
 		}
 	}
 	for _, p := range []string{"ns", "namespace", "partition", "ap"} {
 		if s := get(p); s != "" && s != "default" {
-			return fmt.Sprintf("?%s=%s: only the default one exists", p, s), http.StatusBadRequest
+			return fmt.Sprintf("?%s=%s: only the default one exists", p, s), minihttp.StatusBadRequest
 		}
 	}
 	return "", 0
@@ -134,7 +134,7 @@ func (c *consulAPI) unsupported(v *catalog.View, get func(string) string) (strin
 
 // agentSelf is /v1/agent/self: the parts of Consul's document that describe
 // this agent (Agent.NodeName reads Config.NodeName).
-func (c *consulAPI) agentSelf(w http.ResponseWriter, r *http.Request) {
+func (c *consulAPI) agentSelf(w minihttp.ResponseWriter, r *minihttp.Request) {
 	v := c.agent.View()
 	self := c.srv.Self()
 	member := member{Name: self.Name, Addr: self.Addr.Addr().String(), Port: self.Addr.Port(), Tags: map[string]string{}, Status: memberAlive}
@@ -166,7 +166,7 @@ func (c *consulAPI) agentSelf(w http.ResponseWriter, r *http.Request) {
 
 // agentServices is /v1/agent/services: the services registered on this
 // node, by ID.
-func (c *consulAPI) agentServices(w http.ResponseWriter, r *http.Request) {
+func (c *consulAPI) agentServices(w minihttp.ResponseWriter, r *minihttp.Request) {
 	v := c.agent.View()
 	out := map[string]agentServiceDoc{}
 	for _, s := range c.agent.Services() {
@@ -175,11 +175,11 @@ func (c *consulAPI) agentServices(w http.ResponseWriter, r *http.Request) {
 	writeConsul(w, r, out)
 }
 
-func (c *consulAPI) catalogDatacenters(w http.ResponseWriter, r *http.Request) {
+func (c *consulAPI) catalogDatacenters(w minihttp.ResponseWriter, r *minihttp.Request) {
 	writeConsul(w, r, []string{c.agent.View().Datacenter})
 }
 
-func (c *consulAPI) catalogNodes(w http.ResponseWriter, r *http.Request) {
+func (c *consulAPI) catalogNodes(w minihttp.ResponseWriter, r *minihttp.Request) {
 	c.query(w, r, func(v *catalog.View) uint64 { return v.NodesIndex }, func(v *catalog.View) any {
 		out := make([]nodeDoc, 0, len(v.Nodes))
 		for _, n := range v.Nodes {
@@ -191,7 +191,7 @@ func (c *consulAPI) catalogNodes(w http.ResponseWriter, r *http.Request) {
 
 // catalogNode is /v1/catalog/node/<name>: null for an unknown node, as
 // Consul.
-func (c *consulAPI) catalogNode(w http.ResponseWriter, r *http.Request) {
+func (c *consulAPI) catalogNode(w minihttp.ResponseWriter, r *minihttp.Request) {
 	name := r.PathValue("node")
 	c.query(w, r, func(v *catalog.View) uint64 { return v.NodeIndex(name) }, func(v *catalog.View) any {
 		n, ok := v.Node(name)
@@ -202,7 +202,7 @@ func (c *consulAPI) catalogNode(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (c *consulAPI) catalogServices(w http.ResponseWriter, r *http.Request) {
+func (c *consulAPI) catalogServices(w minihttp.ResponseWriter, r *minihttp.Request) {
 	c.query(w, r, func(v *catalog.View) uint64 { return v.ServicesIndex }, func(v *catalog.View) any {
 		return renderServices(v)
 	})
@@ -210,7 +210,7 @@ func (c *consulAPI) catalogServices(w http.ResponseWriter, r *http.Request) {
 
 // catalogService is /v1/catalog/service/<name>: every instance, whatever
 // its health, with every ?tag.
-func (c *consulAPI) catalogService(w http.ResponseWriter, r *http.Request) {
+func (c *consulAPI) catalogService(w minihttp.ResponseWriter, r *minihttp.Request) {
 	name, tags := r.PathValue("service"), r.URL.Query()["tag"]
 	c.query(w, r, func(v *catalog.View) uint64 { return v.ServiceIndex(name, false) }, func(v *catalog.View) any {
 		out := []catalogServiceDoc{}
@@ -224,14 +224,14 @@ func (c *consulAPI) catalogService(w http.ResponseWriter, r *http.Request) {
 // healthService is /v1/health/service/<name>: every instance with every
 // ?tag and its checks (its node's, then its own); only passing ones with
 // ?passing.
-func (c *consulAPI) healthService(w http.ResponseWriter, r *http.Request) {
+func (c *consulAPI) healthService(w minihttp.ResponseWriter, r *minihttp.Request) {
 	name, q := r.PathValue("service"), r.URL.Query()
 	passing := false
 	if q.Has("passing") {
 		s := q.Get("passing")
 		b, err := strconv.ParseBool(s)
 		if s != "" && err != nil {
-			consulError(w, http.StatusBadRequest, "Invalid value for ?passing")
+			consulError(w, minihttp.StatusBadRequest, "Invalid value for ?passing")
 			return
 		}
 		passing = s == "" || b
@@ -248,7 +248,7 @@ func (c *consulAPI) healthService(w http.ResponseWriter, r *http.Request) {
 
 // uiNodes is Consul's /v1/internal/ui/nodes: every node with its services
 // and checks; the /ui page follows it with blocking queries.
-func (c *consulAPI) uiNodes(w http.ResponseWriter, r *http.Request) {
+func (c *consulAPI) uiNodes(w minihttp.ResponseWriter, r *minihttp.Request) {
 	c.query(w, r, func(v *catalog.View) uint64 { return v.Index }, func(v *catalog.View) any {
 		out := make([]uiNodeDoc, 0, len(v.Nodes))
 		for _, n := range v.Nodes {
@@ -260,7 +260,7 @@ func (c *consulAPI) uiNodes(w http.ResponseWriter, r *http.Request) {
 
 // writeConsul answers 200 with v as JSON: compact as Consul, indented with
 // ?pretty.
-func writeConsul(w http.ResponseWriter, r *http.Request, v any) {
+func writeConsul(w minihttp.ResponseWriter, r *minihttp.Request, v any) {
 	var b []byte
 	var err error
 	if r.URL.Query().Has("pretty") {
@@ -269,13 +269,13 @@ func writeConsul(w http.ResponseWriter, r *http.Request, v any) {
 		b, err = json.Marshal(v)
 	}
 	if err != nil {
-		consulError(w, http.StatusInternalServerError, err.Error())
+		consulError(w, minihttp.StatusInternalServerError, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, append(b, '\n'))
+	writeJSON(w, minihttp.StatusOK, append(b, '\n'))
 }
 
 // consulError answers as Consul does: the status and a plain-text message.
-func consulError(w http.ResponseWriter, status int, msg string) {
+func consulError(w minihttp.ResponseWriter, status int, msg string) {
 	writeBody(w, status, "text/plain; charset=utf-8", []byte(msg+"\n"))
 }

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -23,6 +22,8 @@ import (
 	"github.com/gossipkit/chitchat-go/catalog"
 	"github.com/gossipkit/chitchat-go/chitchat"
 	"github.com/gossipkit/chitchat-go/internal/chitchattest"
+	"github.com/gossipkit/chitchat-go/internal/minihttp"
+	"github.com/gossipkit/chitchat-go/internal/minihttp/minihttptest"
 	"github.com/gossipkit/chitchat-go/transport"
 )
 
@@ -32,7 +33,7 @@ type fixture struct {
 	t        *testing.T
 	c        *chitchattest.Cluster
 	agents   []*catalog.Agent
-	handlers []http.Handler
+	handlers []minihttp.Handler
 	probes   *probeTable
 }
 
@@ -125,8 +126,8 @@ func (f *fixture) waitView(i int, desc string, cond func(*catalog.View) bool) *c
 }
 
 // do serves one request on node i.
-func (f *fixture) do(i int, method, target string) *httptest.ResponseRecorder {
-	rec := httptest.NewRecorder()
+func (f *fixture) do(i int, method, target string) *minihttptest.ResponseRecorder {
+	rec := minihttptest.NewRecorder()
 	f.handlers[i].ServeHTTP(rec, localRequest(method, target))
 	return rec
 }
@@ -135,8 +136,8 @@ func (f *fixture) do(i int, method, target string) *httptest.ResponseRecorder {
 func getJSON[T any](f *fixture, i int, target string) (T, uint64) {
 	f.t.Helper()
 	var v T
-	rec := f.do(i, http.MethodGet, target)
-	if rec.Code != http.StatusOK {
+	rec := f.do(i, minihttp.MethodGet, target)
+	if rec.Code != minihttp.StatusOK {
 		f.t.Fatalf("GET %s = %d %s", target, rec.Code, rec.Body)
 	}
 	if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
@@ -191,7 +192,7 @@ func TestConsulDocuments(t *testing.T) {
 		if diff := cmp.Diff(&catalogNodeDoc{Node: node1, Services: map[string]agentServiceDoc{"web-1": web, "db": db}}, cn, ignore...); diff != "" {
 			t.Errorf("/v1/catalog/node/node-1 mismatch (-want +got):\n%s", diff)
 		}
-		if rec := f.do(0, http.MethodGet, "/v1/catalog/node/nobody"); rec.Code != http.StatusOK || strings.TrimSpace(rec.Body.String()) != "null" {
+		if rec := f.do(0, minihttp.MethodGet, "/v1/catalog/node/nobody"); rec.Code != minihttp.StatusOK || strings.TrimSpace(rec.Body.String()) != "null" {
 			t.Errorf("unknown node: %d %s, want 200 null (Consul's answer)", rec.Code, rec.Body)
 		}
 
@@ -324,7 +325,7 @@ func TestConsulBlockingQuery(t *testing.T) {
 		_, index := getJSON[[]serviceEntryDoc](f, 0, "/v1/health/service/web")
 
 		type answer struct {
-			rec *httptest.ResponseRecorder
+			rec *minihttptest.ResponseRecorder
 			at  time.Time
 		}
 		query := func(target string) <-chan answer {
@@ -384,16 +385,16 @@ func TestConsulBlockingQuery(t *testing.T) {
 		for range maxBlockingQueries {
 			api.blocking <- struct{}{}
 		}
-		mux := http.NewServeMux()
+		mux := minihttp.NewServeMux()
 		api.routes(mux)
-		rec := httptest.NewRecorder()
+		rec := minihttptest.NewRecorder()
 		mux.ServeHTTP(rec, localRequest("GET", fmt.Sprintf("/v1/catalog/nodes?index=%d", newIndex+100)))
-		if rec.Code != http.StatusTooManyRequests {
+		if rec.Code != minihttp.StatusTooManyRequests {
 			t.Errorf("blocking query beyond the cap: %d %s, want 429", rec.Code, rec.Body)
 		}
-		rec = httptest.NewRecorder()
+		rec = minihttptest.NewRecorder()
 		mux.ServeHTTP(rec, localRequest("GET", "/v1/catalog/nodes"))
-		if rec.Code != http.StatusOK {
+		if rec.Code != minihttp.StatusOK {
 			t.Errorf("non-blocking query with every slot taken: %d, want 200", rec.Code)
 		}
 	})
@@ -403,7 +404,7 @@ func TestConsulBlockingQuery(t *testing.T) {
 // wait (real sockets and time: the deadline is the HTTP server's).
 func TestConsulBlockingQueryOutlivesWriteTimeout(t *testing.T) {
 	f := newFixture(t, 1)
-	ts := httptest.NewUnstartedServer(f.handlers[0])
+	ts := minihttptest.NewUnstartedServer(f.handlers[0])
 	ts.Config.WriteTimeout = 100 * time.Millisecond
 	ts.Start()
 	defer ts.Close()
@@ -421,8 +422,8 @@ func TestConsulBlockingQueryOutlivesWriteTimeout(t *testing.T) {
 
 // localRequest is a request for target as a local client sends it (Host
 // localhost: the API refuses foreign host names).
-func localRequest(method, target string) *http.Request {
-	r := httptest.NewRequest(method, target, nil)
+func localRequest(method, target string) *minihttp.Request {
+	r := minihttptest.NewRequest(method, target, nil)
 	r.Host = "localhost"
 	return r
 }

@@ -18,12 +18,12 @@ import (
 	"cmp"
 	"encoding/json"
 	"log/slog"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gossipkit/chitchat-go/chitchat"
+	"github.com/gossipkit/chitchat-go/internal/minihttp"
 )
 
 // Pacing of /events.
@@ -161,20 +161,20 @@ func (h *eventHub) publish(stop chan struct{}, doc []byte) {
 //
 // Each event is a "data:" line holding the compact JSON document (the same
 // fields as /), then an empty line.
-func (a *api) events(w http.ResponseWriter, r *http.Request) {
+func (a *api) events(w minihttp.ResponseWriter, r *minihttp.Request) {
 	if !a.hub.join() {
 		w.Header().Set("Retry-After", "5")
-		writeError(w, http.StatusServiceUnavailable,
+		writeError(w, minihttp.StatusServiceUnavailable,
 			"too many /events streams are open on this node (--http_max_event_streams); try again later")
 		return
 	}
 	defer a.hub.leave()
-	rc := http.NewResponseController(w)
+	rc := minihttp.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // ask proxies not to buffer the stream
-	w.WriteHeader(http.StatusOK)
+	w.WriteHeader(minihttp.StatusOK)
 
 	var sent uint64 // seq of the last frame written
 	prefix := []byte(eventRetry)

@@ -8,11 +8,12 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"time"
 
 	"golang.org/x/net/netutil"
+
+	"github.com/gossipkit/chitchat-go/internal/minihttp"
 )
 
 // HTTP server limits.
@@ -52,8 +53,8 @@ func limitListener(ln net.Listener, maxConns int) net.Listener {
 
 // newHTTPServer returns the server of handler. Cancelling ctx ends every
 // request, the long-lived /events streams included.
-func newHTTPServer(ctx context.Context, handler http.Handler, logger *slog.Logger) *http.Server {
-	return &http.Server{
+func newHTTPServer(ctx context.Context, handler minihttp.Handler, logger *slog.Logger) *minihttp.Server {
+	return &minihttp.Server{
 		Handler:           handler,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -62,7 +63,7 @@ func newHTTPServer(ctx context.Context, handler http.Handler, logger *slog.Logge
 		// them, answers by writeTimeout (secureHeaders).
 		IdleTimeout:    idleTimeout,
 		MaxHeaderBytes: maxHeaderBytes,
-		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		Logger:         logger,
 	}
 }
 
@@ -78,8 +79,8 @@ func newHTTPServer(ctx context.Context, handler http.Handler, logger *slog.Logge
 //   - Cross-Origin-Resource-Policy: same-origin, so that no other site
 //     embeds an answer (<script src>, <img src>) in its own page;
 //   - Referrer-Policy: no-referrer.
-func secureHeaders(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func secureHeaders(next minihttp.Handler) minihttp.Handler {
+	return minihttp.HandlerFunc(func(w minihttp.ResponseWriter, r *minihttp.Request) {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
@@ -88,7 +89,7 @@ func secureHeaders(next http.Handler) http.Handler {
 		h.Set("Referrer-Policy", "no-referrer")
 		// Not supported by every ResponseWriter (httptest's recorder): then
 		// there is no connection to hold either.
-		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(writeTimeout))
+		_ = minihttp.NewResponseController(w).SetWriteDeadline(time.Now().Add(writeTimeout))
 		next.ServeHTTP(w, r)
 	})
 }

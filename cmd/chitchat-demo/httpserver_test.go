@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"sync"
@@ -19,6 +18,8 @@ import (
 	"time"
 
 	"github.com/gossipkit/chitchat-go/chitchat"
+	"github.com/gossipkit/chitchat-go/internal/minihttp"
+	"github.com/gossipkit/chitchat-go/internal/minihttp/minihttptest"
 )
 
 // --listen_addr 0.0.0.0:port serves IPv4 only: [::1]:port refuses the
@@ -97,7 +98,7 @@ func (l *pipeListener) dial() net.Conn {
 
 // serveInBubble serves h with newHTTPServer behind limitListener(maxConns)
 // on a pipeListener, until the test ends.
-func serveInBubble(t *testing.T, h http.Handler, maxConns int) *pipeListener {
+func serveInBubble(t *testing.T, h minihttp.Handler, maxConns int) *pipeListener {
 	t.Helper()
 	ln := newPipeListener()
 	hs := newHTTPServer(t.Context(), h, slog.New(slog.DiscardHandler))
@@ -126,7 +127,7 @@ func roundTrip(c net.Conn, path string, header string) (int, error) {
 	return resp.StatusCode, nil
 }
 
-var okHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+var okHandler = minihttp.HandlerFunc(func(w minihttp.ResponseWriter, _ *minihttp.Request) { io.WriteString(w, "ok\n") })
 
 // At most --http_max_connections connections are served at once; the next
 // one waits until one closes.
@@ -136,7 +137,7 @@ func TestHTTPConnectionCap(t *testing.T) {
 		c1, c2 := ln.dial(), ln.dial()
 		for _, c := range []net.Conn{c1, c2} {
 			defer c.Close()
-			if code, err := roundTrip(c, "/", ""); err != nil || code != http.StatusOK {
+			if code, err := roundTrip(c, "/", ""); err != nil || code != minihttp.StatusOK {
 				t.Fatalf("GET / = %d, %v; want 200", code, err)
 			}
 		}
@@ -169,7 +170,7 @@ func TestHTTPTimeouts(t *testing.T) {
 		want time.Duration
 	}{
 		{"idle keep-alive", func(c net.Conn) {
-			if code, err := roundTrip(c, "/", ""); err != nil || code != http.StatusOK {
+			if code, err := roundTrip(c, "/", ""); err != nil || code != minihttp.StatusOK {
 				t.Fatalf("GET / = %d, %v", code, err)
 			}
 		}, idleTimeout},
@@ -206,9 +207,9 @@ func TestHTTPMaxHeaderBytes(t *testing.T) {
 			name, path, header string
 			want               int
 		}{
-			{"header of half the limit", "/", "X-Big: " + strings.Repeat("a", maxHeaderBytes/2), http.StatusOK},
-			{"header of twice the limit", "/", "X-Big: " + strings.Repeat("a", 2*maxHeaderBytes), http.StatusRequestHeaderFieldsTooLarge},
-			{"largest key and value on GET", largest, "", http.StatusOK},
+			{"header of half the limit", "/", "X-Big: " + strings.Repeat("a", maxHeaderBytes/2), minihttp.StatusOK},
+			{"header of twice the limit", "/", "X-Big: " + strings.Repeat("a", 2*maxHeaderBytes), minihttp.StatusRequestHeaderFieldsTooLarge},
+			{"largest key and value on GET", largest, "", minihttp.StatusOK},
 		} {
 			c := ln.dial()
 			if tt.header != "" {
@@ -227,10 +228,10 @@ func TestHTTPMaxHeaderBytes(t *testing.T) {
 func TestHTTPWriteTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		wrote := make(chan error, 1)
-		ln := serveInBubble(t, secureHeaders(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		ln := serveInBubble(t, secureHeaders(minihttp.HandlerFunc(func(w minihttp.ResponseWriter, _ *minihttp.Request) {
 			_, err := w.Write(make([]byte, 1<<20))
 			if err == nil {
-				err = http.NewResponseController(w).Flush()
+				err = minihttp.NewResponseController(w).Flush()
 			}
 			wrote <- err
 		})), 10)
@@ -282,15 +283,15 @@ func TestErrorBodiesDoNotEchoInternalErrors(t *testing.T) {
 		err  error
 		want int
 	}{
-		{"internal", errors.New(secret), http.StatusInternalServerError},
-		{"wrapped value too large", fmt.Errorf("%s: %w", secret, chitchat.ErrValueTooLarge), http.StatusRequestEntityTooLarge},
-		{"wrapped invalid UTF-8", fmt.Errorf("%s: %w", secret, chitchat.ErrInvalidUTF8), http.StatusBadRequest},
-		{"wrapped too many keys", fmt.Errorf("%s: %w", secret, chitchat.ErrTooManyKeys), http.StatusInsufficientStorage},
-		{"wrapped closed", fmt.Errorf("%s: %w", secret, chitchat.ErrClosed), http.StatusServiceUnavailable},
+		{"internal", errors.New(secret), minihttp.StatusInternalServerError},
+		{"wrapped value too large", fmt.Errorf("%s: %w", secret, chitchat.ErrValueTooLarge), minihttp.StatusRequestEntityTooLarge},
+		{"wrapped invalid UTF-8", fmt.Errorf("%s: %w", secret, chitchat.ErrInvalidUTF8), minihttp.StatusBadRequest},
+		{"wrapped too many keys", fmt.Errorf("%s: %w", secret, chitchat.ErrTooManyKeys), minihttp.StatusInsufficientStorage},
+		{"wrapped closed", fmt.Errorf("%s: %w", secret, chitchat.ErrClosed), minihttp.StatusServiceUnavailable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := httptest.NewRecorder()
+			w := minihttptest.NewRecorder()
 			a.writeMutationError(w, tt.err)
 			body := w.Body.String()
 			var e errorDoc

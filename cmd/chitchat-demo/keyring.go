@@ -6,7 +6,7 @@ package main
 // node holds by fingerprint, never the keys themselves, so that operators
 // can check a rotation step reached every node.
 
-import "net/http"
+import "github.com/gossipkit/chitchat-go/internal/minihttp"
 
 // keyringDoc is the body of GET /v1/keyring.
 type keyringDoc struct {
@@ -24,7 +24,7 @@ type keyringDoc struct {
 	SendPlaintext bool `json:"send_plaintext"`
 }
 
-func (a *api) keyring(w http.ResponseWriter, _ *http.Request) {
+func (a *api) keyring(w minihttp.ResponseWriter, _ *minihttp.Request) {
 	d := keyringDoc{Keys: []string{}, AcceptPlaintext: true, SendPlaintext: true}
 	if kr := a.cfg.Keyring; kr != nil {
 		for _, k := range kr.Keys() {

@@ -1,9 +1,8 @@
 package main
 
 import (
-	"net/http"
-
 	"github.com/gossipkit/chitchat-go/chitchat"
+	"github.com/gossipkit/chitchat-go/internal/minihttp"
 )
 
 // Serf member statuses, as Consul reports them.
@@ -28,7 +27,7 @@ type member struct {
 // this node knows, itself included, ordered by name (then generation: a
 // restarted node is listed once per incarnation until the old one is
 // forgotten).
-func (a *api) members(w http.ResponseWriter, _ *http.Request) {
+func (a *api) members(w minihttp.ResponseWriter, _ *minihttp.Request) {
 	a.writeIndented(w, jsonContentType, agentMembers(a.srv.Snapshot()))
 }
 

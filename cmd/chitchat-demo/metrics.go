@@ -2,17 +2,17 @@ package main
 
 import (
 	"log/slog"
-	"net/http"
 	"strconv"
 	"sync"
 
 	"github.com/gossipkit/chitchat-go/chitchat"
+	"github.com/gossipkit/chitchat-go/internal/minihttp"
 )
 
 // metricsHandler serves /metrics: the node's chitchat metrics, the Go
 // runtime's and the process's, and more (the overlay's). The metrics are
 // read at scrape time; nothing is built before the first scrape.
-func metricsHandler(srv *chitchat.Server, log *slog.Logger, more ...metricsSource) http.Handler {
+func metricsHandler(srv *chitchat.Server, log *slog.Logger, more ...metricsSource) minihttp.Handler {
 	var stats metricsSource
 	var once sync.Once
 	sources := []metricsSource{

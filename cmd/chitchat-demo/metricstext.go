@@ -8,9 +8,10 @@ package main
 
 import (
 	"math"
-	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/gossipkit/chitchat-go/internal/minihttp"
 )
 
 const metricsContentType = "text/plain; version=0.0.4; charset=utf-8"
@@ -90,8 +91,8 @@ var (
 type metricsSource func(m *metricsText)
 
 // metricsHTTPHandler serves the families of every source, in order.
-func metricsHTTPHandler(sources ...metricsSource) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func metricsHTTPHandler(sources ...metricsSource) minihttp.Handler {
+	return minihttp.HandlerFunc(func(w minihttp.ResponseWriter, r *minihttp.Request) {
 		var m metricsText
 		for _, src := range sources {
 			src(&m)

@@ -2,10 +2,11 @@ package main
 
 import (
 	"math"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/gossipkit/chitchat-go/internal/minihttp/minihttptest"
 )
 
 func TestMetricsText(t *testing.T) {
@@ -39,8 +40,8 @@ func TestMetricsText(t *testing.T) {
 
 func TestMetricsHTTPHandler(t *testing.T) {
 	h := metricsHTTPHandler(func(m *metricsText) { m.metric("a", gaugeKind, "A.", 1) }, func(m *metricsText) { m.metric("b", gaugeKind, "B.", 2) })
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	rec := minihttptest.NewRecorder()
+	h.ServeHTTP(rec, minihttptest.NewRequest("GET", "/metrics", nil))
 	if got := rec.Header().Get("Content-Type"); got != metricsContentType {
 		t.Errorf("Content-Type = %q, want %q", got, metricsContentType)
 	}

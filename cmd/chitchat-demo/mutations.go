@@ -11,12 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"mime"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/gossipkit/chitchat-go/chitchat"
+	"github.com/gossipkit/chitchat-go/internal/minihttp"
 )
 
 // Limits of a POST body.
@@ -29,7 +29,7 @@ const (
 // with and without the trailing slash (upstream's paths end with one, and
 // its CLI test calls them without; no redirect, which curl would not
 // follow).
-func (a *api) mutationRoutes(mux *http.ServeMux) {
+func (a *api) mutationRoutes(mux *minihttp.ServeMux) {
 	for path, h := range map[string]mutationHandler{
 		"/set_kv":            a.setKV,
 		"/mark_for_deletion": a.deleteKey(a.srv.Delete),
@@ -41,21 +41,21 @@ func (a *api) mutationRoutes(mux *http.ServeMux) {
 }
 
 // mutationHandler serves a mutation whose parameters were parsed.
-type mutationHandler func(w http.ResponseWriter, r *http.Request, params map[string]string)
+type mutationHandler func(w minihttp.ResponseWriter, r *minihttp.Request, params map[string]string)
 
 // mutation guards a state-changing endpoint: GET and POST only, never from
 // another site.
-func (a *api) mutation(h mutationHandler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodPost {
+func (a *api) mutation(h mutationHandler) minihttp.HandlerFunc {
+	return func(w minihttp.ResponseWriter, r *minihttp.Request) {
+		if r.Method != minihttp.MethodGet && r.Method != minihttp.MethodPost {
 			w.Header().Set("Allow", "GET, POST")
-			writeError(w, http.StatusMethodNotAllowed, r.Method+" does not apply to "+r.URL.Path+": use GET or POST")
+			writeError(w, minihttp.StatusMethodNotAllowed, r.Method+" does not apply to "+r.URL.Path+": use GET or POST")
 			return
 		}
 		if why := crossSite(r); why != "" {
 			a.log.Info("HTTP API: refused a request from another site", "method", r.Method, "path", r.URL.Path,
 				"why", why, "remote", r.RemoteAddr)
-			writeError(w, http.StatusForbidden, "refused: a request from another site ("+why+
+			writeError(w, minihttp.StatusForbidden, "refused: a request from another site ("+why+
 				") cannot change this node's state; call the API from a script, or from /ui")
 			return
 		}
@@ -70,12 +70,12 @@ func (a *api) mutation(h mutationHandler) http.HandlerFunc {
 // mutationParams returns the parameters of a mutation: the query's, then,
 // for POST, those of the body (a form, or a JSON object of strings), which
 // win. Each parameter's first value counts.
-func mutationParams(w http.ResponseWriter, r *http.Request) (map[string]string, bool) {
+func mutationParams(w minihttp.ResponseWriter, r *minihttp.Request) (map[string]string, bool) {
 	// url.Values drops a badly encoded pair silently (r.URL.Query()), which
 	// would then be reported as missing.
 	query, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("malformed query string (%v): percent-encode the key and the value, "+
+		writeError(w, minihttp.StatusBadRequest, fmt.Sprintf("malformed query string (%v): percent-encode the key and the value, "+
 			"as curl --get --data-urlencode key=K does", err))
 		return nil, false
 	}
@@ -83,11 +83,11 @@ func mutationParams(w http.ResponseWriter, r *http.Request) (map[string]string, 
 	for k, vs := range query {
 		params[k] = vs[0]
 	}
-	if r.Method != http.MethodPost {
+	if r.Method != minihttp.MethodPost {
 		return params, true
 	}
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
-	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	_ = minihttp.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
+	r.Body = minihttp.MaxBytesReader(w, r.Body, maxBodyBytes)
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch ct {
 	case "application/json":
@@ -98,14 +98,14 @@ func mutationParams(w http.ResponseWriter, r *http.Request) (map[string]string, 
 			return nil, false
 		}
 		if dec.More() {
-			writeError(w, http.StatusBadRequest, "the body holds more than one JSON value")
+			writeError(w, minihttp.StatusBadRequest, "the body holds more than one JSON value")
 			return nil, false
 		}
 		for k, v := range body {
 			params[k] = v
 		}
 	case "application/x-www-form-urlencoded", "multipart/form-data":
-		if err := r.ParseMultipartForm(maxBodyBytes); err != nil && !errors.Is(err, http.ErrNotMultipart) {
+		if err := r.ParseMultipartForm(maxBodyBytes); err != nil && !errors.Is(err, minihttp.ErrNotMultipart) {
 			writeBodyError(w, err, "a form such as key=k&value=v")
 			return nil, false
 		}
@@ -115,7 +115,7 @@ func mutationParams(w http.ResponseWriter, r *http.Request) (map[string]string, 
 	case "":
 		// No body: the query's parameters only (curl -X POST 'url?key=k').
 	default:
-		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf(
+		writeError(w, minihttp.StatusUnsupportedMediaType, fmt.Sprintf(
 			"Content-Type %q: send application/json or application/x-www-form-urlencoded", ct))
 		return nil, false
 	}
@@ -123,18 +123,18 @@ func mutationParams(w http.ResponseWriter, r *http.Request) (map[string]string, 
 }
 
 // writeBodyError answers a body that could not be read as want.
-func writeBodyError(w http.ResponseWriter, err error, want string) {
-	var tooLarge *http.MaxBytesError
+func writeBodyError(w minihttp.ResponseWriter, err error, want string) {
+	var tooLarge *minihttp.MaxBytesError
 	if errors.As(err, &tooLarge) {
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is larger than %d bytes", maxBodyBytes))
+		writeError(w, minihttp.StatusRequestEntityTooLarge, fmt.Sprintf("the body is larger than %d bytes", maxBodyBytes))
 		return
 	}
-	writeError(w, http.StatusBadRequest, "the body is not "+want)
+	writeError(w, minihttp.StatusBadRequest, "the body is not "+want)
 }
 
 // requireParams checks that params holds every named parameter, or answers
 // 400 naming every missing one. An empty value is a value (?value= sets "").
-func requireParams(w http.ResponseWriter, r *http.Request, params map[string]string, names ...string) bool {
+func requireParams(w minihttp.ResponseWriter, r *minihttp.Request, params map[string]string, names ...string) bool {
 	var missing []string
 	for _, n := range names {
 		if _, ok := params[n]; !ok {
@@ -142,7 +142,7 @@ func requireParams(w http.ResponseWriter, r *http.Request, params map[string]str
 		}
 	}
 	if len(missing) > 0 {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("missing query parameter(s): %s (usage: %s)",
+		writeError(w, minihttp.StatusBadRequest, fmt.Sprintf("missing query parameter(s): %s (usage: %s)",
 			strings.Join(missing, ", "), usageOf(r.URL.Path)))
 		return false
 	}
@@ -159,14 +159,14 @@ func usageOf(path string) string {
 
 // refuseKey answers 400 if key is empty and 403 if it is under a reserved
 // prefix.
-func refuseKey(w http.ResponseWriter, r *http.Request, key string) bool {
+func refuseKey(w minihttp.ResponseWriter, r *minihttp.Request, key string) bool {
 	if key == "" {
-		writeError(w, http.StatusBadRequest, "the key is empty: give one (usage: "+usageOf(r.URL.Path)+")")
+		writeError(w, minihttp.StatusBadRequest, "the key is empty: give one (usage: "+usageOf(r.URL.Path)+")")
 		return true
 	}
 	prefix, owner, ok := reservedPrefix(key)
 	if ok {
-		writeError(w, http.StatusForbidden, fmt.Sprintf(
+		writeError(w, minihttp.StatusForbidden, fmt.Sprintf(
 			"key %q is reserved: keys starting with %q are %s, which the HTTP API cannot set or delete", key, prefix, owner))
 	}
 	return ok
@@ -179,7 +179,7 @@ var (
 	statusFalse = []byte(`{"status":false}`)
 )
 
-func (a *api) setKV(w http.ResponseWriter, r *http.Request, params map[string]string) {
+func (a *api) setKV(w minihttp.ResponseWriter, r *minihttp.Request, params map[string]string) {
 	if !requireParams(w, r, params, "key", "value") || refuseKey(w, r, params["key"]) {
 		return
 	}
@@ -187,7 +187,7 @@ func (a *api) setKV(w http.ResponseWriter, r *http.Request, params map[string]st
 		a.writeMutationError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, statusOK)
+	writeJSON(w, minihttp.StatusOK, statusOK)
 }
 
 // deleteKey serves the deletion of one of this node's keys with del:
@@ -197,17 +197,17 @@ func (a *api) setKV(w http.ResponseWriter, r *http.Request, params map[string]st
 // {"status":false} when the key did not exist, as the library reports
 // (upstream's demo says true whatever happened).
 func (a *api) deleteKey(del func(key string) error) mutationHandler {
-	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
+	return func(w minihttp.ResponseWriter, r *minihttp.Request, params map[string]string) {
 		if !requireParams(w, r, params, "key") || refuseKey(w, r, params["key"]) {
 			return
 		}
 		switch err := del(params["key"]); {
 		case errors.Is(err, chitchat.ErrNoSuchKey):
-			writeJSON(w, http.StatusOK, statusFalse)
+			writeJSON(w, minihttp.StatusOK, statusFalse)
 		case err != nil:
 			a.writeMutationError(w, err)
 		default:
-			writeJSON(w, http.StatusOK, statusOK)
+			writeJSON(w, minihttp.StatusOK, statusOK)
 		}
 	}
 }

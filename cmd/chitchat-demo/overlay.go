@@ -16,11 +16,11 @@ package main
 import (
 	"encoding/json"
 	"log/slog"
-	"net/http"
 	"net/netip"
 	"time"
 
 	"github.com/gossipkit/chitchat-go/chitchat"
+	"github.com/gossipkit/chitchat-go/internal/minihttp"
 	"github.com/gossipkit/chitchat-go/overlay"
 )
 
@@ -75,9 +75,9 @@ func (o *overlayOptions) meshConfig(public netip.AddrPort, logger *slog.Logger) 
 // in node_id order, each in the seed's JSON (zlayer-overlay's PeerInfo)
 // plus a "health" object: what the WireGuard device and the probes through
 // the tunnel say of the peer.
-func (a *api) overlayPeers(w http.ResponseWriter, _ *http.Request) {
+func (a *api) overlayPeers(w minihttp.ResponseWriter, _ *minihttp.Request) {
 	if a.mesh == nil {
-		writeError(w, http.StatusNotFound, overlayOff)
+		writeError(w, minihttp.StatusNotFound, overlayOff)
 		return
 	}
 	st := a.mesh.Stats()
@@ -144,9 +144,9 @@ func newHealthDoc(ps overlay.PeerStat, configured bool, now time.Time) healthDoc
 
 // overlayWGQuick serves GET /overlay/wg-quick: the device as a wg-quick(8)
 // file, as last reconciled, with the private key left out.
-func (a *api) overlayWGQuick(w http.ResponseWriter, _ *http.Request) {
+func (a *api) overlayWGQuick(w minihttp.ResponseWriter, _ *minihttp.Request) {
 	if a.mesh == nil {
-		writeError(w, http.StatusNotFound, overlayOff)
+		writeError(w, minihttp.StatusNotFound, overlayOff)
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

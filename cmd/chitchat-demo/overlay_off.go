@@ -9,10 +9,10 @@ package main
 import (
 	"errors"
 	"log/slog"
-	"net/http"
 	"net/netip"
 
 	"github.com/gossipkit/chitchat-go/chitchat"
+	"github.com/gossipkit/chitchat-go/internal/minihttp"
 )
 
 // overlayLinked: this binary cannot run --overlay itself.
@@ -38,10 +38,10 @@ func newOverlayMesh(*overlayOptions, netip.AddrPort, *chitchat.Server, *slog.Log
 func checkOverlayKeyFile(string) error                      { return nil }
 func validateOverlay(*overlayOptions, netip.AddrPort) error { return nil }
 
-func (a *api) overlayPeers(w http.ResponseWriter, _ *http.Request) {
-	writeError(w, http.StatusNotFound, overlayOff)
+func (a *api) overlayPeers(w minihttp.ResponseWriter, _ *minihttp.Request) {
+	writeError(w, minihttp.StatusNotFound, overlayOff)
 }
 
-func (a *api) overlayWGQuick(w http.ResponseWriter, _ *http.Request) {
-	writeError(w, http.StatusNotFound, overlayOff)
+func (a *api) overlayWGQuick(w minihttp.ResponseWriter, _ *minihttp.Request) {
+	writeError(w, minihttp.StatusNotFound, overlayOff)
 }

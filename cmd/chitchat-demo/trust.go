@@ -23,10 +23,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"net/url"
 	"strings"
+
+	"github.com/gossipkit/chitchat-go/internal/minihttp"
 )
 
 // hostPolicy decides which Host headers the API serves.
@@ -107,12 +108,12 @@ func (p hostPolicy) isInterfaceAddr(ip netip.Addr) bool {
 
 // checkHost wraps the whole API: a request for a Host the node does not
 // answer to is refused, reads included, and logged.
-func (p hostPolicy) checkHost(next http.Handler, log *slog.Logger) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func (p hostPolicy) checkHost(next minihttp.Handler, log *slog.Logger) minihttp.Handler {
+	return minihttp.HandlerFunc(func(w minihttp.ResponseWriter, r *minihttp.Request) {
 		if !p.allows(r.Host) {
 			log.Info("HTTP API: refused a request for a foreign host name", "host", r.Host, "method", r.Method,
 				"path", r.URL.Path, "remote", r.RemoteAddr)
-			writeError(w, http.StatusMisdirectedRequest, fmt.Sprintf(
+			writeError(w, minihttp.StatusMisdirectedRequest, fmt.Sprintf(
 				"this node does not answer to the host name %q (a protection against DNS rebinding): "+
 					"use its address or localhost, or start it with --http_allowed_hosts %s", r.Host, hostOnly(r.Host)))
 			return
@@ -131,10 +132,10 @@ func hostOnly(hostHeader string) string {
 // crossSite returns why a mutation request comes from another site, or ""
 // if it does not: a Sec-Fetch-Site other than same-origin or none, or an
 // Origin other than this node's (scheme http or https, and the request's
-// Host, which checkHost has vetted). Unlike http.CrossOriginProtection,
+// Host, which checkHost has vetted). Unlike minihttp.CrossOriginProtection,
 // which spares GET, it applies to every mutation: upstream's API mutates
 // on GET.
-func crossSite(r *http.Request) string {
+func crossSite(r *minihttp.Request) string {
 	switch s := r.Header.Get("Sec-Fetch-Site"); s {
 	case "", "same-origin", "none":
 	default:

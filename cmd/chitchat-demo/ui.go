@@ -4,7 +4,8 @@ import (
 	"bytes"
 	_ "embed"
 	"encoding/json"
-	"net/http"
+
+	"github.com/gossipkit/chitchat-go/internal/minihttp"
 )
 
 // uiPage is /ui: one self-contained page (inline CSS and JavaScript, no
@@ -24,12 +25,12 @@ var stateMarker = []byte("/*STATE*/null")
 // (ui_services.go), before and after stateMarker.
 var uiHead, uiTail, _ = bytes.Cut(withServicesBlock(uiPage), stateMarker)
 
-func (a *api) serveUI(w http.ResponseWriter, _ *http.Request) {
+func (a *api) serveUI(w minihttp.ResponseWriter, _ *minihttp.Request) {
 	a.writeUIPage(w, document(a.srv.Snapshot()))
 }
 
 // writeUIPage answers the page with the state doc written in it.
-func (a *api) writeUIPage(w http.ResponseWriter, doc stateDoc) {
+func (a *api) writeUIPage(w minihttp.ResponseWriter, doc stateDoc) {
 	// json.Marshal escapes <, > and & (as \u003c...), so no value can end
 	// the <script> element the state is written in.
 	state, err := json.Marshal(doc)

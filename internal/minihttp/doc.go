@@ -1,0 +1,24 @@
+// Package minihttp is the HTTP/1.1 server of chitchat-demo's local API: a
+// small subset of net/http's server API (Handler, ResponseWriter, Request,
+// ServeMux with method and {name} patterns, ResponseController,
+// MaxBytesReader) over a plain net.Listener.
+//
+// It exists for one reason: importing net/http links crypto/tls, x509 and
+// the HTTP/2 stack, whose package initializers and code pull about 3 MB of
+// the binary into every process's resident set, which a gossip sidecar
+// pays on every host (BENCHMARKS.md, "Footprint"). The demo serves a local
+// JSON API, a page and an event stream over HTTP/1.1, which needs none of
+// that.
+//
+// What it does not do, on purpose: TLS, HTTP/2, Upgrade, pipelining beyond
+// reading the next request once the previous answer is written, trailers
+// in answers, and request bodies in any transfer coding but chunked.
+//
+// The parser is strict where leniency lets requests be smuggled or
+// misread: a request with both Content-Length and Transfer-Encoding, with
+// two different Content-Lengths, with a transfer coding other than
+// chunked, without a Host (HTTP/1.1) or with two Hosts is refused with 400
+// and the connection closed. Request line and headers are bounded by
+// Server.MaxHeaderBytes and Server.ReadHeaderTimeout; the time a
+// connection may stay idle between requests by Server.IdleTimeout.
+package minihttp
