@@ -140,6 +140,9 @@ func (c Check) Validate() error {
 		u, err := url.Parse(c.HTTP)
 		if len(c.HTTP) > MaxCheckTargetLen || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			bad("HTTP %q: must be an absolute http:// or https:// URL of at most %d bytes", c.HTTP, MaxCheckTargetLen)
+		} else if u.Scheme == "https" && !tlsSupported {
+			bad("HTTP %q: https:// checks need TLS, which this build leaves out (-tags chitchat_omit_tls): "+
+				"use an http:// URL or a build without that tag", c.HTTP)
 		}
 	default:
 		host, port, err := net.SplitHostPort(c.TCP)

@@ -1,0 +1,131 @@
+package catalog
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The HTTP probe follows redirects as net/http's client did (at most 10),
+// reads short bodies, and does not wait for a server that keeps the
+// connection open after its answer.
+func TestHTTPProbeRedirectsAndBodies(t *testing.T) {
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/ok":
+			fmt.Fprint(w, "healthy\n")
+		case r.URL.Path == "/to-ok":
+			http.Redirect(w, r, "/ok", http.StatusFound)
+		case r.URL.Path == "/to-down":
+			http.Redirect(w, r, "/down?x=1", http.StatusTemporaryRedirect)
+		case r.URL.Path == "/loop":
+			http.Redirect(w, r, "/loop", http.StatusMovedPermanently)
+		case r.URL.Path == "/no-location":
+			w.WriteHeader(http.StatusFound)
+		case r.URL.Path == "/big":
+			w.Write([]byte(strings.Repeat("x", 1<<20)))
+		case r.URL.Path == "/ua":
+			if r.Header.Get("User-Agent") != "chitchat-go catalog health check" || r.Header.Get("Connection") != "close" {
+				w.WriteHeader(http.StatusBadRequest)
+			}
+		default:
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer hs.Close()
+	tests := []struct {
+		name, path string
+		want       Status
+		wantOutput string
+	}{
+		{"redirect to a passing page", "/to-ok", Passing, ": 200 OK"},
+		{"redirect to a failing page", "/to-down", Critical, ": 503 Service Unavailable"},
+		{"redirect loop", "/loop", Critical, ": stopped after 10 redirects"},
+		{"redirect without Location", "/no-location", Critical, ": 302 Found"},
+		{"large body", "/big", Passing, ": 200 OK"},
+		{"request headers", "/ua", Passing, ": 200 OK"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			got := HTTPTCPProbe(ctx, Check{HTTP: hs.URL + tt.path})
+			want := "HTTP GET " + hs.URL + tt.path + tt.wantOutput
+			if got.Status != tt.want || got.Output != want {
+				t.Errorf("HTTPTCPProbe = %+v, want %s %q", got, tt.want, want)
+			}
+		})
+	}
+}
+
+// A server that answers and then keeps the connection open (ignoring
+// Connection: close) is judged on its answer, not timed out.
+func TestHTTPProbeServerKeepsConnectionOpen(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 4096)
+				c.Read(buf)
+				c.Write([]byte("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"))
+				c.Read(buf) // until the client closes
+			}()
+		}
+	}()
+	url := "http://" + ln.Addr().String() + "/"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if got := HTTPTCPProbe(ctx, Check{HTTP: url}); got.Status != Passing || got.Output != "HTTP GET "+url+": 200 OK" {
+		t.Errorf("HTTPTCPProbe = %+v, want passing with 200 OK", got)
+	}
+}
+
+// Malformed answers and oversized heads fail the check with a reason.
+func TestHTTPProbeMalformedAnswers(t *testing.T) {
+	tests := []struct{ name, answer, wantOutput string }{
+		{"not HTTP", "SSH-2.0-OpenSSH_9.2\r\n", `malformed HTTP response "SSH-2.0-OpenSSH_9.2"`},
+		{"no status code", "HTTP/1.1 OK\r\n\r\n", `malformed HTTP response "HTTP/1.1 OK"`},
+		{"huge head", "HTTP/1.1 200 OK\r\nX: " + strings.Repeat("a", 100<<10) + "\r\n\r\n", "server's response headers exceeded the limit"},
+		{"closed mid-head", "HTTP/1.1 200 OK\r\nX: a\r\n", "unexpected EOF"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				buf := make([]byte, 4096)
+				c.Read(buf)
+				c.Write([]byte(tt.answer))
+			}()
+			url := "http://" + ln.Addr().String() + "/"
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			got := HTTPTCPProbe(ctx, Check{HTTP: url})
+			if want := "HTTP GET " + url + ": " + tt.wantOutput; got.Status != Critical || got.Output != want {
+				t.Errorf("HTTPTCPProbe = %+v, want critical %q", got, want)
+			}
+		})
+	}
+}

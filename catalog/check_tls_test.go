@@ -1,0 +1,47 @@
+//go:build !chitchat_omit_tls
+
+package catalog
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// https:// checks speak TLS and verify the server's certificate: a
+// self-signed one fails with the verifier's reason.
+func TestHTTPSProbeVerifiesCertificate(t *testing.T) {
+	hs := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer hs.Close()
+	if err := (Check{HTTP: hs.URL, Interval: time.Second}).Validate(); err != nil {
+		t.Fatalf("Validate(https check) = %v, want nil", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got := HTTPTCPProbe(ctx, Check{HTTP: hs.URL + "/"})
+	if got.Status != Critical || !strings.Contains(got.Output, "certificate") {
+		t.Errorf("HTTPTCPProbe(self-signed https) = %+v, want critical naming the certificate", got)
+	}
+}
+
+// Over TLS the probe reads the answer like over plain TCP.
+func TestHTTPSProbeAnswer(t *testing.T) {
+	hs := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusTooManyRequests)
+	}))
+	defer hs.Close()
+	saved := prober.DialTLS
+	defer func() { prober.DialTLS = saved }()
+	// The test server's own client trusts its certificate: dial as it does.
+	tr := hs.Client().Transport.(*http.Transport)
+	prober.DialTLS = tlsDialWith(tr.TLSClientConfig)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got := HTTPTCPProbe(ctx, Check{HTTP: hs.URL + "/"})
+	if want := "HTTP GET " + hs.URL + "/: 429 Too Many Requests"; got.Status != Warning || got.Output != want {
+		t.Errorf("HTTPTCPProbe = %+v, want warning %q", got, want)
+	}
+}
