@@ -80,6 +80,7 @@ type options struct {
 
 	procs       int
 	demoBin     string
+	demoBuild   string
 	procsSteady time.Duration
 	demoArgs    []string
 }
@@ -113,7 +114,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.kvWrites, "kv-writes", 100, "UDP mode: writes of the key-spread phase, each on a random node (0 skips the phase)")
 	fs.DurationVar(&o.kvGap, "kv-gap", 30*time.Millisecond, "UDP mode: mean time between two writes of the key-spread phase (each gap is uniform in [0.5, 1.5] of it)")
 	fs.IntVar(&o.procs, "procs", 0, "run this many chitchat-demo processes on 127.0.0.1 instead (one seed, --interval_ms from -interval) and print their footprint; arguments after -- go to every process")
-	fs.StringVar(&o.demoBin, "demo-bin", "", "with -procs: the chitchat-demo binary (default: built once from this module with go build)")
+	fs.StringVar(&o.demoBin, "demo-bin", "", "with -procs: the chitchat-demo binary (default: built once from this module, as -demo-build says)")
+	fs.StringVar(&o.demoBuild, "demo-build", "sidecar", "with -procs and no -demo-bin: how to build chitchat-demo: sidecar (CGO_ENABLED=0 -tags chitchat_omit_tls, the build to deploy) or default (plain go build)")
 	fs.DurationVar(&o.procsSteady, "procs-steady", 5*time.Second, "with -procs: steady-state window for CPU time, after convergence")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -166,6 +168,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	case o.procs < 0 || o.procs == 1 || (o.procs > 0 && o.sim):
 		fmt.Fprintln(stderr, "chitchat-bench: -procs needs at least 2 processes and excludes -sim")
+		return 2
+	case demoBuilds[o.demoBuild].env == nil && o.demoBuild != "default":
+		fmt.Fprintf(stderr, "chitchat-bench: -demo-build %q: must be sidecar or default\n", o.demoBuild)
 		return 2
 	case o.procsSteady <= 0:
 		fmt.Fprintln(stderr, "chitchat-bench: -procs-steady must be positive")

@@ -149,6 +149,7 @@ func TestFlags(t *testing.T) {
 		{"-procs", "1"},
 		{"-procs", "3", "-sim"},
 		{"-procs", "3", "-procs-steady", "0s"},
+		{"-procs", "3", "-demo-build", "static"},
 		{"-n", "3", "--", "--interval_ms", "100"}, // arguments only pass to -procs
 	} {
 		var stdout, stderr bytes.Buffer

@@ -25,6 +25,9 @@ type procsResult struct {
 	N          int      `json:"n"`
 	IntervalMS int64    `json:"interval_ms"`
 	DemoArgs   []string `json:"demo_args"` // passed through after --
+	// DemoBuild is how the demo was built ("sidecar: CGO_ENABLED=0 go
+	// build -tags chitchat_omit_tls"), or the binary given by -demo-bin.
+	DemoBuild string `json:"demo_build"`
 
 	// Processes start one after the other, each once the previous one
 	// answers GET /. Start-up: from just before exec to the first HTTP
@@ -99,10 +102,13 @@ func runProcs(o options, logf func(string, ...any)) *procsResult {
 	}
 	defer os.RemoveAll(dir)
 	bin := o.demoBin
+	res.DemoBuild = "given: " + bin
 	if bin == "" {
 		bin = filepath.Join(dir, "chitchat-demo")
 		t := time.Now()
-		if err := buildDemo(ctx, bin); err != nil {
+		b := demoBuilds[o.demoBuild]
+		res.DemoBuild = o.demoBuild + ": " + b.String()
+		if err := buildDemo(ctx, bin, b); err != nil {
 			return fail("%v", err)
 		}
 		logf("built chitchat-demo in %.1fs", time.Since(t).Seconds())

@@ -50,7 +50,7 @@ var demoBin = sync.OnceValues(func() (string, error) {
 	}
 	testDirs = append(testDirs, dir)
 	bin := filepath.Join(dir, "chitchat-demo")
-	return bin, buildDemo(context.Background(), bin)
+	return bin, buildDemo(context.Background(), bin, demoBuilds["sidecar"])
 })
 
 var testDirs []string

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -48,11 +49,39 @@ func (p *proc) exitErr() error {
 	}
 }
 
+// demoBuilds are the builds of cmd/chitchat-demo that -demo-build names.
+// "sidecar" is the one a fleet should run (README, BENCHMARKS.md): static,
+// so that the dynamic loader and libc are not mapped into every process
+// (1.5 MB of resident memory each), and without crypto/tls (0.7 MB), which
+// only https:// health checks use. "default" is a plain go build.
+var demoBuilds = map[string]demoBuild{
+	"sidecar": {env: []string{"CGO_ENABLED=0"}, tags: "chitchat_omit_tls"},
+	"default": {},
+}
+
+type demoBuild struct {
+	env  []string
+	tags string
+}
+
+func (b demoBuild) String() string {
+	s := strings.Join(append(slices.Clone(b.env), "go build"), " ")
+	if b.tags != "" {
+		s += " -tags " + b.tags
+	}
+	return s
+}
+
 // buildDemo builds cmd/chitchat-demo of this module into bin.
-func buildDemo(ctx context.Context, bin string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/gossipkit/chitchat-go/cmd/chitchat-demo")
+func buildDemo(ctx context.Context, bin string, b demoBuild) error {
+	args := []string{"build", "-o", bin}
+	if b.tags != "" {
+		args = append(args, "-tags", b.tags)
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, "github.com/gossipkit/chitchat-go/cmd/chitchat-demo")...)
+	cmd.Env = append(os.Environ(), b.env...)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("building chitchat-demo (run from inside the chitchat-go module, or pass -demo-bin): %w\n%s", err, out)
+		return fmt.Errorf("building chitchat-demo with %v (run from inside the chitchat-go module, or pass -demo-bin): %w\n%s", b, err, out)
 	}
 	return nil
 }

@@ -97,3 +97,37 @@ func TestPackageInitIsLight(t *testing.T) {
 		t.Fatalf("no inittrace lines in:\n%s", stderr.String())
 	}
 }
+
+// What each build links (go list -deps): no build links net/http (the API
+// is served by internal/minihttp; net/http brings crypto/tls, x509 and
+// HTTP/2, 2 MB of every process's resident memory), and the sidecar build
+// (-tags chitchat_omit_tls) links no crypto/tls either (0.7 MB more; only
+// https:// health checks need it).
+func TestBuildsLinkNoHTTPStack(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		tags      string
+		forbidden []string
+	}{
+		{"default", "", []string{"net/http"}},
+		// The sidecar build links crypto/tls through github.com/miekg/dns until the DNS server leaves it.
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.CommandContext(testContext(t), "go", "list", "-deps", "-tags", tt.tags, ".")
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("go list -deps -tags %q: %v", tt.tags, err)
+			}
+			deps := strings.Fields(string(out))
+			for _, f := range tt.forbidden {
+				if slices.Contains(deps, f) {
+					t.Errorf("the %s build links %s", tt.name, f)
+				}
+			}
+		})
+	}
+}
