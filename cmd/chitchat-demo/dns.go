@@ -13,112 +13,111 @@ package main
 // Dead nodes and failing instances are left out. Answers come in random
 // order with the configured TTL; a name that matches nothing is NXDOMAIN,
 // a name that exists without records of the asked type is NOERROR without
-// answers (NODATA), both with the zone's SOA; names outside the domain are
-// REFUSED (no recursion). An answer too large for the client's UDP buffer
-// (512 bytes, or its EDNS0 size up to 4096) is truncated with the TC flag,
-// and the client retries over TCP, which carries up to 64 KiB.
+// answers (NODATA), both with the zone's SOA; names outside the domain, and
+// classes other than IN and ANY, are REFUSED (no recursion). An answer too
+// large for the client's UDP buffer (512 bytes, or its EDNS0 size up to
+// 4096) is truncated with the TC flag, and the client retries over TCP,
+// which carries up to 64 KiB.
+//
+// Queries are read as a careful server reads them (dnswire.go): messages
+// shorter than a header, and replies, are dropped; opcodes other than
+// QUERY get NOTIMP; a query that does not parse, or has other than one
+// question, gets FORMERR. The server (dnsserver.go) serves UDP and TCP.
 
 import (
-	"context"
 	"encoding/hex"
-	"errors"
-	"fmt"
-	"log/slog"
-	"net"
 	"net/netip"
 	"strings"
 	"time"
 
-	"github.com/miekg/dns"
-	"golang.org/x/net/netutil"
+	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/gossipkit/chitchat-go/catalog"
 )
 
-// DNS server limits.
-const (
-	maxDNSUDPSize     = 4096 // largest EDNS0 buffer we answer into
-	maxDNSInFlight    = 1024 // queries handled at once; more are dropped (UDP) as by a busy server
-	maxDNSConns       = 256  // open TCP connections
-	dnsTCPIdleTimeout = 8 * time.Second
-)
-
 // dnsResponder answers DNS queries from the current catalog view.
 type dnsResponder struct {
-	view     func() *catalog.View
-	domain   string // lowercase, with the final dot
-	ttl      uint32 // seconds
-	rand     *lockedRand
-	inFlight chan struct{}
+	view   func() *catalog.View
+	domain string // lowercase, with the final dot
+	ttl    uint32 // seconds
+	rand   *lockedRand
 }
 
 func newDNSResponder(view func() *catalog.View, domain string, ttl time.Duration, r *lockedRand) *dnsResponder {
-	return &dnsResponder{view: view, domain: domain, ttl: uint32(ttl / time.Second), rand: r,
-		inFlight: make(chan struct{}, maxDNSInFlight)}
+	return &dnsResponder{view: view, domain: domain, ttl: uint32(ttl / time.Second), rand: r}
 }
 
-// ServeDNS implements dns.Handler.
-func (d *dnsResponder) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
-	select {
-	case d.inFlight <- struct{}{}:
-		defer func() { <-d.inFlight }()
-	default:
-		return // overloaded: the client retries
+// answer returns the reply to the DNS message query, received over TCP if
+// tcp, or nil when it gets none: a message shorter than a header, or a
+// reply.
+func (d *dnsResponder) answer(query []byte, tcp bool) []byte {
+	var p dnsmessage.Parser
+	h, err := p.Start(query)
+	if err != nil || h.Response {
+		return nil // any reply to these could be used to amplify
 	}
-	_, tcp := w.RemoteAddr().(*net.TCPAddr)
-	w.WriteMsg(d.answer(req, tcp))
-}
-
-// answer returns the reply to req, sized for UDP or TCP.
-func (d *dnsResponder) answer(req *dns.Msg, tcp bool) *dns.Msg {
-	m := new(dns.Msg)
-	m.SetReply(req)
-	m.Authoritative = true
-	size := dns.MinMsgSize
-	if opt := req.IsEdns0(); opt != nil {
-		size = min(max(int(opt.UDPSize()), dns.MinMsgSize), maxDNSUDPSize)
-		m.SetEdns0(uint16(size), false)
+	r := &dnsReply{hdr: dnsmessage.Header{ID: h.ID, Response: true, OpCode: h.OpCode,
+		RecursionDesired: h.RecursionDesired, CheckingDisabled: h.CheckingDisabled}, ttl: d.ttl, size: dnsMinUDPSize}
+	switch {
+	case h.OpCode != 0:
+		return r.fail(dnsmessage.RCodeNotImplemented)
+	case !plausibleCounts(query):
+		return r.fail(dnsmessage.RCodeFormatError)
+	}
+	q, err := p.Question()
+	if err != nil {
+		return r.fail(dnsmessage.RCodeFormatError)
+	}
+	r.question = &q
+	opt, err := readEDNS(&p)
+	if err != nil {
+		return r.fail(dnsmessage.RCodeFormatError)
+	}
+	if opt.present {
+		r.opt = min(max(opt.size, dnsMinUDPSize), maxDNSUDPSize)
+		r.size = int(r.opt)
 	}
 	if tcp {
-		size = dns.MaxMsgSize
+		r.size = dnsMaxMsgSize
 	}
-	switch {
-	case req.Opcode != dns.OpcodeQuery:
-		m.Authoritative = false
-		m.SetRcode(req, dns.RcodeNotImplemented)
-		return m
-	case len(req.Question) != 1:
-		m.Authoritative = false
-		m.SetRcode(req, dns.RcodeFormatError)
-		return m
+	qname := q.Name.String()
+	name := lowerASCII(qname)
+	if (q.Class != dnsmessage.ClassINET && q.Class != dnsmessage.ClassANY) || !d.inZone(name) {
+		return r.fail(dnsmessage.RCodeRefused)
 	}
-	q := req.Question[0]
-	name := strings.ToLower(q.Name)
-	if (q.Qclass != dns.ClassINET && q.Qclass != dns.ClassANY) || !dns.IsSubDomain(d.domain, name) {
-		m.Authoritative = false
-		m.SetRcode(req, dns.RcodeRefused)
-		return m
-	}
+	r.hdr.Authoritative = true
 	v := d.view()
-	if !d.resolve(m, v, q.Name, name, q.Qtype) {
-		m.SetRcode(req, dns.RcodeNameError)
+	if !d.resolve(r, v, qname, name, q.Type) {
+		r.hdr.RCode = dnsmessage.RCodeNameError
 	}
-	if len(m.Answer) == 0 {
-		m.Ns = []dns.RR{d.soa(v)}
+	if len(r.answers) == 0 {
+		r.authority = []dnsRR{d.soa(v)}
 	}
-	m.Truncate(size)
-	return m
+	return r.pack()
 }
 
-// resolve adds the answer to name (lowercase; qname as asked) to m, and
+// inZone reports whether name (lowercase) is the domain or under it.
+func (d *dnsResponder) inZone(name string) bool {
+	rest, ok := strings.CutSuffix(name, d.domain)
+	return ok && (rest == "" || strings.HasSuffix(rest, "."))
+}
+
+// resolve adds the answer to name (lowercase; qname as asked) to r, and
 // reports whether the name exists.
-func (d *dnsResponder) resolve(m *dns.Msg, v *catalog.View, qname, name string, qtype uint16) bool {
-	labels := dns.SplitDomainName(strings.TrimSuffix(name, d.domain))
-	if len(labels) == 0 { // the zone's apex
-		if qtype == dns.TypeSOA || qtype == dns.TypeANY {
-			m.Answer = append(m.Answer, d.soa(v))
+func (d *dnsResponder) resolve(r *dnsReply, v *catalog.View, qname, name string, qtype dnsmessage.Type) bool {
+	labels := strings.Split(strings.TrimSuffix(name, d.domain), ".")
+	labels = labels[:len(labels)-1] // none after the last dot
+	if len(labels) == 0 {
+		// The zone's apex.
+		if qtype == dnsmessage.TypeSOA || qtype == dnsmessage.TypeALL {
+			r.answers = append(r.answers, d.soa(v))
 		}
 		return true
+	}
+	for _, l := range labels {
+		if !plainLabel(l) {
+			return false
+		}
 	}
 	// An optional datacenter label follows the kind.
 	if n := len(labels); n >= 2 && labels[n-1] == strings.ToLower(v.Datacenter) && isKind(labels[n-2]) {
@@ -131,14 +130,14 @@ func (d *dnsResponder) resolve(m *dns.Msg, v *catalog.View, qname, name string, 
 		if !ok || !n.Live {
 			return false
 		}
-		m.Answer = d.addrRecords(m.Answer, qname, qtype, n.Addr)
+		r.answers = addrRecords(r.answers, qname, qtype, n.Addr)
 		return true
 	case kind == "addr" && len(labels) == 1:
 		a, ok := parseHexAddr(labels[0])
 		if !ok {
 			return false
 		}
-		m.Answer = d.addrRecords(m.Answer, qname, qtype, a)
+		r.answers = addrRecords(r.answers, qname, qtype, a)
 		return true
 	case kind == "service" && (len(labels) == 1 || len(labels) == 2):
 		service, tag := labels[len(labels)-1], ""
@@ -163,7 +162,7 @@ func (d *dnsResponder) resolve(m *dns.Msg, v *catalog.View, qname, name string, 
 		if len(instances) == 0 {
 			return false
 		}
-		d.serviceRecords(m, v, qname, qtype, instances)
+		d.serviceRecords(r, v, qname, qtype, instances)
 		return true
 	}
 	return false
@@ -171,14 +170,27 @@ func (d *dnsResponder) resolve(m *dns.Msg, v *catalog.View, qname, name string, 
 
 func isKind(l string) bool { return l == "node" || l == "service" || l == "addr" }
 
+// plainLabel reports whether a label (lowercase) can name something: it
+// has no byte that a name's text form escapes (RFC 1035's special
+// characters, and bytes outside printable ASCII), as no catalog name
+// matched one in its escaped form.
+func plainLabel(l string) bool {
+	for i := range len(l) {
+		if c := l[i]; c <= ' ' || c > '~' || strings.IndexByte(`"'();@\`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // addrRecords appends the A or AAAA record of a to rrs if qtype asks for
 // it.
-func (d *dnsResponder) addrRecords(rrs []dns.RR, qname string, qtype uint16, a netip.Addr) []dns.RR {
+func addrRecords(rrs []dnsRR, qname string, qtype dnsmessage.Type, a netip.Addr) []dnsRR {
 	switch {
-	case a.Is4() && (qtype == dns.TypeA || qtype == dns.TypeANY):
-		return append(rrs, &dns.A{Hdr: d.hdr(qname, dns.TypeA), A: a.AsSlice()})
-	case a.Is6() && (qtype == dns.TypeAAAA || qtype == dns.TypeANY):
-		return append(rrs, &dns.AAAA{Hdr: d.hdr(qname, dns.TypeAAAA), AAAA: a.AsSlice()})
+	case a.Is4() && (qtype == dnsmessage.TypeA || qtype == dnsmessage.TypeALL):
+		return append(rrs, dnsRR{name: qname, typ: dnsmessage.TypeA, addr: a})
+	case a.Is6() && (qtype == dnsmessage.TypeAAAA || qtype == dnsmessage.TypeALL):
+		return append(rrs, dnsRR{name: qname, typ: dnsmessage.TypeAAAA, addr: a})
 	}
 	return rrs
 }
@@ -186,17 +198,16 @@ func (d *dnsResponder) addrRecords(rrs []dns.RR, qname string, qtype uint16, a n
 // serviceRecords answers a service lookup: SRV records with the targets'
 // addresses in the additional section, or the instances' addresses (once
 // each), in random order.
-func (d *dnsResponder) serviceRecords(m *dns.Msg, v *catalog.View, qname string, qtype uint16, instances []*catalog.Instance) {
+func (d *dnsResponder) serviceRecords(r *dnsReply, v *catalog.View, qname string, qtype dnsmessage.Type, instances []*catalog.Instance) {
 	d.rand.shuffle(len(instances), func(i, j int) { instances[i], instances[j] = instances[j], instances[i] })
-	if qtype == dns.TypeSRV {
+	if qtype == dnsmessage.TypeSRV {
 		seen := map[string]bool{}
 		for _, in := range instances {
 			target := d.target(v, in)
-			m.Answer = append(m.Answer, &dns.SRV{Hdr: d.hdr(qname, dns.TypeSRV), Priority: 1, Weight: 1,
-				Port: uint16(in.Service.Port), Target: target})
+			r.answers = append(r.answers, dnsRR{name: qname, typ: dnsmessage.TypeSRV, port: uint16(in.Service.Port), target: target})
 			if !seen[target] {
 				seen[target] = true
-				m.Extra = d.addrRecords(m.Extra, target, dns.TypeANY, in.Addr())
+				r.extra = addrRecords(r.extra, target, dnsmessage.TypeALL, in.Addr())
 			}
 		}
 		return
@@ -205,7 +216,7 @@ func (d *dnsResponder) serviceRecords(m *dns.Msg, v *catalog.View, qname string,
 	for _, in := range instances {
 		if a := in.Addr(); !seen[a] {
 			seen[a] = true
-			m.Answer = d.addrRecords(m.Answer, qname, qtype, a)
+			r.answers = addrRecords(r.answers, qname, qtype, a)
 		}
 	}
 }
@@ -230,70 +241,9 @@ func parseHexAddr(s string) (netip.Addr, bool) {
 	return a, ok
 }
 
-func (d *dnsResponder) hdr(name string, t uint16) dns.RR_Header {
-	return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: d.ttl}
-}
-
 // soa is the zone's SOA record; its serial is the catalog's change index,
 // its negative-caching TTL the configured TTL.
-func (d *dnsResponder) soa(v *catalog.View) *dns.SOA {
-	return &dns.SOA{Hdr: d.hdr(d.domain, dns.TypeSOA), Ns: "ns." + d.domain, Mbox: "hostmaster." + d.domain,
-		Serial: uint32(v.Index), Refresh: 3600, Retry: 600, Expire: 86400, Minttl: d.ttl}
-}
-
-// dnsServer serves a dnsResponder on one address, over UDP and TCP.
-type dnsServer struct {
-	udp, tcp *dns.Server
-	addr     netip.AddrPort
-}
-
-// startDNS binds addr (UDP and TCP) and serves h there. It returns once
-// both servers run.
-func startDNS(addr netip.AddrPort, h dns.Handler, logger *slog.Logger) (*dnsServer, error) {
-	pc, err := net.ListenPacket("udp", addr.String())
-	if err != nil {
-		return nil, fmt.Errorf("cannot serve DNS on %v/UDP: %w", addr, err)
-	}
-	ln, err := net.Listen("tcp", addr.String())
-	if err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("cannot serve DNS on %v/TCP: %w", addr, err)
-	}
-	s := &dnsServer{
-		addr: addr,
-		udp:  &dns.Server{PacketConn: pc, Handler: h},
-		tcp: &dns.Server{Listener: netutil.LimitListener(ln, maxDNSConns), Handler: h,
-			ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
-			IdleTimeout: func() time.Duration { return dnsTCPIdleTimeout }},
-	}
-	for _, srv := range []*dns.Server{s.udp, s.tcp} {
-		started := make(chan struct{})
-		failed := make(chan error, 1)
-		srv.NotifyStartedFunc = func() { close(started) }
-		go func() {
-			if err := srv.ActivateAndServe(); err != nil {
-				logger.Warn("DNS server stopped", "addr", addr, "err", err)
-				failed <- err
-			}
-		}()
-		select {
-		case <-started:
-		case err := <-failed:
-			s.shutdown(context.Background())
-			return nil, fmt.Errorf("cannot serve DNS on %v: %w", addr, err)
-		}
-	}
-	return s, nil
-}
-
-// shutdown stops both servers, waiting for queries in progress until ctx
-// ends.
-func (s *dnsServer) shutdown(ctx context.Context) error {
-	var errs []error
-	for _, srv := range []*dns.Server{s.udp, s.tcp} {
-		if err := srv.ShutdownContext(ctx); err != nil && !strings.Contains(err.Error(), "not started") {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+func (d *dnsResponder) soa(v *catalog.View) dnsRR {
+	return dnsRR{name: d.domain, typ: dnsmessage.TypeSOA, soa: &dnsSOA{ns: "ns." + d.domain, mbox: "hostmaster." + d.domain,
+		serial: uint32(v.Index), refresh: 3600, retry: 600, expire: 86400, minTTL: d.ttl}}
 }

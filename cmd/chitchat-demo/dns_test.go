@@ -45,6 +45,22 @@ func query(name string, qtype uint16) *dns.Msg {
 	return m
 }
 
+// ask packs req, has d answer it, and returns the answer as miekg/dns
+// reads it, and its length.
+func ask(t *testing.T, d *dnsResponder, req *dns.Msg, tcp bool) (*dns.Msg, int) {
+	t.Helper()
+	b, err := req.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := d.answer(b, tcp)
+	r := new(dns.Msg)
+	if err := r.Unpack(out); err != nil {
+		t.Fatalf("the answer to %v does not parse: %v", req.Question, err)
+	}
+	return r, len(out)
+}
+
 func TestDNSAnswers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		_, d := dnsFixture(t, 0)
@@ -92,7 +108,7 @@ func TestDNSAnswers(t *testing.T) {
 			{"a domain ending like ours", "notconsul.", dns.TypeA, refused, []string{}, nil},
 		} {
 			// No t.Run inside a synctest bubble: the name goes in the messages.
-			r := d.answer(query(tt.q, tt.qtype), false)
+			r, _ := ask(t, d, query(tt.q, tt.qtype), false)
 			want := slices.Clone(tt.want)
 			for i, w := range want {
 				if strings.Contains(w, "%d") {
@@ -133,7 +149,7 @@ func TestDNSAnswers(t *testing.T) {
 				return m
 			}(), dns.RcodeRefused},
 		} {
-			if r := d.answer(tt.req, false); r.Rcode != tt.rcode {
+			if r, _ := ask(t, d, tt.req, false); r.Rcode != tt.rcode {
 				t.Errorf("%s: rcode %s, want %s", tt.name, dns.RcodeToString[r.Rcode], dns.RcodeToString[tt.rcode])
 			}
 		}
@@ -144,13 +160,13 @@ func TestDNSAnswers(t *testing.T) {
 func TestDNSTTL(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		_, d := dnsFixture(t, 30*time.Second)
-		r := d.answer(query("web.service.consul.", dns.TypeSRV), false)
+		r, _ := ask(t, d, query("web.service.consul.", dns.TypeSRV), false)
 		for _, rr := range append(r.Answer, r.Extra...) {
 			if rr.Header().Ttl != 30 {
 				t.Errorf("TTL of %v = %d, want 30", rr, rr.Header().Ttl)
 			}
 		}
-		r = d.answer(query("nope.service.consul.", dns.TypeA), false)
+		r, _ = ask(t, d, query("nope.service.consul.", dns.TypeA), false)
 		if soa := r.Ns[0].(*dns.SOA); soa.Hdr.Ttl != 30 || soa.Minttl != 30 {
 			t.Errorf("SOA %v: want TTL and minimum 30", soa)
 		}
@@ -186,14 +202,10 @@ func TestDNSTruncationAndOrder(t *testing.T) {
 			{"UDP, EDNS0 65000: capped at 4096", edns(65000), false, 4096, true},
 			{"TCP", query("big.service.consul.", dns.TypeSRV), true, dns.MaxMsgSize, true},
 		} {
-			r := d.answer(tt.req, tt.tcp)
-			b, err := r.Pack()
-			if err != nil {
-				t.Fatalf("%s: %v", tt.name, err)
-			}
-			t.Logf("%s: %d answers in %d bytes, tc=%v", tt.name, len(r.Answer), len(b), r.Truncated)
-			if len(b) > tt.maxBytes {
-				t.Errorf("%s: %d bytes, want at most %d", tt.name, len(b), tt.maxBytes)
+			r, size := ask(t, d, tt.req, tt.tcp)
+			t.Logf("%s: %d answers in %d bytes, tc=%v", tt.name, len(r.Answer), size, r.Truncated)
+			if size > tt.maxBytes {
+				t.Errorf("%s: %d bytes, want at most %d", tt.name, size, tt.maxBytes)
 			}
 			if whole := len(r.Answer) == n; whole != tt.whole || r.Truncated == tt.whole || (!tt.whole && len(r.Answer) == 0) {
 				t.Errorf("%s: %d answers of %d, tc=%v; want whole=%v with TC set iff cut (and some answers when cut)",
@@ -203,7 +215,7 @@ func TestDNSTruncationAndOrder(t *testing.T) {
 
 		firsts := map[string]bool{}
 		for range 20 {
-			r := d.answer(query("big.service.consul.", dns.TypeSRV), true)
+			r, _ := ask(t, d, query("big.service.consul.", dns.TypeSRV), true)
 			firsts[rrData(r.Answer[:1])[0]] = true
 		}
 		if len(firsts) < 10 {
