@@ -25,6 +25,7 @@ func tlsDialWith(base *tls.Config) func(ctx context.Context, addr, serverName st
 			cfg = base.Clone()
 		}
 		cfg.ServerName = serverName
+		cfg.NextProtos = []string{"http/1.1"} // ALPN: the prober speaks HTTP/1.1 only
 		d := &tls.Dialer{Config: cfg}
 		return d.DialContext(ctx, "tcp", addr)
 	}
