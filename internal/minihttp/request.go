@@ -236,6 +236,14 @@ func readRequest(br *bufio.Reader) (*Request, error) {
 		}
 		return nil, err
 	}
+	for k := range hdr {
+		// textproto keeps a name with a space before its colon
+		// ("Transfer-Encoding : chunked") as is, which this server would
+		// then ignore while a proxy in front may not.
+		if !validFieldName(k) {
+			return nil, badRequest("malformed header name %q", truncate(k))
+		}
+	}
 	r.Header = hdr
 
 	hosts := hdr.Values("Host")
