@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -121,11 +122,14 @@ func readAnswers(t testing.TB, out string, methods ...string) []answer {
 // parseAnswers is readAnswers that returns the error instead of failing
 // the test. A method past the end of methods is GET.
 func parseAnswers(out string, methods ...string) ([]answer, error) {
-	br := bufio.NewReader(strings.NewReader(out))
+	br := bufio.NewReaderSize(strings.NewReader(out), 64<<10)
 	var as []answer
 	for {
 		if _, err := br.Peek(1); err == io.EOF {
 			return as, nil
+		}
+		if err := checkHead(br); err != nil {
+			return as, &answerError{len(as), err}
 		}
 		method := MethodGet
 		if len(as) < len(methods) {
@@ -155,8 +159,26 @@ func parseAnswers(out string, methods ...string) ([]answer, error) {
 		}
 		// Fields that change with every run.
 		a.Header.Del("Date")
+		if resp.Close && resp.Header.Get("Connection") == "" {
+			// http.ReadResponse removes this one.
+			a.Header.Set("Connection", "close")
+		}
 		as = append(as, a)
 	}
+}
+
+// checkHead checks what http.ReadResponse forgives in the head of the
+// answer br starts with: both Content-Length and Transfer-Encoding.
+func checkHead(br *bufio.Reader) error {
+	b, _ := br.Peek(br.Buffered())
+	if i := bytes.Index(b, []byte("\r\n\r\n")); i >= 0 {
+		b = b[:i+2]
+	}
+	h := bytes.ToLower(b)
+	if bytes.Contains(h, []byte("\r\ncontent-length:")) && bytes.Contains(h, []byte("\r\ntransfer-encoding:")) {
+		return fmt.Errorf("both Content-Length and Transfer-Encoding in %q", b)
+	}
+	return nil
 }
 
 type answerError struct {
@@ -194,3 +216,27 @@ func req(line string, headers []string, body string) string {
 	b.WriteString("\r\n" + body)
 	return b.String()
 }
+
+// serveOne serves h in a fresh bubble-local server, sends input on one
+// connection and returns the answers (for the methods, as readAnswers) and
+// how long the server kept the connection open after input: 0 if it closed
+// it after its answers, testIdleTimeout if it kept it alive. It must run
+// inside a synctest bubble.
+func serveOne(t *testing.T, h Handler, input string, methods ...string) ([]answer, time.Duration) {
+	t.Helper()
+	_, ln := serveBubble(t, h, nil)
+	out, d := exchange(t, ln, input)
+	return readAnswers(t, out, methods...), d
+}
+
+// hdr builds an http.Header of key, value pairs.
+func hdr(kv ...string) http.Header {
+	h := http.Header{}
+	for i := 0; i < len(kv); i += 2 {
+		h.Add(kv[i], kv[i+1])
+	}
+	return h
+}
+
+// testLogger logs text to w.
+func testLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }

@@ -247,6 +247,15 @@ func (w *response) flush() error {
 // sent, the last chunk, and a check that a declared Content-Length was met.
 func (w *response) finish() error {
 	w.finished = true
+	if w.err != nil {
+		// A write failed, or the handler aborted or panicked after the
+		// head went out: what was written goes, and then the connection
+		// closes, without the last chunk that would make the answer look
+		// whole. An aborted answer whose head was not written sends
+		// nothing.
+		w.c.bw.Flush()
+		return w.err
+	}
 	if err := w.writeHead(true); err != nil {
 		return err
 	}

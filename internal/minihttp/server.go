@@ -345,11 +345,14 @@ func (c *conn) runHandler(w *response, req *Request) {
 			}
 			c.srv.logger().Error("HTTP: handler panicked", "method", req.Method, "path", req.URL.Path,
 				"remote", req.RemoteAddr, "panic", p, "stack", string(debug.Stack()))
-			if !w.wrote {
-				w.header = Header{}
-				w.status, w.body, w.contentLength = StatusInternalServerError, nil, -1
-				w.body = append(w.body, "internal error\n"...)
+			if w.wrote {
+				// The client must see the answer cut short.
+				w.fail(errPanicked)
+				return
 			}
+			w.header = Header{}
+			w.status, w.body, w.contentLength = StatusInternalServerError, nil, -1
+			w.body = append(w.body, "internal error\n"...)
 			w.closeAfter = true
 		}
 	}()
@@ -360,7 +363,10 @@ func (c *conn) runHandler(w *response, req *Request) {
 // connection without logging.
 var ErrAbortHandler = errors.New("minihttp: abort Handler")
 
-var errAborted = errors.New("minihttp: handler aborted")
+var (
+	errAborted  = errors.New("minihttp: handler aborted")
+	errPanicked = errors.New("minihttp: handler panicked")
+)
 
 // connectionHas reports whether the Connection header lists option.
 func connectionHas(h Header, option string) bool {
