@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -28,7 +29,10 @@ type ResponseWriter interface {
 type response struct {
 	c      *conn
 	req    *Request
-	header Header
+	header Header // the handler's, until WriteHeader
+	// sent is a copy of header made by WriteHeader: the fields that go
+	// out, whatever the handler changes afterwards (as with net/http).
+	sent   Header
 	status int  // 0 until WriteHeader
 	wrote  bool // status line and headers written to bw
 	// body buffers what the handler wrote before the head is sent, up to
@@ -66,11 +70,19 @@ func (w *response) WriteHeader(status int) {
 		return
 	}
 	w.status = status
-	if cl := w.header.Get("Content-Length"); cl != "" {
-		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
+	w.sent = make(Header, len(w.header))
+	for k, vs := range w.header {
+		w.sent[k] = slices.Clone(vs)
+	}
+	// The server frames the answer: by the handler's Content-Length if it
+	// is valid, never by a Transfer-Encoding of the handler's.
+	w.sent.Del("Transfer-Encoding")
+	if cl := w.sent.Values("Content-Length"); len(cl) > 0 {
+		if n, err := parseContentLength(cl); err == nil {
 			w.contentLength = n
+			w.sent.Set("Content-Length", strconv.FormatInt(n, 10))
 		} else {
-			w.header.Del("Content-Length")
+			w.sent.Del("Content-Length")
 		}
 	}
 }
@@ -137,9 +149,9 @@ func (w *response) writeHead(final bool) error {
 	}
 	w.wrote = true
 	if w.status == 0 {
-		w.status = StatusOK
+		w.WriteHeader(StatusOK)
 	}
-	h := w.header
+	h := w.sent
 	if !bodyAllowed(w.status) {
 		h.Del("Content-Length")
 		h.Del("Transfer-Encoding")

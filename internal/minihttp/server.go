@@ -351,7 +351,8 @@ func (c *conn) runHandler(w *response, req *Request) {
 				return
 			}
 			w.header = Header{}
-			w.status, w.body, w.contentLength = StatusInternalServerError, nil, -1
+			w.status, w.body, w.contentLength = 0, nil, -1
+			w.WriteHeader(StatusInternalServerError)
 			w.body = append(w.body, "internal error\n"...)
 			w.closeAfter = true
 		}
