@@ -264,10 +264,12 @@ func (c *conn) refuse(err error, maxHeader int) {
 	var re *requestError
 	status, msg := 0, ""
 	switch {
+	case c.cr.hitLimit():
+		// First: textproto takes a line cut by the limit for a whole one,
+		// which may then read as malformed.
+		status, msg = StatusRequestHeaderFieldsTooLarge, fmt.Sprintf("request line and headers exceed %d bytes", maxHeader)
 	case errors.As(err, &re):
 		status, msg = re.status, re.msg
-	case c.cr.hitLimit():
-		status, msg = StatusRequestHeaderFieldsTooLarge, fmt.Sprintf("request line and headers exceed %d bytes", maxHeader)
 	default:
 		return // EOF, a timeout or a reset: nobody to answer
 	}
@@ -289,13 +291,15 @@ func (c *conn) handle(base context.Context, req *Request, remote string) (keepAl
 		w.closeAfter = true
 	}
 	if e := req.Header.Get("Expect"); e != "" {
-		if !strings.EqualFold(e, "100-continue") || req.ProtoMinor == 0 {
+		if !strings.EqualFold(e, "100-continue") {
 			w.WriteHeader(StatusExpectationFailed)
 			w.closeAfter = true
 			w.finish()
 			return false
 		}
-		if req.ContentLength != 0 {
+		// RFC 9110 §10.1.1: a 100-continue in an HTTP/1.0 request is
+		// ignored.
+		if req.ContentLength != 0 && req.ProtoMinor == 1 {
 			w.expectCont = true
 			req.Body = &expectContinue{w: w, ReadCloser: req.Body}
 		}
