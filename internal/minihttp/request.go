@@ -400,7 +400,7 @@ func (f *fixedReader) Read(p []byte) (int, error) {
 func (f *fixedReader) Close() error { return nil }
 
 // chunkedReader reads a chunked body (RFC 9112 §7.1): chunk sizes in hex,
-// extensions ignored, trailer fields read and dropped.
+// extensions ignored, trailer fields checked and dropped.
 type chunkedReader struct {
 	br   *bufio.Reader
 	left int64 // bytes left in the current chunk
@@ -408,11 +408,22 @@ type chunkedReader struct {
 	err  error
 	// needCRLF is set after a chunk's data, whose CRLF is still unread.
 	needCRLF bool
+	// excess is what the framing (size lines, extensions, CRLFs,
+	// trailers) has cost beyond an allowance earned by the data.
+	excess int64
 }
 
-// maxChunkLine bounds a chunk-size line with its extensions, and each
-// trailer line.
-const maxChunkLine = 4 << 10
+const (
+	// maxChunkLine bounds a chunk-size line with its extensions, and each
+	// trailer line.
+	maxChunkLine = 4 << 10
+	// maxChunkExcess bounds excess, as net/http does (CVE-2023-39326):
+	// each chunk may cost 16 bytes plus twice its data in framing, and a
+	// body may go beyond that by this much in all. Without it, a body of
+	// one-byte chunks with 4 KiB extensions makes the server read 4 KiB
+	// per byte that a body limit counts, and trailers go on forever.
+	maxChunkExcess = 16 << 10
+)
 
 var errChunked = badRequest("malformed chunked body")
 
@@ -466,6 +477,9 @@ func (c *chunkedReader) readSize() error {
 	if err != nil {
 		return err
 	}
+	if err := c.spend(int64(len(line)) + 4); err != nil { // the line's CRLF and the data's
+		return err
+	}
 	if i := strings.IndexByte(line, ';'); i >= 0 {
 		line = line[:i]
 	}
@@ -479,6 +493,7 @@ func (c *chunkedReader) readSize() error {
 	}
 	if n > 0 {
 		c.left = int64(n)
+		c.excess = max(c.excess-16-2*c.left, 0)
 		return nil
 	}
 	// The last chunk: trailer fields up to an empty line, dropped.
@@ -491,7 +506,37 @@ func (c *chunkedReader) readSize() error {
 			c.done = true
 			return nil
 		}
+		if err := c.spend(int64(len(line)) + 2); err != nil {
+			return err
+		}
+		if !validTrailer(line) {
+			return errChunked
+		}
 	}
+}
+
+func (c *chunkedReader) spend(n int64) error {
+	c.excess += n
+	if c.excess > maxChunkExcess {
+		return badRequest("chunked body with too much framing for its data")
+	}
+	return nil
+}
+
+// validTrailer reports whether line is a header field (no obs-fold), as
+// net/http would read it: so that no trailer section ends at a different
+// line for it.
+func validTrailer(line string) bool {
+	name, value, ok := strings.Cut(line, ":")
+	if !ok || !validFieldName(name) {
+		return false
+	}
+	for i := 0; i < len(value); i++ {
+		if c := value[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // readLine reads one CRLF-terminated line of at most maxChunkLine bytes.

@@ -205,6 +205,10 @@ func TestReadRequestBody(t *testing.T) {
 		{"chunked, 17 hex digits", head("Transfer-Encoding: chunked") + "10000000000000000\r\nx", -1, "", StatusBadRequest},
 		{"chunked, size line over 4 KiB", head("Transfer-Encoding: chunked") + "5;" + strings.Repeat("a", 5000) + "\r\nhello\r\n0\r\n\r\n", -1, "", StatusBadRequest},
 		{"chunked, trailer over 4 KiB", head("Transfer-Encoding: chunked") + "0\r\nX-T: " + strings.Repeat("a", 5000) + "\r\n\r\n", -1, "", StatusBadRequest},
+		{"chunked, trailer not a field", head("Transfer-Encoding: chunked") + "0\r\n0\r\n\r\n" + next, -1, "", StatusBadRequest},
+		{"chunked, trailer with a space before the colon", head("Transfer-Encoding: chunked") + "0\r\nX-T : 1\r\n\r\n" + next, -1, "", StatusBadRequest},
+		{"chunked, trailer folded", head("Transfer-Encoding: chunked") + "0\r\nX-T: 1\r\n 2\r\n\r\n" + next, -1, "", StatusBadRequest},
+		{"chunked, trailer with a control byte", head("Transfer-Encoding: chunked") + "0\r\nX-T: \x01\r\n\r\n" + next, -1, "", StatusBadRequest},
 		{"chunked, huge size cut short", head("Transfer-Encoding: chunked") + "fffffffffffffff\r\nhello", -1, "hello", -1},
 		{"chunked, cut before the last chunk", head("Transfer-Encoding: chunked") + "5\r\nhello\r\n", -1, "hello", -1},
 		{"chunked, cut in the trailers", head("Transfer-Encoding: chunked") + "0\r\nX-T: 1\r\n", -1, "", -1},
@@ -348,6 +352,44 @@ func TestParseMultipartForm(t *testing.T) {
 			}
 			if fh := r.MultipartForm.File["f"]; len(fh) != 1 || fh[0].Filename != "f.txt" || fh[0].Size != int64(len("file body")) {
 				t.Errorf("file part = %+v", fh)
+			}
+		})
+	}
+}
+
+// A chunked body's framing costs at most 16 KiB more than its data pays
+// for (as net/http's): tiny chunks with long extensions, or endless
+// trailers, make the server read much more than a body's limit.
+func TestChunkedOverhead(t *testing.T) {
+	tests := []struct {
+		name    string
+		body    string
+		wantLen int
+		wantErr bool
+	}{
+		{"one-byte chunks", strings.Repeat("1\r\nx\r\n", 100000) + "0\r\n\r\n", 100000, false},
+		{"one-byte chunks with short extensions", strings.Repeat("1;a=b\r\nx\r\n", 100000) + "0\r\n\r\n", 100000, false},
+		{"large chunks with 4 KiB extensions", strings.Repeat("2000;"+strings.Repeat("e", 4000)+"\r\n"+strings.Repeat("x", 0x2000)+"\r\n", 100) + "0\r\n\r\n", 100 * 0x2000, false},
+		{"one-byte chunks with 1 KiB extensions", strings.Repeat("1;"+strings.Repeat("e", 1000)+"\r\nx\r\n", 100) + "0\r\n\r\n", 0, true},
+		{"16 KiB of trailers", "0\r\n" + strings.Repeat("X-T: "+strings.Repeat("t", 1000)+"\r\n", 16) + "\r\n", 0, false},
+		{"trailers past 16 KiB", "0\r\n" + strings.Repeat("X-T: "+strings.Repeat("t", 1000)+"\r\n", 17) + "\r\n", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := readRequest(bufio.NewReader(strings.NewReader(
+				req("POST / HTTP/1.1", []string{"Host: h", "Transfer-Encoding: chunked"}, tt.body))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := io.Copy(io.Discard, r.Body)
+			if tt.wantErr {
+				if statusOf(err) != StatusBadRequest {
+					t.Errorf("read %d bytes, then %v; want a 400", n, err)
+				}
+				return
+			}
+			if err != nil || n != int64(tt.wantLen) {
+				t.Errorf("read %d bytes, then %v; want %d and EOF", n, err, tt.wantLen)
 			}
 		})
 	}
