@@ -78,6 +78,13 @@ func (s *Server) logger() *slog.Logger {
 
 func (s *Server) shuttingDown() bool { return s.closing.Load() }
 
+func (s *Server) idleTimeout() time.Duration {
+	if s.IdleTimeout > 0 {
+		return s.IdleTimeout
+	}
+	return s.ReadHeaderTimeout
+}
+
 // Serve accepts connections on ln and serves each in its own goroutine
 // until Shutdown or Close, when it returns ErrServerClosed; or until ln
 // fails for good, when it returns that error. It closes ln.
@@ -210,10 +217,7 @@ func (c *conn) serve(base context.Context) {
 	if maxHeader <= 0 {
 		maxHeader = DefaultMaxHeaderBytes
 	}
-	idleTimeout := s.IdleTimeout
-	if idleTimeout <= 0 {
-		idleTimeout = s.ReadHeaderTimeout
-	}
+	idleTimeout := s.idleTimeout()
 	c.cr = &connReader{nc: c.nc}
 	c.br = bufio.NewReaderSize(c.cr, 4<<10)
 	c.bw = bufio.NewWriterSize(c.nc, 4<<10)
@@ -329,8 +333,14 @@ func (c *conn) handle(base context.Context, req *Request, remote string) (keepAl
 		return false
 	}
 	// Drop what the handler left of the body, if it is short, to read the
-	// next request after it.
+	// next request after it. The handler is done: the client has the idle
+	// time to send the rest.
 	if req.ContentLength != 0 {
+		var d time.Time
+		if idle := c.srv.idleTimeout(); idle > 0 {
+			d = time.Now().Add(idle)
+		}
+		c.nc.SetReadDeadline(d)
 		if n, err := io.CopyN(io.Discard, body, maxDiscard+1); err != io.EOF || n > maxDiscard {
 			return false
 		}

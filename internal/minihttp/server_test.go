@@ -188,6 +188,32 @@ func TestUnreadBody(t *testing.T) {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
+// A client that announces a body the handler does not read, and then
+// sends nothing, keeps its connection no longer than IdleTimeout after the
+// answer.
+func TestUnreadBodyNeverSent(t *testing.T) {
+	tests := []struct {
+		name  string
+		input string
+	}{
+		{"Content-Length", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n0123456789"},
+		{"chunked", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				as, d := serveOne(t, okHandler, tt.input)
+				if len(as) != 1 || as[0].Status != StatusOK {
+					t.Errorf("answers %+v, want one 200", as)
+				}
+				if d != testIdleTimeout {
+					t.Errorf("the connection closed after %v, want %v", d, testIdleTimeout)
+				}
+			})
+		})
+	}
+}
+
 // MaxBytesReader fails with a *MaxBytesError past its limit, and the
 // connection closes after the answer.
 func TestMaxBytesReader(t *testing.T) {
