@@ -244,7 +244,9 @@ func (c *conn) serve(base context.Context) {
 		}
 		req, err := readRequest(c.br)
 		if err != nil {
-			c.refuse(err, maxHeader)
+			if c.refuse(err, maxHeader) {
+				c.lingerClose()
+			}
 			return
 		}
 		c.cr.setLimit(-1)
@@ -263,8 +265,8 @@ func (c *conn) serve(base context.Context) {
 }
 
 // refuse answers a request that could not be read, if the error is one to
-// answer, and the connection then closes.
-func (c *conn) refuse(err error, maxHeader int) {
+// answer, and the connection then closes. It reports whether it answered.
+func (c *conn) refuse(err error, maxHeader int) bool {
 	var re *requestError
 	status, msg := 0, ""
 	switch {
@@ -275,12 +277,43 @@ func (c *conn) refuse(err error, maxHeader int) {
 	case errors.As(err, &re):
 		status, msg = re.status, re.msg
 	default:
-		return // EOF, a timeout or a reset: nobody to answer
+		return false // EOF, a timeout or a reset: nobody to answer
 	}
 	c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	fmt.Fprintf(c.bw, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
 		status, StatusText(status), len(msg)+1, msg+"\n")
-	c.bw.Flush()
+	return c.bw.Flush() == nil
+}
+
+// lingerTimeout bounds lingerClose.
+const lingerTimeout = 500 * time.Millisecond
+
+// lingerClose readies the close of a connection whose client may still be
+// sending (a body the server did not read, a request it refused): closing
+// a TCP connection with unread input resets it, and the client may lose
+// the answer before it reads it. It sends a FIN instead, then reads and
+// drops what comes until the client closes or lingerTimeout passes (RFC
+// 9112 §9.6), as net/http does.
+func (c *conn) lingerClose() {
+	cw, ok := c.nc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
+	io.Copy(io.Discard, c.nc)
+}
+
+// bodyDone reports whether a request's body was read to its end.
+func bodyDone(body io.Reader) bool {
+	switch b := body.(type) {
+	case *expectContinue:
+		return bodyDone(b.ReadCloser)
+	case *fixedReader:
+		return b.n == 0
+	case *chunkedReader:
+		return b.done
+	}
+	return true
 }
 
 // handle runs the handler of req and finishes its answer. It reports
@@ -298,7 +331,9 @@ func (c *conn) handle(base context.Context, req *Request, remote string) (keepAl
 		if !strings.EqualFold(e, "100-continue") {
 			w.WriteHeader(StatusExpectationFailed)
 			w.closeAfter = true
-			w.finish()
+			if w.finish() == nil && !bodyDone(req.Body) {
+				c.lingerClose()
+			}
 			return false
 		}
 		// RFC 9110 §10.1.1: a 100-continue in an HTTP/1.0 request is
@@ -322,30 +357,29 @@ func (c *conn) handle(base context.Context, req *Request, remote string) (keepAl
 		c.cr.abortPendingRead()
 	}
 	if err := w.finish(); err != nil {
-		return false
+		return false // the answer is cut short: nothing to linger for
 	}
-	if w.closeAfter {
-		return false
-	}
-	if w.expectCont && !w.continueSent {
-		// The client may or may not send the body it announced: its next
-		// bytes cannot be told apart from a request.
-		return false
-	}
+	// The client may or may not send a body it announced with
+	// 100-continue and was not asked for: its next bytes cannot be told
+	// apart from a request.
+	keepAlive = !w.closeAfter && !(w.expectCont && !w.continueSent)
 	// Drop what the handler left of the body, if it is short, to read the
 	// next request after it. The handler is done: the client has the idle
 	// time to send the rest.
-	if req.ContentLength != 0 {
+	if keepAlive && req.ContentLength != 0 {
 		var d time.Time
 		if idle := c.srv.idleTimeout(); idle > 0 {
 			d = time.Now().Add(idle)
 		}
 		c.nc.SetReadDeadline(d)
 		if n, err := io.CopyN(io.Discard, body, maxDiscard+1); err != io.EOF || n > maxDiscard {
-			return false
+			keepAlive = false
 		}
 	}
-	return true
+	if !keepAlive && !bodyDone(body) {
+		c.lingerClose()
+	}
+	return keepAlive
 }
 
 // runHandler calls the handler, turning a panic into a 500 (if nothing
