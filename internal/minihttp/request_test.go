@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"errors"
 	"io"
+	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -79,8 +82,10 @@ func TestReadRequestLine(t *testing.T) {
 			parsed{Method: "GET", Target: "/a%2Fb/c", Path: "/a/b/c", Host: "h", Proto: "HTTP/1.1", ProtoMinor: 1, Header: Header{}}, 0},
 		{"bare LF ends lines, as net/http reads them", "GET / HTTP/1.1\nHost: h\nX-A: 1\n\n",
 			parsed{Method: "GET", Target: "/", Path: "/", Host: "h", Proto: "HTTP/1.1", ProtoMinor: 1, Header: Header{"X-A": {"1"}}}, 0},
-		{"obs-fold joined by a space", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\r\n b\r\n\r\n",
-			parsed{Method: "GET", Target: "/", Path: "/", Host: "h", Proto: "HTTP/1.1", ProtoMinor: 1, Header: Header{"X-A": {"a b"}}}, 0},
+		{"spaces and tabs around a value", "GET / HTTP/1.1\r\nHost:\t h \t\r\nX-A:  a b \r\nx-b: é\r\n\r\n",
+			parsed{Method: "GET", Target: "/", Path: "/", Host: "h", Proto: "HTTP/1.1", ProtoMinor: 1, Header: Header{"X-A": {"a b"}, "X-B": {"é"}}}, 0},
+		{"256 fields", "GET / HTTP/1.1\r\nHost: h\r\n" + strings.Repeat("X-A: 1\r\n", 255) + "\r\n",
+			parsed{Method: "GET", Target: "/", Path: "/", Host: "h", Proto: "HTTP/1.1", ProtoMinor: 1, Header: Header{"X-A": slices.Repeat([]string{"1"}, 255)}}, 0},
 
 		{"HTTP/1.1 without Host", "GET / HTTP/1.1\r\n\r\n", parsed{}, StatusBadRequest},
 		{"two Hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", parsed{}, StatusBadRequest},
@@ -107,6 +112,11 @@ func TestReadRequestLine(t *testing.T) {
 		{"space before the colon", "GET / HTTP/1.1\r\nHost : h\r\n\r\n", parsed{}, StatusBadRequest},
 		{"space before the colon of any field", "GET / HTTP/1.1\r\nHost: h\r\nX-A : 1\r\n\r\n", parsed{}, StatusBadRequest},
 		{"tab before the colon", "GET / HTTP/1.1\r\nHost\t: h\r\n\r\n", parsed{}, StatusBadRequest},
+		{"257 fields", "GET / HTTP/1.1\r\nHost: h\r\n" + strings.Repeat("X-A: 1\r\n", 256) + "\r\n", parsed{}, StatusRequestHeaderFieldsTooLarge},
+		{"obs-fold (RFC 9112 §5.2 lets a server refuse it)", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\r\n b\r\n\r\n", parsed{}, StatusBadRequest},
+		{"obs-fold with a colon", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\r\n b: c\r\n\r\n", parsed{}, StatusBadRequest},
+		{"CR before CRLF", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\r\r\n\r\n", parsed{}, StatusBadRequest},
+		{"DEL in a value", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\x7f\r\n\r\n", parsed{}, StatusBadRequest},
 		{"first header folded", "GET / HTTP/1.1\r\n Host: h\r\n\r\n", parsed{}, StatusBadRequest},
 		{"NUL in a value", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\x00b\r\n\r\n", parsed{}, StatusBadRequest},
 		{"CR in a value", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\rb\r\n\r\n", parsed{}, StatusBadRequest},
@@ -174,7 +184,7 @@ func TestReadRequestBody(t *testing.T) {
 		{"TE chunked, chunked", head("Transfer-Encoding: chunked, chunked") + "0\r\n\r\n" + next, 0, "", StatusNotImplemented},
 		{"TE twice", head("Transfer-Encoding: chunked", "Transfer-Encoding: chunked") + "0\r\n\r\n" + next, 0, "", StatusNotImplemented},
 		{"TE with a trailing comma", head("Transfer-Encoding: chunked,") + "0\r\n\r\n" + next, 0, "", StatusNotImplemented},
-		{"TE obs-folded", "POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n" + next, -1, "", 0},
+		{"TE obs-folded", "POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n" + next, 0, "", StatusBadRequest},
 		{"TE in HTTP/1.0", req("POST /p HTTP/1.0", []string{"Transfer-Encoding: chunked"}, "0\r\n\r\n") + next, 0, "", StatusBadRequest},
 		{"TE with a space before the colon", head("Transfer-Encoding : chunked") + "0\r\n\r\n" + next, 0, "", StatusBadRequest},
 		{"CL with a space before the colon", head("Content-Length : 5") + "hello" + next, 0, "", StatusBadRequest},
@@ -390,6 +400,41 @@ func TestChunkedOverhead(t *testing.T) {
 			}
 			if err != nil || n != int64(tt.wantLen) {
 				t.Errorf("read %d bytes, then %v; want %d and EOF", n, err, tt.wantLen)
+			}
+		})
+	}
+}
+
+// A head of many small fields costs about its size in memory, not many
+// times it: a 256 KiB head of four-byte fields made textproto allocate
+// 5 to 7 MiB, in a process meant to stay under 9 MiB resident.
+func TestHeadMemory(t *testing.T) {
+	tests := []struct {
+		name string
+		line func(i int) string
+	}{
+		{"one name", func(int) string { return "a:\r\n" }},
+		{"distinct names", func(i int) string { return strconv.FormatInt(int64(i), 36) + ":\r\n" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b strings.Builder
+			b.WriteString("GET / HTTP/1.1\r\nHost: h\r\n")
+			for i := 0; b.Len() < 256<<10; i++ {
+				b.WriteString(tt.line(i))
+			}
+			b.WriteString("\r\n")
+			in := b.String()
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			_, err := readRequest(bufio.NewReader(strings.NewReader(in)))
+			runtime.ReadMemStats(&after)
+			if statusOf(err) != StatusRequestHeaderFieldsTooLarge {
+				t.Errorf("readRequest = %v, want a 431", err)
+			}
+			if n := after.TotalAlloc - before.TotalAlloc; n > 64<<10 {
+				t.Errorf("reading a %d KiB head allocated %d KiB", len(in)>>10, n>>10)
 			}
 		})
 	}
