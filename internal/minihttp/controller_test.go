@@ -20,11 +20,11 @@ func (w wrapper) Unwrap() ResponseWriter { return w.ResponseWriter }
 func TestResponseControllerFlush(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		release := make(chan struct{})
-		var flushErr error
+		flushErr := make(chan error, 1)
 		_, ln := serveBubble(t, HandlerFunc(func(w ResponseWriter, r *Request) {
 			w = wrapper{wrapper{w}}
 			io.WriteString(w, "first")
-			flushErr = NewResponseController(w).Flush()
+			flushErr <- NewResponseController(w).Flush()
 			<-release
 			io.WriteString(w, "second")
 		}), nil)
@@ -39,8 +39,8 @@ func TestResponseControllerFlush(t *testing.T) {
 		if _, err := io.ReadFull(resp.Body, first); err != nil || string(first) != "first" {
 			t.Fatalf("before the handler returned: %q, %v", first, err)
 		}
-		if flushErr != nil {
-			t.Errorf("Flush() = %v", flushErr)
+		if err := <-flushErr; err != nil {
+			t.Errorf("Flush() = %v", err)
 		}
 		close(release)
 		if rest, err := io.ReadAll(resp.Body); err != nil || string(rest) != "second" {

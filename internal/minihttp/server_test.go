@@ -313,20 +313,23 @@ func TestReadTimeouts(t *testing.T) {
 func TestWriteTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const writeTimeout = 5 * time.Second
-		var start time.Time
-		var writeErr error
-		var failedAfter time.Duration
+		type failure struct {
+			err   error
+			after time.Duration
+		}
+		stuck := make(chan failure, 1)
 		_, ln := serveBubble(t, HandlerFunc(func(w ResponseWriter, r *Request) {
 			switch r.URL.Path {
 			case "/short":
 				NewResponseController(w).SetWriteDeadline(time.Now().Add(time.Second))
 			case "/stuck":
-				start = time.Now()
+				start := time.Now()
 				big := make([]byte, 64<<10)
-				for writeErr == nil {
-					_, writeErr = w.Write(big)
+				var err error
+				for err == nil {
+					_, err = w.Write(big)
 				}
-				failedAfter = time.Since(start)
+				stuck <- failure{err, time.Since(start)}
 			}
 			io.WriteString(w, "ok\n")
 		}), func(s *Server) { s.WriteTimeout = writeTimeout; s.IdleTimeout = time.Hour })
@@ -344,10 +347,8 @@ func TestWriteTimeout(t *testing.T) {
 		// A client that reads nothing: the handler's write fails at the
 		// write timeout.
 		go io.WriteString(c, "GET /stuck HTTP/1.1\r\nHost: h\r\n\r\n")
-		synctest.Wait()
-		time.Sleep(time.Minute)
-		if !errors.Is(writeErr, os.ErrDeadlineExceeded) || failedAfter != writeTimeout {
-			t.Errorf("the stuck write failed after %v with %v, want %v and a deadline error", failedAfter, writeErr, writeTimeout)
+		if f := <-stuck; !errors.Is(f.err, os.ErrDeadlineExceeded) || f.after != writeTimeout {
+			t.Errorf("the stuck write failed after %v with %v, want %v and a deadline error", f.after, f.err, writeTimeout)
 		}
 	})
 }
@@ -508,11 +509,11 @@ func TestShutdown(t *testing.T) {
 func TestShutdownTimeoutAndClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		release := make(chan struct{})
-		defer close(release)
-		var writeErr error
+		writeErr := make(chan error, 1)
 		s, ln := serveBubble(t, HandlerFunc(func(w ResponseWriter, r *Request) {
 			<-release
-			_, writeErr = io.WriteString(w, strings.Repeat("x", 10000))
+			_, err := io.WriteString(w, strings.Repeat("x", 10000))
+			writeErr <- err
 		}), nil)
 		c := ln.dial(t)
 		go io.WriteString(c, get11)
@@ -527,9 +528,8 @@ func TestShutdownTimeoutAndClose(t *testing.T) {
 		if n, _ := io.Copy(io.Discard, c); n != 0 {
 			t.Errorf("read %d bytes after Close", n)
 		}
-		release <- struct{}{}
-		synctest.Wait()
-		if writeErr == nil {
+		close(release)
+		if <-writeErr == nil {
 			t.Error("the handler wrote to a closed connection without an error")
 		}
 	})
