@@ -31,6 +31,7 @@ var fuzzSeeds = []string{
 	"GET /abort HTTP/1.1\r\nHost: h\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n",
 	"GET /m/a/../b HTTP/1.1\r\nHost: h\r\n\r\nPOST /m/get/x HTTP/1.1\r\nHost: h\r\n\r\nGET /m/get/%2F HTTP/1.1\r\nHost: h\r\n\r\n",
 	"GET http://other/echo HTTP/1.1\r\nHost: h\r\n\r\n",
+	"GET /echo/%01 HTTP/1.1\r\nHost: h\r\nX-In: \xff\r\n\r\nGET /echo/%0d%0aInjected:%201 HTTP/1.1\r\nHost: h\r\n\r\n",
 	// CL.TE and TE.CL.
 	"POST /read HTTP/1.1\r\nHost: h\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nG",
 	"POST /read HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n8\r\nSMUGGLED\r\n0\r\n\r\n",

@@ -283,7 +283,7 @@ func readHeader(tp *textproto.Reader) (Header, error) {
 		}
 		name, value, ok := strings.Cut(line, ":")
 		value = strings.Trim(value, " \t")
-		if !ok || !validFieldName(name) || !validRequestValue(value) {
+		if !ok || !validFieldName(name) || !validFieldValue(value) {
 			return nil, badRequest("malformed header line %q", truncate(line))
 		}
 		key := textproto.CanonicalMIMEHeaderKey(name)
@@ -291,9 +291,9 @@ func readHeader(tp *textproto.Reader) (Header, error) {
 	}
 }
 
-// validRequestValue reports whether v is a field value (RFC 9110 §5.5):
-// no control byte but tab.
-func validRequestValue(v string) bool {
+// validFieldValue reports whether v is a field value (RFC 9110 §5.5): no
+// control byte but tab.
+func validFieldValue(v string) bool {
 	for i := 0; i < len(v); i++ {
 		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
 			return false
@@ -561,7 +561,7 @@ func (c *chunkedReader) spend(n int64) error {
 // line for it.
 func validTrailer(line string) bool {
 	name, value, ok := strings.Cut(line, ":")
-	return ok && validFieldName(name) && validRequestValue(value)
+	return ok && validFieldName(name) && validFieldValue(value)
 }
 
 // readLine reads one CRLF-terminated line of at most maxChunkLine bytes.

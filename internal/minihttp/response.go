@@ -199,9 +199,10 @@ func (w *response) writeHead(final bool) error {
 // TimeFormat is the format of the Date header (RFC 9110 §5.6.7).
 const TimeFormat = "Mon, 02 Jan 2006 15:04:05 GMT"
 
-// writeHeader writes h's fields, dropping any with a CR or LF in its name
-// or value, which would end the header early (the handlers never set one
-// from a request, but the rule does not depend on it).
+// writeHeader writes h's fields, dropping any whose name is not a token or
+// whose value has a control byte but tab: a CR or LF would end the header
+// early, and any other makes clients refuse the answer. A handler may well
+// put what a client sent into a field (a path's "%01" unescaped).
 func writeHeader(bw *bufio.Writer, h Header) {
 	for k, vs := range h {
 		if !validFieldName(k) {
@@ -231,14 +232,6 @@ func validFieldName(k string) bool {
 	return true
 }
 
-func validFieldValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; c == '\r' || c == '\n' || c == 0 {
-			return false
-		}
-	}
-	return true
-}
 
 // flush sends the head and everything written so far.
 func (w *response) flush() error {
