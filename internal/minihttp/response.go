@@ -232,7 +232,6 @@ func validFieldName(k string) bool {
 	return true
 }
 
-
 // flush sends the head and everything written so far.
 func (w *response) flush() error {
 	if w.status == 0 {

@@ -128,7 +128,7 @@ func TestAnswerFraming(t *testing.T) {
 			w.Header().Set("X-Cr", "a\rInjected: 1")
 			w.Header().Set("X-Lf", "a\nInjected: 1")
 			w.Header().Set("X-Nul", "a\x00b")
-			w.Header().Set("X-Ctl", "a\x01b")          // as a path's %01 unescaped
+			w.Header().Set("X-Ctl", "a\x01b") // as a path's %01 unescaped
 			w.Header().Add("X-Ctl", "a\x7fb")
 			w.Header()["Bad Name"] = []string{"1"}
 			w.Header()["Bad\r\nName"] = []string{"1"}
