@@ -47,9 +47,10 @@ type Request struct {
 	pathValues map[string]string
 }
 
-// Context is the request's context: cancelled when the client goes away
-// (for a request without a body), when the handler returns, or when the
-// server shuts down.
+// Context is the request's context, a child of Server.BaseContext's:
+// cancelled when the handler returns and, for a request without a body,
+// when the client goes away or Server.Close closes the connection
+// (Shutdown lets handlers finish: end long ones through BaseContext).
 func (r *Request) Context() context.Context {
 	if r.ctx == nil {
 		return context.Background()

@@ -12,7 +12,9 @@ import (
 
 // A ResponseWriter is how a handler answers: headers, then a status, then
 // the body. As with net/http, the first Write sends a 200 if WriteHeader
-// was not called, and headers set after the status is sent are ignored.
+// was not called, and header fields changed after WriteHeader (or the
+// first Write) are ignored. The server frames the answer: a handler's
+// Transfer-Encoding is dropped, its Content-Length kept if valid.
 type ResponseWriter interface {
 	Header() Header
 	Write([]byte) (int, error)
