@@ -80,7 +80,7 @@ func (e *MaxBytesError) Error() string {
 
 // MaxBytesReader bounds body to n bytes: reading past them returns a
 // *MaxBytesError, and the connection closes after the answer (the rest of
-// the body is never read).
+// the body is not read for another request).
 func MaxBytesReader(w ResponseWriter, body io.ReadCloser, n int64) io.ReadCloser {
 	if n < 0 {
 		n = 0

@@ -12,7 +12,8 @@ import (
 // segment is a literal or a {name} wildcard matching one whole segment,
 // and a trailing "/{$}" matches a trailing slash exactly. A GET pattern
 // also answers HEAD. Of the patterns that match, the one with the most
-// literal segments wins. A path that is not clean (".", "..", "//") is
+// literal segments wins; at equal counts, the one of the request's method,
+// then GET (for a HEAD), then one without a method. A path that is not clean (".", "..", "//") is
 // redirected to its clean form; a path that matches with another method
 // is answered 405 with Allow, any other 404.
 type ServeMux struct {
@@ -69,7 +70,7 @@ func (m *ServeMux) Handle(pattern string, h Handler) {
 		}
 	}
 	for _, o := range m.routes {
-		if o.method == rt.method && o.trailing == rt.trailing && slices.Equal(o.segs, rt.segs) {
+		if o.method == rt.method && o.trailing == rt.trailing && slices.EqualFunc(o.segs, rt.segs, sameSegment) {
 			panic("minihttp: pattern " + pattern + " registered twice")
 		}
 	}
@@ -123,7 +124,7 @@ func (m *ServeMux) ServeHTTP(w ResponseWriter, r *Request) {
 			}
 			continue
 		}
-		if best == nil || rt.literals > best.literals || (rt.literals == best.literals && rt.method != "" && best.method == "") {
+		if best == nil || rt.literals > best.literals || (rt.literals == best.literals && rt.methodRank(r.Method) > best.methodRank(r.Method)) {
 			best = rt
 		}
 	}
@@ -166,6 +167,24 @@ func (rt *route) matchPath(segs []string, trailing bool) bool {
 		}
 	}
 	return true
+}
+
+// methodRank orders the routes whose method matches m: its own method
+// first, then GET for a HEAD, then any method.
+func (rt *route) methodRank(m string) int {
+	switch rt.method {
+	case m:
+		return 2
+	case "":
+		return 0
+	}
+	return 1
+}
+
+// sameSegment reports whether two segments of patterns match the same
+// segments of paths: equal literals, or wildcards of any names.
+func sameSegment(a, b string) bool {
+	return a == b || strings.HasPrefix(a, "{") && strings.HasPrefix(b, "{")
 }
 
 func (rt *route) matchMethod(m string) bool {

@@ -47,9 +47,10 @@ type Request struct {
 	pathValues map[string]string
 }
 
-// Context is the request's context: cancelled when the client goes away
-// (for a request without a body), when the handler returns, or when the
-// server shuts down.
+// Context is the request's context, a child of Server.BaseContext's:
+// cancelled when the handler returns and, for a request without a body,
+// when the client goes away or Server.Close closes the connection
+// (Shutdown lets handlers finish: end long ones through BaseContext).
 func (r *Request) Context() context.Context {
 	if r.ctx == nil {
 		return context.Background()
@@ -228,12 +229,8 @@ func readRequest(br *bufio.Reader) (*Request, error) {
 	if r.URL, err = url.ParseRequestURI(target); err != nil {
 		return nil, badRequest("malformed request target %q", truncate(target))
 	}
-	hdr, err := tp.ReadMIMEHeader()
+	hdr, err := readHeader(tp)
 	if err != nil {
-		var pe textproto.ProtocolError
-		if errors.As(err, &pe) {
-			return nil, badRequest("malformed header: %v", err)
-		}
 		return nil, err
 	}
 	r.Header = hdr
@@ -259,6 +256,51 @@ func readRequest(br *bufio.Reader) (*Request, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// maxHeaderFields bounds the number of a request's header fields (browsers
+// send about 20).
+const maxHeaderFields = 256
+
+// readHeader reads header fields up to the empty line (RFC 9112 §5), more
+// strictly than textproto.ReadMIMEHeader: a name must be a token (textproto
+// keeps "Transfer-Encoding : chunked", which this server would then ignore
+// while a proxy in front may not), obs-fold is refused (RFC 9112 §5.2
+// allows it) rather than joined, and there are at most maxHeaderFields
+// fields, so that a head costs about its size in memory (textproto
+// allocates 5 to 7 MiB for 256 KiB of four-byte fields).
+func readHeader(tp *textproto.Reader) (Header, error) {
+	h := Header{}
+	for n := 0; ; n++ {
+		line, err := tp.ReadLine()
+		if err != nil {
+			return nil, err
+		}
+		if line == "" {
+			return h, nil
+		}
+		if n == maxHeaderFields {
+			return nil, &requestError{StatusRequestHeaderFieldsTooLarge, fmt.Sprintf("more than %d header fields", maxHeaderFields)}
+		}
+		name, value, ok := strings.Cut(line, ":")
+		value = strings.Trim(value, " \t")
+		if !ok || !validFieldName(name) || !validFieldValue(value) {
+			return nil, badRequest("malformed header line %q", truncate(line))
+		}
+		key := textproto.CanonicalMIMEHeaderKey(name)
+		h[key] = append(h[key], value)
+	}
+}
+
+// validFieldValue reports whether v is a field value (RFC 9110 §5.5): no
+// control byte but tab.
+func validFieldValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // setBody frames the request's body from Transfer-Encoding and
@@ -392,7 +434,7 @@ func (f *fixedReader) Read(p []byte) (int, error) {
 func (f *fixedReader) Close() error { return nil }
 
 // chunkedReader reads a chunked body (RFC 9112 §7.1): chunk sizes in hex,
-// extensions ignored, trailer fields read and dropped.
+// extensions ignored, trailer fields checked and dropped.
 type chunkedReader struct {
 	br   *bufio.Reader
 	left int64 // bytes left in the current chunk
@@ -400,11 +442,22 @@ type chunkedReader struct {
 	err  error
 	// needCRLF is set after a chunk's data, whose CRLF is still unread.
 	needCRLF bool
+	// excess is what the framing (size lines, extensions, CRLFs,
+	// trailers) has cost beyond an allowance earned by the data.
+	excess int64
 }
 
-// maxChunkLine bounds a chunk-size line with its extensions, and each
-// trailer line.
-const maxChunkLine = 4 << 10
+const (
+	// maxChunkLine bounds a chunk-size line with its extensions, and each
+	// trailer line.
+	maxChunkLine = 4 << 10
+	// maxChunkExcess bounds excess, as net/http does (CVE-2023-39326):
+	// each chunk may cost 16 bytes plus twice its data in framing, and a
+	// body may go beyond that by this much in all. Without it, a body of
+	// one-byte chunks with 4 KiB extensions makes the server read 4 KiB
+	// per byte that a body limit counts, and trailers go on forever.
+	maxChunkExcess = 16 << 10
+)
 
 var errChunked = badRequest("malformed chunked body")
 
@@ -458,6 +511,9 @@ func (c *chunkedReader) readSize() error {
 	if err != nil {
 		return err
 	}
+	if err := c.spend(int64(len(line)) + 4); err != nil { // the line's CRLF and the data's
+		return err
+	}
 	if i := strings.IndexByte(line, ';'); i >= 0 {
 		line = line[:i]
 	}
@@ -471,6 +527,7 @@ func (c *chunkedReader) readSize() error {
 	}
 	if n > 0 {
 		c.left = int64(n)
+		c.excess = max(c.excess-16-2*c.left, 0)
 		return nil
 	}
 	// The last chunk: trailer fields up to an empty line, dropped.
@@ -483,7 +540,29 @@ func (c *chunkedReader) readSize() error {
 			c.done = true
 			return nil
 		}
+		if err := c.spend(int64(len(line)) + 2); err != nil {
+			return err
+		}
+		if !validTrailer(line) {
+			return errChunked
+		}
 	}
+}
+
+func (c *chunkedReader) spend(n int64) error {
+	c.excess += n
+	if c.excess > maxChunkExcess {
+		return badRequest("chunked body with too much framing for its data")
+	}
+	return nil
+}
+
+// validTrailer reports whether line is a header field (no obs-fold), as
+// net/http would read it: so that no trailer section ends at a different
+// line for it.
+func validTrailer(line string) bool {
+	name, value, ok := strings.Cut(line, ":")
+	return ok && validFieldName(name) && validFieldValue(value)
 }
 
 // readLine reads one CRLF-terminated line of at most maxChunkLine bytes.

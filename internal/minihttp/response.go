@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"time"
 )
 
 // A ResponseWriter is how a handler answers: headers, then a status, then
 // the body. As with net/http, the first Write sends a 200 if WriteHeader
-// was not called, and headers set after the status is sent are ignored.
+// was not called, and header fields changed after WriteHeader (or the
+// first Write) are ignored. The server frames the answer: a handler's
+// Transfer-Encoding is dropped, its Content-Length kept if valid.
 type ResponseWriter interface {
 	Header() Header
 	Write([]byte) (int, error)
@@ -28,7 +31,10 @@ type ResponseWriter interface {
 type response struct {
 	c      *conn
 	req    *Request
-	header Header
+	header Header // the handler's, until WriteHeader
+	// sent is a copy of header made by WriteHeader: the fields that go
+	// out, whatever the handler changes afterwards (as with net/http).
+	sent   Header
 	status int  // 0 until WriteHeader
 	wrote  bool // status line and headers written to bw
 	// body buffers what the handler wrote before the head is sent, up to
@@ -66,11 +72,19 @@ func (w *response) WriteHeader(status int) {
 		return
 	}
 	w.status = status
-	if cl := w.header.Get("Content-Length"); cl != "" {
-		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
+	w.sent = make(Header, len(w.header))
+	for k, vs := range w.header {
+		w.sent[k] = slices.Clone(vs)
+	}
+	// The server frames the answer: by the handler's Content-Length if it
+	// is valid, never by a Transfer-Encoding of the handler's.
+	w.sent.Del("Transfer-Encoding")
+	if cl := w.sent.Values("Content-Length"); len(cl) > 0 {
+		if n, err := parseContentLength(cl); err == nil {
 			w.contentLength = n
+			w.sent.Set("Content-Length", strconv.FormatInt(n, 10))
 		} else {
-			w.header.Del("Content-Length")
+			w.sent.Del("Content-Length")
 		}
 	}
 }
@@ -137,9 +151,9 @@ func (w *response) writeHead(final bool) error {
 	}
 	w.wrote = true
 	if w.status == 0 {
-		w.status = StatusOK
+		w.WriteHeader(StatusOK)
 	}
-	h := w.header
+	h := w.sent
 	if !bodyAllowed(w.status) {
 		h.Del("Content-Length")
 		h.Del("Transfer-Encoding")
@@ -187,9 +201,10 @@ func (w *response) writeHead(final bool) error {
 // TimeFormat is the format of the Date header (RFC 9110 §5.6.7).
 const TimeFormat = "Mon, 02 Jan 2006 15:04:05 GMT"
 
-// writeHeader writes h's fields, dropping any with a CR or LF in its name
-// or value, which would end the header early (the handlers never set one
-// from a request, but the rule does not depend on it).
+// writeHeader writes h's fields, dropping any whose name is not a token or
+// whose value has a control byte but tab: a CR or LF would end the header
+// early, and any other makes clients refuse the answer. A handler may well
+// put what a client sent into a field (a path's "%01" unescaped).
 func writeHeader(bw *bufio.Writer, h Header) {
 	for k, vs := range h {
 		if !validFieldName(k) {
@@ -219,15 +234,6 @@ func validFieldName(k string) bool {
 	return true
 }
 
-func validFieldValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; c == '\r' || c == '\n' || c == 0 {
-			return false
-		}
-	}
-	return true
-}
-
 // flush sends the head and everything written so far.
 func (w *response) flush() error {
 	if w.status == 0 {
@@ -247,6 +253,15 @@ func (w *response) flush() error {
 // sent, the last chunk, and a check that a declared Content-Length was met.
 func (w *response) finish() error {
 	w.finished = true
+	if w.err != nil {
+		// A write failed, or the handler aborted or panicked after the
+		// head went out: what was written goes, and then the connection
+		// closes, without the last chunk that would make the answer look
+		// whole. An aborted answer whose head was not written sends
+		// nothing.
+		w.c.bw.Flush()
+		return w.err
+	}
 	if err := w.writeHead(true); err != nil {
 		return err
 	}

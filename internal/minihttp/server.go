@@ -78,6 +78,13 @@ func (s *Server) logger() *slog.Logger {
 
 func (s *Server) shuttingDown() bool { return s.closing.Load() }
 
+func (s *Server) idleTimeout() time.Duration {
+	if s.IdleTimeout > 0 {
+		return s.IdleTimeout
+	}
+	return s.ReadHeaderTimeout
+}
+
 // Serve accepts connections on ln and serves each in its own goroutine
 // until Shutdown or Close, when it returns ErrServerClosed; or until ln
 // fails for good, when it returns that error. It closes ln.
@@ -210,10 +217,7 @@ func (c *conn) serve(base context.Context) {
 	if maxHeader <= 0 {
 		maxHeader = DefaultMaxHeaderBytes
 	}
-	idleTimeout := s.IdleTimeout
-	if idleTimeout <= 0 {
-		idleTimeout = s.ReadHeaderTimeout
-	}
+	idleTimeout := s.idleTimeout()
 	c.cr = &connReader{nc: c.nc}
 	c.br = bufio.NewReaderSize(c.cr, 4<<10)
 	c.bw = bufio.NewWriterSize(c.nc, 4<<10)
@@ -240,7 +244,9 @@ func (c *conn) serve(base context.Context) {
 		}
 		req, err := readRequest(c.br)
 		if err != nil {
-			c.refuse(err, maxHeader)
+			if c.refuse(err, maxHeader) {
+				c.lingerClose()
+			}
 			return
 		}
 		c.cr.setLimit(-1)
@@ -259,22 +265,55 @@ func (c *conn) serve(base context.Context) {
 }
 
 // refuse answers a request that could not be read, if the error is one to
-// answer, and the connection then closes.
-func (c *conn) refuse(err error, maxHeader int) {
+// answer, and the connection then closes. It reports whether it answered.
+func (c *conn) refuse(err error, maxHeader int) bool {
 	var re *requestError
 	status, msg := 0, ""
 	switch {
+	case c.cr.hitLimit():
+		// First: textproto takes a line cut by the limit for a whole one,
+		// which may then read as malformed.
+		status, msg = StatusRequestHeaderFieldsTooLarge, fmt.Sprintf("request line and headers exceed %d bytes", maxHeader)
 	case errors.As(err, &re):
 		status, msg = re.status, re.msg
-	case c.cr.hitLimit():
-		status, msg = StatusRequestHeaderFieldsTooLarge, fmt.Sprintf("request line and headers exceed %d bytes", maxHeader)
 	default:
-		return // EOF, a timeout or a reset: nobody to answer
+		return false // EOF, a timeout or a reset: nobody to answer
 	}
 	c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	fmt.Fprintf(c.bw, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
 		status, StatusText(status), len(msg)+1, msg+"\n")
-	c.bw.Flush()
+	return c.bw.Flush() == nil
+}
+
+// lingerTimeout bounds lingerClose.
+const lingerTimeout = 500 * time.Millisecond
+
+// lingerClose readies the close of a connection whose client may still be
+// sending (a body the server did not read, a request it refused): closing
+// a TCP connection with unread input resets it, and the client may lose
+// the answer before it reads it. It sends a FIN instead, then reads and
+// drops what comes until the client closes or lingerTimeout passes (RFC
+// 9112 §9.6), as net/http does.
+func (c *conn) lingerClose() {
+	cw, ok := c.nc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
+	io.Copy(io.Discard, c.nc)
+}
+
+// bodyDone reports whether a request's body was read to its end.
+func bodyDone(body io.Reader) bool {
+	switch b := body.(type) {
+	case *expectContinue:
+		return bodyDone(b.ReadCloser)
+	case *fixedReader:
+		return b.n == 0
+	case *chunkedReader:
+		return b.done
+	}
+	return true
 }
 
 // handle runs the handler of req and finishes its answer. It reports
@@ -289,13 +328,17 @@ func (c *conn) handle(base context.Context, req *Request, remote string) (keepAl
 		w.closeAfter = true
 	}
 	if e := req.Header.Get("Expect"); e != "" {
-		if !strings.EqualFold(e, "100-continue") || req.ProtoMinor == 0 {
+		if !strings.EqualFold(e, "100-continue") {
 			w.WriteHeader(StatusExpectationFailed)
 			w.closeAfter = true
-			w.finish()
+			if w.finish() == nil && !bodyDone(req.Body) {
+				c.lingerClose()
+			}
 			return false
 		}
-		if req.ContentLength != 0 {
+		// RFC 9110 §10.1.1: a 100-continue in an HTTP/1.0 request is
+		// ignored.
+		if req.ContentLength != 0 && req.ProtoMinor == 1 {
 			w.expectCont = true
 			req.Body = &expectContinue{w: w, ReadCloser: req.Body}
 		}
@@ -314,24 +357,29 @@ func (c *conn) handle(base context.Context, req *Request, remote string) (keepAl
 		c.cr.abortPendingRead()
 	}
 	if err := w.finish(); err != nil {
-		return false
+		return false // the answer is cut short: nothing to linger for
 	}
-	if w.closeAfter {
-		return false
-	}
-	if w.expectCont && !w.continueSent {
-		// The client may or may not send the body it announced: its next
-		// bytes cannot be told apart from a request.
-		return false
-	}
+	// The client may or may not send a body it announced with
+	// 100-continue and was not asked for: its next bytes cannot be told
+	// apart from a request.
+	keepAlive = !w.closeAfter && !(w.expectCont && !w.continueSent)
 	// Drop what the handler left of the body, if it is short, to read the
-	// next request after it.
-	if req.ContentLength != 0 {
+	// next request after it. The handler is done: the client has the idle
+	// time to send the rest.
+	if keepAlive && req.ContentLength != 0 {
+		var d time.Time
+		if idle := c.srv.idleTimeout(); idle > 0 {
+			d = time.Now().Add(idle)
+		}
+		c.nc.SetReadDeadline(d)
 		if n, err := io.CopyN(io.Discard, body, maxDiscard+1); err != io.EOF || n > maxDiscard {
-			return false
+			keepAlive = false
 		}
 	}
-	return true
+	if !keepAlive && !bodyDone(body) {
+		c.lingerClose()
+	}
+	return keepAlive
 }
 
 // runHandler calls the handler, turning a panic into a 500 (if nothing
@@ -345,11 +393,15 @@ func (c *conn) runHandler(w *response, req *Request) {
 			}
 			c.srv.logger().Error("HTTP: handler panicked", "method", req.Method, "path", req.URL.Path,
 				"remote", req.RemoteAddr, "panic", p, "stack", string(debug.Stack()))
-			if !w.wrote {
-				w.header = Header{}
-				w.status, w.body, w.contentLength = StatusInternalServerError, nil, -1
-				w.body = append(w.body, "internal error\n"...)
+			if w.wrote {
+				// The client must see the answer cut short.
+				w.fail(errPanicked)
+				return
 			}
+			w.header = Header{}
+			w.status, w.body, w.contentLength = 0, nil, -1
+			w.WriteHeader(StatusInternalServerError)
+			w.body = append(w.body, "internal error\n"...)
 			w.closeAfter = true
 		}
 	}()
@@ -360,7 +412,10 @@ func (c *conn) runHandler(w *response, req *Request) {
 // connection without logging.
 var ErrAbortHandler = errors.New("minihttp: abort Handler")
 
-var errAborted = errors.New("minihttp: handler aborted")
+var (
+	errAborted  = errors.New("minihttp: handler aborted")
+	errPanicked = errors.New("minihttp: handler panicked")
+)
 
 // connectionHas reports whether the Connection header lists option.
 func connectionHas(h Header, option string) bool {
