@@ -223,13 +223,31 @@ func (d *dnsResponder) serviceRecords(r *dnsReply, v *catalog.View, qname string
 
 // target is the SRV target of an instance: its node's name when the
 // instance listens on its node's address and that name is a DNS label,
-// else its own address in the .addr form.
+// else its own address in the .addr form; with the datacenter label, as
+// Consul. A long --domain with a long datacenter or node name could make
+// that longer than a DNS name can be (and the whole answer SERVFAIL), so
+// the first of these that fits is taken: the node's name with the
+// datacenter, without it (it is optional), the address with the
+// datacenter, without it (the longest is 32 hex digits + ".addr." + a
+// domain of at most 201 bytes).
 func (d *dnsResponder) target(v *catalog.View, in *catalog.Instance) string {
-	dc := strings.ToLower(v.Datacenter)
+	var prefixes []string
 	if !in.Service.Address.IsValid() && catalog.IsDNSLabel(in.Node.Name()) {
-		return strings.ToLower(in.Node.Name()) + ".node." + dc + "." + d.domain
+		prefixes = append(prefixes, strings.ToLower(in.Node.Name())+".node.")
 	}
-	return hex.EncodeToString(in.Addr().AsSlice()) + ".addr." + dc + "." + d.domain
+	prefixes = append(prefixes, hex.EncodeToString(in.Addr().AsSlice())+".addr.")
+	var name string
+	for _, p := range prefixes {
+		if dc := strings.ToLower(v.Datacenter); dc != "" {
+			if name = p + dc + "." + d.domain; len(name) <= maxDNSNameLen {
+				return name
+			}
+		}
+		if name = p + d.domain; len(name) <= maxDNSNameLen {
+			return name
+		}
+	}
+	return name // too long: the answer is SERVFAIL
 }
 
 func parseHexAddr(s string) (netip.Addr, bool) {

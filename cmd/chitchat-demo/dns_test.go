@@ -16,6 +16,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/gossipkit/chitchat-go/catalog"
+	"github.com/gossipkit/chitchat-go/chitchat"
 )
 
 // dnsFixture: node-0 (127.0.0.1) runs a failing cache; node-1 (127.0.0.1)
@@ -220,6 +221,59 @@ func TestDNSTruncationAndOrder(t *testing.T) {
 		}
 		if len(firsts) < 10 {
 			t.Errorf("20 answers started with %d distinct records, want a random order", len(firsts))
+		}
+	})
+}
+
+// SRV targets are names a client can ask for, even with the longest
+// domain and datacenter the flags accept: with the datacenter label when
+// it fits in a DNS name's 255 bytes, else without (it is optional), else
+// in the shorter .addr form.
+func TestDNSLongTargets(t *testing.T) {
+	domain, err := normalizeDomain(strings.Repeat(strings.Repeat("d", 49)+".", 4)) // 200 bytes, the most the flag takes
+	if err != nil {
+		t.Fatal(err)
+	}
+	longNode := &catalog.Instance{Node: &catalog.Node{ID: chitchat.NodeID{Name: strings.Repeat("n", 63)},
+		Addr: netip.MustParseAddr("fd00::7"), Live: true}, Service: catalog.Service{Name: "long", Port: 1}}
+	synctest.Test(t, func(t *testing.T) {
+		f, _ := dnsFixture(t, 0)
+		for _, dc := range []string{"dc1", strings.Repeat("c", 63)} {
+			v := *f.agents[0].View()
+			v.Datacenter = dc
+			d := newDNSResponder(func() *catalog.View { return &v }, domain, 0, seededRand(1))
+			resolves := func(target string, want netip.Addr) {
+				t.Helper()
+				qtype := dns.TypeA
+				if want.Is6() {
+					qtype = dns.TypeAAAA
+				}
+				r, _ := ask(t, d, query(target, qtype), true)
+				if r.Rcode != dns.RcodeSuccess || !cmp.Equal(rrData(r.Answer), []string{want.String()}) {
+					t.Errorf("datacenter %d bytes: target %s (%d bytes): %s %v, want %v",
+						len(dc), target, len(target), dns.RcodeToString[r.Rcode], rrData(r.Answer), want)
+				}
+			}
+			for _, service := range []string{"web", "db"} {
+				r, _ := ask(t, d, query(service+".service."+domain, dns.TypeSRV), true)
+				if r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
+					t.Errorf("datacenter %d bytes: %s SRV: %s with %d answers, want NOERROR with answers",
+						len(dc), service, dns.RcodeToString[r.Rcode], len(r.Answer))
+					continue
+				}
+				for _, rr := range r.Answer {
+					target := rr.(*dns.SRV).Target
+					in := v.Service(service).Select(nil, true)
+					i := slices.IndexFunc(in, func(in *catalog.Instance) bool { return int(in.Service.Port) == int(rr.(*dns.SRV).Port) })
+					resolves(target, in[i].Addr())
+				}
+			}
+			target := d.target(&v, longNode)
+			if len(target) > 254 {
+				t.Errorf("datacenter %d bytes: a 63-byte node's target %s is %d bytes long, longer than a DNS name", len(dc), target, len(target))
+			} else {
+				resolves(target, longNode.Addr())
+			}
 		}
 	})
 }

@@ -21,6 +21,7 @@ const (
 	dnsMaxMsgSize = 65535 // a TCP message, after its 2-byte length
 	dnsOPTLen     = 11    // an OPT record without options
 	dnsMinRRLen   = 16    // our smallest record: an A record named by a pointer
+	maxDNSNameLen = 254   // a name in text form, with its final dot (255 bytes on the wire)
 )
 
 // plausibleCounts reports whether the section counts of query, a message

@@ -316,5 +316,24 @@ func FuzzDNSAnswer(f *testing.F) {
 				t.Fatalf("question %v echoed as %v (%v)", q, m.Questions[0], err)
 			}
 		}
+		if tcp {
+			return
+		}
+		// The UDP answer is the whole answer (the one over TCP, in the
+		// same random order), or a prefix of it with TC set: no record
+		// left out without TC, none changed or moved.
+		whole := new(dns.Msg)
+		if err := whole.Unpack(newDNSResponder(func() *catalog.View { return fuzzView.v }, "consul.", 0, seededRand(1)).answer(query, true)); err != nil {
+			t.Fatalf("miekg/dns cannot read the TCP answer to %x: %v", query, err)
+		}
+		got := slices.Concat(r.Answer, r.Ns, withoutOPT(r.Extra))
+		want := slices.Concat(whole.Answer, whole.Ns, withoutOPT(whole.Extra))
+		if r.Rcode != whole.Rcode || len(got) > len(want) || !cmp.Equal(got, want[:len(got)], cmpopts.EquateEmpty()) ||
+			(len(got) < len(want)) != r.Truncated || len(r.Answer) > len(whole.Answer) ||
+			(len(r.Answer) < len(whole.Answer) && len(r.Ns)+len(withoutOPT(r.Extra)) > 0) {
+			t.Fatalf("UDP answer to %x: %s, tc=%v, %d answers, %d authority, %d additional records; whole: %s, %d, %d, %d",
+				query, dns.RcodeToString[r.Rcode], r.Truncated, len(r.Answer), len(r.Ns), len(withoutOPT(r.Extra)),
+				dns.RcodeToString[whole.Rcode], len(whole.Answer), len(whole.Ns), len(withoutOPT(whole.Extra)))
+		}
 	})
 }
