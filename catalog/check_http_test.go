@@ -129,3 +129,49 @@ func TestHTTPProbeMalformedAnswers(t *testing.T) {
 		})
 	}
 }
+
+// A URL's userinfo is sent as Basic credentials, as net/http's client sent
+// it: to the URL's host and, through a relative redirect, to the same
+// host again, but not to another host a redirect names.
+func TestHTTPProbeUserinfo(t *testing.T) {
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := r.Header["Authorization"]; ok {
+			w.WriteHeader(http.StatusBadRequest) // credentials leaked to another host
+		}
+	}))
+	defer other.Close()
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/auth":
+			if user, pass, ok := r.BasicAuth(); !ok || user != "probe" || pass != "s3cret word" {
+				w.WriteHeader(http.StatusUnauthorized)
+			}
+		case "/to-auth":
+			http.Redirect(w, r, "auth", http.StatusFound)
+		case "/to-other":
+			http.Redirect(w, r, "//"+other.Listener.Addr().String()+"/", http.StatusFound)
+		}
+	}))
+	defer hs.Close()
+	withUser := "http://probe:s3cret%20word@" + hs.Listener.Addr().String()
+	tests := []struct {
+		name, url  string
+		want       Status
+		wantOutput string
+	}{
+		{"credentials sent", withUser + "/auth", Passing, "200 OK"},
+		{"credentials kept by a relative redirect", withUser + "/to-auth", Passing, "200 OK"},
+		{"credentials not sent to another host", withUser + "/to-other", Passing, "200 OK"},
+		{"no userinfo, no credentials", hs.URL + "/auth", Critical, "401 Unauthorized"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			got := HTTPTCPProbe(ctx, Check{HTTP: tt.url})
+			if want := "HTTP GET " + tt.url + ": " + tt.wantOutput; got.Status != tt.want || got.Output != want {
+				t.Errorf("HTTPTCPProbe = %+v, want %s %q", got, tt.want, want)
+			}
+		})
+	}
+}

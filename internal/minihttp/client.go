@@ -3,6 +3,7 @@ package minihttp
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -124,8 +125,14 @@ func (p *Prober) exchange(c net.Conn, u *url.URL) (*ProbeResponse, error) {
 		ua = "minihttp"
 	}
 	bw := bufio.NewWriterSize(c, 512)
-	fmt.Fprintf(bw, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n",
-		u.RequestURI(), u.Host, ua)
+	fmt.Fprintf(bw, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\n", u.RequestURI(), u.Host, ua)
+	if u.User != nil {
+		// As net/http's client: the URL's userinfo (a relative redirect
+		// keeps it, another host's URL has its own or none).
+		pass, _ := u.User.Password()
+		fmt.Fprintf(bw, "Authorization: Basic %s\r\n", base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+pass)))
+	}
+	bw.WriteString("Accept-Encoding: identity\r\nConnection: close\r\n\r\n")
 	if err := bw.Flush(); err != nil {
 		return nil, err
 	}
