@@ -56,7 +56,7 @@ func (p *Prober) Get(ctx context.Context, rawURL string) (*ProbeResponse, error)
 	for redirects := 0; ; redirects++ {
 		resp, err := p.get(ctx, u)
 		if err != nil {
-			return nil, &url.Error{Op: "Get", URL: u.String(), Err: err}
+			return nil, &url.Error{Op: "Get", URL: u.Redacted(), Err: err}
 		}
 		switch resp.StatusCode {
 		case 301, 302, 303, 307, 308:
@@ -68,11 +68,11 @@ func (p *Prober) Get(ctx context.Context, rawURL string) (*ProbeResponse, error)
 			return resp, nil // net/http's client returns such an answer as is
 		}
 		if redirects == maxRedirects {
-			return nil, &url.Error{Op: "Get", URL: u.String(), Err: fmt.Errorf("stopped after %d redirects", maxRedirects)}
+			return nil, &url.Error{Op: "Get", URL: u.Redacted(), Err: fmt.Errorf("stopped after %d redirects", maxRedirects)}
 		}
 		next, err := u.Parse(loc)
 		if err != nil {
-			return nil, &url.Error{Op: "Get", URL: u.String(), Err: fmt.Errorf("failed to parse Location header %q: %v", truncate(loc), err)}
+			return nil, &url.Error{Op: "Get", URL: u.Redacted(), Err: fmt.Errorf("failed to parse Location header %q: %v", truncate(loc), err)}
 		}
 		u = next
 	}
