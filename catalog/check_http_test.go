@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -173,5 +174,42 @@ func TestHTTPProbeUserinfo(t *testing.T) {
 				t.Errorf("HTTPTCPProbe = %+v, want %s %q", got, tt.want, want)
 			}
 		})
+	}
+}
+
+// A check of a zoned IPv6 address dials through the zone but leaves it out
+// of the Host field, as net/http's client did (RFC 6874).
+func TestHTTPProbeIPv6ZoneNotInHost(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.Host, "%") {
+			w.WriteHeader(http.StatusBadRequest)
+		}
+	}))
+	hs.Listener.Close()
+	hs.Listener = ln
+	hs.Start()
+	defer hs.Close()
+	ifs, err := net.Interfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	zone := ""
+	for _, ifi := range ifs {
+		if ifi.Flags&net.FlagLoopback != 0 {
+			zone = ifi.Name
+		}
+	}
+	if zone == "" {
+		t.Skip("no loopback interface")
+	}
+	url := "http://[::1%25" + zone + "]:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port) + "/"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if got, want := HTTPTCPProbe(ctx, Check{HTTP: url}), "HTTP GET "+url+": 200 OK"; got.Status != Passing || got.Output != want {
+		t.Errorf("HTTPTCPProbe = %+v, want passing %q", got, want)
 	}
 }

@@ -125,7 +125,7 @@ func (p *Prober) exchange(c net.Conn, u *url.URL) (*ProbeResponse, error) {
 		ua = "minihttp"
 	}
 	bw := bufio.NewWriterSize(c, 512)
-	fmt.Fprintf(bw, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\n", u.RequestURI(), u.Host, ua)
+	fmt.Fprintf(bw, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\n", u.RequestURI(), hostHeader(u), ua)
 	if u.User != nil {
 		// As net/http's client: the URL's userinfo (a relative redirect
 		// keeps it, another host's URL has its own or none).
@@ -172,6 +172,21 @@ func (p *Prober) exchange(c net.Conn, u *url.URL) (*ProbeResponse, error) {
 		io.CopyN(io.Discard, br, n)
 	}
 	return resp, nil
+}
+
+// hostHeader is u's host as net/http's client sends it in Host: without
+// an IPv6 zone (RFC 6874: a zone means something to the client's host
+// only, and "%" is no character of a Host field) or an empty port.
+func hostHeader(u *url.URL) string {
+	h := strings.TrimSuffix(u.Host, ":")
+	if strings.HasPrefix(h, "[") {
+		if i := strings.LastIndex(h, "]"); i > 0 {
+			if j := strings.LastIndex(h[:i], "%"); j > 0 {
+				h = h[:j] + h[i:]
+			}
+		}
+	}
+	return h
 }
 
 func headErr(err error, lr *io.LimitedReader) error {
