@@ -213,3 +213,57 @@ func TestHTTPProbeIPv6ZoneNotInHost(t *testing.T) {
 		t.Errorf("HTTPTCPProbe = %+v, want passing %q", got, want)
 	}
 }
+
+// rawServer answers every connection with answer after reading its
+// request's first bytes, then closes it; it returns its URL.
+func rawServer(t *testing.T, answer string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.Read(make([]byte, 4096))
+				c.Write([]byte(answer))
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String() + "/"
+}
+
+// The status in a check's output is the status line after the version, as
+// net/http's resp.Status was (Consul's users read it): the spaces before
+// the code skipped, the reason as sent.
+func TestHTTPProbeStatusLine(t *testing.T) {
+	tests := []struct {
+		name, statusLine string
+		want             Status
+		wantOutput       string
+	}{
+		{"reason", "HTTP/1.1 200 OK", Passing, "200 OK"},
+		{"no reason", "HTTP/1.1 204", Passing, "204"},
+		{"empty reason", "HTTP/1.1 200 ", Passing, "200 "},
+		{"two spaces before the code", "HTTP/1.1  200 OK", Passing, "200 OK"},
+		{"spaces in and after the reason", "HTTP/1.1 503 Service  Unavailable ", Critical, "503 Service  Unavailable "},
+		{"HTTP/1.0", "HTTP/1.0 200 OK", Passing, "200 OK"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			url := rawServer(t, tt.statusLine+"\r\nContent-Length: 0\r\n\r\n")
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			got := HTTPTCPProbe(ctx, Check{HTTP: url})
+			if want := "HTTP GET " + url + ": " + tt.wantOutput; got.Status != tt.want || got.Output != want {
+				t.Errorf("HTTPTCPProbe = %+v, want %s %q", got, tt.want, want)
+			}
+		})
+	}
+}

@@ -42,7 +42,7 @@ const maxProbeBody = 4 << 10
 // A ProbeResponse is the answer to a Prober's GET.
 type ProbeResponse struct {
 	StatusCode int
-	Status     string // the status line after the version: "200 OK"
+	Status     string // the status line after the version and its spaces, as net/http's: "200 OK"
 	Header     Header
 }
 
@@ -150,6 +150,7 @@ func (p *Prober) exchange(c net.Conn, u *url.URL) (*ProbeResponse, error) {
 			return nil, headErr(err, lr)
 		}
 		proto, status, ok := strings.Cut(line, " ")
+		status = strings.TrimLeft(status, " ") // as net/http's resp.Status
 		code, _, _ := strings.Cut(status, " ")
 		n, cerr := strconv.Atoi(code)
 		if !ok || !strings.HasPrefix(proto, "HTTP/1.") || len(code) != 3 || cerr != nil || n < 100 {
@@ -160,7 +161,7 @@ func (p *Prober) exchange(c net.Conn, u *url.URL) (*ProbeResponse, error) {
 			return nil, headErr(err, lr)
 		}
 		if n >= 200 || n == 101 {
-			resp = &ProbeResponse{StatusCode: n, Status: strings.TrimSpace(status), Header: hdr}
+			resp = &ProbeResponse{StatusCode: n, Status: status, Header: hdr}
 			break
 		}
 		// 1xx: an interim answer; the final one follows.
