@@ -100,6 +100,11 @@ func TestHTTPProbeMalformedAnswers(t *testing.T) {
 	tests := []struct{ name, answer, wantOutput string }{
 		{"not HTTP", "SSH-2.0-OpenSSH_9.2\r\n", `malformed HTTP response "SSH-2.0-OpenSSH_9.2"`},
 		{"no status code", "HTTP/1.1 OK\r\n\r\n", `malformed HTTP response "HTTP/1.1 OK"`},
+		{"version with a letter", "HTTP/1.x 200 OK\r\n\r\n", `malformed HTTP response "HTTP/1.x 200 OK"`},
+		{"version without a minor", "HTTP/1. 200 OK\r\n\r\n", `malformed HTTP response "HTTP/1. 200 OK"`},
+		{"version with two minor digits", "HTTP/1.10 200 OK\r\n\r\n", `malformed HTTP response "HTTP/1.10 200 OK"`},
+		{"version with a tail", "HTTP/1.1x 200 OK\r\n\r\n", `malformed HTTP response "HTTP/1.1x 200 OK"`},
+		{"another major version", "HTTP/2.0 200 OK\r\n\r\n", `malformed HTTP response "HTTP/2.0 200 OK"`},
 		{"huge head", "HTTP/1.1 200 OK\r\nX: " + strings.Repeat("a", 100<<10) + "\r\n\r\n", "server's response headers exceeded the limit"},
 		{"closed mid-head", "HTTP/1.1 200 OK\r\nX: a\r\n", "unexpected EOF"},
 	}

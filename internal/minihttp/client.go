@@ -153,7 +153,7 @@ func (p *Prober) exchange(c net.Conn, u *url.URL) (*ProbeResponse, error) {
 		status = strings.TrimLeft(status, " ") // as net/http's resp.Status
 		code, _, _ := strings.Cut(status, " ")
 		n, cerr := strconv.Atoi(code)
-		if !ok || !strings.HasPrefix(proto, "HTTP/1.") || len(code) != 3 || cerr != nil || n < 100 {
+		if !ok || !isHTTP1(proto) || len(code) != 3 || cerr != nil || n < 100 {
 			return nil, fmt.Errorf("malformed HTTP response %q", truncate(line))
 		}
 		hdr, err := tp.ReadMIMEHeader()
@@ -173,6 +173,13 @@ func (p *Prober) exchange(c net.Conn, u *url.URL) (*ProbeResponse, error) {
 		io.CopyN(io.Discard, br, n)
 	}
 	return resp, nil
+}
+
+// isHTTP1 reports whether proto is an HTTP/1 version, "HTTP/1." and a
+// digit (RFC 9112 §2.3); net/http's client takes any "HTTP/d.d", but an
+// HTTP/1.1 connection answered by another major version is broken.
+func isHTTP1(proto string) bool {
+	return len(proto) == len("HTTP/1.1") && strings.HasPrefix(proto, "HTTP/1.") && '0' <= proto[7] && proto[7] <= '9'
 }
 
 // hostHeader is u's host as net/http's client sends it in Host: without
