@@ -272,3 +272,34 @@ func TestHTTPProbeStatusLine(t *testing.T) {
 		})
 	}
 }
+
+// A check whose context ends while it dials fails with the context's
+// error, as when it ends later and as net/http's client did.
+func TestHTTPProbeContextEndsWhileDialing(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	url := "http://" + ln.Addr().String() + "/"
+	expired, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name       string
+		ctx        context.Context
+		wantOutput string
+	}{
+		{"deadline passed", expired, "context deadline exceeded"},
+		{"canceled", canceled, "context canceled"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := HTTPTCPProbe(tt.ctx, Check{HTTP: url})
+			if want := "HTTP GET " + url + ": " + tt.wantOutput; got.Status != Critical || got.Output != want {
+				t.Errorf("HTTPTCPProbe = %+v, want critical %q", got, want)
+			}
+		})
+	}
+}

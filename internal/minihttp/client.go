@@ -105,6 +105,11 @@ func (p *Prober) get(ctx context.Context, u *url.URL) (*ProbeResponse, error) {
 		return nil, fmt.Errorf("unsupported protocol scheme %q", u.Scheme)
 	}
 	if err != nil {
+		if ctx.Err() != nil {
+			// Not the dialer's "i/o timeout" or "operation was canceled":
+			// ctx's error, as in the exchange below and as net/http's client.
+			return nil, ctx.Err()
+		}
 		return nil, err
 	}
 	defer c.Close()
