@@ -151,6 +151,11 @@ func (p *Prober) exchange(c net.Conn, u *url.URL) (*ProbeResponse, error) {
 	var resp *ProbeResponse
 	for {
 		line, err := tp.ReadLine()
+		if err == nil && lr.N <= 0 && br.Buffered() == 0 {
+			// The limit cut the line (ReadLine returns a cut line without
+			// an error), or ended it with no room for the rest of the head.
+			err = errHeadTooLarge
+		}
 		if err != nil {
 			return nil, headErr(err, lr)
 		}
@@ -202,9 +207,11 @@ func hostHeader(u *url.URL) string {
 	return h
 }
 
+var errHeadTooLarge = errors.New("server's response headers exceeded the limit")
+
 func headErr(err error, lr *io.LimitedReader) error {
 	if lr.N <= 0 {
-		return errors.New("server's response headers exceeded the limit")
+		return errHeadTooLarge
 	}
 	if err == io.EOF {
 		return io.ErrUnexpectedEOF
