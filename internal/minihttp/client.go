@@ -177,7 +177,11 @@ func (p *Prober) exchange(c net.Conn, u *url.URL) (*ProbeResponse, error) {
 		// 1xx: an interim answer; the final one follows.
 	}
 	// Read a short body of known length, so that the server is not reset
-	// mid-write; any other is left unread (the connection closes).
+	// mid-write; any other is left unread (the connection closes). A 204
+	// or 304 (or 101) has none, whatever its Content-Length says.
+	if resp.StatusCode == 204 || resp.StatusCode == 304 || resp.StatusCode == 101 {
+		return resp, nil
+	}
 	if n, err := strconv.ParseInt(resp.Header.Get("Content-Length"), 10, 64); err == nil && n > 0 && n <= maxProbeBody {
 		lr.N = n
 		io.CopyN(io.Discard, br, n)
