@@ -26,6 +26,8 @@ func TestHTTPProbeRedirectsAndBodies(t *testing.T) {
 			http.Redirect(w, r, "/down?x=1", http.StatusTemporaryRedirect)
 		case r.URL.Path == "/loop":
 			http.Redirect(w, r, "/loop", http.StatusMovedPermanently)
+		case r.URL.Path == "/to-file":
+			http.Redirect(w, r, "file:///etc/passwd", http.StatusFound)
 		case r.URL.Path == "/no-location":
 			w.WriteHeader(http.StatusFound)
 		case r.URL.Path == "/big":
@@ -47,6 +49,7 @@ func TestHTTPProbeRedirectsAndBodies(t *testing.T) {
 		{"redirect to a passing page", "/to-ok", Passing, ": 200 OK"},
 		{"redirect to a failing page", "/to-down", Critical, ": 503 Service Unavailable"},
 		{"redirect loop", "/loop", Critical, ": stopped after 10 redirects"},
+		{"redirect to another scheme", "/to-file", Critical, `: unsupported protocol scheme "file"`},
 		{"redirect without Location", "/no-location", Critical, ": 302 Found"},
 		{"large body", "/big", Passing, ": 200 OK"},
 		{"request headers", "/ua", Passing, ": 200 OK"},

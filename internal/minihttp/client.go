@@ -80,6 +80,9 @@ func (p *Prober) Get(ctx context.Context, rawURL string) (*ProbeResponse, error)
 
 // get sends one GET of u and reads its answer's head.
 func (p *Prober) get(ctx context.Context, u *url.URL) (*ProbeResponse, error) {
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("unsupported protocol scheme %q", u.Scheme)
+	}
 	if u.Host == "" {
 		return nil, errors.New("no host in request URL")
 	}
@@ -101,8 +104,6 @@ func (p *Prober) get(ctx context.Context, u *url.URL) (*ProbeResponse, error) {
 			port = "443"
 		}
 		c, err = p.DialTLS(ctx, net.JoinHostPort(host, port), host)
-	default:
-		return nil, fmt.Errorf("unsupported protocol scheme %q", u.Scheme)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
