@@ -12,9 +12,9 @@ import (
 	"time"
 )
 
-// The HTTP probe follows redirects as net/http's client did (at most 10),
-// reads short bodies, and does not wait for a server that keeps the
-// connection open after its answer.
+// The HTTP probe follows redirects as net/http's client did (it stops at
+// the 10th), reads short bodies, and does not wait for a server that keeps
+// the connection open after its answer.
 func TestHTTPProbeRedirectsAndBodies(t *testing.T) {
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
@@ -26,6 +26,10 @@ func TestHTTPProbeRedirectsAndBodies(t *testing.T) {
 			http.Redirect(w, r, "/down?x=1", http.StatusTemporaryRedirect)
 		case r.URL.Path == "/loop":
 			http.Redirect(w, r, "/loop", http.StatusMovedPermanently)
+		case strings.HasPrefix(r.URL.Path, "/chain/"): // /chain/N redirects N times, then answers 200
+			if n, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/chain/")); n > 0 {
+				http.Redirect(w, r, strconv.Itoa(n-1), http.StatusFound)
+			}
 		case r.URL.Path == "/to-file":
 			http.Redirect(w, r, "file:///etc/passwd", http.StatusFound)
 		case r.URL.Path == "/no-location":
@@ -49,6 +53,8 @@ func TestHTTPProbeRedirectsAndBodies(t *testing.T) {
 		{"redirect to a passing page", "/to-ok", Passing, ": 200 OK"},
 		{"redirect to a failing page", "/to-down", Critical, ": 503 Service Unavailable"},
 		{"redirect loop", "/loop", Critical, ": stopped after 10 redirects"},
+		{"9 redirects are followed", "/chain/9", Passing, ": 200 OK"},
+		{"the 10th redirect is an error", "/chain/10", Critical, ": stopped after 10 redirects"},
 		{"redirect to another scheme", "/to-file", Critical, `: unsupported protocol scheme "file"`},
 		{"redirect without Location", "/no-location", Critical, ": 302 Found"},
 		{"large body", "/big", Passing, ": 200 OK"},

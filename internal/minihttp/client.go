@@ -17,7 +17,8 @@ import (
 // A Prober sends one-shot GETs, as health checks do: a new connection per
 // request (a check must see a service that stopped accepting
 // connections), no proxy, redirects followed as net/http's client follows
-// them (at most 10), the body read up to a small bound and dropped.
+// them (9 at most: the 10th is an error), the body read up to a small
+// bound and dropped.
 type Prober struct {
 	// UserAgent is sent with every request.
 	UserAgent string
@@ -33,7 +34,9 @@ type Prober struct {
 // ErrNoTLS is the error of an https:// URL for a Prober without DialTLS.
 var ErrNoTLS = errors.New("https is not supported by this build (it was built with -tags chitchat_omit_tls)")
 
-// maxRedirects is net/http's client's bound.
+// maxRedirects is net/http's client's bound: its default CheckRedirect
+// refuses to send more than 10 requests, so the 10th redirect received is
+// an error (9 are followed).
 const maxRedirects = 10
 
 // maxProbeBody is how much of an answer's body Get reads before closing.
@@ -53,7 +56,7 @@ func (p *Prober) Get(ctx context.Context, rawURL string) (*ProbeResponse, error)
 	if err != nil {
 		return nil, err
 	}
-	for redirects := 0; ; redirects++ {
+	for sent := 1; ; sent++ {
 		resp, err := p.get(ctx, u)
 		if err != nil {
 			return nil, &url.Error{Op: "Get", URL: u.Redacted(), Err: err}
@@ -67,12 +70,12 @@ func (p *Prober) Get(ctx context.Context, rawURL string) (*ProbeResponse, error)
 		if loc == "" {
 			return resp, nil // net/http's client returns such an answer as is
 		}
-		if redirects == maxRedirects {
-			return nil, &url.Error{Op: "Get", URL: u.Redacted(), Err: fmt.Errorf("stopped after %d redirects", maxRedirects)}
-		}
 		next, err := u.Parse(loc)
 		if err != nil {
 			return nil, &url.Error{Op: "Get", URL: u.Redacted(), Err: fmt.Errorf("failed to parse Location header %q: %v", truncate(loc), err)}
+		}
+		if sent == maxRedirects {
+			return nil, &url.Error{Op: "Get", URL: u.Redacted(), Err: fmt.Errorf("stopped after %d redirects", maxRedirects)}
 		}
 		u = next
 	}
