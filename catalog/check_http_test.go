@@ -135,6 +135,7 @@ func TestHTTPProbeMalformedAnswers(t *testing.T) {
 		{"another major version", "HTTP/2.0 200 OK\r\n\r\n", `malformed HTTP response "HTTP/2.0 200 OK"`},
 		{"huge head", "HTTP/1.1 200 OK\r\nX: " + strings.Repeat("a", 100<<10) + "\r\n\r\n", "server's response headers exceeded the limit"},
 		{"endless interim answers", strings.Repeat("HTTP/1.1 100 Continue\r\n\r\n", 4000), "server's response headers exceeded the limit"},
+		{"closed without answering", "", "EOF"},
 		{"closed mid-head", "HTTP/1.1 200 OK\r\nX: a\r\n", "unexpected EOF"},
 	}
 	for _, tt := range tests {

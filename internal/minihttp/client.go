@@ -155,6 +155,9 @@ func (p *Prober) exchange(c net.Conn, u *url.URL) (*ProbeResponse, error) {
 	var resp *ProbeResponse
 	for {
 		line, err := tp.ReadLine()
+		if err == io.EOF && lr.N == int64(limit) {
+			return nil, io.EOF // closed without a byte of answer: net/http's client's "EOF"
+		}
 		if err == nil && lr.N <= 0 && br.Buffered() == 0 {
 			// The limit cut the line (ReadLine returns a cut line without
 			// an error), or ended it with no room for the rest of the head.
