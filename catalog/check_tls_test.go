@@ -91,3 +91,40 @@ func TestHTTPSProbeContextEnds(t *testing.T) {
 		})
 	}
 }
+
+// A server that accepts and stalls the TLS handshake fails an https://
+// check after tlsHandshakeTimeout, before the check's own timeout, as with
+// net/http's Transport.TLSHandshakeTimeout.
+func TestHTTPSProbeHandshakeTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			accepted <- c // held open, never answered
+		}
+	}()
+	defer func() {
+		select {
+		case c := <-accepted:
+			c.Close()
+		default:
+		}
+	}()
+	saved := tlsHandshakeTimeout
+	defer func() { tlsHandshakeTimeout = saved }()
+	tlsHandshakeTimeout = 50 * time.Millisecond
+	url := "https://" + ln.Addr().String() + "/"
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	got := HTTPTCPProbe(ctx, Check{HTTP: url})
+	if want := "HTTP GET " + url + ": TLS handshake timeout"; got.Status != Critical || got.Output != want {
+		t.Errorf("HTTPTCPProbe = %+v, want critical %q", got, want)
+	}
+	if ctx.Err() != nil {
+		t.Errorf("HTTPTCPProbe returned when the check's context ended (%v), want after the handshake timeout", ctx.Err())
+	}
+}
