@@ -5,7 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/url"
+	"net/http"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -32,30 +32,6 @@ func TestProberErrorRedactsPassword(t *testing.T) {
 	_, err := p.Get(context.Background(), "http://probe:s3cret@"+closedAddr(t)+"/")
 	if err == nil || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "probe:xxxxx@") {
 		t.Errorf("Get = %v, want an error naming the URL with its password redacted", err)
-	}
-}
-
-// The Host field is the URL's host without a zone or an empty port, as
-// net/http's client writes it.
-func TestProberHostHeader(t *testing.T) {
-	tests := []struct{ name, url, want string }{
-		{"name and port", "http://example.com:8080/", "example.com:8080"},
-		{"default port kept", "http://example.com:80/", "example.com:80"},
-		{"empty port", "http://example.com:/", "example.com"},
-		{"IPv6", "http://[::1]:8080/", "[::1]:8080"},
-		{"IPv6 zone", "http://[fe80::1%25eth0]:8080/", "[fe80::1]:8080"},
-		{"IPv6 zone, empty port", "http://[fe80::1%25eth0]:/", "[fe80::1]"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			u, err := url.Parse(tt.url)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := hostHeader(u); got != tt.want {
-				t.Errorf("hostHeader(%s) = %q, want %q", tt.url, got, tt.want)
-			}
-		})
 	}
 }
 
@@ -134,6 +110,60 @@ func TestProberContextBoundsEveryStage(t *testing.T) {
 					t.Errorf("Get = %+v, %v; want %q", resp, err, tt.wantStatus)
 				}
 			})
+		})
+	}
+}
+
+// The request line and Host field are what net/http's client writes for
+// the same URL (its Request.Write): escaped paths, queries, fragments,
+// IPv6 zones and ports.
+func TestProberRequestLineAsNetHTTP(t *testing.T) {
+	urls := []string{
+		"https://example.com",
+		"https://example.com/a%2Fb/c?x=1&y=%20#frag",
+		"https://example.com/c d?e f",
+		"https://example.com/%7Euser/ü?ü=ü",
+		"https://example.com/p?",
+		"https://example.com/p#",
+		"https://example.com//x/../y/./z",
+		"https://example.com/;a=b",
+		"https://example.com/x?a=%zz",
+		"https://user:pass@example.com:8443/x",
+		"https://EXAMPLE.com:443/",
+		"https://example.com:/",
+		"https://[::1]:8443/",
+		"https://[fe80::1%25eth0]:8443/",
+	}
+	for _, rawURL := range urls {
+		t.Run(rawURL, func(t *testing.T) {
+			req, err := http.NewRequest("GET", rawURL, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want strings.Builder
+			if err := req.Write(&want); err != nil {
+				t.Fatal(err)
+			}
+			client, server := net.Pipe()
+			got := make(chan string, 1)
+			go func() {
+				defer server.Close()
+				br := bufio.NewReader(server)
+				line, _ := br.ReadString('\n')
+				host, _ := br.ReadString('\n')
+				got <- line + host
+				for l := host; l != "\r\n" && l != ""; l, _ = br.ReadString('\n') {
+				}
+				server.Write([]byte("HTTP/1.1 204 No Content\r\n\r\n"))
+			}()
+			p := Prober{DialTLS: func(ctx context.Context, addr, serverName string) (net.Conn, error) { return client, nil }}
+			if _, err := p.Get(context.Background(), rawURL); err != nil {
+				t.Fatal(err)
+			}
+			wantHead := strings.SplitAfterN(want.String(), "\n", 3)
+			if g, w := <-got, wantHead[0]+wantHead[1]; g != w {
+				t.Errorf("request line and Host = %q, want %q (net/http's)", g, w)
+			}
 		})
 	}
 }
