@@ -3,6 +3,7 @@ package minihttp
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +17,8 @@ import (
 // A Prober sends one-shot GETs, as health checks do: a new connection per
 // request (a check must see a service that stopped accepting
 // connections), no proxy, redirects followed as net/http's client follows
-// them (at most 10), the body read up to a small bound and dropped.
+// them (9 at most: the 10th is an error), the body read up to a small
+// bound and dropped.
 type Prober struct {
 	// UserAgent is sent with every request.
 	UserAgent string
@@ -32,7 +34,9 @@ type Prober struct {
 // ErrNoTLS is the error of an https:// URL for a Prober without DialTLS.
 var ErrNoTLS = errors.New("https is not supported by this build (it was built with -tags chitchat_omit_tls)")
 
-// maxRedirects is net/http's client's bound.
+// maxRedirects is net/http's client's bound: its default CheckRedirect
+// refuses to send more than 10 requests, so the 10th redirect received is
+// an error (9 are followed).
 const maxRedirects = 10
 
 // maxProbeBody is how much of an answer's body Get reads before closing.
@@ -41,7 +45,7 @@ const maxProbeBody = 4 << 10
 // A ProbeResponse is the answer to a Prober's GET.
 type ProbeResponse struct {
 	StatusCode int
-	Status     string // the status line after the version: "200 OK"
+	Status     string // the status line after the version and its spaces, as net/http's: "200 OK"
 	Header     Header
 }
 
@@ -52,10 +56,10 @@ func (p *Prober) Get(ctx context.Context, rawURL string) (*ProbeResponse, error)
 	if err != nil {
 		return nil, err
 	}
-	for redirects := 0; ; redirects++ {
+	for sent := 1; ; sent++ {
 		resp, err := p.get(ctx, u)
 		if err != nil {
-			return nil, &url.Error{Op: "Get", URL: u.String(), Err: err}
+			return nil, &url.Error{Op: "Get", URL: u.Redacted(), Err: err}
 		}
 		switch resp.StatusCode {
 		case 301, 302, 303, 307, 308:
@@ -66,12 +70,12 @@ func (p *Prober) Get(ctx context.Context, rawURL string) (*ProbeResponse, error)
 		if loc == "" {
 			return resp, nil // net/http's client returns such an answer as is
 		}
-		if redirects == maxRedirects {
-			return nil, &url.Error{Op: "Get", URL: u.String(), Err: fmt.Errorf("stopped after %d redirects", maxRedirects)}
-		}
 		next, err := u.Parse(loc)
 		if err != nil {
-			return nil, &url.Error{Op: "Get", URL: u.String(), Err: fmt.Errorf("failed to parse Location header %q: %v", truncate(loc), err)}
+			return nil, &url.Error{Op: "Get", URL: u.Redacted(), Err: fmt.Errorf("failed to parse Location header %q: %v", truncate(loc), err)}
+		}
+		if sent == maxRedirects {
+			return nil, &url.Error{Op: "Get", URL: u.Redacted(), Err: fmt.Errorf("stopped after %d redirects", maxRedirects)}
 		}
 		u = next
 	}
@@ -79,6 +83,9 @@ func (p *Prober) Get(ctx context.Context, rawURL string) (*ProbeResponse, error)
 
 // get sends one GET of u and reads its answer's head.
 func (p *Prober) get(ctx context.Context, u *url.URL) (*ProbeResponse, error) {
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("unsupported protocol scheme %q", u.Scheme)
+	}
 	if u.Host == "" {
 		return nil, errors.New("no host in request URL")
 	}
@@ -100,10 +107,13 @@ func (p *Prober) get(ctx context.Context, u *url.URL) (*ProbeResponse, error) {
 			port = "443"
 		}
 		c, err = p.DialTLS(ctx, net.JoinHostPort(host, port), host)
-	default:
-		return nil, fmt.Errorf("unsupported protocol scheme %q", u.Scheme)
 	}
 	if err != nil {
+		if ctx.Err() != nil {
+			// Not the dialer's "i/o timeout" or "operation was canceled":
+			// ctx's error, as in the exchange below and as net/http's client.
+			return nil, ctx.Err()
+		}
 		return nil, err
 	}
 	defer c.Close()
@@ -124,8 +134,14 @@ func (p *Prober) exchange(c net.Conn, u *url.URL) (*ProbeResponse, error) {
 		ua = "minihttp"
 	}
 	bw := bufio.NewWriterSize(c, 512)
-	fmt.Fprintf(bw, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n",
-		u.RequestURI(), u.Host, ua)
+	fmt.Fprintf(bw, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\n", u.RequestURI(), hostHeader(u), ua)
+	if u.User != nil {
+		// As net/http's client: the URL's userinfo (a relative redirect
+		// keeps it, another host's URL has its own or none).
+		pass, _ := u.User.Password()
+		fmt.Fprintf(bw, "Authorization: Basic %s\r\n", base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+pass)))
+	}
+	bw.WriteString("Accept-Encoding: identity\r\nConnection: close\r\n\r\n")
 	if err := bw.Flush(); err != nil {
 		return nil, err
 	}
@@ -139,13 +155,22 @@ func (p *Prober) exchange(c net.Conn, u *url.URL) (*ProbeResponse, error) {
 	var resp *ProbeResponse
 	for {
 		line, err := tp.ReadLine()
+		if err == io.EOF && lr.N == int64(limit) {
+			return nil, io.EOF // closed without a byte of answer: net/http's client's "EOF"
+		}
+		if err == nil && lr.N <= 0 && br.Buffered() == 0 {
+			// The limit cut the line (ReadLine returns a cut line without
+			// an error), or ended it with no room for the rest of the head.
+			err = errHeadTooLarge
+		}
 		if err != nil {
 			return nil, headErr(err, lr)
 		}
 		proto, status, ok := strings.Cut(line, " ")
+		status = strings.TrimLeft(status, " ") // as net/http's resp.Status
 		code, _, _ := strings.Cut(status, " ")
 		n, cerr := strconv.Atoi(code)
-		if !ok || !strings.HasPrefix(proto, "HTTP/1.") || len(code) != 3 || cerr != nil || n < 100 {
+		if !ok || !isHTTP1(proto) || len(code) != 3 || cerr != nil || n < 100 {
 			return nil, fmt.Errorf("malformed HTTP response %q", truncate(line))
 		}
 		hdr, err := tp.ReadMIMEHeader()
@@ -153,13 +178,17 @@ func (p *Prober) exchange(c net.Conn, u *url.URL) (*ProbeResponse, error) {
 			return nil, headErr(err, lr)
 		}
 		if n >= 200 || n == 101 {
-			resp = &ProbeResponse{StatusCode: n, Status: strings.TrimSpace(status), Header: hdr}
+			resp = &ProbeResponse{StatusCode: n, Status: status, Header: hdr}
 			break
 		}
 		// 1xx: an interim answer; the final one follows.
 	}
 	// Read a short body of known length, so that the server is not reset
-	// mid-write; any other is left unread (the connection closes).
+	// mid-write; any other is left unread (the connection closes). A 204
+	// or 304 (or 101) has none, whatever its Content-Length says.
+	if resp.StatusCode == 204 || resp.StatusCode == 304 || resp.StatusCode == 101 {
+		return resp, nil
+	}
 	if n, err := strconv.ParseInt(resp.Header.Get("Content-Length"), 10, 64); err == nil && n > 0 && n <= maxProbeBody {
 		lr.N = n
 		io.CopyN(io.Discard, br, n)
@@ -167,9 +196,33 @@ func (p *Prober) exchange(c net.Conn, u *url.URL) (*ProbeResponse, error) {
 	return resp, nil
 }
 
+// isHTTP1 reports whether proto is an HTTP/1 version, "HTTP/1." and a
+// digit (RFC 9112 §2.3); net/http's client takes any "HTTP/d.d", but an
+// HTTP/1.1 connection answered by another major version is broken.
+func isHTTP1(proto string) bool {
+	return len(proto) == len("HTTP/1.1") && strings.HasPrefix(proto, "HTTP/1.") && '0' <= proto[7] && proto[7] <= '9'
+}
+
+// hostHeader is u's host as net/http's client sends it in Host: without
+// an IPv6 zone (RFC 6874: a zone means something to the client's host
+// only, and "%" is no character of a Host field) or an empty port.
+func hostHeader(u *url.URL) string {
+	h := strings.TrimSuffix(u.Host, ":")
+	if strings.HasPrefix(h, "[") {
+		if i := strings.LastIndex(h, "]"); i > 0 {
+			if j := strings.LastIndex(h[:i], "%"); j > 0 {
+				h = h[:j] + h[i:]
+			}
+		}
+	}
+	return h
+}
+
+var errHeadTooLarge = errors.New("server's response headers exceeded the limit")
+
 func headErr(err error, lr *io.LimitedReader) error {
 	if lr.N <= 0 {
-		return errors.New("server's response headers exceeded the limit")
+		return errHeadTooLarge
 	}
 	if err == io.EOF {
 		return io.ErrUnexpectedEOF
