@@ -34,10 +34,11 @@ func HTTPTCPProbe(ctx context.Context, c Check) Result {
 
 func probeHTTP(ctx context.Context, url string) Result {
 	resp, err := prober.Get(ctx, url)
+	shown := redactURL(url) // the output is gossiped: never a password
 	if err != nil {
-		return Result{Critical, fmt.Sprintf("HTTP GET %s: %v", url, probeError(err))}
+		return Result{Critical, fmt.Sprintf("HTTP GET %s: %v", shown, probeError(err))}
 	}
-	out := fmt.Sprintf("HTTP GET %s: %s", url, resp.Status)
+	out := fmt.Sprintf("HTTP GET %s: %s", shown, resp.Status)
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode <= 299:
 		return Result{Passing, out}
@@ -97,4 +98,19 @@ func (a *Agent) runCheck(ctx context.Context, r *registration) {
 		case <-t.C:
 		}
 	}
+}
+
+// redactURL is rawURL with the password of its userinfo, if any, replaced
+// by "xxxxx" (url.URL.Redacted): a check's URL and output are gossiped to
+// every node and shown in /ui and the Consul API, while the credentials
+// are needed only by the node that runs the check.
+func redactURL(rawURL string) string {
+	u, err := neturl.Parse(rawURL)
+	if err != nil || u.User == nil {
+		return rawURL
+	}
+	if _, ok := u.User.Password(); !ok {
+		return rawURL
+	}
+	return u.Redacted()
 }

@@ -205,10 +205,31 @@ func TestHTTPProbeUserinfo(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			got := HTTPTCPProbe(ctx, Check{HTTP: tt.url})
-			if want := "HTTP GET " + tt.url + ": " + tt.wantOutput; got.Status != tt.want || got.Output != want {
+			shown := strings.Replace(tt.url, "s3cret%20word", "xxxxx", 1) // the output is gossiped
+			if want := "HTTP GET " + shown + ": " + tt.wantOutput; got.Status != tt.want || got.Output != want {
 				t.Errorf("HTTPTCPProbe = %+v, want %s %q", got, tt.want, want)
 			}
 		})
+	}
+}
+
+// A check's password is never gossiped: the service's value carries the
+// URL with the password redacted, and so does every result's output.
+func TestCheckPasswordNotGossiped(t *testing.T) {
+	url := "http://probe:s3cret@127.0.0.1:1/health"
+	v, err := encodeService(Service{Name: "web", Port: 80, Check: &Check{HTTP: url, Interval: time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(v, "s3cret") || !strings.Contains(v, "probe:xxxxx@127.0.0.1:1") {
+		t.Errorf("encodeService = %s, want the URL with its password redacted", v)
+	}
+	got := HTTPTCPProbe(context.Background(), Check{HTTP: url})
+	if strings.Contains(got.Output, "s3cret") || !strings.Contains(got.Output, "probe:xxxxx@") {
+		t.Errorf("HTTPTCPProbe output %q, want the URL with its password redacted", got.Output)
+	}
+	if redactURL("http://user@host/") != "http://user@host/" || redactURL("http://host/") != "http://host/" {
+		t.Errorf("redactURL changed a URL without a password")
 	}
 }
 

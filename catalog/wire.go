@@ -84,7 +84,7 @@ func encodeService(s Service) (string, error) {
 		w.Addr = s.Address.String()
 	}
 	if c := s.Check; c != nil {
-		w.Check = &wireCheck{HTTP: c.HTTP, TCP: c.TCP, IntervalMS: c.Interval.Milliseconds(), TimeoutMS: c.Timeout.Milliseconds()}
+		w.Check = &wireCheck{HTTP: redactURL(c.HTTP), TCP: c.TCP, IntervalMS: c.Interval.Milliseconds(), TimeoutMS: c.Timeout.Milliseconds()}
 	}
 	b, err := json.Marshal(w)
 	if err != nil {
