@@ -24,6 +24,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/gossipkit/chitchat-go/catalog"
+	"github.com/gossipkit/chitchat-go/internal/pipenet"
 )
 
 // memPacketConn is a net.PacketConn whose datagrams come from in and go
@@ -126,43 +127,6 @@ func (c *memPacketConn) answered(t *testing.T) []uint16 {
 
 func sorted(ids []uint16) []uint16 { return slices.Sorted(slices.Values(ids)) }
 
-// memListener is a net.Listener of net.Pipe connections: dial queues one
-// (a backlog of 16), Accept takes it, or the error put in errs.
-type memListener struct {
-	conns  chan net.Conn
-	errs   chan error
-	closed chan struct{}
-	once   sync.Once
-}
-
-func newMemListener() *memListener {
-	return &memListener{conns: make(chan net.Conn, 16), errs: make(chan error, 1), closed: make(chan struct{})}
-}
-
-func (l *memListener) Accept() (net.Conn, error) {
-	select {
-	case err := <-l.errs:
-		return nil, err
-	case c := <-l.conns:
-		return c, nil
-	case <-l.closed:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *memListener) Close() error {
-	l.once.Do(func() { close(l.closed) })
-	return nil
-}
-
-func (l *memListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(192, 0, 2, 53), Port: 53} }
-
-func (l *memListener) dial() net.Conn {
-	client, server := net.Pipe()
-	l.conns <- server
-	return client
-}
-
 // tcpSend writes a query (SOA) for name with id on c, with its length.
 func tcpSend(t *testing.T, c net.Conn, id uint16, name string) {
 	t.Helper()
@@ -225,7 +189,7 @@ func (g gate) view() *catalog.View {
 
 // memDNSServer serves on in-memory connections; view blocks until g
 // opens (nil: it never blocks). The server is shut down at the end.
-func memDNSServer(t *testing.T, g gate, configure func(*dnsServer)) (*dnsServer, *memPacketConn, *memListener) {
+func memDNSServer(t *testing.T, g gate, configure func(*dnsServer)) (*dnsServer, *memPacketConn, *pipenet.Listener) {
 	if g == nil {
 		g = make(gate)
 		close(g)
@@ -234,7 +198,7 @@ func memDNSServer(t *testing.T, g gate, configure func(*dnsServer)) (*dnsServer,
 	if configure != nil {
 		configure(s)
 	}
-	pc, ln := newMemPacketConn(), newMemListener()
+	pc, ln := newMemPacketConn(), pipenet.Listen(&net.TCPAddr{IP: net.IPv4(192, 0, 2, 53), Port: 53})
 	s.serve(pc, ln)
 	t.Cleanup(func() { s.shutdown(context.Background()) })
 	return s, pc, ln
@@ -260,7 +224,7 @@ func TestDNSServerServes(t *testing.T) {
 			t.Errorf("UDP answers %v, want 1 and 2 (padded to maxDNSQueryLen)", got)
 		}
 
-		c := ln.dial()
+		c := ln.Dial()
 		for id := range uint16(3) {
 			if got := tcpExchange(t, c, id); got != id {
 				t.Errorf("TCP: answer %d to query %d", got, id)
@@ -285,7 +249,7 @@ func TestDNSServerInFlight(t *testing.T) {
 		pc.send(t, 2, "consul.")
 		synctest.Wait() // both in progress
 		pc.send(t, 3, "consul.")
-		c := ln.dial()
+		c := ln.Dial()
 		tcpSend(t, c, 4, "consul.")
 		synctest.Wait() // both read and dropped
 		close(g)
@@ -309,16 +273,16 @@ func TestDNSServerInFlight(t *testing.T) {
 func TestDNSServerConnCap(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		_, _, ln := memDNSServer(t, nil, func(s *dnsServer) { s.connCap = make(chan struct{}, 2) })
-		c1, c2, c3 := ln.dial(), ln.dial(), ln.dial()
+		c1, c2, c3 := ln.Dial(), ln.Dial(), ln.Dial()
 		synctest.Wait()
-		if len(ln.conns) != 1 {
-			t.Fatalf("%d connections waiting, want the third", len(ln.conns))
+		if ln.Pending() != 1 {
+			t.Fatalf("%d connections waiting, want the third", ln.Pending())
 		}
 		tcpExchange(t, c1, 1)
 		tcpExchange(t, c2, 2)
 		c1.Close()
-		if got := tcpExchange(t, c3, 3); got != 3 || len(ln.conns) != 0 {
-			t.Errorf("answer %d with %d connections waiting; want 3, none waiting", got, len(ln.conns))
+		if got := tcpExchange(t, c3, 3); got != 3 || ln.Pending() != 0 {
+			t.Errorf("answer %d with %d connections waiting; want 3, none waiting", got, ln.Pending())
 		}
 	})
 }
@@ -335,13 +299,13 @@ func TestDNSServerConnTimeouts(t *testing.T) {
 			return len(s.conns)
 		}
 
-		expectClosed(t, ln.dial(), dnsIOTimeout) // no first query
+		expectClosed(t, ln.Dial(), dnsIOTimeout) // no first query
 
-		c := ln.dial()
+		c := ln.Dial()
 		tcpExchange(t, c, 1)
 		expectClosed(t, c, dnsTCPIdleTimeout) // no next query
 
-		c = ln.dial()
+		c = ln.Dial()
 		tcpSend(t, c, 2, "consul.") // and not read
 		time.Sleep(dnsIOTimeout - time.Nanosecond)
 		synctest.Wait()
@@ -355,7 +319,7 @@ func TestDNSServerConnTimeouts(t *testing.T) {
 		}
 		expectClosed(t, c, 0)
 
-		c = ln.dial()
+		c = ln.Dial()
 		for id := range uint16(maxDNSConnQueries) {
 			tcpExchange(t, c, id)
 		}
@@ -371,9 +335,9 @@ func TestDNSServerAcceptError(t *testing.T) {
 		_, _, ln := memDNSServer(t, nil, func(s *dnsServer) { s.logger = slog.New(slog.NewTextHandler(&logs, nil)) })
 		synctest.Wait() // accepting
 		start := time.Now()
-		ln.errs <- errors.New("accept4: too many open files")
+		ln.FailAccept(errors.New("accept4: too many open files"))
 		synctest.Wait()
-		if got := tcpExchange(t, ln.dial(), 1); got != 1 || time.Since(start) != dnsAcceptPause {
+		if got := tcpExchange(t, ln.Dial(), 1); got != 1 || time.Since(start) != dnsAcceptPause {
 			t.Errorf("answer %d after %v, want 1 after %v", got, time.Since(start), dnsAcceptPause)
 		}
 		if !strings.Contains(logs.String(), "too many open files") {
@@ -388,7 +352,7 @@ func TestDNSServerShutdown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := make(gate)
 		s, pc, ln := memDNSServer(t, g, nil)
-		idle, busy := ln.dial(), ln.dial()
+		idle, busy := ln.Dial(), ln.Dial()
 		pc.send(t, 1, "consul.")
 		tcpSend(t, busy, 2, "consul.")
 		synctest.Wait()

@@ -54,7 +54,7 @@ type sseClient struct {
 // openEvents sends GET /events and reads the answer's head.
 func openEvents(t *testing.T, ln *pipeListener) *sseClient {
 	t.Helper()
-	c := ln.dial()
+	c := ln.Dial()
 	t.Cleanup(func() { c.Close() })
 	go io.WriteString(c, "GET /events HTTP/1.1\r\nHost: 127.0.0.1:10000\r\n\r\n")
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
@@ -182,7 +182,7 @@ func TestEventsStalledReaderDropped(t *testing.T) {
 			}
 		}()
 		// The stalled client sends its request and never reads a byte.
-		stalled := ln.dial()
+		stalled := ln.Dial()
 		defer stalled.Close()
 		go io.WriteString(stalled, "GET /events HTTP/1.1\r\nHost: 127.0.0.1:10000\r\n\r\n")
 		synctest.Wait()

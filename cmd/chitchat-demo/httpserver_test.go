@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -20,6 +19,7 @@ import (
 	"github.com/gossipkit/chitchat-go/chitchat"
 	"github.com/gossipkit/chitchat-go/internal/minihttp"
 	"github.com/gossipkit/chitchat-go/internal/minihttp/minihttptest"
+	"github.com/gossipkit/chitchat-go/internal/pipenet"
 )
 
 // --listen_addr 0.0.0.0:port serves IPv4 only: [::1]:port refuses the
@@ -61,39 +61,11 @@ func TestListenHTTPIPv4WildcardIsIPv4Only(t *testing.T) {
 	}
 }
 
-// pipeListener is a net.Listener of in-memory connections (net.Pipe), so
-// that the HTTP server runs in a synctest bubble: conns is its accept queue.
-type pipeListener struct {
-	conns  chan net.Conn
-	closed chan struct{}
-	once   sync.Once
-}
+// pipeListener serves the HTTP API inside a synctest bubble.
+type pipeListener = pipenet.Listener
 
 func newPipeListener() *pipeListener {
-	return &pipeListener{conns: make(chan net.Conn, 16), closed: make(chan struct{})}
-}
-
-func (l *pipeListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.closed:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *pipeListener) Close() error {
-	l.once.Do(func() { close(l.closed) })
-	return nil
-}
-
-func (l *pipeListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 10000} }
-
-// dial queues a new connection and returns the client's end.
-func (l *pipeListener) dial() net.Conn {
-	client, server := net.Pipe()
-	l.conns <- server
-	return client
+	return pipenet.Listen(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 10000})
 }
 
 // serveInBubble serves h with newHTTPServer behind limitListener(maxConns)
@@ -134,14 +106,14 @@ var okHandler = minihttp.HandlerFunc(func(w minihttp.ResponseWriter, _ *minihttp
 func TestHTTPConnectionCap(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ln := serveInBubble(t, okHandler, 2)
-		c1, c2 := ln.dial(), ln.dial()
+		c1, c2 := ln.Dial(), ln.Dial()
 		for _, c := range []net.Conn{c1, c2} {
 			defer c.Close()
 			if code, err := roundTrip(c, "/", ""); err != nil || code != minihttp.StatusOK {
 				t.Fatalf("GET / = %d, %v; want 200", code, err)
 			}
 		}
-		c3 := ln.dial()
+		c3 := ln.Dial()
 		defer c3.Close()
 		third := make(chan error, 1)
 		go func() {
@@ -182,7 +154,7 @@ func TestHTTPTimeouts(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				ln := serveInBubble(t, okHandler, 10)
-				c := ln.dial()
+				c := ln.Dial()
 				defer c.Close()
 				tt.send(c)
 				start := time.Now()
@@ -211,7 +183,7 @@ func TestHTTPMaxHeaderBytes(t *testing.T) {
 			{"header of twice the limit", "/", "X-Big: " + strings.Repeat("a", 2*maxHeaderBytes), minihttp.StatusRequestHeaderFieldsTooLarge},
 			{"largest key and value on GET", largest, "", minihttp.StatusOK},
 		} {
-			c := ln.dial()
+			c := ln.Dial()
 			if tt.header != "" {
 				tt.header += "\r\n"
 			}
@@ -235,7 +207,7 @@ func TestHTTPWriteTimeout(t *testing.T) {
 			}
 			wrote <- err
 		})), 10)
-		c := ln.dial()
+		c := ln.Dial()
 		defer c.Close()
 		io.WriteString(c, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
 		start := time.Now()

@@ -9,9 +9,10 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/gossipkit/chitchat-go/internal/pipenet"
 )
 
 // Test timeouts of the servers that serveBubble starts: distinct, so that
@@ -21,41 +22,18 @@ const (
 	testIdleTimeout       = 7 * time.Second
 )
 
-// pipeListener is a net.Listener of in-memory connections (net.Pipe), so
-// that a Server runs in a synctest bubble: conns is its accept queue.
-type pipeListener struct {
-	conns  chan net.Conn
-	closed chan struct{}
-	once   sync.Once
-}
+// pipeListener serves a Server inside a synctest bubble (pipenet); dial
+// closes the client's end when the test ends.
+type pipeListener struct{ *pipenet.Listener }
 
 func newPipeListener() *pipeListener {
-	return &pipeListener{conns: make(chan net.Conn, 16), closed: make(chan struct{})}
+	return &pipeListener{pipenet.Listen(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 80})}
 }
 
-func (l *pipeListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.closed:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *pipeListener) Close() error {
-	l.once.Do(func() { close(l.closed) })
-	return nil
-}
-
-func (l *pipeListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 80} }
-
-// dial queues a new connection and returns the client's end, closed when
-// the test ends.
 func (l *pipeListener) dial(t testing.TB) net.Conn {
-	client, server := net.Pipe()
-	l.conns <- server
-	t.Cleanup(func() { client.Close() })
-	return client
+	c := l.Dial()
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // serveBubble serves h on a pipeListener until the test ends, with the
