@@ -89,27 +89,7 @@ func TestHTTPProbeServerKeepsConnectionOpen(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			go func() {
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					go func() {
-						defer c.Close()
-						buf := make([]byte, 4096)
-						c.Read(buf)
-						c.Write([]byte(tt.answer))
-						c.Read(buf) // until the client closes
-					}()
-				}
-			}()
-			url := "http://" + ln.Addr().String() + "/"
+			url := rawServer(t, tt.answer, true)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			got := HTTPTCPProbe(ctx, Check{HTTP: url})
@@ -140,22 +120,7 @@ func TestHTTPProbeMalformedAnswers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			go func() {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				defer c.Close()
-				buf := make([]byte, 4096)
-				c.Read(buf)
-				c.Write([]byte(tt.answer))
-			}()
-			url := "http://" + ln.Addr().String() + "/"
+			url := rawServer(t, tt.answer, false)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			got := HTTPTCPProbe(ctx, Check{HTTP: url})
@@ -271,8 +236,9 @@ func TestHTTPProbeIPv6ZoneNotInHost(t *testing.T) {
 }
 
 // rawServer answers every connection with answer after reading its
-// request's first bytes, then closes it; it returns its URL.
-func rawServer(t *testing.T, answer string) string {
+// request's first bytes, then closes it, or with holdOpen waits for the
+// client to close it first; it returns its URL.
+func rawServer(t *testing.T, answer string, holdOpen bool) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -287,8 +253,12 @@ func rawServer(t *testing.T, answer string) string {
 			}
 			go func() {
 				defer c.Close()
-				c.Read(make([]byte, 4096))
+				buf := make([]byte, 4096)
+				c.Read(buf)
 				c.Write([]byte(answer))
+				if holdOpen {
+					c.Read(buf) // until the client closes
+				}
 			}()
 		}
 	}()
@@ -313,7 +283,7 @@ func TestHTTPProbeStatusLine(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			url := rawServer(t, tt.statusLine+"\r\nContent-Length: 0\r\n\r\n")
+			url := rawServer(t, tt.statusLine+"\r\nContent-Length: 0\r\n\r\n", false)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			got := HTTPTCPProbe(ctx, Check{HTTP: url})
