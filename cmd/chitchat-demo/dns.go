@@ -16,7 +16,7 @@ package main
 // answers (NODATA), both with the zone's SOA; names outside the domain, and
 // classes other than IN and ANY, are REFUSED (no recursion). An answer too
 // large for the client's UDP buffer (512 bytes, or its EDNS0 size up to
-// 4096) is truncated with the TC flag, and the client retries over TCP,
+// 1232) is truncated with the TC flag, and the client retries over TCP,
 // which carries up to 64 KiB.
 //
 // Queries are read as a careful server reads them (dnswire.go): messages

@@ -199,8 +199,8 @@ func TestDNSTruncationAndOrder(t *testing.T) {
 		}{
 			{"UDP, no EDNS0", query("big.service.consul.", dns.TypeSRV), false, 512, false},
 			{"UDP, EDNS0 1232", edns(1232), false, 1232, false},
-			{"UDP, EDNS0 4096", edns(4096), false, 4096, true},
-			{"UDP, EDNS0 65000: capped at 4096", edns(65000), false, 4096, true},
+			{"UDP, EDNS0 4096: capped at 1232", edns(4096), false, 1232, false},
+			{"UDP, EDNS0 65000: capped at 1232", edns(65000), false, 1232, false},
 			{"TCP", query("big.service.consul.", dns.TypeSRV), true, dns.MaxMsgSize, true},
 		} {
 			r, size := ask(t, d, tt.req, tt.tcp)

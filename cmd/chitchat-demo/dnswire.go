@@ -17,7 +17,11 @@ import (
 const (
 	dnsHeaderLen  = 12
 	dnsMinUDPSize = 512   // a UDP message without EDNS0 (RFC 1035)
-	maxDNSUDPSize = 4096  // the largest EDNS0 buffer we answer into
+	// maxDNSUDPSize is the largest EDNS0 buffer we answer into: DNS Flag
+	// Day 2020's 1232 bytes, which fits an IPv6 datagram on any link
+	// without fragmentation and caps what a spoofed query can reflect at
+	// a victim; a larger answer comes over TCP.
+	maxDNSUDPSize = 1232
 	dnsMaxMsgSize = 65535 // a TCP message, after its 2-byte length
 	dnsOPTLen     = 11    // an OPT record without options
 	dnsMinRRLen   = 16    // our smallest record: an A record named by a pointer

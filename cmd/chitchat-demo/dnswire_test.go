@@ -144,7 +144,7 @@ func TestDNSMalformedQueries(t *testing.T) {
 }
 
 // The answer's OPT record announces the client's size, clamped to
-// 512..4096, as do REFUSED answers; without EDNS0, no OPT record.
+// 512..1232, as do REFUSED answers; without EDNS0, no OPT record.
 func TestDNSEDNS0(t *testing.T) {
 	d := newDNSResponder(func() *catalog.View { return &catalog.View{Datacenter: "dc1"} }, "consul.", 0, seededRand(1))
 	for _, tt := range []struct {
@@ -158,8 +158,9 @@ func TestDNSEDNS0(t *testing.T) {
 		{"size 0", "consul.", 0, false, 512},
 		{"size 100", "consul.", 100, false, 512},
 		{"size 1232", "consul.", 1232, false, 1232},
-		{"size 4096", "consul.", 4096, false, 4096},
-		{"size 65000", "consul.", 65000, false, 4096},
+		{"size 1400", "consul.", 1400, false, 1232},
+		{"size 4096", "consul.", 4096, false, 1232},
+		{"size 65000", "consul.", 65000, false, 1232},
 		{"over TCP", "consul.", 1232, true, 1232},
 		{"REFUSED", "example.com.", 1232, false, 1232},
 	} {
@@ -208,7 +209,7 @@ func TestDNSTruncateAsMiekg(t *testing.T) {
 				if err := want.Unpack(whole.answer(req, true)); err != nil {
 					t.Fatal(err)
 				}
-				limit := max(size, 512)
+				limit := min(max(size, 512), maxDNSUDPSize) // the buffer asked for, within what we answer into
 				want.Truncate(limit)
 				desc := fmt.Sprintf("%s %s, size %d", q.name, dns.TypeToString[q.qtype], size)
 				if len(b) > limit {
@@ -296,8 +297,8 @@ func FuzzDNSAnswer(f *testing.F) {
 		limit := 512
 		if opt := r.IsEdns0(); opt != nil {
 			limit = int(opt.UDPSize())
-			if limit < 512 || limit > 4096 {
-				t.Fatalf("OPT size %d, want 512 to 4096", limit)
+			if limit < 512 || limit > maxDNSUDPSize {
+				t.Fatalf("OPT size %d, want 512 to %d", limit, maxDNSUDPSize)
 			}
 		}
 		if tcp {
