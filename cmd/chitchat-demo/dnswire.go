@@ -16,7 +16,7 @@ import (
 // DNS message sizes.
 const (
 	dnsHeaderLen  = 12
-	dnsMinUDPSize = 512   // a UDP message without EDNS0 (RFC 1035)
+	dnsMinUDPSize = 512 // a UDP message without EDNS0 (RFC 1035)
 	// maxDNSUDPSize is the largest EDNS0 buffer we answer into: DNS Flag
 	// Day 2020's 1232 bytes, which fits an IPv6 datagram on any link
 	// without fragmentation and caps what a spoofed query can reflect at
