@@ -1,12 +1,14 @@
 // Package minihttp is the HTTP/1.1 server of chitchat-demo's local API: a
 // small subset of net/http's server API (Handler, ResponseWriter, Request,
 // ServeMux with method and {name} patterns, ResponseController,
-// MaxBytesReader) over a plain net.Listener.
+// MaxBytesReader) over a plain net.Listener; and Prober, the one-shot GET
+// client of the service catalog's health checks.
 //
 // It exists for one reason: importing net/http links crypto/tls, x509 and
-// the HTTP/2 stack, whose package initializers and code pull about 3 MB of
-// the binary into every process's resident set, which a gossip sidecar
-// pays on every host (BENCHMARKS.md, "Footprint"). The demo serves a local
+// the HTTP/2 stack, whose package initializers and code keep about 1.5 MB
+// of the binary in every process's resident set (3 MB with crypto/tls,
+// which the sidecar build leaves out), a cost a gossip sidecar pays on
+// every host (BENCHMARKS.md, "The sidecar build"). The demo serves a local
 // JSON API, a page and an event stream over HTTP/1.1, which needs none of
 // that.
 //
