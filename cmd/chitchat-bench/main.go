@@ -17,7 +17,9 @@
 //     every survivor to see a killed node dead, false deaths over the whole
 //     run, and the largest datagram under -mtu;
 //   - -procs N starts N chitchat-demo processes on 127.0.0.1 and prints their
-//     footprint: start-up, convergence, CPU and RSS per process, detection.
+//     footprint: start-up, convergence, CPU and RSS per process, detection;
+//     the demo is built as -demo-build says (the sidecar build by default:
+//     CGO_ENABLED=0 -tags chitchat_omit_tls), or given by -demo-bin.
 //
 // Sizes, measured when -sim-warm-rounds was added (engine of commit
 // 269bd22): at N = 1,000 and -mtu 1400, 1.9 s of CPU per round and 1.3 KB
