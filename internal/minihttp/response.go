@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -206,11 +207,13 @@ const TimeFormat = "Mon, 02 Jan 2006 15:04:05 GMT"
 // early, and any other makes clients refuse the answer. A handler may well
 // put what a client sent into a field (a path's "%01" unescaped).
 func writeHeader(bw *bufio.Writer, h Header) {
-	for k, vs := range h {
+	// In sorted order, as net/http writes them: the same answer is the
+	// same bytes, whatever the map's order.
+	for _, k := range slices.Sorted(maps.Keys(h)) {
 		if !validFieldName(k) {
 			continue
 		}
-		for _, v := range vs {
+		for _, v := range h[k] {
 			if !validFieldValue(v) {
 				continue
 			}

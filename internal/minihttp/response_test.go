@@ -3,6 +3,7 @@ package minihttp
 import (
 	"bytes"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -327,4 +328,27 @@ func TestHeadersAfterStatus(t *testing.T) {
 			})
 		})
 	}
+}
+
+// An answer's fields go out in sorted order, as net/http writes them, so
+// that the same answer is the same bytes.
+func TestHeaderFieldsSorted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		_, ln := serveBubble(t, HandlerFunc(func(w ResponseWriter, r *Request) {
+			for _, k := range []string{"Zulu", "Alpha", "Mike", "Bravo", "Yankee"} {
+				w.Header().Set(k, "1")
+			}
+		}), nil)
+		out, _ := exchange(t, ln, "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+		head, _, _ := strings.Cut(out, "\r\n\r\n")
+		lines := strings.Split(head, "\r\n")[1:] // after the status line
+		var names []string
+		for _, l := range lines {
+			name, _, _ := strings.Cut(l, ":")
+			names = append(names, name)
+		}
+		if !slices.IsSorted(names) || len(names) < 8 {
+			t.Errorf("fields %q, want them all in sorted order", names)
+		}
+	})
 }
