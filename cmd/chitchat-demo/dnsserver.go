@@ -21,13 +21,18 @@ import (
 
 // DNS server limits.
 const (
-	maxDNSQueryLen    = 4096            // longer queries are dropped; over TCP, the connection is closed
-	maxDNSInFlight    = 1024            // queries answered at once; more are dropped, as by a busy server
-	maxDNSConns       = 256             // open TCP connections; more wait to be accepted
-	maxDNSConnQueries = 128             // queries on one TCP connection, then it is closed
-	dnsIOTimeout      = 2 * time.Second // to read a connection's first query, and to write an answer
-	dnsTCPIdleTimeout = 8 * time.Second // to read a connection's next query
-	dnsAcceptPause    = time.Second     // after a failed accept (out of file descriptors)
+	maxDNSQueryLen = 4096 // longer queries are dropped; over TCP, the connection is closed
+	maxDNSInFlight = 1024 // queries answered at once; more are dropped, as by a busy server
+	maxDNSConns    = 256  // open TCP connections; more wait to be accepted
+	// maxDNSConnsPerSource bounds the open TCP connections of one client
+	// address; more are closed at once. Without it, one host holding
+	// maxDNSConns idle connections (re-opened every dnsIOTimeout) would
+	// keep every other client's TCP fallback waiting.
+	maxDNSConnsPerSource = 16
+	maxDNSConnQueries    = 128             // queries on one TCP connection, then it is closed
+	dnsIOTimeout         = 2 * time.Second // to read a connection's first query, and to write an answer
+	dnsTCPIdleTimeout    = 8 * time.Second // to read a connection's next query
+	dnsAcceptPause       = time.Second     // after a failed accept (out of file descriptors)
 )
 
 // dnsServer serves a dnsResponder on one address, over UDP and TCP.
@@ -41,8 +46,10 @@ type dnsServer struct {
 	wg       sync.WaitGroup // every goroutine serving
 	done     chan struct{}  // closed by shutdown
 
-	mu    sync.Mutex // shutdown and the connections' read deadlines
-	conns map[net.Conn]struct{}
+	mu        sync.Mutex // shutdown, the connections' read deadlines, perSource
+	conns     map[net.Conn]struct{}
+	perSource map[netip.Addr]int // open connections by client address
+	sourceCap int                // maxDNSConnsPerSource but in tests
 }
 
 // startDNS binds addr (UDP and TCP) and serves resp there. Queries are
@@ -64,7 +71,8 @@ func startDNS(addr netip.AddrPort, resp *dnsResponder, logger *slog.Logger) (*dn
 
 func newDNSServer(resp *dnsResponder, logger *slog.Logger) *dnsServer {
 	return &dnsServer{resp: resp, logger: logger, inFlight: make(chan struct{}, maxDNSInFlight),
-		connCap: make(chan struct{}, maxDNSConns), done: make(chan struct{}), conns: map[net.Conn]struct{}{}}
+		connCap: make(chan struct{}, maxDNSConns), done: make(chan struct{}), conns: map[net.Conn]struct{}{},
+		perSource: map[netip.Addr]int{}, sourceCap: maxDNSConnsPerSource}
 }
 
 // serve serves on pc and ln until shutdown.
@@ -128,7 +136,10 @@ func (s *dnsServer) serveTCP() {
 		if !s.track(c) {
 			c.Close()
 			<-s.connCap
-			return
+			if s.stopping() {
+				return
+			}
+			continue // its client has sourceCap connections open already
 		}
 		s.wg.Add(1)
 		go s.serveConn(c)
@@ -209,14 +220,17 @@ func (s *dnsServer) stopping() bool {
 	}
 }
 
-// track records c as open, unless the server is stopping.
+// track records c as open, unless the server is stopping or c's client
+// address already has sourceCap connections open.
 func (s *dnsServer) track(c net.Conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.stopping() {
+	src := sourceAddr(c)
+	if s.stopping() || s.perSource[src] >= s.sourceCap {
 		return false
 	}
 	s.conns[c] = struct{}{}
+	s.perSource[src]++
 	return true
 }
 
@@ -224,6 +238,19 @@ func (s *dnsServer) untrack(c net.Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.conns, c)
+	src := sourceAddr(c)
+	if s.perSource[src]--; s.perSource[src] <= 0 {
+		delete(s.perSource, src)
+	}
+}
+
+// sourceAddr is c's client address, IPv4-mapped addresses as IPv4; the
+// zero Addr for a connection that is not TCP (the tests' pipes).
+func sourceAddr(c net.Conn) netip.Addr {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return a.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
 }
 
 // shutdown stops serving, waiting for queries in progress until ctx

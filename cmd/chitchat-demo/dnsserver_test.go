@@ -443,3 +443,52 @@ func TestStartDNS(t *testing.T) {
 	}
 	s.shutdown(ctx)
 }
+
+// One client address holds at most sourceCap connections: the next is
+// closed at once, while other connections are served, and a connection
+// that closes makes room again.
+func TestDNSServerConnsPerSource(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		_, _, ln := memDNSServer(t, nil, func(s *dnsServer) { s.sourceCap = 2 })
+		c1, c2, c3 := ln.Dial(), ln.Dial(), ln.Dial()
+		expectClosed(t, c3, 0)
+		tcpExchange(t, c1, 1)
+		tcpExchange(t, c2, 2)
+		c1.Close()
+		synctest.Wait()
+		c4 := ln.Dial()
+		defer c4.Close()
+		if got := tcpExchange(t, c4, 4); got != 4 {
+			t.Errorf("answer %d on a connection after one closed, want 4", got)
+		}
+	})
+}
+
+// sourceAddr keys connections by client IP, IPv4-mapped as IPv4.
+func TestDNSSourceAddr(t *testing.T) {
+	for _, tt := range []struct {
+		remote net.Addr
+		want   netip.Addr
+	}{
+		{&net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 1}, netip.MustParseAddr("192.0.2.7")},
+		{&net.TCPAddr{IP: net.ParseIP("::ffff:192.0.2.7"), Port: 2}, netip.MustParseAddr("192.0.2.7")},
+		{&net.TCPAddr{IP: net.ParseIP("2001:db8::1"), Port: 3}, netip.MustParseAddr("2001:db8::1")},
+		{&net.UnixAddr{Name: "pipe"}, netip.Addr{}},
+	} {
+		if got := sourceAddr(remoteConn{tt.remote}); got != tt.want {
+			t.Errorf("sourceAddr(%v) = %v, want %v", tt.remote, got, tt.want)
+		}
+	}
+}
+
+// remoteConn is a net.Conn of which only RemoteAddr works.
+type remoteConn struct{ remote net.Addr }
+
+func (c remoteConn) RemoteAddr() net.Addr           { return c.remote }
+func (remoteConn) Read([]byte) (int, error)         { return 0, io.EOF }
+func (remoteConn) Write(b []byte) (int, error)      { return len(b), nil }
+func (remoteConn) Close() error                     { return nil }
+func (remoteConn) LocalAddr() net.Addr              { return nil }
+func (remoteConn) SetDeadline(time.Time) error      { return nil }
+func (remoteConn) SetReadDeadline(time.Time) error  { return nil }
+func (remoteConn) SetWriteDeadline(time.Time) error { return nil }
