@@ -87,7 +87,7 @@ func secureHeaders(next minihttp.Handler) minihttp.Handler {
 		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
 		h.Set("Cross-Origin-Resource-Policy", "same-origin")
 		h.Set("Referrer-Policy", "no-referrer")
-		// Not supported by every ResponseWriter (httptest's recorder): then
+		// Not supported by every ResponseWriter (minihttptest's recorder): then
 		// there is no connection to hold either.
 		_ = minihttp.NewResponseController(w).SetWriteDeadline(time.Now().Add(writeTimeout))
 		next.ServeHTTP(w, r)

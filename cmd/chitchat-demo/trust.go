@@ -132,7 +132,7 @@ func hostOnly(hostHeader string) string {
 // crossSite returns why a mutation request comes from another site, or ""
 // if it does not: a Sec-Fetch-Site other than same-origin or none, or an
 // Origin other than this node's (scheme http or https, and the request's
-// Host, which checkHost has vetted). Unlike minihttp.CrossOriginProtection,
+// Host, which checkHost has vetted). Unlike net/http's CrossOriginProtection,
 // which spares GET, it applies to every mutation: upstream's API mutates
 // on GET.
 func crossSite(r *minihttp.Request) string {
