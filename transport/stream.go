@@ -209,14 +209,28 @@ type split struct {
 	err            error // why accepting stopped; set before done closes
 }
 
+// accept hands every connection of ln to route. An error other than a
+// closed listener (out of file descriptors, say) is waited out, 5 ms
+// doubling to 1 s, instead of ending both listeners for good.
 func (s *split) accept() {
+	var backoff time.Duration
 	for {
 		c, err := s.ln.Accept()
-		if err != nil {
+		if err == nil {
+			backoff = 0
+			go s.route(c)
+			continue
+		}
+		if errors.Is(err, net.ErrClosed) {
 			s.close(err)
 			return
 		}
-		go s.route(c)
+		backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+		select {
+		case <-time.After(backoff):
+		case <-s.done:
+			return
+		}
 	}
 }
 

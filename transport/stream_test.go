@@ -9,6 +9,9 @@ import (
 	"syscall"
 	"testing"
 	"testing/synctest"
+	"time"
+
+	"github.com/gossipkit/chitchat-go/internal/pipenet"
 )
 
 // streamsSuite checks a Streams implementation: a dialled stream carries
@@ -140,4 +143,28 @@ func TestSplitListener(t *testing.T) {
 	if _, err := other.Accept(); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("Accept after Close: %v, want net.ErrClosed", err)
 	}
+}
+
+// A failed accept that is not a closed listener (out of file descriptors)
+// is waited out: the next connection is still routed, after the backoff.
+func TestSplitListenerSurvivesAcceptErrors(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ln := pipenet.Listen(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 80})
+		other, _ := SplitListener(ln)
+		defer other.Close()
+		start := time.Now()
+		ln.FailAccept(&net.OpError{Op: "accept", Net: "tcp", Err: syscall.EMFILE})
+		synctest.Wait()
+		c := ln.Dial()
+		defer c.Close()
+		go c.Write([]byte("GET /"))
+		got, err := other.Accept()
+		if err != nil {
+			t.Fatalf("Accept after EMFILE = %v, want the next connection", err)
+		}
+		got.Close()
+		if d := time.Since(start); d != 5*time.Millisecond {
+			t.Errorf("routed after %v, want after the first backoff, 5ms", d)
+		}
+	})
 }
