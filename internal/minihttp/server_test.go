@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -531,6 +532,20 @@ func TestShutdownTimeoutAndClose(t *testing.T) {
 		close(release)
 		if <-writeErr == nil {
 			t.Error("the handler wrote to a closed connection without an error")
+		}
+	})
+}
+
+// A failed accept that is not a closed listener (EMFILE: neither a timeout
+// nor permanent) is waited out: Serve goes on after the backoff.
+func TestServeSurvivesAcceptErrors(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		_, ln := serveBubble(t, HandlerFunc(func(w ResponseWriter, r *Request) {}), nil)
+		ln.FailAccept(&net.OpError{Op: "accept", Net: "tcp", Err: syscall.EMFILE})
+		synctest.Wait()
+		out, _ := exchange(t, ln, "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+		if as := readAnswers(t, out); len(as) != 1 || as[0].Status != StatusOK {
+			t.Errorf("answers %+v after an EMFILE, want one 200", as)
 		}
 	})
 }
