@@ -13,13 +13,12 @@ import (
 
 // prober runs HTTP checks (minihttp: net/http would link crypto/tls, x509
 // and HTTP/2 into every program that imports this package, which costs
-// each chitchat-demo process about 2 MB of resident memory). dialTLS
-// (check_tls.go) is its https:// dialer, nil in a build with
-// -tags chitchat_omit_tls.
+// each chitchat-demo process about 1.5 MB of resident memory; see
+// BENCHMARKS.md). dialTLS (check_tls.go) is its https:// dialer, nil in a
+// build with -tags chitchat_omit_tls.
 var prober = &minihttp.Prober{
-	UserAgent:      "chitchat-go catalog health check",
-	DialTLS:        dialTLS,
-	MaxHeaderBytes: 64 << 10,
+	UserAgent: "chitchat-go catalog health check",
+	DialTLS:   dialTLS, // the head is bounded to 64 KiB, Prober's default
 }
 
 // HTTPTCPProbe runs one attempt of c: an HTTP GET of c.HTTP (2xx passes,

@@ -171,7 +171,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case o.procs < 0 || o.procs == 1 || (o.procs > 0 && o.sim):
 		fmt.Fprintln(stderr, "chitchat-bench: -procs needs at least 2 processes and excludes -sim")
 		return 2
-	case demoBuilds[o.demoBuild].env == nil && o.demoBuild != "default":
+	case !knownDemoBuild(o.demoBuild):
 		fmt.Fprintf(stderr, "chitchat-bench: -demo-build %q: must be sidecar or default\n", o.demoBuild)
 		return 2
 	case o.procsSteady <= 0:

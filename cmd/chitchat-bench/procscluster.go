@@ -52,11 +52,16 @@ func (p *proc) exitErr() error {
 // demoBuilds are the builds of cmd/chitchat-demo that -demo-build names.
 // "sidecar" is the one a fleet should run (README, BENCHMARKS.md): static,
 // so that the dynamic loader and libc are not mapped into every process
-// (1.5 MB of resident memory each), and without crypto/tls (0.7 MB), which
+// (1.5 MB of resident memory each), and without crypto/tls (0.7 to 1.5 MB), which
 // only https:// health checks use. "default" is a plain go build.
 var demoBuilds = map[string]demoBuild{
 	"sidecar": {env: []string{"CGO_ENABLED=0"}, tags: "chitchat_omit_tls"},
 	"default": {},
+}
+
+func knownDemoBuild(name string) bool {
+	_, ok := demoBuilds[name]
+	return ok
 }
 
 type demoBuild struct {

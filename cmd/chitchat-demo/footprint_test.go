@@ -100,10 +100,10 @@ func TestPackageInitIsLight(t *testing.T) {
 
 // What each build links (go list -deps): no build links net/http (the API
 // is served by internal/minihttp; net/http brings crypto/tls, x509 and
-// HTTP/2, 2 MB of every process's resident memory) or miekg/dns (the
+// HTTP/2, 1.5 MB of every process's resident memory) or miekg/dns (the
 // catalog's DNS is served on x/net's dnsmessage; miekg/dns links
 // crypto/tls for DNS over TLS), and the sidecar build (-tags
-// chitchat_omit_tls) links no crypto/tls either (0.7 MB more; only
+// chitchat_omit_tls) links no crypto/tls either (0.7 to 1.5 MB more; only
 // https:// health checks need it).
 func TestBuildsLinkNoHTTPStack(t *testing.T) {
 	t.Parallel()
