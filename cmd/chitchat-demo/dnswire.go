@@ -106,21 +106,27 @@ type dnsSOA struct {
 
 // fail returns the reply with rcode and no records.
 func (r *dnsReply) fail(rcode dnsmessage.RCode) []byte {
-	r.hdr.RCode, r.hdr.Authoritative = rcode, false
-	r.answers, r.authority, r.extra = nil, nil, nil
+	r.clear(rcode)
 	return r.pack()
 }
 
-// pack returns the reply, cut as miekg/dns's Msg.Truncate cut it when it
-// is longer than r.size: the records that fit, in order (answers,
-// authority, additional), the OPT record kept, and TC set if any record
-// is left out. A reply that cannot be written (a name longer than 255
-// bytes) is SERVFAIL.
+// clear makes r a reply with rcode and no records.
+func (r *dnsReply) clear(rcode dnsmessage.RCode) {
+	r.hdr.RCode, r.hdr.Authoritative = rcode, false
+	r.answers, r.authority, r.extra = nil, nil, nil
+}
+
+// pack returns the reply, cut when it is longer than r.size: the records
+// that fit, a prefix in order (answers, authority, additional), the OPT
+// record kept, and TC set if any record is left out. miekg/dns's
+// Msg.Truncate keeps the same answers and authority records, but may go
+// on past an additional record that does not fit to a smaller one after
+// it. A reply that cannot be written (a name longer than 255 bytes) is
+// SERVFAIL.
 func (r *dnsReply) pack() []byte {
 	msg, err := r.build()
 	if err != nil {
-		r.hdr.RCode, r.hdr.Authoritative = dnsmessage.RCodeServerFailure, false
-		r.answers, r.authority, r.extra = nil, nil, nil
+		r.clear(dnsmessage.RCodeServerFailure)
 		if msg, err = r.build(); err != nil {
 			return nil // unreachable: the question was read from a message
 		}

@@ -186,8 +186,9 @@ func TestDNSEDNS0(t *testing.T) {
 // A UDP answer keeps the records that fit, as miekg/dns's Msg.Truncate
 // kept them from the whole answer: the answers and authority records in
 // order, the OPT record, TC when any record is left out. The additional
-// records may be fewer: miekg/dns compressed an address record's name
-// into the SRV target before it, which dnsmessage does not.
+// records may be fewer (a prefix of miekg/dns's): miekg/dns compressed an
+// address record's name into the SRV target before it, which dnsmessage
+// does not, and went on past an additional record that did not fit.
 func TestDNSTruncateAsMiekg(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f, _ := dnsManyFixture(t)
