@@ -20,11 +20,12 @@
 // misread: a request with both Content-Length and Transfer-Encoding, with
 // two different Content-Lengths, without a Host (HTTP/1.1) or with two
 // Hosts, with a header name that is not a token ("Content-Length : 5"),
-// with a folded header line (obs-fold), or with a chunked body whose
-// framing is malformed or costs far more than its data is refused with
-// 400 (a transfer coding other than chunked with 501) and the connection
-// closed. Request line and headers are bounded by Server.MaxHeaderBytes,
-// 256 fields and Server.ReadHeaderTimeout; the time a connection may stay
-// idle between requests, or wait for the rest of a body its handler left
-// unread, by Server.IdleTimeout.
+// or with a folded header line (obs-fold) is refused with 400 (a transfer
+// coding other than chunked with 501) and the connection closed; a
+// chunked body whose framing is malformed or costs far more than its data
+// fails its handler's read, and the connection closes after the answer.
+// Request line and headers are bounded by Server.MaxHeaderBytes (plus the
+// 4 KiB the reader buffers ahead), 256 fields and Server.ReadHeaderTimeout;
+// the time a connection may stay idle between requests, or wait for the
+// rest of a body its handler left unread, by Server.IdleTimeout.
 package minihttp

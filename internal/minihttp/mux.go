@@ -38,7 +38,7 @@ func (m *ServeMux) Handle(pattern string, h Handler) {
 	p := pattern
 	if method, rest, ok := strings.Cut(pattern, " "); ok {
 		rt.method, p = method, strings.TrimLeft(rest, " ")
-		if !validMethod(method) {
+		if !isToken(method) {
 			panic("minihttp: bad method in pattern " + pattern)
 		}
 	}

@@ -58,13 +58,6 @@ func (r *Request) Context() context.Context {
 	return r.ctx
 }
 
-// WithContext returns a shallow copy of r with ctx as its context.
-func (r *Request) WithContext(ctx context.Context) *Request {
-	r2 := *r
-	r2.ctx = ctx
-	return &r2
-}
-
 // PathValue returns the segment of the path matched by the wildcard
 // {name} of the ServeMux pattern that routed the request, unescaped, or ""
 // if there is none.
@@ -95,10 +88,7 @@ func NewRequest(method, target string, body io.Reader) *Request {
 	if body != nil {
 		r.Body = io.NopCloser(body)
 		r.ContentLength = -1
-		switch b := body.(type) {
-		case *strings.Reader:
-			r.ContentLength = int64(b.Len())
-		case interface{ Len() int }:
+		if b, ok := body.(interface{ Len() int }); ok { // strings.Reader, bytes.Buffer, …
 			r.ContentLength = int64(b.Len())
 		}
 	}
@@ -182,8 +172,10 @@ func (r *Request) ParseMultipartForm(maxMemory int64) error {
 	return nil
 }
 
-// requestError is a request the server refuses before any handler sees it:
-// the status to answer and why.
+// requestError is a request the server refuses before any handler sees it
+// (the status to answer and why), or, returned by a body's Read, a body
+// whose framing is malformed: the handler answers what it will, and the
+// connection then closes.
 type requestError struct {
 	status int
 	msg    string
@@ -197,8 +189,9 @@ func badRequest(format string, args ...any) error {
 
 // readRequest reads one request's line and headers from br and sets up its
 // body. The caller bounds what br may read (Server.MaxHeaderBytes) and how
-// long. A *requestError is answered; any other error (EOF, a timeout, the
-// header limit) only closes the connection.
+// long. A *requestError is answered, and so is the header limit (431, by
+// Server); any other error (EOF, a timeout, a reset) only closes the
+// connection.
 func readRequest(br *bufio.Reader) (*Request, error) {
 	tp := textproto.NewReader(br)
 	line, err := tp.ReadLine()
@@ -207,7 +200,7 @@ func readRequest(br *bufio.Reader) (*Request, error) {
 	}
 	method, rest, ok1 := strings.Cut(line, " ")
 	target, proto, ok2 := strings.Cut(rest, " ")
-	if !ok1 || !ok2 || !validMethod(method) || target == "" || strings.Contains(proto, " ") {
+	if !ok1 || !ok2 || !isToken(method) || target == "" || strings.Contains(proto, " ") {
 		return nil, badRequest("malformed request line %q", truncate(line))
 	}
 	r := &Request{Method: method, Proto: proto, Body: noBody{}}
@@ -284,7 +277,7 @@ func readHeader(tp *textproto.Reader) (Header, error) {
 		}
 		name, value, ok := strings.Cut(line, ":")
 		value = strings.Trim(value, " \t")
-		if !ok || !validFieldName(name) || !validFieldValue(value) {
+		if !ok || !isToken(name) || !validFieldValue(value) {
 			return nil, badRequest("malformed header line %q", truncate(line))
 		}
 		key := textproto.CanonicalMIMEHeaderKey(name)
@@ -355,13 +348,14 @@ func parseContentLength(values []string) (int64, error) {
 	return n, nil
 }
 
-// validMethod reports whether m is a token (RFC 9110 §5.6.2).
-func validMethod(m string) bool {
-	if m == "" {
+// isToken reports whether s is a token (RFC 9110 §5.6.2): a method or a
+// field name.
+func isToken(s string) bool {
+	if s == "" {
 		return false
 	}
-	for i := 0; i < len(m); i++ {
-		if !isTokenChar(m[i]) {
+	for i := 0; i < len(s); i++ {
+		if !isTokenChar(s[i]) {
 			return false
 		}
 	}
@@ -562,7 +556,7 @@ func (c *chunkedReader) spend(n int64) error {
 // line for it.
 func validTrailer(line string) bool {
 	name, value, ok := strings.Cut(line, ":")
-	return ok && validFieldName(name) && validFieldValue(value)
+	return ok && isToken(name) && validFieldValue(value)
 }
 
 // readLine reads one CRLF-terminated line of at most maxChunkLine bytes.

@@ -210,7 +210,7 @@ func writeHeader(bw *bufio.Writer, h Header) {
 	// In sorted order, as net/http writes them: the same answer is the
 	// same bytes, whatever the map's order.
 	for _, k := range slices.Sorted(maps.Keys(h)) {
-		if !validFieldName(k) {
+		if !isToken(k) {
 			continue
 		}
 		for _, v := range h[k] {
@@ -223,18 +223,6 @@ func writeHeader(bw *bufio.Writer, h Header) {
 			bw.WriteString("\r\n")
 		}
 	}
-}
-
-func validFieldName(k string) bool {
-	if k == "" {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		if !isTokenChar(k[i]) {
-			return false
-		}
-	}
-	return true
 }
 
 // flush sends the head and everything written so far.

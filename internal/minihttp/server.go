@@ -45,7 +45,8 @@ type Server struct {
 	// means context.Background.
 	BaseContext func(net.Listener) context.Context
 	// ReadHeaderTimeout bounds the reading of a request's line and
-	// headers, from its first byte. Zero means no bound.
+	// headers: from the accept for a connection's first request, from its
+	// first byte for the next ones. Zero means no bound.
 	ReadHeaderTimeout time.Duration
 	// WriteTimeout bounds the writing of each answer, from the end of
 	// its request's headers; a handler may move it with
@@ -61,12 +62,11 @@ type Server struct {
 	// connections; nil discards them.
 	Logger *slog.Logger
 
-	mu       sync.Mutex
-	ln       net.Listener
-	conns    map[*conn]struct{}
-	closing  atomic.Bool
-	doneChan chan struct{}
-	wg       sync.WaitGroup
+	mu      sync.Mutex
+	ln      net.Listener
+	conns   map[*conn]struct{}
+	closing atomic.Bool
+	wg      sync.WaitGroup
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -293,7 +293,7 @@ const lingerTimeout = 500 * time.Millisecond
 // a TCP connection with unread input resets it, and the client may lose
 // the answer before it reads it. It sends a FIN instead, then reads and
 // drops what comes until the client closes or lingerTimeout passes (RFC
-// 9112 §9.6), as net/http does.
+// 9112 §9.6; net/http half-closes too, then sleeps instead of reading).
 func (c *conn) lingerClose() {
 	cw, ok := c.nc.(interface{ CloseWrite() error })
 	if !ok || cw.CloseWrite() != nil {
@@ -382,8 +382,9 @@ func (c *conn) handle(base context.Context, req *Request, remote string) (keepAl
 	return keepAlive
 }
 
-// runHandler calls the handler, turning a panic into a 500 (if nothing
-// was sent yet) and a closed connection, as net/http does.
+// runHandler calls the handler, turning a panic into a 500 if nothing was
+// sent yet (net/http sends nothing) and a closed connection, as net/http
+// does.
 func (c *conn) runHandler(w *response, req *Request) {
 	defer func() {
 		if p := recover(); p != nil {

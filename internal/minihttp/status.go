@@ -1,7 +1,7 @@
 package minihttp
 
-// HTTP methods and status codes used by the demo's API (the values of
-// RFC 9110).
+// HTTP methods and status codes used by the demo's API and this server
+// (the values of RFC 9110).
 const (
 	MethodGet  = "GET"
 	MethodHead = "HEAD"
@@ -16,10 +16,7 @@ const (
 	StatusForbidden                   = 403
 	StatusNotFound                    = 404
 	StatusMethodNotAllowed            = 405
-	StatusRequestTimeout              = 408
-	StatusLengthRequired              = 411
 	StatusRequestEntityTooLarge       = 413
-	StatusURITooLong                  = 414
 	StatusUnsupportedMediaType        = 415
 	StatusExpectationFailed           = 417
 	StatusMisdirectedRequest          = 421
@@ -42,10 +39,7 @@ var statusText = map[int]string{
 	StatusForbidden:                   "Forbidden",
 	StatusNotFound:                    "Not Found",
 	StatusMethodNotAllowed:            "Method Not Allowed",
-	StatusRequestTimeout:              "Request Timeout",
-	StatusLengthRequired:              "Length Required",
 	StatusRequestEntityTooLarge:       "Request Entity Too Large",
-	StatusURITooLong:                  "URI Too Long",
 	StatusUnsupportedMediaType:        "Unsupported Media Type",
 	StatusExpectationFailed:           "Expectation Failed",
 	StatusMisdirectedRequest:          "Misdirected Request",
