@@ -58,17 +58,17 @@ func newHTTPServer(ctx context.Context, handler minihttp.Handler, logger *slog.L
 		Handler:           handler,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ReadHeaderTimeout: readHeaderTimeout,
-		// No ReadTimeout or WriteTimeout: they would cut the /events
-		// streams. Request bodies are bounded by the handlers that read
-		// them, answers by writeTimeout (secureHeaders).
+		// Each answer's write deadline starts at writeTimeout; the /events
+		// streams and blocking queries move it as they go. Request bodies
+		// are bounded by the handlers that read them.
+		WriteTimeout:   writeTimeout,
 		IdleTimeout:    idleTimeout,
 		MaxHeaderBytes: maxHeaderBytes,
 		Logger:         logger,
 	}
 }
 
-// secureHeaders sets the headers every answer carries and the write
-// deadline of every answer:
+// secureHeaders sets the headers every answer carries:
 //
 //   - X-Content-Type-Options: nosniff, so that a browser never runs a JSON
 //     or text answer as a script or a page;
@@ -87,9 +87,6 @@ func secureHeaders(next minihttp.Handler) minihttp.Handler {
 		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
 		h.Set("Cross-Origin-Resource-Policy", "same-origin")
 		h.Set("Referrer-Policy", "no-referrer")
-		// Not supported by every ResponseWriter (minihttptest's recorder): then
-		// there is no connection to hold either.
-		_ = minihttp.NewResponseController(w).SetWriteDeadline(time.Now().Add(writeTimeout))
 		next.ServeHTTP(w, r)
 	})
 }
