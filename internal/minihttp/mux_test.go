@@ -226,19 +226,18 @@ func TestServeMuxAnswers(t *testing.T) {
 		method, target string
 		want           answer
 	}{
-		{"GET", "/b", answer{404, hdr("Content-Length", "19", "Content-Type", textPlain), "404 page not found\n", "length"}},
-		{"POST", "/a", answer{405, hdr("Allow", "GET, HEAD", "Content-Length", "19", "Content-Type", textPlain), "Method Not Allowed\n", "length"}},
-		{"GET", "/x/../a?b=c%20d", answer{301, hdr("Location", "/a?b=c%20d", "Content-Length", "0"), "", "length"}},
-		{"GET", "/x/../a/b%2Fc", answer{301, hdr("Location", "/a/b%2Fc", "Content-Length", "0"), "", "length"}},
+		{"GET", "/b", answer{404, hdr("Content-Type", textPlain), "404 page not found\n", ""}},
+		{"POST", "/a", answer{405, hdr("Allow", "GET, HEAD", "Content-Type", textPlain), "Method Not Allowed\n", ""}},
+		{"GET", "/x/../a?b=c%20d", answer{301, hdr("Location", "/a?b=c%20d"), "", ""}},
+		{"GET", "/x/../a/b%2Fc", answer{301, hdr("Location", "/a/b%2Fc"), "", ""}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.target, func(t *testing.T) {
 			rec := &recorder{header: Header{}}
 			m.ServeHTTP(rec, NewRequest(tt.method, tt.target, nil))
-			got := answer{rec.status, http.Header(rec.header), rec.body.String(), "length"}
-			if got.Header.Get("Content-Length") == "" {
-				got.Header.Set("Content-Length", itoa(rec.body.Len()))
-			}
+			// The mux's own fields, status and body; framing is the
+			// server's (TestAnswerFraming).
+			got := answer{rec.status, http.Header(rec.header), rec.body.String(), ""}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("answer (-want +got):\n%s", diff)
 			}
